@@ -1,0 +1,119 @@
+"""Typed loading of plain mappings (YAML) into frozen dataclasses, with errors that name the field.
+
+One loader serves the manifest and every filter's config, so validation is written once: unknown keys
+are refused with close matches, types are checked, and nested dataclasses, lists, dicts, Literals and
+unions (`int | None`) are followed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; `path` is the dotted field path (`sources[1].filters[0].min_words`)."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.message = message
+
+
+def close_matches(word: str, choices: typing.Iterable[str]) -> str:
+    matches = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+    return f" (did you mean {', '.join(repr(m) for m in matches)}?)" if matches else ""
+
+
+def from_mapping(cls: type[T], data: Any, path: str = "") -> T:
+    """Build dataclass `cls` from `data`, checking keys and types recursively."""
+    if not isinstance(data, dict):
+        raise ConfigError(path, f"expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        key = unknown[0]
+        raise ConfigError(
+            _join(path, str(key)), f"unknown field{close_matches(str(key), fields)}; allowed: {', '.join(fields)}"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        sub = _join(path, name)
+        if name in data:
+            kwargs[name] = convert(hints[name], data[name], sub)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(sub, "required field is missing")
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(path, str(exc)) from None
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def convert(tp: Any, value: Any, path: str) -> Any:
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        options = get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for opt in options:
+            if opt is type(None):
+                continue
+            try:
+                return convert(opt, value, path)
+            except ConfigError as exc:
+                errors.append(exc.message)
+        raise ConfigError(path, " or ".join(errors))
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            raise ConfigError(
+                path, f"{value!r} is not one of {list(allowed)}{close_matches(str(value), map(str, allowed))}"
+            )
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_mapping(tp, value, path)
+    if origin in (list, tuple) or tp in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(path, f"expected a list, got {type(value).__name__}")
+        args = get_args(tp)
+        item_tp = args[0] if args else Any
+        items = [convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if (origin is tuple or tp is tuple) else items
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"expected a mapping, got {type(value).__name__}")
+        args = get_args(tp)
+        key_tp, val_tp = args if args else (Any, Any)
+        return {convert(key_tp, k, path): convert(val_tp, v, _join(path, str(k))) for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"expected a whole number, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, f"expected text, got {value!r}")
+        return value
+    raise ConfigError(path, f"unsupported type {tp!r}")

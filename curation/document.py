@@ -1,0 +1,136 @@
+"""Dolma-compatible document records with attributes and provenance.
+
+A document is the Dolma JSON shape (`id`, `text`, `source`, `added`, `created`, `metadata`) plus
+`attributes` (scores keyed `{filter_name}/{signal}`) and `provenance` (where the text was read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import xxhash
+
+
+def text_hash(text: str) -> str:
+    """Content digest of a text: 128-bit xxh3, hex. Fast enough to compute for every document."""
+    return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
+
+
+def stable_id(source: str, uri: str, position: int) -> str:
+    """An id for a record that has none, stable across runs: digest of (source, input file, position)."""
+    return xxhash.xxh3_128_hexdigest(f"{source}\x00{uri}\x00{position}".encode())
+
+
+@dataclass(slots=True)
+class Provenance:
+    """Where a document was read: the input URI and its line (JSONL), row (Parquet) or byte offset (WARC)."""
+
+    uri: str
+    line: int | None = None
+    offset: int | None = None
+    text_hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"uri": self.uri, "line": self.line, "offset": self.offset, "text_hash": self.text_hash}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Provenance:
+        return cls(d["uri"], d.get("line"), d.get("offset"), d.get("text_hash", ""))
+
+
+@dataclass(slots=True)
+class Document:
+    id: str
+    text: str
+    source: str
+    added: str | None = None
+    created: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    provenance: Provenance | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "text": self.text,
+            "source": self.source,
+            "added": self.added,
+            "created": self.created,
+            "metadata": self.metadata,
+        }
+        if self.attributes:
+            out["attributes"] = self.attributes
+        if self.provenance is not None:
+            out["provenance"] = self.provenance.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Document:
+        prov = d.get("provenance")
+        return cls(
+            id=d["id"],
+            text=d["text"],
+            source=d["source"],
+            added=d.get("added"),
+            created=d.get("created"),
+            metadata=d.get("metadata") or {},
+            attributes=d.get("attributes") or {},
+            provenance=Provenance.from_dict(prov) if prov else None,
+        )
+
+    @property
+    def url(self) -> str | None:
+        return self.metadata.get("url")
+
+
+@dataclass(slots=True, frozen=True)
+class Rejection:
+    """One ledger row: a document (or a span of one) that does not reach the output, and why.
+
+    `filter` is `name@version`; `reason` is the short string also used as the counter name.
+    `detail` carries method-specific facts (kept representative, matched benchmark item, span).
+    """
+
+    doc_id: str
+    source: str
+    stage: str
+    filter: str
+    reason: str
+    score: float | None = None
+    detail: dict[str, Any] | None = None
+    uri: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "source": self.source,
+            "stage": self.stage,
+            "filter": self.filter,
+            "reason": self.reason,
+            "score": self.score,
+            "detail": self.detail,
+            "uri": self.uri,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class Quarantine:
+    """A record that could not be read into a document: the file, its line or byte offset, and why."""
+
+    source: str
+    uri: str
+    reason: str
+    line: int | None = None
+    offset: int | None = None
+    excerpt: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "uri": self.uri,
+            "reason": self.reason,
+            "line": self.line,
+            "offset": self.offset,
+            "excerpt": self.excerpt,
+        }

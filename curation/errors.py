@@ -1,0 +1,21 @@
+"""Errors the user sees: each names what is wrong and where, so a failed run is actionable."""
+
+
+class CurationError(Exception):
+    """Base class for errors reported to the user without a traceback."""
+
+
+class ManifestError(CurationError):
+    """The manifest is malformed: the message names the file, the field and close matches."""
+
+
+class InputError(CurationError):
+    """An input cannot be read (missing path, corrupt compression, unreadable object)."""
+
+
+class InfeasibleMixError(CurationError):
+    """A mix asks for more tokens from a source than its repetition limit allows."""
+
+
+class ReleaseConflictError(CurationError):
+    """An output of the same name and version exists and was made from a different manifest."""

@@ -1,0 +1,1 @@
+"""Benchmark decontamination: eval-set registry, n-gram index, detection and span removal."""

@@ -1,0 +1,1 @@
+"""Mixes: manifest schema and versioning, sampling to token budgets, tokenization, shard writing."""

@@ -1,0 +1,204 @@
+"""The versioned mix manifest: one typed YAML schema for sources, filters, dedupe, decontamination, mix
+and output, validated on load (after seqio's validated mixtures; errors name file, field, close matches).
+
+Relative paths in a manifest are resolved against the manifest file's folder, so a manifest means the
+same thing whatever the working directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import yaml
+
+from curation.config import ConfigError, close_matches, from_mapping
+from curation.errors import ManifestError
+from filters.decontaminate.config import DecontaminateConfig
+from filters.dedupe.config import DedupeConfig
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+
+Format = Literal["auto", "jsonl", "parquet", "warc", "wet"]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    paths: list[str]
+    format: Format = "auto"
+    text_field: str = "text"
+    id_field: str = "id"
+    # Dotted path of the URL inside a record (`metadata.url`, `url`); None looks in both.
+    url_field: str | None = None
+    # Record fields copied into `metadata`; None keeps every field that is not text or id.
+    metadata_fields: list[str] | None = None
+    # HTML-to-text for WARC responses: resiliparse (fast, default) or trafilatura through datatrove.
+    extractor: Literal["resiliparse", "trafilatura"] = "resiliparse"
+    on_error: Literal["fail", "quarantine"] = "quarantine"
+    # Documents larger than this (UTF-8 bytes) are quarantined as `document_too_large`.
+    max_document_bytes: int = 16 * 1024 * 1024
+    filters: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"source name {self.name!r} must be letters, digits, '.', '_' or '-'")
+        if not self.paths:
+            raise ValueError(f"source {self.name!r} lists no paths")
+
+
+@dataclass(frozen=True)
+class MixSourceConfig:
+    # Exactly one of ratio (share of target_tokens) or tokens (absolute budget).
+    ratio: float | None = None
+    tokens: int | None = None
+    # 1 = no upsampling; 2.5 = every document at most twice plus half of them a third time.
+    max_repetition: float = 1.0
+    # FineWeb-2 style rehydration: repeat documents by their dedup cluster size, up to max_repetition.
+    weight_by_cluster_size: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.ratio is None) == (self.tokens is None):
+            raise ValueError("give exactly one of 'ratio' or 'tokens'")
+        if self.ratio is not None and not 0 < self.ratio <= 1:
+            raise ValueError(f"ratio must be in (0, 1], got {self.ratio}")
+        if self.tokens is not None and self.tokens <= 0:
+            raise ValueError(f"tokens must be positive, got {self.tokens}")
+        if self.max_repetition < 1:
+            raise ValueError(f"max_repetition must be at least 1, got {self.max_repetition}")
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    # Total tokens to write; required when any source gives a ratio.
+    target_tokens: int | None = None
+    sources: dict[str, MixSourceConfig] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    path: str
+    tokenizer: str
+    eos: Literal["append", "none"] = "append"
+    bos: Literal["prepend", "none"] = "none"
+    dtype: Literal["auto", "uint16", "uint32"] = "auto"
+    # literal: text that spells a special token ("<|endoftext|>") is tokenized as ordinary text;
+    # control: it becomes the control token (Hugging Face's default, unsafe on web and code text).
+    special_tokens_in_text: Literal["literal", "control"] = "literal"
+    shard_tokens: int = 1_000_000_000
+    # Curated documents (after filters, dedupe, decontamination) are also written as JSONL.
+    write_documents: bool = True
+    documents_format: Literal["jsonl.zst", "jsonl.gz", "parquet"] = "jsonl.zst"
+    documents_target_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    version: str
+    seed: int
+    sources: list[SourceConfig]
+    output: OutputConfig
+    description: str = ""
+    dedupe: DedupeConfig | None = None
+    decontaminate: DecontaminateConfig | None = None
+    mix: MixConfig | None = None
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"name {self.name!r} must be letters, digits, '.', '_' or '-'")
+        if not _VERSION_RE.match(self.version):
+            raise ValueError(f"version {self.version!r} must be semantic (MAJOR.MINOR.PATCH)")
+
+    def source(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    """A validated manifest with where it came from and its content hash."""
+
+    manifest: Manifest
+    path: Path
+    sha256: str
+    raw: dict[str, Any]
+
+    def resolve(self, p: str) -> str:
+        """A manifest path made absolute against the manifest's folder (URIs pass through)."""
+        if "://" in p or os.path.isabs(p):
+            return p
+        return str((self.path.parent / p).resolve())
+
+
+def manifest_hash(raw: dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON: formatting and comments do not change it."""
+    return hashlib.sha256(orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def load_manifest(path: str | os.PathLike) -> LoadedManifest:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: manifest file not found") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{path}: a manifest is a YAML mapping with name, version, seed, sources, output")
+    raw = _normalize_yaml(raw)
+    try:
+        manifest = from_mapping(Manifest, raw)
+        _check_cross_references(manifest)
+    except ConfigError as exc:
+        raise ManifestError(f"{path}: {exc}") from None
+    return LoadedManifest(manifest=manifest, path=path.resolve(), sha256=manifest_hash(raw), raw=raw)
+
+
+def _normalize_yaml(value: Any) -> Any:
+    """YAML dates and other scalars become JSON-able, so the hash is defined for every manifest."""
+    if isinstance(value, dict):
+        return {str(k): _normalize_yaml(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalize_yaml(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _check_cross_references(m: Manifest) -> None:
+    names = [s.name for s in m.sources]
+    seen = set()
+    for i, n in enumerate(names):
+        if n in seen:
+            raise ConfigError(f"sources[{i}].name", f"duplicate source name {n!r}")
+        seen.add(n)
+    # Filter specs are validated by the filter registry, which knows each filter's config.
+    from filters.registry import validate_filter_spec
+
+    for i, s in enumerate(m.sources):
+        for j, spec in enumerate(s.filters):
+            validate_filter_spec(spec, f"sources[{i}].filters[{j}]")
+    if m.dedupe is not None:
+        for k, n in enumerate(m.dedupe.priority):
+            if n not in seen:
+                raise ConfigError(f"dedupe.priority[{k}]", f"unknown source {n!r}{close_matches(n, names)}")
+    if m.mix is not None:
+        for n, cfg in m.mix.sources.items():
+            if n not in seen:
+                raise ConfigError(f"mix.sources.{n}", f"unknown source {n!r}{close_matches(n, names)}")
+        if any(c.ratio is not None for c in m.mix.sources.values()) and m.mix.target_tokens is None:
+            raise ConfigError("mix.target_tokens", "required when a source gives a ratio")
+        total_ratio = sum(c.ratio or 0.0 for c in m.mix.sources.values())
+        if total_ratio > 1 + 1e-9:
+            raise ConfigError("mix.sources", f"ratios add up to {total_ratio:.4f}, more than 1")
