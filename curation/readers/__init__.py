@@ -1,0 +1,43 @@
+"""Streaming readers from source files (JSONL, Parquet, WARC, WET) to Documents or Quarantine rows,
+chosen by the source's `format` or, for "auto", by the file extension."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from curation.document import Document, Quarantine
+from curation.errors import InputError
+from curation.readers.jsonl import read_jsonl
+from curation.readers.parquet import read_parquet
+from curation.readers.warc import read_warc, read_wet
+from mixes.manifest import SourceConfig
+
+_READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "warc": read_warc, "wet": read_wet}
+_COMPRESSION_SUFFIXES = (".gz", ".zst", ".bz2", ".xz", ".lz4")
+_FORMAT_BY_SUFFIX = (
+    (".warc.wet", "wet"),
+    (".wet", "wet"),
+    (".warc", "warc"),
+    (".jsonl", "jsonl"),
+    (".json", "jsonl"),
+    (".ndjson", "jsonl"),
+    (".parquet", "parquet"),
+)
+
+
+def detect_format(uri: str) -> str:
+    name = uri.lower()
+    for suffix in _COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    for suffix, fmt in _FORMAT_BY_SUFFIX:
+        if name.endswith(suffix):
+            return fmt
+    raise InputError(f"{uri}: cannot tell the format from the extension; set the source's format")
+
+
+def read_source_file(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]:
+    """Documents and Quarantine rows of one input file, streamed; an empty file yields nothing."""
+    fmt = detect_format(uri) if source.format == "auto" else source.format
+    return _READERS[fmt](source, uri)

@@ -1,0 +1,89 @@
+"""Streaming JSONL reader (Dolma documents, one JSON object a line; plain, .gz, .zst, .bz2, .xz).
+
+Lines are read with a length cap, so an oversized line is skipped in chunks instead of being held whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import orjson
+
+from curation import storage
+from curation.document import Document, Quarantine
+from curation.readers.records import document_from_record, reject, unreadable_reason
+from mixes.manifest import SourceConfig
+
+# JSON escapes (\uXXXX) can make a line several times longer than the text it carries.
+_JSON_ESCAPE_ALLOWANCE = 4
+_SKIP_CHUNK_BYTES = 1024 * 1024
+
+
+class _LineStream:
+    """Lines of a byte stream with their 1-based number and byte offset in the decompressed stream."""
+
+    def __init__(self, stream: BinaryIO, max_line_bytes: int):
+        self._stream = stream
+        self._max_line_bytes = max_line_bytes
+        self.line_number = 0
+        self.offset = 0
+
+    def next_line(self) -> bytes | None:
+        """The next line, b"" at the end, or None for a line longer than the cap (skipped)."""
+        raw = self._stream.readline(self._max_line_bytes + 1)
+        if not raw:
+            return b""
+        self.line_number += 1
+        self.offset += len(raw)
+        if len(raw) <= self._max_line_bytes:
+            return raw
+        while not raw.endswith(b"\n"):
+            raw = self._stream.readline(_SKIP_CHUNK_BYTES)
+            if not raw:
+                break
+            self.offset += len(raw)
+        return None
+
+
+def read_jsonl(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]:
+    max_line_bytes = _JSON_ESCAPE_ALLOWANCE * source.max_document_bytes + 64 * 1024
+    with storage.open_decompressed(uri) as stream:
+        lines = _LineStream(stream, max_line_bytes)
+        while True:
+            line_start = lines.offset
+            try:
+                raw = lines.next_line()
+            except storage.DECOMPRESSION_ERRORS as exc:
+                reason = unreadable_reason(exc, "unreadable_file")
+                yield reject(source, uri, reason, line=lines.line_number + 1, offset=line_start, excerpt=str(exc))
+                return
+            if raw == b"":
+                return
+            if raw is None:
+                yield reject(
+                    source,
+                    uri,
+                    "document_too_large",
+                    line=lines.line_number,
+                    offset=line_start,
+                    excerpt=f"line of {lines.offset - line_start} bytes",
+                )
+                continue
+            if raw.isspace():
+                continue
+            yield _parse_line(source, uri, raw, lines.line_number, line_start)
+
+
+def _parse_line(source: SourceConfig, uri: str, raw: bytes, line: int, offset: int) -> Document | Quarantine:
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return reject(source, uri, "invalid_utf8", line=line, offset=offset, excerpt=raw)
+        return reject(source, uri, "invalid_json", line=line, offset=offset, excerpt=raw)
+    if not isinstance(record, dict):
+        return reject(source, uri, "not_an_object", line=line, offset=offset, excerpt=raw)
+    return document_from_record(source, uri, record, line=line)

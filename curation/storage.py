@@ -1,0 +1,380 @@
+"""One file API for local paths and s3:// URIs: glob, streaming (decompressing) reads, stat, atomic writes.
+
+Kept to what the pipeline needs, in the spirit of fsspec/smart_open but on plain boto3: S3 reads stream the
+object body, S3 writes are multipart uploads completed only on success so no half object ever appears.
+"""
+
+from __future__ import annotations
+
+import bz2
+import contextlib
+import glob
+import gzip
+import hashlib
+import io
+import lzma
+import os
+import re
+import tempfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import zstandard
+
+from curation.errors import InputError
+
+S3_SCHEME = "s3://"
+DEFAULT_PART_SIZE_BYTES = 64 * 1024 * 1024
+_READ_CHUNK_BYTES = 1024 * 1024
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+# What a decompressing stream raises on corrupt or truncated input (gzip's BadGzipFile is an OSError).
+DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError,
+    OSError,
+    zlib.error,
+    zstandard.ZstdError,
+    lzma.LZMAError,
+)
+
+_s3_settings: dict[str, Any] = {}
+_s3_client_cache: list[Any] = []
+
+
+@dataclass(frozen=True)
+class FileStat:
+    uri: str
+    size: int
+    etag: str | None
+
+
+def configure_s3(endpoint_url: str | None = None, **client_kwargs: Any) -> None:
+    """Set the S3 endpoint and boto3 client options for this process (default: AWS env vars and
+    `CURATION_S3_ENDPOINT_URL`)."""
+    _s3_settings.clear()
+    _s3_settings.update(client_kwargs)
+    if endpoint_url is not None:
+        _s3_settings["endpoint_url"] = endpoint_url
+    _s3_client_cache.clear()
+
+
+def _s3() -> Any:
+    if not _s3_client_cache:
+        import boto3
+
+        settings = dict(_s3_settings)
+        env_endpoint = os.environ.get("CURATION_S3_ENDPOINT_URL")
+        if "endpoint_url" not in settings and env_endpoint:
+            settings["endpoint_url"] = env_endpoint
+        _s3_client_cache.append(boto3.client("s3", **settings))
+    return _s3_client_cache[0]
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith(S3_SCHEME)
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri[len(S3_SCHEME) :].partition("/")
+    if not bucket:
+        raise InputError(f"{uri}: an S3 URI is s3://bucket/key")
+    return bucket, key
+
+
+def join(base: str, *parts: str) -> str:
+    if is_s3(base):
+        return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
+    return os.path.join(base, *parts)
+
+
+def _s3_error(uri: str, exc: Exception) -> InputError:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+    return InputError(f"{uri}: cannot read S3 object ({code})")
+
+
+# --- listing -----------------------------------------------------------------------------------------
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """`*` and `?` stay inside one path segment, `**` crosses segments (`a/**/b` also matches `a/b`)."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def list_files(pattern: str) -> list[str]:
+    """Files matching a glob, sorted; a pattern that matches nothing is an InputError."""
+    matches = _list_s3(pattern) if is_s3(pattern) else _list_local(pattern)
+    if not matches:
+        raise InputError(f"{pattern}: no input file matches this path")
+    return matches
+
+
+def _list_local(pattern: str) -> list[str]:
+    if not _GLOB_CHARS.search(pattern):
+        return [pattern] if os.path.isfile(pattern) else []
+    return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+
+
+def _list_s3(pattern: str) -> list[str]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key_pattern = split_s3(pattern)
+    first_glob = _GLOB_CHARS.search(key_pattern)
+    prefix = key_pattern[: first_glob.start()] if first_glob else key_pattern
+    regex = glob_to_regex(key_pattern)
+    keys = []
+    try:
+        for page in _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(o["Key"] for o in page.get("Contents", []) if regex.match(o["Key"]))
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(pattern, exc) from None
+    return sorted(f"{S3_SCHEME}{bucket}/{k}" for k in keys)
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+class _StreamingBodyReader(io.RawIOBase):
+    """A botocore streaming body as a raw stream, so it can be buffered and decompressed lazily."""
+
+    def __init__(self, body: Any):
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
+class _S3RangeReader(io.RawIOBase):
+    """A seekable S3 object read by HTTP ranges, for formats that read a footer first (Parquet)."""
+
+    def __init__(self, bucket: str, key: str, size: int):
+        self._bucket, self._key, self._size = bucket, key, size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        end = min(self._pos + len(buffer), self._size)
+        if end <= self._pos:
+            return 0
+        body = _s3().get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self._pos}-{end - 1}")["Body"]
+        data = body.read()
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
+def open_binary(uri: str) -> BinaryIO:
+    """A buffered streaming reader; S3 objects are streamed, never downloaded whole."""
+    if not is_s3(uri):
+        try:
+            return open(uri, "rb")
+        except OSError as exc:
+            raise InputError(f"{uri}: cannot open input file ({exc.strerror})") from None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_s3(uri)
+    try:
+        body = _s3().get_object(Bucket=bucket, Key=key)["Body"]
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(uri, exc) from None
+    return io.BufferedReader(_StreamingBodyReader(body), buffer_size=_READ_CHUNK_BYTES)
+
+
+def open_seekable(uri: str) -> BinaryIO:
+    """A seekable reader (local file, or S3 by ranges) for formats with a footer index."""
+    if not is_s3(uri):
+        return open_binary(uri)
+    size = stat(uri).size
+    bucket, key = split_s3(uri)
+    return io.BufferedReader(_S3RangeReader(bucket, key, size), buffer_size=_READ_CHUNK_BYTES)
+
+
+def compression_of(uri: str) -> str | None:
+    """The codec named by the file extension: gz, zst, bz2, xz, or None for plain."""
+    for ext in ("gz", "zst", "bz2", "xz"):
+        if uri.endswith("." + ext):
+            return ext
+    return None
+
+
+def open_decompressed(uri: str) -> BinaryIO:
+    """A streaming reader of the decompressed bytes; errors from corrupt data surface on read."""
+    raw = open_binary(uri)
+    codec = compression_of(uri)
+    if codec == "gz":
+        # GzipFile reads concatenated members, as written by per-record gzip (WARC) and `cat a.gz b.gz`.
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if codec == "zst":
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
+        return io.BufferedReader(reader, buffer_size=_READ_CHUNK_BYTES)
+    if codec == "bz2":
+        return bz2.BZ2File(raw)
+    if codec == "xz":
+        return lzma.LZMAFile(raw)
+    return raw
+
+
+def stat(uri: str) -> FileStat:
+    if not is_s3(uri):
+        try:
+            return FileStat(uri, os.stat(uri).st_size, None)
+        except OSError as exc:
+            raise InputError(f"{uri}: cannot stat input file ({exc.strerror})") from None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_s3(uri)
+    try:
+        head = _s3().head_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(uri, exc) from None
+    return FileStat(uri, head["ContentLength"], head.get("ETag", "").strip('"') or None)
+
+
+def sha256(uri: str) -> str:
+    digest = hashlib.sha256()
+    with open_binary(uri) as f:
+        while chunk := f.read(_READ_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def exists(uri: str) -> bool:
+    if not is_s3(uri):
+        return os.path.exists(uri)
+    try:
+        stat(uri)
+    except InputError:
+        return False
+    return True
+
+
+def remove(uri: str) -> None:
+    """Delete a file; deleting one that is already gone is not an error (as on S3)."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        _s3().delete_object(Bucket=bucket, Key=key)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(uri)
+
+
+# --- writing -----------------------------------------------------------------------------------------
+
+
+class _S3MultipartWriter(io.RawIOBase):
+    """Buffers writes into parts of `part_size_bytes`; nothing is visible until `complete()`.
+
+    A small object (under one part) becomes a single put_object, so no multipart upload is left to abort.
+    """
+
+    def __init__(self, bucket: str, key: str, part_size_bytes: int):
+        self._bucket, self._key, self._part_size = bucket, key, part_size_bytes
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._buffer += data
+        while len(self._buffer) >= self._part_size:
+            self._upload_part(bytes(self._buffer[: self._part_size]))
+            del self._buffer[: self._part_size]
+        return len(data)
+
+    def _upload_part(self, data: bytes) -> None:
+        client = _s3()
+        if self._upload_id is None:
+            self._upload_id = client.create_multipart_upload(Bucket=self._bucket, Key=self._key)["UploadId"]
+        number = len(self._parts) + 1
+        response = client.upload_part(
+            Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=data
+        )
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+    def complete(self) -> None:
+        client = _s3()
+        if self._upload_id is None:
+            client.put_object(Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer))
+            return
+        if self._buffer:
+            self._upload_part(bytes(self._buffer))
+        client.complete_multipart_upload(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},
+        )
+
+    def abort(self) -> None:
+        if self._upload_id is not None:
+            _s3().abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
+
+
+@contextlib.contextmanager
+def atomic_write(uri: str, part_size_bytes: int = DEFAULT_PART_SIZE_BYTES) -> Iterator[BinaryIO]:
+    """A binary writer whose file appears under `uri` only if the block ends without an exception."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        writer = _S3MultipartWriter(bucket, key, part_size_bytes)
+        try:
+            yield writer  # type: ignore[misc]
+        except BaseException:
+            writer.abort()
+            raise
+        writer.complete()
+        return
+    folder = os.path.dirname(os.path.abspath(uri))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(uri)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.replace(tmp_path, uri)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp_path)
+        raise
