@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,7 +60,9 @@ def load_tokenizer(
     ordinary text; "control": it becomes the control token, as Hugging Face does by default.
     """
     if special_tokens_in_text not in ("literal", "control"):
-        raise ValueError(f"special_tokens_in_text must be 'literal' or 'control', got {special_tokens_in_text!r}")
+        raise ValueError(
+            f"special_tokens_in_text must be 'literal' or 'control', got {special_tokens_in_text!r}"
+        )
     file = _read_tokenizer_file(Path(path))
     if backend == "hf":
         return HFTokenizer(file, special_tokens_in_text)
@@ -113,14 +116,19 @@ class HFTokenizer(_TokenizerBase):
             # HF splits every added token (special or not) out of the text before BPE, whatever
             # add_special_tokens or encode_special_tokens say; only leaving them out of the added
             # vocabulary stops it. Their ids stay in the model's vocab, where no merge can reach them.
-            data = dict(data, added_tokens=[t for t in data["added_tokens"] if t["content"] not in file.control_tokens])
+            data = dict(
+                data,
+                added_tokens=[t for t in data["added_tokens"] if t["content"] not in file.control_tokens],
+            )
         self._tokenizer = Tokenizer.from_str(json.dumps(data))
 
     def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
         try:
             encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
         except TypeError:
-            encodings = self._tokenizer.encode_batch([without_lone_surrogates(t) for t in texts], add_special_tokens=False)
+            encodings = self._tokenizer.encode_batch(
+                [without_lone_surrogates(t) for t in texts], add_special_tokens=False
+            )
         return [np.asarray(e.ids, dtype=np.uint32) for e in encodings]
 
 
@@ -137,14 +145,18 @@ class TiktokenTokenizer(_TokenizerBase):
             mergeable_ranks=_mergeable_ranks(file.data),
             special_tokens=file.control_tokens,
         )
-        self._allowed_special: Literal["all"] | set[str] = "all" if special_tokens_in_text == "control" else set()
+        self._allowed_special: Literal["all"] | set[str] = (
+            "all" if special_tokens_in_text == "control" else set()
+        )
 
     def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
         return [self._encode(t) for t in texts]
 
     def _encode(self, text: str) -> np.ndarray:
         try:
-            return self._encoding.encode_to_numpy(text, allowed_special=self._allowed_special, disallowed_special=())
+            return self._encoding.encode_to_numpy(
+                text, allowed_special=self._allowed_special, disallowed_special=()
+            )
         except UnicodeEncodeError:
             return self._encoding.encode_to_numpy(
                 without_lone_surrogates(text), allowed_special=self._allowed_special, disallowed_special=()
@@ -163,8 +175,11 @@ def tiktoken_unsupported_reason(file: _TokenizerFile) -> str | None:
     model = data["model"]
     if model.get("type") != "BPE":
         return f"model type {model.get('type')!r} is not BPE"
-    if model.get("dropout") or model.get("byte_fallback") or model.get("continuing_subword_prefix") or model.get(
-        "end_of_word_suffix"
+    if (
+        model.get("dropout")
+        or model.get("byte_fallback")
+        or model.get("continuing_subword_prefix")
+        or model.get("end_of_word_suffix")
     ):
         return "BPE uses dropout, byte fallback or subword affixes"
     if data.get("normalizer") is not None:
@@ -179,7 +194,7 @@ def tiktoken_unsupported_reason(file: _TokenizerFile) -> str | None:
         if token.get("single_word") or token.get("lstrip") or token.get("rstrip"):
             return f"added token {token['content']!r} matches with word or strip rules"
     contents = sorted(file.control_tokens)
-    for shorter, longer in zip(contents, contents[1:]):
+    for shorter, longer in itertools.pairwise(contents):
         if longer.startswith(shorter):
             # HF matches the longest added token, tiktoken the first alternative in an unspecified order.
             return f"control token {shorter!r} is a prefix of {longer!r}"
@@ -199,14 +214,22 @@ def _split_regex(data: dict) -> str | None:
         return None
     if split.get("behavior") != "Removed" or not split.get("invert"):
         return None
-    if byte_level.get("type") != "ByteLevel" or byte_level.get("use_regex") or byte_level.get("add_prefix_space"):
+    if (
+        byte_level.get("type") != "ByteLevel"
+        or byte_level.get("use_regex")
+        or byte_level.get("add_prefix_space")
+    ):
         return None
     return split["pattern"]["Regex"]
 
 
 def _byte_level_alphabet() -> dict[str, int]:
     """GPT-2's printable stand-in character for each byte, inverted: character -> byte."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     chars = {b: chr(b) for b in printable}
     shifted = 0
     for b in range(256):
@@ -273,4 +296,6 @@ def with_document_markers(
     tail = [tokenizer.eos_id] if eos == "append" else []
     if not head and not tail:
         return ids
-    return np.concatenate([np.asarray(head, np.uint32), ids.astype(np.uint32, copy=False), np.asarray(tail, np.uint32)])
+    return np.concatenate(
+        [np.asarray(head, np.uint32), ids.astype(np.uint32, copy=False), np.asarray(tail, np.uint32)]
+    )

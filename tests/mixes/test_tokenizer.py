@@ -21,7 +21,9 @@ def dolma2_pair():
 def _mismatches(fast, reference, texts):
     fast_ids = fast.encode_batch(texts)
     reference_ids = reference.encode_batch(texts)
-    return [i for i, (a, b) in enumerate(zip(fast_ids, reference_ids, strict=True)) if not np.array_equal(a, b)]
+    return [
+        i for i, (a, b) in enumerate(zip(fast_ids, reference_ids, strict=True)) if not np.array_equal(a, b)
+    ]
 
 
 def test_dolma2_uses_tiktoken_and_reports_olmo2_ids(dolma2_pair):
