@@ -1,4 +1,4 @@
-"""The manifest's `dedupe` section."""
+"""The manifest's `dedupe` section: which methods run, at what scope, and with which parameters."""
 
 from __future__ import annotations
 
@@ -21,7 +21,12 @@ class UrlDedupeConfig:
 @dataclass(frozen=True)
 class ParagraphDedupeConfig:
     scope: Scope = "global"
+    # Shorter paragraphs (after stripping whitespace) are never removed: headers, "Share", blank lines.
     min_paragraph_chars: int = 60
+
+    def __post_init__(self) -> None:
+        if self.min_paragraph_chars < 1:
+            raise ValueError(f"min_paragraph_chars must be at least 1, got {self.min_paragraph_chars}")
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,21 @@ class MinHashConfig:
     threshold: float | None = None
     # When set, candidate pairs below this exact Jaccard similarity are not merged.
     verify_jaccard: float | None = None
+    # Large-star/small-star rounds before the fixed-point check; edges still crossing labels after
+    # these rounds are resolved in one small residual step, so the result never depends on this value.
+    component_rounds: int = 3
+    # Name the hash permutations are derived from; changing it changes every signature.
+    seed_name: str = "minhash_v1"
+
+    def __post_init__(self) -> None:
+        if self.ngram < 1 or self.bands < 1 or self.rows < 1:
+            raise ValueError("ngram, bands and rows must be at least 1")
+        if self.threshold is not None and not 0 < self.threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.verify_jaccard is not None and not 0 < self.verify_jaccard <= 1:
+            raise ValueError(f"verify_jaccard must be in (0, 1], got {self.verify_jaccard}")
+        if self.component_rounds < 1:
+            raise ValueError(f"component_rounds must be at least 1, got {self.component_rounds}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,83 @@
+"""The compact per-document record that every dedup shuffle carries instead of the document.
+
+A sketch holds ids, the keep-rule key, digests of the normalized text and URL, the MinHash band keys
+(and signature, for scores), and paragraph digests with spans: a few hundred bytes per document.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import xxhash
+
+from curation.document import Document, text_hash
+from filters.dedupe.config import DedupeConfig
+from filters.dedupe.keep_rule import KeepKey, keep_key
+from filters.dedupe.minhash import LshScheme, MinHasher
+from filters.dedupe.normalize import key_digest, normalize_text, normalize_url
+from filters.dedupe.paragraphs import Paragraph, paragraphs
+
+
+class DocSketch(NamedTuple):
+    keep: KeepKey
+    # Graph node for connected components: 64-bit digest of (source, doc id).
+    node: int
+    text_digest: bytes | None
+    url_digest: bytes | None
+    signature: np.ndarray | None
+    band_keys: np.ndarray | None
+    # Unique shingle hashes, only when candidate pairs are verified by exact Jaccard.
+    shingles: np.ndarray | None
+    paragraphs: list[Paragraph]
+    # How many input documents this one stands for once its duplicates are removed.
+    represents: int = 1
+
+    @property
+    def source(self) -> str:
+        return self.keep.source
+
+    @property
+    def doc_id(self) -> str:
+        return self.keep.doc_id
+
+    @property
+    def content_hash(self) -> str:
+        return self.keep.content_hash
+
+
+def node_id(source: str, doc_id: str) -> int:
+    return xxhash.xxh3_64_intdigest(f"{source}\x00{doc_id}".encode("utf-8", "surrogatepass"))
+
+
+def sketch_batch(docs: list[Document], config: DedupeConfig, hasher: MinHasher | None) -> list[DocSketch]:
+    """Sketches for a batch of documents; MinHash signatures are computed for the batch at once."""
+    normalized = [normalize_text(d.text) for d in docs]
+    signatures = band_keys = None
+    shingle_sets: list[np.ndarray] = []
+    if hasher is not None:
+        shingle_sets = [hasher.shingles(n) for n in normalized]
+        signatures = hasher.signatures(shingle_sets)
+        band_keys = hasher.band_keys(signatures)
+    keep_shingles = config.minhash is not None and config.minhash.verify_jaccard is not None
+    out = []
+    for i, doc in enumerate(docs):
+        has_words = bool(normalized[i])
+        url = doc.metadata.get("url")
+        out.append(
+            DocSketch(
+                keep=keep_key(doc.source, doc.id, text_hash(doc.text), config.priority),
+                node=node_id(doc.source, doc.id),
+                text_digest=key_digest(normalized[i]) if has_words else None,
+                url_digest=key_digest(normalize_url(url)) if url else None,
+                signature=signatures[i] if hasher is not None and has_words else None,
+                band_keys=band_keys[i] if hasher is not None and has_words else None,
+                shingles=np.unique(shingle_sets[i]).astype(np.uint32) if keep_shingles and has_words else None,
+                paragraphs=paragraphs(doc.text, config.paragraph.min_paragraph_chars) if config.paragraph else [],
+            )
+        )
+    return out
+
+
+def make_hasher(config: DedupeConfig) -> MinHasher | None:
+    return MinHasher(LshScheme.from_config(config.minhash)) if config.minhash is not None else None
