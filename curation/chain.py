@@ -1,0 +1,109 @@
+"""A source's filter chain: modifiers rewrite text in declared order, filters score the text as it stands
+at their place in the chain, and decisions are taken later from the stored scores (Dolma's tagger/mixer
+split), so thresholds can change without re-scoring."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from curation.document import Document, Rejection
+from filters.base import TextView
+from filters.registry import build_chain
+
+QUALITY_STAGE = "quality"
+
+
+def decision_fields(config: Any) -> set[str]:
+    """Config fields that only decide (thresholds), so changing them must not invalidate stored scores.
+
+    By the naming convention every filter follows: `min_*`, `max_*` and `keep_top_fraction` are
+    thresholds; a filter can list more in a `DECISION_FIELDS` class attribute.
+    """
+    names = {f.name for f in dataclasses.fields(config)}
+    extra = set(getattr(type(config), "DECISION_FIELDS", ()))
+    return {n for n in names if n.startswith(("min_", "max_")) or n == "keep_top_fraction"} | (extra & names)
+
+
+def scoring_identity(filter_specs: list[dict[str, Any]]) -> list[Any]:
+    """What determines the scores a chain stores: each step's versioned name and its non-threshold config."""
+    identity = []
+    for step in build_chain(filter_specs):
+        cfg = dataclasses.asdict(step.config)
+        for name in decision_fields(step.config):
+            cfg.pop(name, None)
+        identity.append((step.name, cfg))
+    return identity
+
+
+@dataclass
+class Chain:
+    steps: list[Any]
+
+    @classmethod
+    def from_specs(cls, specs: list[dict[str, Any]]) -> Chain:
+        return cls(build_chain(specs))
+
+    def setup(self) -> None:
+        for step in self.steps:
+            step.setup()
+
+    def score_batch(self, docs: list[Document]) -> None:
+        """Score every document in place (text after modifiers; scores into `attributes`)."""
+        views = [TextView(d.text) for d in docs]
+        for step in self.steps:
+            if hasattr(step, "modify"):
+                for i, (doc, view) in enumerate(zip(docs, views)):
+                    new_text, measurements = step.modify(view)
+                    _store(doc, step.name, measurements)
+                    if new_text != doc.text:
+                        doc.text = new_text
+                        views[i] = TextView(new_text)
+            elif hasattr(step, "score_batch"):
+                for doc, scores in zip(docs, step.score_batch(views)):
+                    _store(doc, step.name, scores)
+            else:
+                for doc, view in zip(docs, views):
+                    _store(doc, step.name, step.score(view))
+
+    def filters(self) -> list[Any]:
+        return [s for s in self.steps if hasattr(s, "reject_reason")]
+
+    def decide(self, doc: Document) -> Rejection | None:
+        """The first filter in chain order whose stored scores reject the document, as a ledger row."""
+        for step in self.filters():
+            scores = scores_of(doc, step.name)
+            reason = step.reject_reason(scores)
+            if reason is not None:
+                return Rejection(
+                    doc_id=doc.id,
+                    source=doc.source,
+                    stage=QUALITY_STAGE,
+                    filter=step.name,
+                    reason=reason,
+                    score=_headline_score(step, scores, reason),
+                    detail={"scores": scores},
+                    uri=doc.provenance.uri if doc.provenance else None,
+                )
+        return None
+
+
+def scores_of(doc: Document, step_name: str) -> dict[str, float]:
+    prefix = step_name + "/"
+    return {k[len(prefix):]: v for k, v in doc.attributes.items() if k.startswith(prefix)}
+
+
+def _store(doc: Document, step_name: str, scores: dict[str, Any]) -> None:
+    for signal, value in scores.items():
+        doc.attributes[f"{step_name}/{signal}"] = value
+
+
+def _headline_score(step: Any, scores: dict[str, float], reason: str) -> float | None:
+    """The one number that explains a drop: the filter's own choice, else the signal named like the reason."""
+    if hasattr(step, "reason_score"):
+        return step.reason_score(scores, reason)
+    for signal, value in scores.items():
+        if signal in reason or reason in signal:
+            return value
+    return next(iter(scores.values())) if len(scores) == 1 else None

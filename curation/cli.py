@@ -1,0 +1,46 @@
+"""The `curation` command: one subcommand per module in curation/commands/, listed explicitly here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from curation.config import ConfigError
+from curation.errors import CurationError
+
+
+def _subcommands():
+    from curation.commands import inspect_cmd, run_cmd, stats_cmd, train_quality, validate_cmd
+
+    return [run_cmd, validate_cmd, inspect_cmd, stats_cmd, train_quality]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="curation",
+        description="Turn raw web and domain corpora into tokenized pretraining mixes, reproducibly (Apache Beam).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in _subcommands():
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_beam_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.beam_args = extra
+    try:
+        return int(args.handler(args) or 0)
+    except (CurationError, ConfigError) as exc:
+        print(f"curation {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished outputs are kept and a rerun resumes from them", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the `curation` command; each exposes `add_parser(subparsers)`."""

@@ -1,0 +1,156 @@
+"""The whole run, phase by phase, each phase one Beam pipeline whose outputs are content-addressed:
+
+  CurateFiles (read, score, pool) -> DecideQuality -> Deduplicate / Decontaminate (compact shuffles)
+  -> TokenizePools (apply decisions, tokenize once) -> MixAndWriteShards (sample, order, write)
+
+A phase whose outputs already exist is skipped, so a killed run resumes where it stopped and ends with
+the same bytes as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import apache_beam as beam
+import orjson
+
+from curation import storage
+from curation.digests import CODE_VERSION, digest
+from curation.errors import ReleaseConflictError
+from curation.layout import RunLayout
+from curation.stages.curate import CurateFiles, PoolFile, pool_digest, read_pool_meta
+from curation.stages.corpus import DecideCorpus, decisions_digest
+from curation.stages.decisions import decisions_complete, read_decisions
+from curation.stages.tokenize import TokenFile, TokenizePools, tokenizer_sha256, tokens_digest
+from curation.engine import pipeline_options, run_pipeline
+from mixes.manifest import LoadedManifest, Manifest, SourceConfig
+
+MODEL_KEYS = ("model", "model_path")
+
+
+@dataclass
+class RunContext:
+    loaded: LoadedManifest
+    layout: RunLayout
+    sources: dict[str, SourceConfig]
+    inputs: list[tuple[str, str]]
+    tokenizer_path: str
+    beam_args: list[str] = field(default_factory=list)
+    log: Callable[[str], None] = print
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.loaded.manifest
+
+
+def resolved_source(loaded: LoadedManifest, source: SourceConfig) -> SourceConfig:
+    """Paths in a source (inputs and filter models) made absolute against the manifest's folder."""
+    filters = [{k: (loaded.resolve(v) if k in MODEL_KEYS and isinstance(v, str) else v) for k, v in f.items()} for f in source.filters]
+    return dataclasses.replace(source, paths=[loaded.resolve(p) for p in source.paths], filters=filters)
+
+
+def prepare(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None] = print) -> RunContext:
+    m = loaded.manifest
+    layout = RunLayout.for_manifest(loaded.resolve(m.output.path), m.name, m.version)
+    sources = {s.name: resolved_source(loaded, s) for s in m.sources}
+    inputs = []
+    for s in sources.values():
+        uris: list[str] = []
+        for pattern in s.paths:
+            uris.extend(u for u in storage.list_files(pattern) if u not in uris)
+        inputs.extend((s.name, u) for u in uris)
+    return RunContext(loaded, layout, sources, inputs, loaded.resolve(m.output.tokenizer), beam_args, log)
+
+
+def claim_release(ctx: RunContext) -> None:
+    """A name and version belong to one manifest: refuse to write over an output made from another."""
+    release = ctx.layout.release_file
+    if storage.exists(release):
+        with storage.open_binary(release) as f:
+            claimed = orjson.loads(f.read())
+        if claimed["manifest_sha256"] != ctx.loaded.sha256:
+            raise ReleaseConflictError(
+                f"{ctx.layout.root} holds {ctx.manifest.name} {ctx.manifest.version} made from manifest "
+                f"{claimed['manifest_sha256'][:12]}, not this one ({ctx.loaded.sha256[:12]}): a released version never "
+                "changes, so give the changed manifest a new version"
+            )
+        return
+    with storage.atomic_write(release) as f:
+        f.write(orjson.dumps({"name": ctx.manifest.name, "version": ctx.manifest.version, "manifest_sha256": ctx.loaded.sha256}, option=orjson.OPT_INDENT_2))
+    with storage.atomic_write(ctx.layout.manifest_copy) as f:
+        with open(ctx.loaded.path, "rb") as src:
+            f.write(src.read())
+
+
+def curate(ctx: RunContext) -> list[PoolFile]:
+    expected = [(name, uri, pool_digest(ctx.sources[name], uri)) for name, uri in ctx.inputs]
+    todo = [(name, uri) for name, uri, d in expected if read_pool_meta(ctx.layout, name, d) is None]
+    ctx.log(f"[curate] {len(ctx.inputs)} input files, {len(ctx.inputs) - len(todo)} already pooled")
+    if todo:
+        run_pipeline(
+            pipeline_options(ctx.beam_args),
+            lambda p: p | "ListInputs" >> beam.Create(todo) | "CurateFiles" >> CurateFiles(ctx.sources, ctx.layout),
+        )
+    pools = []
+    for name, uri, d in expected:
+        pool = read_pool_meta(ctx.layout, name, d)
+        if pool is None:
+            raise RuntimeError(f"curate finished without a pool for {uri}")
+        pools.append(pool)
+    return pools
+
+
+def decide(ctx: RunContext, pools: list[PoolFile]) -> tuple[str, str]:
+    d = decisions_digest(ctx.manifest, ctx.sources, pools, ctx.loaded)
+    folder = ctx.layout.decisions_dir(d)
+    if decisions_complete(folder):
+        ctx.log("[decide] decisions already complete")
+    else:
+        ctx.log(f"[decide] quality thresholds, dedupe and decontamination over {len(pools)} pools")
+        run_pipeline(
+            pipeline_options(ctx.beam_args),
+            lambda p: p | "ListPools" >> beam.Create(pools) | "DecideCorpus" >> DecideCorpus(ctx, folder),
+        )
+    return d, folder
+
+
+def tokenize(ctx: RunContext, pools: list[PoolFile], decisions_d: str, folder: str) -> list[TokenFile]:
+    output = ctx.manifest.output
+    sha = tokenizer_sha256(ctx.tokenizer_path)
+    expected = [(i, p, tokens_digest(p, decisions_d, sha, output)) for i, p in enumerate(pools)]
+
+    def meta(pool: PoolFile, d: str) -> str:
+        return ctx.layout.tokens_prefix(pool.source, d) + ".meta.json"
+
+    todo = [(i, p) for i, p, d in expected if not storage.exists(meta(p, d))]
+    ctx.log(f"[tokenize] {len(pools)} pools, {len(pools) - len(todo)} already tokenized")
+    if todo:
+        run_pipeline(
+            pipeline_options(ctx.beam_args),
+            lambda p: p
+            | "ListPools" >> beam.Create(todo)
+            | "TokenizePools" >> TokenizePools(folder, decisions_d, output, ctx.tokenizer_path, ctx.layout),
+        )
+    files = []
+    for _, pool, d in expected:
+        with storage.open_binary(meta(pool, d)) as f:
+            files.append(TokenFile.from_dict(orjson.loads(f.read())))
+    return files
+
+
+def run(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run a manifest end to end; returns the run's stats (also written to stats.json)."""
+    from curation.stages.mix import mix_and_write
+    from curation.report import finish_run
+
+    started = time.time()
+    ctx = prepare(loaded, beam_args, log)
+    claim_release(ctx)
+    pools = curate(ctx)
+    decisions_d, folder = decide(ctx, pools)
+    token_files = tokenize(ctx, pools, decisions_d, folder)
+    mix = mix_and_write(ctx, token_files)
+    return finish_run(ctx, pools, read_decisions(folder), token_files, mix, elapsed_s=time.time() - started)

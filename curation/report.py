@@ -1,0 +1,202 @@
+"""The end of a run: the rejection ledger and quarantine as Parquet, stats.json (per source: read, kept,
+rejected by stage/filter/reason, quarantined, tokens, repetition), and the printed summary. The invariant
+read = kept + rejected + quarantined is checked per source, so no document is ever lost unaccounted."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from curation import storage
+from curation.document import Rejection
+from curation.stages.curate import PoolFile
+from curation.stages.decisions import Decisions, rejection_sort_key
+from curation.stages.mix import MixResult
+from curation.stages.publish import publish_documents
+from curation.stages.tokenize import TokenFile
+from curation.writers import write_parquet_rows
+
+EDIT_STAGE = "edit"
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("source", pa.string()),
+        ("stage", pa.string()),
+        ("filter", pa.string()),
+        ("reason", pa.string()),
+        ("score", pa.float64()),
+        ("detail", pa.string()),
+        ("uri", pa.string()),
+    ]
+)
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("uri", pa.string()),
+        ("reason", pa.string()),
+        ("line", pa.int64()),
+        ("offset", pa.int64()),
+        ("excerpt", pa.string()),
+    ]
+)
+
+
+class AccountingError(RuntimeError):
+    """read != kept + rejected + quarantined: a bug, reported rather than shipped."""
+
+
+def all_rejections(decisions: Decisions, token_files: list[TokenFile]) -> list[Rejection]:
+    rows = list(decisions.rejections)
+    for tf in token_files:
+        rows.extend(
+            Rejection(doc_id=i, source=tf.source, stage=EDIT_STAGE, filter="span_edits", reason="empty_after_edits", uri=tf.input_uri)
+            for i in tf.emptied
+        )
+    return sorted(rows, key=rejection_sort_key)
+
+
+def _write_ledger(ctx, rejections: list[Rejection], pools: list[PoolFile]) -> None:
+    def ledger_row(r: Rejection) -> dict[str, Any]:
+        row = r.to_dict()
+        row["detail"] = orjson.dumps(row["detail"], option=orjson.OPT_SORT_KEYS).decode() if row["detail"] is not None else None
+        return row
+
+    write_parquet_rows(storage.join(ctx.layout.ledger_dir, "rejections.parquet"), (ledger_row(r) for r in rejections), LEDGER_SCHEMA)
+    quarantine_rows = []
+    for pool in pools:
+        uri = storage.join(storage.join(ctx.layout.root, "work", "pool", pool.source), pool.digest + ".quarantine.jsonl")
+        with storage.open_binary(uri) as f:
+            quarantine_rows.extend(orjson.loads(line) for line in f if line.strip())
+    write_parquet_rows(storage.join(ctx.layout.ledger_dir, "quarantine.parquet"), quarantine_rows, QUARANTINE_SCHEMA)
+
+
+def source_stats(ctx, pools, rejections, token_files, mix: MixResult) -> dict[str, dict[str, Any]]:
+    stats: dict[str, dict[str, Any]] = {}
+    for name in ctx.sources:
+        stats[name] = {
+            "files": 0,
+            "read": 0,
+            "quarantined": 0,
+            "quarantine_reasons": collections.Counter(),
+            "rejected": 0,
+            "rejected_by": collections.defaultdict(collections.Counter),
+            "span_edits": collections.Counter(),
+            "kept_documents": 0,
+            "kept_tokens": 0,
+        }
+    for pool in pools:
+        s = stats[pool.source]
+        s["files"] += 1
+        s["read"] += pool.read
+        s["quarantined"] += pool.quarantined
+        s["quarantine_reasons"].update(pool.quarantine_reasons)
+    dropped = set()
+    for r in rejections:
+        s = stats[r.source]
+        if (r.detail or {}).get("span_only"):
+            s["span_edits"][f"{r.stage}/{r.reason}"] += 1
+            continue
+        if (r.source, r.doc_id) in dropped:
+            continue  # a document dropped by an earlier stage is counted once, by its first reason
+        dropped.add((r.source, r.doc_id))
+        s["rejected"] += 1
+        s["rejected_by"][r.stage][f"{r.filter}:{r.reason}"] += 1
+    originals: dict[str, set[str]] = collections.defaultdict(set)
+    for tf in token_files:
+        s = stats[tf.source]
+        s["kept_tokens"] += tf.tokens
+    for tf in token_files:
+        import pyarrow.parquet as pq
+
+        with storage.open_binary(tf.table_uri) as f:
+            ids = pq.read_table(f, columns=["id"]).column("id").to_pylist()
+        originals[tf.source].update(i.split("#part", 1)[0] for i in ids)
+    for name, s in stats.items():
+        s["kept_documents"] = len(originals[name])
+        if s["read"] != s["kept_documents"] + s["rejected"] + s["quarantined"]:
+            raise AccountingError(
+                f"source {name}: read {s['read']} != kept {s['kept_documents']} + rejected {s['rejected']} + quarantined {s['quarantined']}"
+            )
+        s.update(mix.per_source.get(name, {}))
+        s["quarantine_reasons"] = dict(sorted(s["quarantine_reasons"].items()))
+        s["rejected_by"] = {stage: dict(sorted(c.items())) for stage, c in sorted(s["rejected_by"].items())}
+        s["span_edits"] = dict(sorted(s["span_edits"].items()))
+    total_achieved = sum(s.get("achieved_tokens", 0) for s in stats.values())
+    mix_cfg = ctx.manifest.mix
+    for name, s in stats.items():
+        s["achieved_ratio"] = (s.get("achieved_tokens", 0) / total_achieved) if total_achieved else 0.0
+        cfg = mix_cfg.sources.get(name) if mix_cfg else None
+        if cfg is not None and cfg.ratio is not None:
+            s["requested_ratio"] = cfg.ratio
+        elif mix_cfg is not None and mix_cfg.target_tokens and cfg is not None:
+            s["requested_ratio"] = cfg.tokens / mix_cfg.target_tokens
+        else:
+            s["requested_ratio"] = None
+    return stats
+
+
+def finish_run(ctx, pools, decisions: Decisions, token_files, mix: MixResult, elapsed_s: float) -> dict[str, Any]:
+    publish_documents(ctx, token_files)
+    rejections = all_rejections(decisions, token_files)
+    _write_ledger(ctx, rejections, pools)
+    per_source = source_stats(ctx, pools, rejections, token_files, mix)
+    m = ctx.manifest
+    stats = {
+        "name": m.name,
+        "version": m.version,
+        "manifest_sha256": ctx.loaded.sha256,
+        "output": ctx.layout.root,
+        "sources": per_source,
+        "totals": {
+            key: sum(s[key] for s in per_source.values())
+            for key in ("files", "read", "quarantined", "rejected", "kept_documents", "kept_tokens")
+        }
+        | {"mixed_tokens": sum(sh["tokens"] for sh in mix.shards), "mixed_documents": sum(sh["documents"] for sh in mix.shards)},
+        "shards": mix.shards,
+        "contamination_matches": len(decisions.matches),
+    }
+    with storage.atomic_write(ctx.layout.stats_file) as f:
+        f.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+    from curation.lock import write_lock
+
+    write_lock(ctx, pools, token_files, mix)
+    stats["elapsed_s"] = round(elapsed_s, 1)
+    return stats
+
+
+def format_summary(stats: dict[str, Any]) -> str:
+    t = stats["totals"]
+    lines = [
+        f"{stats['name']} {stats['version']}: read {t['read']:,} documents from {t['files']} files; kept {t['kept_documents']:,}, "
+        f"rejected {t['rejected']:,}, quarantined {t['quarantined']:,}"
+        + (f" in {stats['elapsed_s']} s" if "elapsed_s" in stats else ""),
+    ]
+    for name, s in stats["sources"].items():
+        lines.append(f"  {name}: read {s['read']:,}  kept {s['kept_documents']:,}  rejected {s['rejected']:,}  quarantined {s['quarantined']:,}")
+        for stage, reasons in s["rejected_by"].items():
+            lines.append(f"    {stage}: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
+        if s["quarantine_reasons"]:
+            lines.append("    quarantine: " + ", ".join(f"{k} {v}" for k, v in s["quarantine_reasons"].items()))
+        if s["span_edits"]:
+            lines.append("    span edits: " + ", ".join(f"{k} {v}" for k, v in s["span_edits"].items()))
+    lines.append(format_mix_table(stats))
+    lines.append(f"outputs: {stats['output']} (shards/, documents/, ledger/, stats.json, lock.json)")
+    return "\n".join(lines)
+
+
+def format_mix_table(stats: dict[str, Any]) -> str:
+    header = f"{'source':<14}{'documents':>11}{'tokens':>14}{'repetition':>12}{'requested':>11}{'achieved':>10}"
+    lines = [header, "-" * len(header)]
+    for name, s in stats["sources"].items():
+        requested = f"{s['requested_ratio']:.4f}" if s.get("requested_ratio") is not None else "-"
+        lines.append(
+            f"{name:<14}{s['kept_documents']:>11,}{s.get('achieved_tokens', 0):>14,}{s.get('repetition', 0):>12.3f}"
+            f"{requested:>11}{s['achieved_ratio']:>10.4f}"
+        )
+    t = stats["totals"]
+    lines.append(f"{'total':<14}{t['mixed_documents']:>11,}{t['mixed_tokens']:>14,}   in {len(stats['shards'])} shards")
+    return "\n".join(lines)

@@ -1,0 +1,166 @@
+"""Phase one, per input file: read, score with the source's filter chain, and write a content-addressed
+pool of scored documents plus its quarantine records. A file whose pool is already complete is skipped,
+which is how a killed run resumes."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import apache_beam as beam
+import orjson
+import zstandard
+from apache_beam.metrics import Metrics
+
+from curation import storage
+from curation.chain import Chain, scoring_identity
+from curation.digests import CODE_VERSION, digest
+from curation.document import Document, Quarantine
+from curation.layout import RunLayout
+from curation.readers import read_source_file
+from mixes.manifest import SourceConfig
+
+BATCH_DOCUMENTS = 512
+POOL_SUFFIX = ".pool.jsonl.zst"
+
+
+@dataclass(frozen=True)
+class PoolFile:
+    """A finished pool: where its documents are and what reading the input cost."""
+
+    source: str
+    input_uri: str
+    digest: str
+    documents_uri: str
+    read: int
+    quarantined: int
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "input_uri": self.input_uri,
+            "digest": self.digest,
+            "documents_uri": self.documents_uri,
+            "read": self.read,
+            "quarantined": self.quarantined,
+            "quarantine_reasons": self.quarantine_reasons,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PoolFile:
+        return cls(**d)
+
+
+def input_identity(uri: str) -> dict[str, Any]:
+    """What identifies an input's content cheaply, for resuming: size plus ETag (S3) or modification time
+    (local). Final outputs are never named by it, so copies of the same inputs give the same bytes."""
+    st = storage.stat(uri)
+    mtime_ns = None if storage.is_s3(uri) else os.stat(uri).st_mtime_ns
+    return {"uri": uri, "size": st.size, "etag": st.etag, "mtime_ns": mtime_ns}
+
+
+def pool_digest(source: SourceConfig, uri: str) -> str:
+    reader = {k: v for k, v in source.__dict__.items() if k not in ("filters", "paths", "name")}
+    return digest(CODE_VERSION, source.name, input_identity(uri), reader, scoring_identity(source.filters))
+
+
+def pool_meta_uri(layout: RunLayout, source: str, file_digest: str) -> str:
+    return layout.pool_prefix(source, file_digest) + ".meta.json"
+
+
+def read_pool_meta(layout: RunLayout, source: str, file_digest: str) -> PoolFile | None:
+    meta = pool_meta_uri(layout, source, file_digest)
+    if not storage.exists(meta):
+        return None
+    with storage.open_binary(meta) as f:
+        return PoolFile.from_dict(orjson.loads(f.read()))
+
+
+def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout) -> PoolFile:
+    """Read one input file, score its documents and write its pool; the meta file is written last."""
+    file_digest = pool_digest(source, uri)
+    done = read_pool_meta(layout, source.name, file_digest)
+    if done is not None:
+        return done
+    prefix = layout.pool_prefix(source.name, file_digest)
+    documents_uri = prefix + POOL_SUFFIX
+    quarantine_uri = prefix + ".quarantine.jsonl"
+    read = 0
+    reasons: dict[str, int] = {}
+    with storage.atomic_write(documents_uri) as raw_docs, storage.atomic_write(quarantine_uri) as quarantine_out:
+        with zstandard.ZstdCompressor(level=3).stream_writer(raw_docs, closefd=False) as docs_out:
+            for batch in _batches(read_source_file(source, uri), BATCH_DOCUMENTS):
+                docs = [r for r in batch if isinstance(r, Document)]
+                for q in (r for r in batch if isinstance(r, Quarantine)):
+                    reasons[q.reason] = reasons.get(q.reason, 0) + 1
+                    quarantine_out.write(orjson.dumps(q.to_dict()) + b"\n")
+                read += len(batch)
+                if docs:
+                    chain.score_batch(docs)
+                    docs_out.write(b"".join(orjson.dumps(d.to_dict()) + b"\n" for d in docs))
+    pool = PoolFile(
+        source=source.name,
+        input_uri=uri,
+        digest=file_digest,
+        documents_uri=documents_uri,
+        read=read,
+        quarantined=sum(reasons.values()),
+        quarantine_reasons=reasons,
+    )
+    with storage.atomic_write(pool_meta_uri(layout, source.name, file_digest)) as f:
+        f.write(orjson.dumps(pool.to_dict(), option=orjson.OPT_INDENT_2))
+    return pool
+
+
+def read_pool(pool: PoolFile) -> Iterator[Document]:
+    with storage.open_decompressed(pool.documents_uri) as f:
+        for line in f:
+            yield Document.from_dict(orjson.loads(line))
+
+
+def _batches(items, size):
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+class _CurateFileFn(beam.DoFn):
+    def __init__(self, sources: dict[str, SourceConfig], layout: RunLayout):
+        self._sources = sources
+        self._layout = layout
+        self._read = Metrics.counter("curate", "documents_read")
+        self._quarantined = Metrics.counter("curate", "documents_quarantined")
+        self._files = Metrics.counter("curate", "files_done")
+
+    def setup(self):
+        self._chains = {name: Chain.from_specs(s.filters) for name, s in self._sources.items()}
+        for chain in self._chains.values():
+            chain.setup()
+
+    def process(self, element: tuple[str, str]):
+        source_name, uri = element
+        source = self._sources[source_name]
+        pool = curate_file(source, uri, self._chains[source_name], self._layout)
+        self._read.inc(pool.read)
+        self._quarantined.inc(pool.quarantined)
+        self._files.inc()
+        yield pool
+
+
+class CurateFiles(beam.PTransform):
+    """(source name, input URI) pairs -> finished PoolFile records, one per input file, in parallel."""
+
+    def __init__(self, sources: dict[str, SourceConfig], layout: RunLayout):
+        super().__init__()
+        self._sources = sources
+        self._layout = layout
+
+    def expand(self, source_and_uri):
+        return (
+            source_and_uri
+            | "SpreadFiles" >> beam.Reshuffle()
+            | "ReadScoreAndPool" >> beam.ParDo(_CurateFileFn(self._sources, self._layout))
+        )

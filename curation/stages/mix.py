@@ -1,0 +1,153 @@
+"""Phase four: sample each source to its token budget, put every selected document (and repetition) in
+one seeded order, cut the order into shards, and write the shards in parallel by copying token ranges
+from the token caches. Planning touches only compact document tables (id, token count, place)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow.parquet as pq
+
+from curation import storage
+from curation.engine import pipeline_options, run_pipeline
+from curation.stages.tokenize import TokenFile
+from mixes import sampling, shards
+
+
+@dataclass(frozen=True)
+class DocRef:
+    """Where a kept document's tokens are: token file index, start and count, plus what the index records."""
+
+    file: int
+    start: int
+    n_tokens: int
+    id: str
+    source: str
+    uri: str | None
+    line: int | None
+    offset: int | None
+
+
+@dataclass
+class MixResult:
+    per_source: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shards: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_doc_refs(token_files: list[TokenFile]) -> dict[str, list[tuple[DocRef, int]]]:
+    """Per source, every kept document with its dedup cluster size, in input order."""
+    per_source: dict[str, list[tuple[DocRef, int]]] = {}
+    for i, tf in enumerate(token_files):
+        with storage.open_binary(tf.table_uri) as f:
+            table = pq.read_table(f).to_pydict()
+        rows = per_source.setdefault(tf.source, [])
+        for j in range(len(table["id"])):
+            ref = DocRef(i, table["start"][j], table["n_tokens"][j], table["id"][j], tf.source, table["uri"][j], table["line"][j], table["offset"][j])
+            rows.append((ref, table["cluster_size"][j]))
+    return per_source
+
+
+def budgets(manifest, available: dict[str, int]) -> dict[str, tuple[int, float]]:
+    """(token budget, max repetition) per source; without a mix section every kept token is used once."""
+    mix = manifest.mix
+    if mix is None or not mix.sources:
+        return {name: (tokens, 1.0) for name, tokens in available.items()}
+    fixed = {n: c.tokens for n, c in mix.sources.items() if c.tokens is not None}
+    ratios = {n: c.ratio for n, c in mix.sources.items() if c.ratio is not None}
+    shares = sampling.apportion(mix.target_tokens or sum(fixed.values()), ratios, fixed)
+    return {n: (shares[n], mix.sources[n].max_repetition) for n in mix.sources}
+
+
+def plan(ctx, token_files: list[TokenFile]) -> tuple[list[list[tuple[DocRef, int]]], dict[str, dict[str, Any]]]:
+    """The shard plan (lists of (DocRef, repetition index)) and per-source sampling facts."""
+    manifest = ctx.manifest
+    refs = load_doc_refs(token_files)
+    available = {name: sum(r.n_tokens for r, _ in rows) for name, rows in refs.items()}
+    for name in ctx.sources:
+        available.setdefault(name, 0)
+        refs.setdefault(name, [])
+    wanted = budgets(manifest, available)
+    weights = {n: c.weight_by_cluster_size for n, c in (manifest.mix.sources.items() if manifest.mix else [])}
+    # Check every source before sampling any, so an infeasible request fails before work.
+    sampling.check_feasible(
+        {n: b for n, (b, _) in wanted.items()}, available, {n: r for n, (_, r) in wanted.items()}
+    )
+    entries = []
+    facts: dict[str, dict[str, Any]] = {}
+    for name, (budget, max_rep) in sorted(wanted.items()):
+        by_id = {r.id: r for r, _ in refs[name]}
+        source_plan = sampling.plan_source(
+            name,
+            manifest.seed,
+            [(r.id, r.n_tokens, size) for r, size in refs[name]],
+            budget,
+            max_rep,
+            weights.get(name, False),
+        )
+        for doc_id, repetitions in source_plan.copies.items():
+            entries.extend((name, doc_id, k, by_id[doc_id]) for k in range(repetitions))
+        facts[name] = {
+            "available_tokens": available[name],
+            "requested_tokens": budget,
+            "achieved_tokens": source_plan.achieved_tokens,
+            "repetition": source_plan.repetition_factor,
+            "max_repetition": max_rep,
+        }
+    order = sampling.shuffle_order(manifest.seed, [(s, d, k) for s, d, k, _ in entries])
+    ref_of = {(s, d, k): ref for s, d, k, ref in entries}
+    ordered = [(ref_of[key], key[2]) for key in order]
+    shard_lists = shards.plan_shards([(item, item[0].n_tokens) for item in ordered], manifest.output.shard_tokens)
+    return shard_lists, facts
+
+
+class _WriteShardFn(beam.DoFn):
+    def __init__(self, out_dir: str, token_files: list[TokenFile], meta: dict[str, Any]):
+        self._out_dir = out_dir
+        self._token_files = token_files
+        self._meta = meta
+
+    def setup(self):
+        self._tokens: dict[int, np.ndarray] = {}
+
+    def _token_array(self, i: int) -> np.ndarray:
+        if i not in self._tokens:
+            tf = self._token_files[i]
+            self._tokens[i] = np.memmap(tf.tokens_uri, dtype=np.dtype(tf.dtype).newbyteorder("<"), mode="r")
+        return self._tokens[i]
+
+    def process(self, element):
+        index, items = element
+        writer = shards.ShardWriter(self._out_dir, index, self._meta["dtype"], self._meta)
+        with writer:
+            for ref, repetition in items:
+                tokens = self._token_array(ref.file)[ref.start : ref.start + ref.n_tokens]
+                writer.add(
+                    tokens,
+                    {"id": ref.id, "source": ref.source, "uri": ref.uri, "line": ref.line, "offset": ref.offset, "repetition": repetition},
+                )
+        yield writer.summary()
+
+
+def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
+    shard_lists, facts = plan(ctx, token_files)
+    out_dir = ctx.layout.shards_dir
+    m = ctx.manifest
+    dtype = token_files[0].dtype if token_files else "uint32"
+    meta = {
+        "dtype": dtype,
+        "manifest_name": m.name,
+        "manifest_version": m.version,
+        "manifest_sha256": ctx.loaded.sha256,
+        "tokenizer_sha256": storage.sha256(ctx.tokenizer_path),
+    }
+    todo = [(i, items) for i, items in enumerate(shard_lists) if not shards.shard_complete(out_dir, i)]
+    ctx.log(f"[mix] {sum(len(s) for s in shard_lists)} documents in {len(shard_lists)} shards, {len(shard_lists) - len(todo)} already written")
+    if todo:
+        run_pipeline(
+            pipeline_options(ctx.beam_args),
+            lambda p: p | "ListShards" >> beam.Create(todo) | "WriteShards" >> beam.ParDo(_WriteShardFn(out_dir, token_files, meta)),
+        )
+    return MixResult(per_source=facts, shards=[shards.read_sidecar(out_dir, i) for i in range(len(shard_lists))])

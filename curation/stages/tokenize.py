@@ -1,0 +1,213 @@
+"""Phase three, per pool: apply the run's decisions (drop, cut spans, attach dedup clusters), tokenize the
+kept documents once, and cache their tokens with a document table. The mixer then samples and orders
+these compact tables and copies token ranges into shards, so no text is tokenized twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import apache_beam as beam
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+from apache_beam.metrics import Metrics
+
+from curation import storage
+from curation.digests import CODE_VERSION, digest
+from curation.document import Document
+from curation.layout import RunLayout
+from curation.stages.curate import PoolFile, _batches, read_pool
+from curation.stages.decisions import Decisions, read_decisions
+from mixes.manifest import OutputConfig
+from mixes.tokenizer import dtype_for, load_tokenizer, with_document_markers
+
+BATCH_DOCUMENTS = 512
+DOC_TABLE_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("start", pa.int64()),
+        ("n_tokens", pa.int64()),
+        ("uri", pa.string()),
+        ("line", pa.int64()),
+        ("offset", pa.int64()),
+        ("url", pa.string()),
+        ("text_hash", pa.string()),
+        ("cluster_size", pa.int64()),
+    ]
+)
+
+
+def tokenizer_sha256(path: str) -> str:
+    return storage.sha256(path)
+
+
+class DocumentTokenizer:
+    """The manifest's tokenizer with its output policy: special tokens, EOS/BOS, shard dtype."""
+
+    def __init__(self, path: str, output: OutputConfig):
+        self._output = output
+        self.tokenizer = load_tokenizer(path, output.special_tokens_in_text)
+        self.dtype = dtype_for(self.tokenizer.vocab_size, output.dtype)
+        self.sha256 = self.tokenizer.sha256
+
+    def encode_documents(self, texts: list[str]) -> list[np.ndarray]:
+        return [
+            with_document_markers(ids, self.tokenizer, self._output.eos, self._output.bos).astype(self.dtype, copy=False)
+            for ids in self.tokenizer.encode_batch(texts)
+        ]
+
+
+@dataclass(frozen=True)
+class TokenFile:
+    """One pool's kept documents, tokenized: raw tokens, the document table and the curated documents."""
+
+    source: str
+    input_uri: str
+    input_ordinal: int
+    digest: str
+    tokens_uri: str
+    table_uri: str
+    documents_uri: str
+    documents: int
+    tokens: int
+    dtype: str
+    # Kept by every decision but left with no text once spans were cut: recorded, never silently lost.
+    emptied: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TokenFile:
+        return cls(**d)
+
+
+def tokens_digest(pool: PoolFile, decisions_digest: str, tokenizer_sha256: str, output: OutputConfig) -> str:
+    policy = (output.eos, output.bos, output.dtype, output.special_tokens_in_text)
+    return digest(CODE_VERSION, pool.digest, decisions_digest, tokenizer_sha256, policy)
+
+
+def apply_decisions(doc: Document, decisions: Decisions, dropped: set) -> Iterator[Document]:
+    """The document as it enters the mix: nothing if dropped; else with spans cut and cluster attached."""
+    key = (doc.source, doc.id)
+    if key in dropped:
+        return
+    cluster = decisions.clusters.get(key)
+    if cluster is not None:
+        doc.attributes["dedupe/cluster_id"] = cluster["cluster_id"]
+        doc.attributes["dedupe/cluster_size"] = cluster["cluster_size"]
+    edit = decisions.edits.get(key)
+    if edit is None:
+        yield doc
+        return
+    from curation.edits import apply_edit
+
+    yield from apply_edit(doc, edit)
+
+
+def tokenize_pool(
+    pool: PoolFile,
+    ordinal: int,
+    decisions: Decisions,
+    dropped: set,
+    decisions_digest: str,
+    tokenizer,
+    output: OutputConfig,
+    layout: RunLayout,
+) -> TokenFile:
+    file_digest = tokens_digest(pool, decisions_digest, tokenizer.sha256, output)
+    prefix = layout.tokens_prefix(pool.source, file_digest)
+    meta_uri = prefix + ".meta.json"
+    if storage.exists(meta_uri):
+        with storage.open_binary(meta_uri) as f:
+            return TokenFile.from_dict(orjson.loads(f.read()))
+    dtype = np.dtype(tokenizer.dtype).newbyteorder("<")
+    rows: dict[str, list] = {name: [] for name in DOC_TABLE_SCHEMA.names}
+    position = 0
+    emptied: list[str] = []
+    with storage.atomic_write(prefix + ".tokens") as tokens_out, storage.atomic_write(prefix + ".docs.jsonl.zst") as raw_docs:
+        with zstandard.ZstdCompressor(level=3).stream_writer(raw_docs, closefd=False) as docs_out:
+            for batch in _batches(read_pool(pool), BATCH_DOCUMENTS):
+                kept = []
+                for doc in batch:
+                    survivors = list(apply_decisions(doc, decisions, dropped))
+                    if not survivors and (doc.source, doc.id) not in dropped:
+                        emptied.append(doc.id)
+                    kept.extend(survivors)
+                if not kept:
+                    continue
+                encoded = tokenizer.encode_documents([d.text for d in kept])
+                for doc, ids in zip(kept, encoded):
+                    arr = np.asarray(ids, dtype=dtype)
+                    tokens_out.write(arr.tobytes())
+                    prov = doc.provenance
+                    rows["id"].append(doc.id)
+                    rows["source"].append(doc.source)
+                    rows["start"].append(position)
+                    rows["n_tokens"].append(len(arr))
+                    rows["uri"].append(prov.uri if prov else None)
+                    rows["line"].append(prov.line if prov else None)
+                    rows["offset"].append(prov.offset if prov else None)
+                    rows["url"].append(doc.metadata.get("url"))
+                    rows["text_hash"].append(prov.text_hash if prov else None)
+                    rows["cluster_size"].append(int(doc.attributes.get("dedupe/cluster_size", 1)))
+                    position += len(arr)
+                docs_out.write(b"".join(orjson.dumps(d.to_dict()) + b"\n" for d in kept))
+    with storage.atomic_write(prefix + ".table.parquet") as f:
+        pq.write_table(pa.table(rows, schema=DOC_TABLE_SCHEMA), f)
+    token_file = TokenFile(
+        source=pool.source,
+        input_uri=pool.input_uri,
+        input_ordinal=ordinal,
+        digest=file_digest,
+        tokens_uri=prefix + ".tokens",
+        table_uri=prefix + ".table.parquet",
+        documents_uri=prefix + ".docs.jsonl.zst",
+        documents=len(rows["id"]),
+        tokens=position,
+        dtype=dtype.name,
+        emptied=emptied,
+    )
+    with storage.atomic_write(meta_uri) as f:
+        f.write(orjson.dumps(token_file.to_dict(), option=orjson.OPT_INDENT_2))
+    return token_file
+
+
+class _TokenizePoolFn(beam.DoFn):
+    def __init__(self, decisions_dir: str, decisions_digest: str, output: OutputConfig, tokenizer_path: str, layout: RunLayout):
+        self._decisions_dir = decisions_dir
+        self._decisions_digest = decisions_digest
+        self._output = output
+        self._tokenizer_path = tokenizer_path
+        self._layout = layout
+        self._docs = Metrics.counter("tokenize", "documents_tokenized")
+        self._tokens = Metrics.counter("tokenize", "tokens")
+
+    def setup(self):
+        self._decisions = read_decisions(self._decisions_dir)
+        self._dropped = self._decisions.dropped()
+        self._tokenizer = DocumentTokenizer(self._tokenizer_path, self._output)
+
+    def process(self, element: tuple[int, PoolFile]):
+        ordinal, pool = element
+        token_file = tokenize_pool(
+            pool, ordinal, self._decisions, self._dropped, self._decisions_digest, self._tokenizer, self._output, self._layout
+        )
+        self._docs.inc(token_file.documents)
+        self._tokens.inc(token_file.tokens)
+        yield token_file
+
+
+class TokenizePools(beam.PTransform):
+    """(input ordinal, PoolFile) -> TokenFile, one per pool, in parallel."""
+
+    def __init__(self, decisions_dir, decisions_digest, output, tokenizer_path, layout):
+        super().__init__()
+        self._fn = _TokenizePoolFn(decisions_dir, decisions_digest, output, tokenizer_path, layout)
+
+    def expand(self, pools):
+        return pools | "SpreadPools" >> beam.Reshuffle() | "ApplyDecisionsAndTokenize" >> beam.ParDo(self._fn)
