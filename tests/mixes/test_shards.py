@@ -1,0 +1,175 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from helpers_tokenize import DOLMA2, GPT_NEOX, read_texts, require
+
+from mixes.shards import (
+    DocRecord,
+    ShardMeta,
+    ShardWriter,
+    fsl_instances,
+    iter_documents,
+    plan_shards,
+    read_shard,
+)
+from mixes.tokenizer import dtype_for, load_tokenizer, with_document_markers
+
+
+def _meta(tokenizer, dtype: str) -> ShardMeta:
+    return ShardMeta(
+        dtype=dtype,
+        vocab_size=tokenizer.vocab_size,
+        tokenizer_sha256=tokenizer.sha256,
+        eos_id=tokenizer.eos_id,
+        bos_id=tokenizer.bos_id,
+        manifest_name="test-mix",
+        manifest_version="1.0.0",
+        manifest_sha256="ab" * 32,
+    )
+
+
+@pytest.fixture(scope="module")
+def dolma2():
+    return load_tokenizer(require(DOLMA2))
+
+
+@pytest.fixture(scope="module")
+def web_texts():
+    return read_texts("web", 120)
+
+
+def _write(out_dir, shard_index, tokenizer, texts, dtype="uint32"):
+    with ShardWriter(out_dir, shard_index, _meta(tokenizer, dtype)) as writer:
+        for line, ids in enumerate(tokenizer.encode_batch(texts)):
+            doc = DocRecord(
+                f"cc-{line}", "web", repetition=line % 2, uri="s3://bucket/cc.jsonl.gz", line=line
+            )
+            writer.add(with_document_markers(ids, tokenizer), doc)
+
+
+def test_round_trip_gives_back_a_fresh_tokenization_with_eos(tmp_path, dolma2, web_texts):
+    _write(tmp_path, 0, dolma2, web_texts)
+    shard = read_shard(tmp_path / "part-00000.npy", verify=True)
+    documents = list(iter_documents(shard))
+    assert len(documents) == len(web_texts)
+    for (record, tokens), text in zip(documents, web_texts, strict=True):
+        fresh = dolma2.encode_batch([text])[0].tolist() + [dolma2.eos_id]
+        assert tokens.tolist() == fresh
+    first, last = documents[0][0], documents[-1][0]
+    assert first == DocRecord("cc-0", "web", 0, "s3://bucket/cc.jsonl.gz", 0, None)
+    assert (last.doc_id, last.repetition, last.line) == (f"cc-{len(web_texts) - 1}", 1, len(web_texts) - 1)
+
+
+def test_token_file_is_a_headerless_array_olmo_core_can_memmap(tmp_path, dolma2, web_texts):
+    _write(tmp_path, 3, dolma2, web_texts)
+    raw = np.memmap(tmp_path / "part-00003.npy", dtype=np.uint32, mode="r")
+    expected = np.concatenate([with_document_markers(ids, dolma2) for ids in dolma2.encode_batch(web_texts)])
+    assert np.array_equal(raw, expected)
+    assert (tmp_path / "part-00003.npy").read_bytes()[:4] == int(expected[0]).to_bytes(4, "little")
+
+
+def test_uint16_shard_of_olmo1_tokenizer_round_trips(tmp_path):
+    neox = load_tokenizer(require(GPT_NEOX))
+    texts = read_texts("web", 30)
+    assert dtype_for(neox.vocab_size) == np.uint16
+    _write(tmp_path, 0, neox, texts, dtype="uint16")
+    assert (tmp_path / "part-00000.npy").stat().st_size == 2 * read_shard(
+        tmp_path / "part-00000.json"
+    ).sidecar["tokens"]
+    for (_, tokens), ids in zip(
+        iter_documents(read_shard(tmp_path / "part-00000.json")), neox.encode_batch(texts)
+    ):
+        assert tokens.tolist() == ids.tolist() + [neox.eos_id]
+
+
+def test_sidecar_records_counts_tokenizer_manifest_and_file_digests(tmp_path, dolma2, web_texts):
+    _write(tmp_path, 7, dolma2, web_texts)
+    sidecar = json.loads((tmp_path / "part-00007.json").read_text())
+    token_bytes = (tmp_path / "part-00007.npy").read_bytes()
+    assert sidecar["tokens"] == len(token_bytes) // 4
+    assert sidecar["documents"] == len(web_texts)
+    assert sidecar["tokens_sha256"] == hashlib.sha256(token_bytes).hexdigest()
+    assert sidecar["index_sha256"] == hashlib.sha256((tmp_path / "part-00007.index").read_bytes()).hexdigest()
+    assert {k: sidecar[k] for k in ("dtype", "vocab_size", "eos_id", "bos_id", "shard_index")} == {
+        "dtype": "uint32",
+        "vocab_size": 100_278,
+        "eos_id": 100_257,
+        "bos_id": None,
+        "shard_index": 7,
+    }
+    assert sidecar["tokenizer_sha256"] == hashlib.sha256(DOLMA2.read_bytes()).hexdigest()
+    assert (sidecar["manifest_name"], sidecar["manifest_version"]) == ("test-mix", "1.0.0")
+
+
+def test_same_documents_give_identical_bytes(tmp_path, dolma2, web_texts):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        _write(tmp_path / name, 0, dolma2, web_texts)
+    for name in ("part-00000.npy", "part-00000.index", "part-00000.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_failure_mid_shard_leaves_no_files(tmp_path, dolma2, web_texts):
+    with (
+        pytest.raises(RuntimeError, match="worker lost"),
+        ShardWriter(tmp_path, 0, _meta(dolma2, "uint32")) as writer,
+    ):
+        for line, ids in enumerate(dolma2.encode_batch(web_texts[:10])):
+            writer.add(ids, DocRecord(f"cc-{line}", "web"))
+        raise RuntimeError("worker lost")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(FileNotFoundError, match="unfinished"):
+        read_shard(tmp_path / "part-00000.npy")
+
+
+def test_ids_outside_the_vocabulary_are_refused(tmp_path, dolma2):
+    with (
+        ShardWriter(tmp_path, 0, _meta(dolma2, "uint32")) as writer,
+        pytest.raises(ValueError, match="outside"),
+    ):
+        writer.add(np.array([5, 100_278]), DocRecord("bad", "web"))
+
+
+def test_uint16_meta_for_dolma2_is_refused(dolma2):
+    with pytest.raises(ValueError, match="uint16 cannot hold"):
+        _meta(dolma2, "uint16")
+
+
+def test_plan_shards_keeps_documents_whole_and_closes_before_passing_the_limit():
+    entries = [("a", 40), ("b", 50), ("c", 20), ("d", 150), ("e", 10), ("f", 100)]
+    shards = plan_shards(entries, shard_tokens=100)
+    assert shards == [["a", "b"], ["c"], ["d"], ["e"], ["f"]]
+    assert plan_shards(entries, shard_tokens=1_000) == [["a", "b", "c", "d", "e", "f"]]
+    assert plan_shards([], shard_tokens=10) == []
+
+
+def test_fsl_instances_count_each_file_separately_like_olmo_core(tmp_path, dolma2, web_texts):
+    _write(tmp_path, 0, dolma2, web_texts[:50])
+    _write(tmp_path, 1, dolma2, web_texts[50:])
+    paths = [tmp_path / "part-00000.npy", tmp_path / "part-00001.npy"]
+    arrays = [np.memmap(p, dtype=np.uint32, mode="r") for p in paths]
+    sequence_length = 4096
+    instances = fsl_instances(paths, "uint32", sequence_length)
+    per_file = [len(a) // sequence_length for a in arrays]
+    assert len(instances) == sum(per_file)
+    assert np.array_equal(instances[0], arrays[0][:sequence_length])
+    assert np.array_equal(instances[per_file[0]], arrays[1][:sequence_length])
+    last = instances[len(instances) - 1]
+    start = (per_file[1] - 1) * sequence_length
+    assert np.array_equal(last, arrays[1][start : start + sequence_length])
+    with pytest.raises(IndexError):
+        instances[len(instances)]
+
+
+def test_fsl_instances_drop_each_files_remainder(tmp_path, dolma2):
+    ids = dolma2.encode_batch(read_texts("math_gsm8k", 40))
+    with ShardWriter(tmp_path, 0, _meta(dolma2, "uint32")) as writer:
+        writer.add(np.concatenate(ids[:20])[:10], DocRecord("q0", "math"))
+    with ShardWriter(tmp_path, 1, _meta(dolma2, "uint32")) as writer:
+        writer.add(np.concatenate(ids[20:])[:7], DocRecord("q1", "math"))
+    instances = fsl_instances([tmp_path / "part-00000.npy", tmp_path / "part-00001.npy"], np.uint32, 4)
+    # 10 // 4 + 7 // 4 = 3, not (10 + 7) // 4 = 4: instances never span files.
+    assert len(instances) == 3
+    assert instances[2].tolist() == np.concatenate(ids[20:])[:4].tolist()
