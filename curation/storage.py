@@ -205,6 +205,52 @@ class _S3RangeReader(io.RawIOBase):
         return len(data)
 
 
+class _ZstdFramesReader(io.RawIOBase):
+    """Concatenated zstd frames, raising EOFError when the input ends inside a frame.
+
+    zstandard's own stream_reader ends quietly on a truncated frame, which would hide a cut-off file.
+    """
+
+    _COMPRESSED_CHUNK_BYTES = 128 * 1024
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._frame: Any = None
+        self._pending = b""
+        self._pending_pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._pending_pos == len(self._pending):
+            chunk = self._raw.read(self._COMPRESSED_CHUNK_BYTES)
+            if not chunk:
+                if self._frame is not None and not self._frame.eof:
+                    raise EOFError("zstd input ended inside a frame")
+                return 0
+            self._pending, self._pending_pos = self._decompress(chunk), 0
+        n = min(len(buffer), len(self._pending) - self._pending_pos)
+        buffer[:n] = self._pending[self._pending_pos : self._pending_pos + n]
+        self._pending_pos += n
+        return n
+
+    def _decompress(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            if self._frame is None or self._frame.eof:
+                self._frame = self._dctx.decompressobj()
+            out.append(self._frame.decompress(data))
+            data = self._frame.unused_data if self._frame.eof else b""
+        return b"".join(out)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
 def open_binary(uri: str) -> BinaryIO:
     """A buffered streaming reader; S3 objects are streamed, never downloaded whole."""
     if not is_s3(uri):
@@ -247,8 +293,7 @@ def open_decompressed(uri: str) -> BinaryIO:
         # GzipFile reads concatenated members, as written by per-record gzip (WARC) and `cat a.gz b.gz`.
         return gzip.GzipFile(fileobj=raw, mode="rb")
     if codec == "zst":
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
-        return io.BufferedReader(reader, buffer_size=_READ_CHUNK_BYTES)
+        return io.BufferedReader(_ZstdFramesReader(raw), buffer_size=_READ_CHUNK_BYTES)
     if codec == "bz2":
         return bz2.BZ2File(raw)
     if codec == "xz":

@@ -86,4 +86,4 @@ def _parse_line(source: SourceConfig, uri: str, raw: bytes, line: int, offset: i
         return reject(source, uri, "invalid_json", line=line, offset=offset, excerpt=raw)
     if not isinstance(record, dict):
         return reject(source, uri, "not_an_object", line=line, offset=offset, excerpt=raw)
-    return document_from_record(source, uri, record, line=line)
+    return document_from_record(source, uri, record, line=line, offset=offset)

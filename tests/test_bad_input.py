@@ -1,0 +1,178 @@
+"""Bad input: every broken record is quarantined with a reason and a position (or, with on_error: fail,
+raises InputError naming file and position); documents before the damage are kept."""
+
+import gzip
+import tracemalloc
+
+import orjson
+import pytest
+import zstandard
+
+from curation.errors import InputError
+from curation.readers import read_source_file
+from helpers_io import REPO_DATA, shared_corpus, source, split
+
+C4_SAMPLE = REPO_DATA / "c4-sample.01.json.gz"
+
+
+def _c4_lines() -> list[bytes]:
+    return gzip.decompress(C4_SAMPLE.read_bytes()).splitlines(keepends=True)
+
+
+def _with_bad_line(tmp_path, bad: bytes):
+    lines = _c4_lines()
+    path = tmp_path / "docs.jsonl"
+    path.write_bytes(b"".join(lines[:3] + [bad] + lines[3:]))
+    return path
+
+
+@pytest.mark.parametrize(
+    "bad_line,reason",
+    [
+        (b'{"text": "cut off\n', "invalid_json"),
+        (b'{"text": "caf\xe9 latin-1"}\n', "invalid_utf8"),
+        (b'{"body": "no text field"}\n', "missing_text"),
+        (b'{"text": 42}\n', "non_string_text"),
+        (b'{"text": "  \\n "}\n', "empty_text"),
+        (b'["a", "list"]\n', "not_an_object"),
+    ],
+)
+def test_bad_line_is_quarantined_with_its_line_and_reading_goes_on(tmp_path, bad_line, reason):
+    path = _with_bad_line(tmp_path, bad_line)
+    docs, quarantined = split(read_source_file(source(), str(path)))
+    assert len(docs) == 10
+    (q,) = quarantined
+    assert (q.reason, q.line, q.uri, q.source) == (reason, 4, str(path), "test")
+    assert q.offset == sum(len(x) for x in _c4_lines()[:3])
+    assert [d.provenance.line for d in docs] == [1, 2, 3, 5, 6, 7, 8, 9, 10, 11]
+
+
+def test_invalid_utf8_is_never_replaced_silently(tmp_path):
+    path = _with_bad_line(tmp_path, b'{"text": "ok \xff\xfe bytes"}\n')
+    docs, _ = split(read_source_file(source(), str(path)))
+    assert not any("\ufffd" in d.text for d in docs)
+
+
+def test_on_error_fail_raises_naming_file_and_line(tmp_path):
+    path = _with_bad_line(tmp_path, b"not json\n")
+    with pytest.raises(InputError, match=r"docs\.jsonl: line 4: invalid_json"):
+        list(read_source_file(source(on_error="fail"), str(path)))
+
+
+def test_empty_files_yield_nothing(tmp_path):
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    (tmp_path / "empty.jsonl.gz").write_bytes(gzip.compress(b""))
+    (tmp_path / "blank.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(b"\n\n"))
+    for name in ("empty.jsonl", "empty.jsonl.gz", "blank.jsonl.zst"):
+        assert list(read_source_file(source(), str(tmp_path / name))) == []
+
+
+def test_missing_input_is_an_input_error_even_when_quarantining(tmp_path):
+    with pytest.raises(InputError, match="absent.jsonl.gz"):
+        list(read_source_file(source(on_error="quarantine"), str(tmp_path / "absent.jsonl.gz")))
+
+
+def test_truncated_gzip_keeps_documents_before_the_cut(tmp_path):
+    data = C4_SAMPLE.read_bytes()
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    docs, quarantined = split(read_source_file(source(), str(path)))
+    assert 0 < len(docs) < 10
+    (q,) = quarantined
+    assert q.reason == "truncated_file" and q.line == len(docs) + 1
+    assert q.offset == sum(len(x) for x in _c4_lines()[: len(docs)])
+    with pytest.raises(InputError, match="truncated_file"):
+        list(read_source_file(source(on_error="fail"), str(path)))
+
+
+def test_flipped_bytes_in_gzip_are_corrupt_compression(tmp_path):
+    data = bytearray(C4_SAMPLE.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 64):
+        data[i] ^= 0xFF
+    path = tmp_path / "flipped.jsonl.gz"
+    path.write_bytes(bytes(data))
+    docs, quarantined = split(read_source_file(source(), str(path)))
+    assert len(docs) < 10
+    assert quarantined[-1].reason in ("corrupt_compression", "invalid_json", "invalid_utf8")
+    assert any(q.reason == "corrupt_compression" for q in quarantined)
+
+
+def test_truncated_zstd_keeps_documents_before_the_cut(tmp_path):
+    cctx = zstandard.ZstdCompressor()
+    frames = [cctx.compress(line) for line in _c4_lines()]
+    path = tmp_path / "cut.jsonl.zst"
+    path.write_bytes(b"".join(frames[:6]) + frames[6][: len(frames[6]) // 2])
+    docs, quarantined = split(read_source_file(source(), str(path)))
+    assert len(docs) == 6
+    (q,) = quarantined
+    assert q.reason in ("truncated_file", "corrupt_compression") and q.line == 7
+
+
+def test_not_a_gzip_file_is_quarantined_at_the_start(tmp_path):
+    path = tmp_path / "plain.jsonl.gz"
+    path.write_bytes(b'{"text": "not compressed"}\n')
+    (q,) = read_source_file(source(), str(path))
+    assert (q.reason, q.line, q.offset) == ("corrupt_compression", 1, 0)
+
+
+def test_document_over_the_byte_limit_is_quarantined(tmp_path):
+    path = _with_bad_line(tmp_path, orjson.dumps({"text": "é" * 600}) + b"\n")
+    docs, quarantined = split(read_source_file(source(max_document_bytes=1000), str(path)))
+    too_large = [i for i, line in enumerate(_c4_lines()) if len(orjson.loads(line)["text"].encode()) > 1000]
+    assert 0 < len(too_large) < 10
+    assert [q.reason for q in quarantined] == ["document_too_large"] * (1 + len(too_large))
+    assert len(docs) == 10 - len(too_large) and all(len(d.text.encode()) <= 1000 for d in docs)
+
+
+def test_fifty_megabyte_line_is_quarantined_within_a_few_times_its_size(tmp_path):
+    size = 50 * 1024 * 1024
+    lines = _c4_lines()
+    path = tmp_path / "huge.jsonl"
+    with open(path, "wb") as f:
+        f.write(lines[0])
+        f.write(b'{"text": "' + b"word " * (size // 5) + b'"}\n')
+        f.write(lines[1])
+    for max_bytes, peak_limit in [(16 * 1024 * 1024, 4 * size), (1024 * 1024, size // 4)]:
+        tracemalloc.start()
+        items = [(type(x).__name__, getattr(x, "reason", None)) for x in read_source_file(source(max_document_bytes=max_bytes), str(path))]
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert items == [("Document", None), ("Quarantine", "document_too_large"), ("Document", None)]
+        assert peak < peak_limit, (max_bytes, peak)
+
+
+def test_truncated_parquet_is_quarantined(tmp_path):
+    data = (REPO_DATA / "universal_fdedup__sample1.parquet").read_bytes()
+    path = tmp_path / "cut.parquet"
+    path.write_bytes(data[: len(data) // 2])
+    (q,) = read_source_file(source(text_field="contents"), str(path))
+    assert q.reason == "corrupt_parquet"
+
+
+def test_parquet_without_the_text_column_is_quarantined_once(tmp_path):
+    (q,) = read_source_file(source(), str(REPO_DATA / "universal_fdedup__sample1.parquet"))
+    assert q.reason == "missing_text" and "contents" in q.excerpt
+
+
+def test_clipped_warc_keeps_the_record_before_the_cut():
+    items = list(read_source_file(source(), str(REPO_DATA / "clipped.warc.gz")))
+    _, quarantined = split(items)
+    assert [q.reason for q in quarantined] == ["truncated_file"]
+    assert items[-1] is quarantined[0] and quarantined[0].offset is not None
+
+
+def test_truncated_warc_record_is_quarantined_after_the_good_ones():
+    docs, quarantined = split(read_source_file(source(), str(shared_corpus("warc/warcio/example-trunc.warc"))))
+    assert len(docs) == 1
+    assert [q.reason for q in quarantined] == ["corrupt_warc"]
+    assert quarantined[0].offset == docs[0].provenance.offset
+
+
+def test_wet_with_invalid_utf8_record_is_quarantined(tmp_path):
+    body = gzip.decompress((REPO_DATA / "whirlwind.warc.wet.gz").read_bytes())
+    text_start = body.index(b"Escopete - Biquipedia")
+    broken = body[:text_start] + b"\xff" + body[text_start + 1 :]
+    path = tmp_path / "broken.warc.wet"
+    path.write_bytes(broken)
+    (q,) = read_source_file(source(), str(path))
+    assert q.reason == "invalid_utf8" and q.offset > 0
