@@ -1,33 +1,93 @@
-"""The manifest's `decontaminate` section."""
+"""The manifest's `decontaminate` section and the versioned eval-set files it names (manifests/evals/*.yaml).
+
+Defaults follow GPT-3's decontamination (Brown et al. 2020, appendix C): 13-word n-grams, n-grams seen in
+more than 10 training documents are not evidence, matched spans cut with 200 characters either side.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+
+EvalFormat = Literal["auto", "jsonl", "json", "csv", "parquet", "arrow"]
 
 
 @dataclass(frozen=True)
 class EvalSetConfig:
-    """One benchmark read from local files; `text_fields` name the fields that hold its text."""
+    """One benchmark read from local files.
+
+    `text_fields` name the fields that hold its text, dotted for nested values (`choices.text`); a list
+    value contributes each element. Paths are relative to the file that declares the benchmark.
+    """
 
     name: str
     paths: list[str]
     text_fields: list[str]
+    # Field that identifies an item (dotted); without it an item is `{file name}:{row}`.
     id_field: str | None = None
-    format: Literal["auto", "jsonl", "json", "csv", "parquet", "arrow"] = "auto"
+    format: EvalFormat = "auto"
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"benchmark name {self.name!r} must be letters, digits, '.', '_' or '-'")
+        if not self.paths:
+            raise ValueError(f"benchmark {self.name!r} lists no paths")
+        if not self.text_fields:
+            raise ValueError(f"benchmark {self.name!r} names no text_fields")
+
+
+@dataclass(frozen=True)
+class EvalSuiteConfig:
+    """A versioned eval-set file: a released version never changes, a change is a new version."""
+
+    name: str
+    version: str
+    benchmarks: list[EvalSetConfig]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ValueError(f"name {self.name!r} must be letters, digits, '.', '_' or '-'")
+        if not _VERSION_RE.match(self.version):
+            raise ValueError(f"version {self.version!r} must be semantic (MAJOR.MINOR.PATCH)")
 
 
 @dataclass(frozen=True)
 class DecontaminateConfig:
-    # Versioned eval-set files (manifests/evals/*.yaml) and/or inline declarations.
+    # Versioned eval-set files (manifests/evals/*.yaml) and/or inline benchmarks, relative to the manifest.
     eval_files: list[str] = field(default_factory=list)
     evals: list[EvalSetConfig] = field(default_factory=list)
     ngram: int = 13
-    # Fraction of an item's n-grams found in a document that makes it contaminated.
+    # Items (or text fields) shorter than `ngram` words are matched whole; below this they are not indexed,
+    # because a phrase of a few words ("the united states") is no evidence of contamination.
+    min_item_words: int = 8
+    # A document is contaminated by an item when this fraction of the item's words (or of one of its text
+    # fields of at least `ngram` words) is found in the document, aligned with a matching n-gram.
     min_overlap: float = 0.8
-    # n-grams seen in more than this many training documents are not evidence.
-    max_ngram_doc_frequency: int = 10
+    # n-grams seen in more than this many training documents are not evidence (None: all are).
+    max_ngram_doc_frequency: int | None = 10
     action: Literal["drop_document", "remove_span"] = "remove_span"
     span_margin_chars: int = 200
     min_piece_chars: int = 200
     max_splits: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.eval_files and not self.evals:
+            raise ValueError("give 'eval_files' or 'evals': nothing to decontaminate against")
+        names = [b.name for b in self.evals]
+        if len(set(names)) != len(names):
+            raise ValueError(f"benchmark names repeat in 'evals': {names}")
+        if self.ngram < 1:
+            raise ValueError(f"ngram must be at least 1, got {self.ngram}")
+        if not 1 <= self.min_item_words <= self.ngram:
+            raise ValueError(f"min_item_words must be between 1 and ngram ({self.ngram}), got {self.min_item_words}")
+        if not 0 < self.min_overlap <= 1:
+            raise ValueError(f"min_overlap must be in (0, 1], got {self.min_overlap}")
+        if self.max_ngram_doc_frequency is not None and self.max_ngram_doc_frequency < 1:
+            raise ValueError(f"max_ngram_doc_frequency must be at least 1, got {self.max_ngram_doc_frequency}")
+        if min(self.span_margin_chars, self.min_piece_chars, self.max_splits) < 0:
+            raise ValueError("span_margin_chars, min_piece_chars and max_splits must not be negative")

@@ -1,0 +1,196 @@
+"""Benchmarks read from local files (JSONL, JSON, CSV, Parquet, Hugging Face Arrow) into eval items.
+
+A benchmark is declared in the manifest or in a versioned file under manifests/evals/; its files are read
+without network, and the declared text fields (dotted for nested values, lists flattened) become the
+item's text segments.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import lzma
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.ipc
+import pyarrow.parquet as pq
+import yaml
+import zstandard
+
+from curation.config import ConfigError, close_matches, from_mapping
+from curation.errors import InputError, ManifestError
+from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig, EvalSuiteConfig
+
+_DECOMPRESSORS = {
+    ".gz": gzip.open,
+    ".bz2": bz2.open,
+    ".xz": lzma.open,
+    ".zst": lambda p: zstandard.open(p, "rb"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EvalItem:
+    """One benchmark item: its text segments in declared field order (a list field gives one per element).
+
+    `standalone[i]` says segment i is a whole field (a question, a passage) rather than an element of a
+    list (one of the choices): only whole fields count as evidence on their own.
+    """
+
+    benchmark: str
+    item_id: str
+    segments: tuple[str, ...]
+    standalone: tuple[bool, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedBenchmark:
+    """A benchmark declaration with its paths made absolute against the file that declared it."""
+
+    config: EvalSetConfig
+    paths: tuple[Path, ...]
+
+
+def load_eval_suite(path: str | Path) -> EvalSuiteConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: eval-set file not found") from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return from_mapping(EvalSuiteConfig, raw)
+    except ConfigError as exc:
+        raise ManifestError(f"{path}: {exc}") from None
+
+
+def resolve_benchmarks(config: DecontaminateConfig, base_dir: str | Path) -> list[ResolvedBenchmark]:
+    """Every declared benchmark, from eval-set files then inline, with absolute paths; names must be unique."""
+    base_dir = Path(base_dir)
+    resolved: list[ResolvedBenchmark] = []
+    for eval_file in config.eval_files:
+        suite_path = (base_dir / eval_file).resolve()
+        suite = load_eval_suite(suite_path)
+        resolved += [_resolve(b, suite_path.parent) for b in suite.benchmarks]
+    resolved += [_resolve(b, base_dir) for b in config.evals]
+    seen: set[str] = set()
+    for b in resolved:
+        if b.config.name in seen:
+            raise ManifestError(f"benchmark {b.config.name!r} is declared twice in decontaminate")
+        seen.add(b.config.name)
+    return resolved
+
+
+def _resolve(benchmark: EvalSetConfig, folder: Path) -> ResolvedBenchmark:
+    return ResolvedBenchmark(benchmark, tuple((folder / p).resolve() for p in benchmark.paths))
+
+
+def read_benchmark(benchmark: ResolvedBenchmark) -> Iterator[EvalItem]:
+    cfg = benchmark.config
+    for path in benchmark.paths:
+        if not path.is_file():
+            raise InputError(f"benchmark {cfg.name!r}: eval file not found: {path}")
+        fields_seen: set[str] = set()
+        record: Any = {}
+        for row, record in enumerate(_read_records(path, cfg.format)):
+            segments: list[str] = []
+            standalone: list[bool] = []
+            for name in cfg.text_fields:
+                value = _lookup(record, name)
+                if value is not None:
+                    fields_seen.add(name)
+                    texts = [s for s in _texts(value) if s.strip()]
+                    segments += texts
+                    standalone += [not isinstance(value, list)] * len(texts)
+            item_id = _lookup(record, cfg.id_field) if cfg.id_field else None
+            item_id = str(item_id) if item_id is not None else f"{path.name}:{row}"
+            yield EvalItem(cfg.name, item_id, tuple(segments), tuple(standalone))
+        missing = [f for f in cfg.text_fields if f not in fields_seen]
+        if missing:
+            keys = list(record) if isinstance(record, dict) else []
+            raise InputError(
+                f"benchmark {cfg.name!r}: text field {missing[0]!r} is in no record of {path}"
+                f"{close_matches(missing[0], keys)}; fields: {', '.join(map(str, keys))}"
+            )
+
+
+def _lookup(record: Any, dotted: str) -> Any:
+    value = record
+    for part in dotted.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list):
+            # `choices.text` over a list of mappings collects the field from each element.
+            value = [v.get(part) if isinstance(v, dict) else None for v in value]
+        else:
+            return None
+    return value
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    if value is None or isinstance(value, dict):
+        return []
+    return [str(value)]
+
+
+def _detect_format(path: Path) -> str:
+    suffixes = [s for s in path.suffixes if s not in _DECOMPRESSORS]
+    last = suffixes[-1] if suffixes else ""
+    formats = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet",
+               ".arrow": "arrow"}
+    if last not in formats:
+        raise InputError(f"{path}: cannot tell the eval file format from its name; set 'format'")
+    return formats[last]
+
+
+def _open_bytes(path: Path) -> bytes:
+    opener = _DECOMPRESSORS.get(path.suffix)
+    if opener is None:
+        return path.read_bytes()
+    with opener(path) as f:
+        return f.read()
+
+
+def _read_records(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+    fmt = _detect_format(path) if fmt == "auto" else fmt
+    if fmt == "parquet":
+        yield from pq.read_table(path).to_pylist()
+    elif fmt == "arrow":
+        yield from _read_arrow(path).to_pylist()
+    elif fmt == "csv":
+        yield from csv.DictReader(io.StringIO(_open_bytes(path).decode("utf-8-sig")))
+    elif fmt == "jsonl":
+        for line in _open_bytes(path).splitlines():
+            if line.strip():
+                yield orjson.loads(line)
+    else:
+        yield from _json_records(path, orjson.loads(_open_bytes(path)))
+
+
+def _read_arrow(path: Path) -> pa.Table:
+    """Hugging Face `datasets` saves Arrow IPC streams; plain Arrow files use the random-access format."""
+    with pa.memory_map(str(path)) as source:
+        try:
+            return pa.ipc.open_stream(source).read_all()
+        except pa.ArrowInvalid:
+            source.seek(0)
+            return pa.ipc.open_file(source).read_all()
+
+
+def _json_records(path: Path, data: Any) -> list[dict[str, Any]]:
+    if isinstance(data, list):
+        return data
+    lists = [v for v in data.values() if isinstance(v, list)] if isinstance(data, dict) else []
+    if len(lists) != 1:
+        raise InputError(f"{path}: a JSON eval file holds a list of records, or a mapping with one such list")
+    return lists[0]

@@ -1,0 +1,307 @@
+"""The n-gram index of eval items (GPT-3 / NeMo-Curator style decontamination), built once and saved under
+its content hash.
+
+Words become dense ids through the eval vocabulary (a training word outside it cannot be part of any eval
+n-gram); an n-gram is a 64-bit hash of its words' hashes. Postings are parallel sorted numpy arrays
+(key, item, position in item), so the index is a few flat arrays, not millions of Python objects.
+Items keep their word ids so detection can verify a hit along its alignment.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import orjson
+import xxhash
+
+from curation.errors import InputError
+from filters.decontaminate.config import DecontaminateConfig
+from filters.decontaminate.evalsets import EvalItem, read_benchmark, resolve_benchmarks
+from filters.decontaminate.words import normalized_words
+
+FILTER_NAME = "decon_v1"
+# Part of the index's content hash: bump when the index layout or hashing changes.
+_INDEX_FORMAT = 3
+# 2^25 bits (4 MiB): about 5% of absent keys pass the filter with 1.5 M keys indexed.
+_FILTER_BITS = 1 << 25
+_LENGTH_SALT = xxhash.xxh3_64_intdigest(f"{FILTER_NAME}/length".encode())
+
+
+@functools.cache
+def _position_multipliers(length: int) -> np.ndarray:
+    """Position j of an n-gram multiplies its word hash by an odd constant derived from the filter name."""
+    return np.array(
+        [xxhash.xxh3_64_intdigest(f"{FILTER_NAME}/position/{j}".encode()) | 1 for j in range(length)], np.uint64
+    )
+
+
+def _mix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finalizer, so every bit of a key depends on every word."""
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+def window_keys(word_hashes: np.ndarray, known: np.ndarray, lengths: Iterable[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """For each length L: the keys of the L-word windows made only of known words, and where they start.
+
+    One pass of multiply-adds serves every length, since a window of L words is the one of L-1 plus a word.
+    """
+    lengths = sorted(set(lengths))
+    m = len(word_hashes)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if not lengths or m < lengths[0]:
+        return {L: (np.empty(0, np.uint64), np.empty(0, np.int64)) for L in lengths}
+    padded = np.concatenate([word_hashes, np.zeros(lengths[-1], np.uint64)])
+    unknown_before = np.concatenate([[0], np.cumsum(~known)])
+    acc = np.zeros(m, np.uint64)
+    multipliers = _position_multipliers(lengths[-1])
+    for j in range(lengths[-1]):
+        acc += padded[j : j + m] * multipliers[j]
+        L = j + 1
+        if L in lengths:
+            count = m - L + 1
+            if count <= 0:
+                out[L] = (np.empty(0, np.uint64), np.empty(0, np.int64))
+                continue
+            clean = unknown_before[L : L + count] == unknown_before[:count]
+            starts = np.flatnonzero(clean)
+            salt = np.uint64((L * _LENGTH_SALT) & 0xFFFF_FFFF_FFFF_FFFF)
+            out[L] = (_mix64(acc[starts] + salt), starts)
+    return out
+
+
+def _bit_filter(keys: np.ndarray) -> np.ndarray:
+    bits = (keys & np.uint64(_FILTER_BITS - 1)).astype(np.int64)
+    bitmap = np.zeros(_FILTER_BITS, bool)
+    bitmap[bits] = True
+    return np.packbits(bitmap, bitorder="little")
+
+
+def word_hash(word: str) -> int:
+    return xxhash.xxh3_64_intdigest(word.encode("utf-8", "surrogatepass")) or 1
+
+
+@dataclass(frozen=True, eq=False)
+class DecontaminationIndex:
+    ngram: int
+    min_item_words: int
+    benchmarks: list[str]
+    # Items of each benchmark that were indexed, and those too short to be evidence.
+    items_indexed: dict[str, int]
+    items_too_short: dict[str, int]
+    vocab: dict[str, int]  # word -> id, 1-based; 0 is a word no eval item contains
+    word_hashes: np.ndarray  # uint64 per id
+    ngram_keys: np.ndarray  # uint64, sorted
+    ngram_items: np.ndarray  # uint32, item of each key
+    ngram_positions: np.ndarray  # uint32, word position of the n-gram in its item
+    # Items and standalone fields shorter than `ngram` are matched whole; they are found by the key of
+    # their first `min_item_words` words, so a document is hashed at two window lengths only.
+    short_keys: np.ndarray  # uint64, sorted
+    short_items: np.ndarray  # uint32
+    short_positions: np.ndarray  # uint32, word position of the short range in its item
+    item_words: np.ndarray  # uint32 word ids of every item, concatenated
+    item_offsets: np.ndarray  # int64, item i is item_words[item_offsets[i]:item_offsets[i + 1]]
+    # Standalone text fields of an item that count on their own: (start, end) word ranges per item.
+    field_bounds: np.ndarray  # uint32 (k, 2)
+    field_offsets: np.ndarray  # int64, item i's fields are field_bounds[field_offsets[i]:field_offsets[i + 1]]
+    item_benchmarks: np.ndarray  # uint16
+    item_ids: list[str]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (the vocabulary dict is measured separately by bench scripts)."""
+        return sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
+
+    def without_keys(self, common_keys: np.ndarray) -> DecontaminationIndex:
+        """The index with the given n-gram keys (too common in the training data) no longer evidence."""
+        if len(common_keys) == 0:
+            return self
+        keep = ~np.isin(self.ngram_keys, common_keys, assume_unique=False)
+        keep_short = ~np.isin(self.short_keys, common_keys)
+        return replace(
+            self,
+            ngram_keys=self.ngram_keys[keep],
+            ngram_items=self.ngram_items[keep],
+            ngram_positions=self.ngram_positions[keep],
+            short_keys=self.short_keys[keep_short],
+            short_items=self.short_items[keep_short],
+            short_positions=self.short_positions[keep_short],
+        )
+
+    def word_ids(self, words: list[str]) -> np.ndarray:
+        return np.fromiter(map(self.vocab.get, words, itertools.repeat(0)), dtype=np.uint32, count=len(words))
+
+    @functools.cached_property
+    def key_filter(self) -> np.ndarray:
+        """A one-hash Bloom filter (bit per low key bits) over every key: most windows of a training
+        document fail this cheap test and skip the binary search over the sorted keys."""
+        return _bit_filter(np.concatenate([self.ngram_keys, self.short_keys]))
+
+    def may_contain(self, keys: np.ndarray) -> np.ndarray:
+        bits = keys & np.uint64(_FILTER_BITS - 1)
+        return (self.key_filter[bits >> np.uint64(3)] >> (bits & np.uint64(7)).astype(np.uint8)) & 1 == 1
+
+    def save(self, path: Path) -> None:
+        meta = {
+            "filter": FILTER_NAME,
+            "ngram": self.ngram,
+            "min_item_words": self.min_item_words,
+            "benchmarks": self.benchmarks,
+            "items_indexed": self.items_indexed,
+            "items_too_short": self.items_too_short,
+            "item_ids": self.item_ids,
+        }
+        vocab_words = sorted(self.vocab, key=self.vocab.__getitem__)
+        arrays = {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                meta=np.frombuffer(orjson.dumps(meta), np.uint8),
+                vocab=np.frombuffer("\n".join(vocab_words).encode(), np.uint8),
+                **arrays,
+            )
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> DecontaminationIndex:
+        with np.load(path) as data:
+            meta = orjson.loads(data["meta"].tobytes())
+            vocab_text = data["vocab"].tobytes().decode()
+            arrays = {k: data[k] for k in data.files if k not in ("meta", "vocab")}
+        words = vocab_text.split("\n") if vocab_text else []
+        return cls(
+            ngram=meta["ngram"],
+            min_item_words=meta["min_item_words"],
+            benchmarks=meta["benchmarks"],
+            items_indexed=meta["items_indexed"],
+            items_too_short=meta["items_too_short"],
+            vocab=dict(zip(words, range(1, len(words) + 1))),
+            item_ids=meta["item_ids"],
+            **arrays,
+        )
+
+
+def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> DecontaminationIndex:
+    """Index eval items: every n-gram of an item, and the first `min_item_words` words of items and
+    standalone fields shorter than n (which detection then requires whole)."""
+    benchmarks: list[str] = []
+    indexed: dict[str, int] = {}
+    too_short: dict[str, int] = {}
+    kept: list[tuple[int, str, list[list[str]], tuple[bool, ...]]] = []
+    for item in items:
+        if item.benchmark not in indexed:
+            benchmarks.append(item.benchmark)
+            indexed[item.benchmark] = too_short[item.benchmark] = 0
+        fields = [normalized_words(s) for s in item.segments]
+        if sum(map(len, fields)) < min_item_words:
+            too_short[item.benchmark] += 1
+            continue
+        indexed[item.benchmark] += 1
+        kept.append((benchmarks.index(item.benchmark), item.item_id, fields, item.standalone))
+
+    vocab_words = sorted({w for _, _, fields, _ in kept for f in fields for w in f})
+    vocab = dict(zip(vocab_words, range(1, len(vocab_words) + 1)))
+    word_hashes = np.array([0] + [word_hash(w) for w in vocab_words], dtype=np.uint64)
+
+    item_words, item_offsets, field_bounds, field_offsets = [], [0], [], [0]
+    ngram_keys, ngram_items, ngram_positions = [], [], []
+    short_keys, short_items, short_positions = [], [], []
+    for i, (_, _, fields, standalone) in enumerate(kept):
+        ids = np.array([vocab[w] for f in fields for w in f], dtype=np.uint32)
+        hashes = word_hashes[ids]
+        item_words.append(ids)
+        item_offsets.append(item_offsets[-1] + len(ids))
+        # Word ranges matched whole: the item if shorter than n, and its short standalone fields.
+        short_starts = [] if len(ids) >= ngram else [0]
+        start = 0
+        for f, alone in zip(fields, standalone):
+            end = start + len(f)
+            if alone and min_item_words <= len(f) < len(ids):
+                field_bounds.append((start, end))
+                if len(f) < ngram:
+                    short_starts.append(start)
+            start = end
+        field_offsets.append(len(field_bounds))
+        if len(ids) >= ngram:
+            keys, starts = window_keys(hashes, np.ones(len(ids), bool), [ngram])[ngram]
+            ngram_keys.append(keys)
+            ngram_items.append(np.full(len(keys), i, np.uint32))
+            ngram_positions.append(starts.astype(np.uint32))
+        for start in short_starts:
+            prefix = hashes[start : start + min_item_words]
+            short_keys.append(window_keys(prefix, np.ones(min_item_words, bool), [min_item_words])[min_item_words][0])
+            short_items.append(i)
+            short_positions.append(start)
+
+    def concat(parts: list[np.ndarray], dtype) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
+
+    keys = concat(ngram_keys, np.uint64)
+    order = np.argsort(keys, kind="stable")
+    skeys = concat(short_keys, np.uint64)
+    sorder = np.argsort(skeys, kind="stable")
+    return DecontaminationIndex(
+        ngram=ngram,
+        min_item_words=min_item_words,
+        benchmarks=benchmarks,
+        items_indexed=indexed,
+        items_too_short=too_short,
+        vocab=vocab,
+        word_hashes=word_hashes,
+        ngram_keys=keys[order],
+        ngram_items=concat(ngram_items, np.uint32)[order],
+        ngram_positions=concat(ngram_positions, np.uint32)[order],
+        short_keys=skeys[sorder],
+        short_items=np.array(short_items, np.uint32)[sorder],
+        short_positions=np.array(short_positions, np.uint32)[sorder],
+        item_words=concat(item_words, np.uint32),
+        item_offsets=np.array(item_offsets, np.int64),
+        field_bounds=np.array(field_bounds, np.uint32).reshape(-1, 2),
+        field_offsets=np.array(field_offsets, np.int64),
+        item_benchmarks=np.array([b for b, _, _, _ in kept], np.uint16),
+        item_ids=[item_id for _, item_id, _, _ in kept],
+    )
+
+
+def index_digest(config: DecontaminateConfig, base_dir: str | Path) -> str:
+    """sha256 of what the index is made from: eval declarations, eval file contents and index parameters."""
+    h = hashlib.sha256(f"{FILTER_NAME}\0{_INDEX_FORMAT}\0{config.ngram}\0{config.min_item_words}".encode())
+    for b in resolve_benchmarks(config, base_dir):
+        declaration = {"name": b.config.name, "text_fields": b.config.text_fields,
+                       "id_field": b.config.id_field, "format": b.config.format}
+        h.update(orjson.dumps(declaration, option=orjson.OPT_SORT_KEYS))
+        for path in b.paths:
+            h.update(_file_sha256(path, b.config.name).encode())
+    return h.hexdigest()
+
+
+def _file_sha256(path: Path, benchmark: str) -> str:
+    if not path.is_file():
+        raise InputError(f"benchmark {benchmark!r}: eval file not found: {path}")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_index(config: DecontaminateConfig, base_dir: str | Path, index_dir: str | Path) -> tuple[Path, str]:
+    """Build (or reuse) the index of every declared benchmark; returns its path, named by its content hash."""
+    digest = index_digest(config, base_dir)
+    path = Path(index_dir) / f"decon-index-{digest}.npz"
+    if not path.exists():
+        items = (item for b in resolve_benchmarks(config, base_dir) for item in read_benchmark(b))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        index_items(items, config.ngram, config.min_item_words).save(path)
+    return path, digest
