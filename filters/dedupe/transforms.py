@@ -7,6 +7,7 @@ ledger row for every other copy; paragraph repeats come out as span edits (Dolma
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -25,6 +26,9 @@ EXACT_FILTER = "exact_dedupe_v1"
 URL_FILTER = "url_dedupe_v1"
 MINHASH_FILTER = "minhash_v1"
 PARAGRAPH_FILTER = "paragraph_dedupe_v1"
+
+# Buckets up to this size are linked as cliques (at most 28 pairs), larger ones as star plus chain.
+_MAX_CLIQUE_BUCKET = 8
 
 DocKey = tuple[str, str]  # (source, doc id): ids are unique only within a source
 
@@ -117,7 +121,8 @@ class DeduplicateMinHash(beam.PTransform):
             signed.signed
             | "KeyByBand" >> beam.FlatMap(_band_records, scope=self.config.scope)
             | "GroupBuckets" >> beam.GroupByKey()
-            | "LinkBucketToSmallest" >> beam.FlatMapTuple(_bucket_star)
+            | "LinkBucketMembers" >> beam.FlatMapTuple(_bucket_edges)
+            | "DistinctPairs" >> beam.Distinct()
         )
         if self.config.verify_jaccard is not None:
             candidate_pairs = candidate_pairs | "VerifyJaccard" >> KeepSimilarPairs(
@@ -336,11 +341,17 @@ def _band_records(sketch: DocSketch, scope: Scope) -> Iterator[tuple[tuple, int]
         yield (source, band, key), sketch.node
 
 
-def _bucket_star(_, nodes: Iterable[int]) -> Iterator[tuple[int, int]]:
-    """A bucket's members linked to its smallest node: a star, not a clique, so edges stay linear."""
+def _bucket_edges(_, nodes: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """Every pair of a small bucket, so a pair that fails the Jaccard check cannot cut a third member
+    off; a large bucket (boilerplate) is linked as a star plus a chain, so its edges stay linear."""
     members = sorted(set(nodes))
-    for v in members[1:]:
+    if len(members) <= _MAX_CLIQUE_BUCKET:
+        yield from itertools.combinations(members, 2)
+        return
+    for i, v in enumerate(members[1:], start=1):
         yield members[0], v
+        if i > 1:
+            yield members[i - 1], v
 
 
 def _carry_shingles(u: int, g: dict) -> Iterator[tuple[int, tuple[int, Any]]]:
