@@ -46,7 +46,9 @@ def make_jsonl_zst_corpus(path: str | Path, n_docs: int) -> int:
     records = []
     for source_file in sorted((SHARED_CORPORA / "web").glob("*.json*.gz")):
         with gzip.open(source_file) as f:
-            records.extend(r for r in map(orjson.loads, f) if isinstance(r.get("text"), str) and r["text"].strip())
+            records.extend(
+                r for r in map(orjson.loads, f) if isinstance(r.get("text"), str) and r["text"].strip()
+            )
     with open(path, "wb") as raw, zstandard.ZstdCompressor(level=3).stream_writer(raw) as out:
         for i in range(n_docs):
             record = dict(records[i % len(records)])
@@ -60,8 +62,7 @@ def make_warc_corpus(path: str | Path, copies: int) -> None:
     parts = [(SHARED_CORPORA / p).read_bytes() for p in WARC_SAMPLES]
     with open(path, "wb") as out:
         for _ in range(copies):
-            for part in parts:
-                out.write(part)
+            out.writelines(parts)
 
 
 def plain_loop(path: str | Path, out: str | Path) -> int:
@@ -80,14 +81,22 @@ def plain_loop(path: str | Path, out: str | Path) -> int:
 def plain_warc_loop(path: str | Path, out: str | Path) -> int:
     """Bare FastWARC + resiliparse: HTML 200 responses to text, written as JSONL.zst."""
     n = 0
-    with open(out, "wb") as raw_out, zstandard.ZstdCompressor(level=3).stream_writer(raw_out) as writer:
-        for record in ArchiveIterator(open(path, "rb"), record_types=WarcRecordType.response):
+    with (
+        open(path, "rb") as raw_in,
+        open(out, "wb") as raw_out,
+        zstandard.ZstdCompressor(level=3).stream_writer(raw_out) as writer,
+    ):
+        for record in ArchiveIterator(raw_in, record_types=WarcRecordType.response):
             if record.http_headers.status_code != 200 or record.http_content_type != "text/html":
                 continue
             body = record.reader.read()
-            text = extract_plain_text(bytes_to_str(body, record.http_charset or detect_encoding(body)), main_content=True)
+            text = extract_plain_text(
+                bytes_to_str(body, record.http_charset or detect_encoding(body)), main_content=True
+            )
             url = record.headers.get("WARC-Target-URI")
-            writer.write(orjson.dumps({"id": record.record_id, "text": text, "metadata": {"url": url}}) + b"\n")
+            writer.write(
+                orjson.dumps({"id": record.record_id, "text": text, "metadata": {"url": url}}) + b"\n"
+            )
             n += 1
     return n
 
@@ -132,7 +141,7 @@ def _measure(variant: str, path: Path, workdir: Path, runs: int = 3) -> dict:
 
 
 def _cpu_model() -> str:
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+    for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
         if line.startswith("Model name:"):
             return line.split(":", 1)[1].strip()
     return platform.processor()
@@ -167,26 +176,37 @@ def main() -> None:
     make_warc_corpus(warc, args.warc_copies)
     rows = []
     for label, path, plain, ours_variant in [
-        (f"JSONL.zst, {args.docs:,} docs, {jsonl.stat().st_size / 1e6:.1f} MB", jsonl, "plain_jsonl", "ours_jsonl"),
+        (
+            f"JSONL.zst, {args.docs:,} docs, {jsonl.stat().st_size / 1e6:.1f} MB",
+            jsonl,
+            "plain_jsonl",
+            "ours_jsonl",
+        ),
         (f"WARC.gz, {warc.stat().st_size / 1e6:.1f} MB", warc, "plain_warc", "ours_warc"),
     ]:
         base = _measure(plain, path, workdir)
         mine = _measure(ours_variant, path, workdir)
         rows.append((label, "plain Python loop", base, 1.0))
-        rows.append((label, "curation readers + DocumentWriter", mine, mine["docs_per_s"] / base["docs_per_s"]))
+        rows.append(
+            (label, "curation readers + DocumentWriter", mine, mine["docs_per_s"] / base["docs_per_s"])
+        )
     lines = [
         HEADING,
         "",
-        f"Date 2026-11-22; machine: 2 cores, {_cpu_model()}; one core (`taskset -c 0`), median of 3 runs, "
-        "each a fresh process; peak RSS is the largest of the 3. Inputs: real documents of "
-        "`../shared/corpora/web` repeated with fresh ids; real WARCs (dolma samples + resiliparse's CC excerpt) "
-        "concatenated. Output: JSONL.zst (level 3). Reproduce: `python bench/bench_read_write.py`.",
+        (
+            f"Date 2026-11-22; machine: 2 cores, {_cpu_model()}; one core (`taskset -c 0`), median of 3 runs, "
+            "each a fresh process; peak RSS is the largest of the 3 (mostly the imports). Inputs: real documents "
+            "of `../shared/corpora/web` repeated with fresh ids; real WARCs (dolma samples + resiliparse's CC "
+            "excerpt) concatenated. Output: JSONL.zst (level 3). Reproduce: `python bench/bench_read_write.py`."
+        ),
         "",
         "| input | implementation | docs | docs/s | ratio to plain loop | peak RSS MB |",
         "|---|---|---|---|---|---|",
     ]
     for label, name, r, ratio in rows:
-        lines.append(f"| {label} | {name} | {r['docs']:,} | {r['docs_per_s']:,.0f} | {ratio:.2f} | {r['peak_mb']:.0f} |")
+        lines.append(
+            f"| {label} | {name} | {r['docs']:,} | {r['docs_per_s']:,.0f} | {ratio:.2f} | {r['peak_mb']:.0f} |"
+        )
     _write_section("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -198,7 +198,9 @@ class _S3RangeReader(io.RawIOBase):
         end = min(self._pos + len(buffer), self._size)
         if end <= self._pos:
             return 0
-        body = _s3().get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self._pos}-{end - 1}")["Body"]
+        body = _s3().get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self._pos}-{end - 1}")[
+            "Body"
+        ]
         data = body.read()
         buffer[: len(data)] = data
         self._pos += len(data)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import gzip
 from collections.abc import Iterable
-from typing import Any, BinaryIO, Literal
+from types import TracebackType
+from typing import Any, BinaryIO, Literal, Self
 
 import orjson
 import pyarrow as pa
@@ -89,10 +90,12 @@ class DocumentWriter:
         self._pending_text_chars = 0
         self._group_text_chars = max(1, min(target_bytes // 4, _PARQUET_MAX_GROUP_TEXT_CHARS))
 
-    def __enter__(self) -> DocumentWriter:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.close()
         else:

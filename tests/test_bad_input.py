@@ -7,10 +7,10 @@ import tracemalloc
 import orjson
 import pytest
 import zstandard
+from helpers_io import REPO_DATA, shared_corpus, source, split
 
 from curation.errors import InputError
 from curation.readers import read_source_file
-from helpers_io import REPO_DATA, shared_corpus, source, split
 
 C4_SAMPLE = REPO_DATA / "c4-sample.01.json.gz"
 
@@ -134,7 +134,10 @@ def test_fifty_megabyte_line_is_quarantined_within_a_few_times_its_size(tmp_path
         f.write(lines[1])
     for max_bytes, peak_limit in [(16 * 1024 * 1024, 4 * size), (1024 * 1024, size // 4)]:
         tracemalloc.start()
-        items = [(type(x).__name__, getattr(x, "reason", None)) for x in read_source_file(source(max_document_bytes=max_bytes), str(path))]
+        items = [
+            (type(x).__name__, getattr(x, "reason", None))
+            for x in read_source_file(source(max_document_bytes=max_bytes), str(path))
+        ]
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         assert items == [("Document", None), ("Quarantine", "document_too_large"), ("Document", None)]
@@ -162,7 +165,9 @@ def test_clipped_warc_keeps_the_record_before_the_cut():
 
 
 def test_truncated_warc_record_is_quarantined_after_the_good_ones():
-    docs, quarantined = split(read_source_file(source(), str(shared_corpus("warc/warcio/example-trunc.warc"))))
+    docs, quarantined = split(
+        read_source_file(source(), str(shared_corpus("warc/warcio/example-trunc.warc")))
+    )
     assert len(docs) == 1
     assert [q.reason for q in quarantined] == ["corrupt_warc"]
     assert quarantined[0].offset == docs[0].provenance.offset

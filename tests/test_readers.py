@@ -3,11 +3,11 @@ import gzip
 import orjson
 import pytest
 import zstandard
+from helpers_io import REPO_DATA, shared_corpus, source, split
 
 from curation.document import stable_id, text_hash
 from curation.errors import CurationError, InputError
 from curation.readers import detect_format, read_source_file
-from helpers_io import REPO_DATA, shared_corpus, source, split
 
 C4_SAMPLE = REPO_DATA / "c4-sample.01.json.gz"
 
@@ -51,7 +51,9 @@ def test_jsonl_documents_carry_source_provenance_and_url():
 def test_metadata_fields_limit_what_is_copied(tmp_path):
     path = tmp_path / "docs.jsonl"
     path.write_bytes(
-        orjson.dumps({"id": 7, "text": "hello", "meta": {"link": "http://a.example/"}, "lang": "en", "junk": 1})
+        orjson.dumps(
+            {"id": 7, "text": "hello", "meta": {"link": "http://a.example/"}, "lang": "en", "junk": 1}
+        )
         + b"\n"
     )
     (doc,) = read_source_file(source(metadata_fields=["lang"], url_field="meta.link"), str(path))
@@ -62,7 +64,7 @@ def test_metadata_fields_limit_what_is_copied(tmp_path):
 def test_dolma_fields_are_preserved():
     path = shared_corpus("web/CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz")
     docs, quarantined = split(read_source_file(source(name="cc"), str(path)))
-    first = orjson.loads(gzip.open(path).readline())
+    first = orjson.loads(gzip.decompress(path.read_bytes()).split(b"\n", 1)[0])
     assert docs[0].id == first["id"]
     assert (docs[0].added, docs[0].created) == (first["added"], first["created"])
     assert docs[0].metadata["url"] == first["metadata"]["url"]
@@ -90,15 +92,23 @@ def test_parquet_rows_with_configured_text_column():
 
 def test_every_shared_parquet_file_reads_all_rows():
     folder = shared_corpus("web/parquet")
-    expected_rows = {"language_lang_id__test_02": 200, "language_lang_id__test_03": 200, "universal_hap__test1": 50}
+    expected_rows = {
+        "language_lang_id__test_02": 200,
+        "language_lang_id__test_03": 200,
+        "universal_hap__test1": 50,
+    }
     for stem, rows in expected_rows.items():
         docs, quarantined = split(read_source_file(source(), str(folder / f"{stem}.parquet")))
         text_column = "contents" if stem.startswith("universal") else "text"
         if text_column != "text":
-            docs, quarantined = split(read_source_file(source(text_field=text_column), str(folder / f"{stem}.parquet")))
+            docs, quarantined = split(
+                read_source_file(source(text_field=text_column), str(folder / f"{stem}.parquet"))
+            )
         assert (len(docs), quarantined) == (rows, []), stem
     # Arrow 15 file with a timestamp column and nested structs: timestamps become ISO text in JSON.
-    docs, _ = split(read_source_file(source(text_field="contents"), str(folder / "universal_filter__test1.parquet")))
+    docs, _ = split(
+        read_source_file(source(text_field="contents"), str(folder / "universal_filter__test1.parquet"))
+    )
     assert len(docs) == 100 and orjson.loads(orjson.dumps(docs[0].metadata))["extra"]
 
 

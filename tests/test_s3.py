@@ -3,15 +3,18 @@
 import gzip
 import urllib.request
 
+import helpers_io
 import pytest
 import zstandard
+from helpers_io import REPO_DATA, source, split
 
 from curation import storage
 from curation.errors import InputError
 from curation.readers import read_source_file
 from curation.writers import DocumentWriter
-from helpers_io import REPO_DATA, s3_bucket, s3_endpoint, source, split  # noqa: F401
 
+s3_endpoint = helpers_io.s3_endpoint
+s3_bucket = helpers_io.s3_bucket
 C4_SAMPLE = REPO_DATA / "c4-sample.01.json.gz"
 
 
@@ -23,7 +26,10 @@ def _put(uri: str, data: bytes) -> None:
 def _set_moto_auth(endpoint: str, free_requests: bytes) -> None:
     """moto's server-mode switch: after `free_requests` requests, only credentials moto knows are accepted."""
     request = urllib.request.Request(
-        f"{endpoint}/moto-api/reset-auth", data=free_requests, method="POST", headers={"Content-Type": "text/plain"}
+        f"{endpoint}/moto-api/reset-auth",
+        data=free_requests,
+        method="POST",
+        headers={"Content-Type": "text/plain"},
     )
     urllib.request.urlopen(request).close()
 
@@ -31,13 +37,19 @@ def _set_moto_auth(endpoint: str, free_requests: bytes) -> None:
 def test_list_files_globs_keys_under_a_prefix(s3_bucket):
     for key in ["cc/a.jsonl.gz", "cc/b.jsonl.gz", "cc/2024/c.jsonl.gz", "cc/notes.txt", "other/d.jsonl.gz"]:
         _put(f"{s3_bucket}/{key}", b"x")
-    assert storage.list_files(f"{s3_bucket}/cc/*.jsonl.gz") == [f"{s3_bucket}/cc/a.jsonl.gz", f"{s3_bucket}/cc/b.jsonl.gz"]
+    assert storage.list_files(f"{s3_bucket}/cc/*.jsonl.gz") == [
+        f"{s3_bucket}/cc/a.jsonl.gz",
+        f"{s3_bucket}/cc/b.jsonl.gz",
+    ]
     assert storage.list_files(f"{s3_bucket}/cc/**/*.jsonl.gz") == [
         f"{s3_bucket}/cc/2024/c.jsonl.gz",
         f"{s3_bucket}/cc/a.jsonl.gz",
         f"{s3_bucket}/cc/b.jsonl.gz",
     ]
-    assert storage.list_files(f"{s3_bucket}/cc/?.jsonl.gz") == [f"{s3_bucket}/cc/a.jsonl.gz", f"{s3_bucket}/cc/b.jsonl.gz"]
+    assert storage.list_files(f"{s3_bucket}/cc/?.jsonl.gz") == [
+        f"{s3_bucket}/cc/a.jsonl.gz",
+        f"{s3_bucket}/cc/b.jsonl.gz",
+    ]
     with pytest.raises(InputError, match="warc"):
         storage.list_files(f"{s3_bucket}/cc/*.warc.gz")
 
@@ -92,10 +104,9 @@ def test_atomic_write_uploads_in_parts_and_completes(s3_bucket):
 
 def test_atomic_write_aborts_the_upload_when_the_block_raises(s3_bucket):
     uri = f"{s3_bucket}/failed.bin"
-    with pytest.raises(RuntimeError):
-        with storage.atomic_write(uri, part_size_bytes=5 * 1024 * 1024) as f:
-            f.write(b"\0" * (6 * 1024 * 1024))
-            raise RuntimeError("worker died")
+    with pytest.raises(RuntimeError), storage.atomic_write(uri, part_size_bytes=5 * 1024 * 1024) as f:
+        f.write(b"\0" * (6 * 1024 * 1024))
+        raise RuntimeError("worker died")
     bucket, _ = storage.split_s3(uri)
     assert not storage.exists(uri)
     assert storage._s3().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
@@ -125,7 +136,9 @@ def test_object_without_permission_is_an_input_error(s3_bucket, s3_endpoint):
     # The fixture's "testing" keys are unknown to moto's IAM, so every request is now refused with a 403.
     _set_moto_auth(s3_endpoint, b"0")
     try:
-        with pytest.raises(InputError, match=r"c4.jsonl.gz: cannot read S3 object \((InvalidAccessKeyId|AccessDenied)\)"):
+        with pytest.raises(
+            InputError, match=r"c4.jsonl.gz: cannot read S3 object \((InvalidAccessKeyId|AccessDenied)\)"
+        ):
             list(read_source_file(source(), uri))
     finally:
         _set_moto_auth(s3_endpoint, b"inf")

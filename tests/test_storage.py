@@ -6,29 +6,46 @@ import os
 
 import pytest
 import zstandard
+from helpers_io import REPO_DATA
 
 from curation import storage
 from curation.errors import InputError
-from helpers_io import REPO_DATA
 
 
 @pytest.fixture
 def tree(tmp_path):
-    for rel in ["a/x-1.jsonl.gz", "a/x-2.jsonl.gz", "a/b/x-3.jsonl.gz", "a/b/c/x-4.jsonl.gz", "a/y-1.parquet"]:
+    for rel in [
+        "a/x-1.jsonl.gz",
+        "a/x-2.jsonl.gz",
+        "a/b/x-3.jsonl.gz",
+        "a/b/c/x-4.jsonl.gz",
+        "a/y-1.parquet",
+    ]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
     return tmp_path
 
 
 def test_list_files_globs_one_level_with_star_and_question_mark(tree):
-    assert storage.list_files(str(tree / "a/x-*.jsonl.gz")) == [str(tree / "a/x-1.jsonl.gz"), str(tree / "a/x-2.jsonl.gz")]
-    assert storage.list_files(str(tree / "a/?-1.*")) == [str(tree / "a/x-1.jsonl.gz"), str(tree / "a/y-1.parquet")]
+    assert storage.list_files(str(tree / "a/x-*.jsonl.gz")) == [
+        str(tree / "a/x-1.jsonl.gz"),
+        str(tree / "a/x-2.jsonl.gz"),
+    ]
+    assert storage.list_files(str(tree / "a/?-1.*")) == [
+        str(tree / "a/x-1.jsonl.gz"),
+        str(tree / "a/y-1.parquet"),
+    ]
 
 
 def test_list_files_double_star_crosses_folders_and_sorts(tree):
     found = storage.list_files(str(tree / "a/**/*.jsonl.gz"))
     assert found == sorted(found)
-    assert [os.path.basename(p) for p in found] == ["x-4.jsonl.gz", "x-3.jsonl.gz", "x-1.jsonl.gz", "x-2.jsonl.gz"]
+    assert [os.path.basename(p) for p in found] == [
+        "x-4.jsonl.gz",
+        "x-3.jsonl.gz",
+        "x-1.jsonl.gz",
+        "x-2.jsonl.gz",
+    ]
 
 
 def test_list_files_raises_input_error_naming_a_pattern_that_matches_nothing(tree):
@@ -104,23 +121,24 @@ def test_atomic_write_publishes_only_on_success(tmp_path):
 
 def test_atomic_write_leaves_nothing_when_the_block_raises(tmp_path):
     target = tmp_path / "part-00000.jsonl"
-    with pytest.raises(ValueError):
-        with storage.atomic_write(str(target)) as f:
-            f.write(b"half a document")
-            raise ValueError("boom")
+    with pytest.raises(ValueError), storage.atomic_write(str(target)) as f:
+        f.write(b"half a document")
+        raise ValueError("boom")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_atomic_write_replaces_an_existing_file_whole(tmp_path):
     target = tmp_path / "ledger.jsonl"
     target.write_bytes(b"old\n")
-    with pytest.raises(RuntimeError):
-        with storage.atomic_write(str(target)) as f:
-            f.write(b"new")
-            raise RuntimeError
+    with pytest.raises(RuntimeError), storage.atomic_write(str(target)) as f:
+        f.write(b"new")
+        raise RuntimeError
     assert target.read_bytes() == b"old\n"
 
 
 def test_join_builds_local_paths_and_s3_uris():
-    assert storage.join("s3://bucket/pools/", "web", "/part-1.jsonl.zst") == "s3://bucket/pools/web/part-1.jsonl.zst"
+    assert (
+        storage.join("s3://bucket/pools/", "web", "/part-1.jsonl.zst")
+        == "s3://bucket/pools/web/part-1.jsonl.zst"
+    )
     assert storage.join("/data/pools", "web", "part-1.jsonl.zst") == "/data/pools/web/part-1.jsonl.zst"

@@ -1,18 +1,23 @@
 import gzip
+from pathlib import Path
 
 import orjson
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+from helpers_io import REPO_DATA, shared_corpus, source, split
 
 from curation.readers import read_source_file
 from curation.writers import DOCUMENT_SCHEMA, DocumentWriter, write_jsonl, write_parquet_rows
-from helpers_io import REPO_DATA, shared_corpus, source, split
 
 
 def _documents():
     docs, _ = split(read_source_file(source(name="web"), str(REPO_DATA / "c4-sample.01.json.gz")))
-    parquet_docs, _ = split(read_source_file(source(name="web", text_field="contents"), str(REPO_DATA / "universal_fdedup__sample1.parquet")))
+    parquet_docs, _ = split(
+        read_source_file(
+            source(name="web", text_field="contents"), str(REPO_DATA / "universal_fdedup__sample1.parquet")
+        )
+    )
     docs += parquet_docs
     for i, d in enumerate(docs):
         d.attributes = {"gopher_quality_v1/word_count": float(len(d.text.split())), "rank": i}
@@ -43,7 +48,8 @@ def test_jsonl_output_is_one_dolma_object_a_line(tmp_path):
         for d in docs:
             writer.write(d.to_dict())
     (path,) = writer.close()
-    lines = zstandard.ZstdDecompressor().stream_reader(open(path, "rb")).read().splitlines()
+    with open(path, "rb") as f:
+        lines = zstandard.ZstdDecompressor().stream_reader(f).read().splitlines()
     assert [orjson.loads(line) for line in lines] == [orjson.loads(orjson.dumps(d.to_dict())) for d in docs]
 
 
@@ -80,28 +86,32 @@ def test_same_documents_give_identical_bytes(tmp_path, fmt):
         with DocumentWriter(str(tmp_path / run / "web"), fmt, target_bytes=1 << 30) as writer:
             for d in _documents():
                 writer.write(d.to_dict())
-        outputs.append([open(f, "rb").read() for f in writer.close()])
+        outputs.append([Path(f).read_bytes() for f in writer.close()])
     assert outputs[0] == outputs[1]
 
 
 def test_exception_mid_write_leaves_no_final_file(tmp_path):
     docs = _documents()
-    with pytest.raises(RuntimeError):
-        with DocumentWriter(str(tmp_path / "web"), "jsonl.zst", target_bytes=1 << 30) as writer:
-            for i, d in enumerate(docs):
-                if i == 5:
-                    raise RuntimeError("worker lost")
-                writer.write(d.to_dict())
+    with (
+        pytest.raises(RuntimeError),
+        DocumentWriter(str(tmp_path / "web"), "jsonl.zst", target_bytes=1 << 30) as writer,
+    ):
+        for i, d in enumerate(docs):
+            if i == 5:
+                raise RuntimeError("worker lost")
+            writer.write(d.to_dict())
     assert list(tmp_path.iterdir()) == []
 
 
 def test_exception_keeps_finished_files_and_drops_only_the_open_one(tmp_path):
     docs = _documents()
-    with pytest.raises(RuntimeError):
-        with DocumentWriter(str(tmp_path / "web"), "parquet", target_bytes=5_000) as writer:
-            for d in docs:
-                writer.write(d.to_dict())
-            raise RuntimeError("worker lost")
+    with (
+        pytest.raises(RuntimeError),
+        DocumentWriter(str(tmp_path / "web"), "parquet", target_bytes=5_000) as writer,
+    ):
+        for d in docs:
+            writer.write(d.to_dict())
+        raise RuntimeError("worker lost")
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names and all(n.startswith("web-") and n.endswith(".parquet") for n in names)
     for name in names:
@@ -117,6 +127,7 @@ def test_writer_with_no_documents_writes_no_file(tmp_path):
 def test_write_jsonl_and_parquet_rows_for_ledgers(tmp_path):
     rows = [{"doc_id": f"d{i}", "reason": "too_few_words", "score": i / 10} for i in range(25_000)]
     write_jsonl(str(tmp_path / "ledger.jsonl.gz"), rows)
-    assert [orjson.loads(x) for x in gzip.open(tmp_path / "ledger.jsonl.gz")] == rows
+    lines = gzip.decompress((tmp_path / "ledger.jsonl.gz").read_bytes()).splitlines()
+    assert [orjson.loads(x) for x in lines] == rows
     write_parquet_rows(str(tmp_path / "ledger.parquet"), iter(rows))
     assert pq.read_table(tmp_path / "ledger.parquet").to_pylist() == rows

@@ -56,7 +56,9 @@ def read_jsonl(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine
                 raw = lines.next_line()
             except storage.DECOMPRESSION_ERRORS as exc:
                 reason = unreadable_reason(exc, "unreadable_file")
-                yield reject(source, uri, reason, line=lines.line_number + 1, offset=line_start, excerpt=str(exc))
+                yield reject(
+                    source, uri, reason, line=lines.line_number + 1, offset=line_start, excerpt=str(exc)
+                )
                 return
             if raw == b"":
                 return

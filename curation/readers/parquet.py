@@ -31,9 +31,13 @@ def read_parquet(source: SourceConfig, uri: str) -> Iterator[Document | Quaranti
             return
         names = parquet_file.schema_arrow.names
         if source.text_field not in names:
-            yield reject(source, uri, "missing_text", line=1, excerpt=f"no column {source.text_field!r} in {names}")
+            yield reject(
+                source, uri, "missing_text", line=1, excerpt=f"no column {source.text_field!r} in {names}"
+            )
             return
-        batches = parquet_file.iter_batches(batch_size=_ROWS_PER_BATCH, columns=_columns_to_read(source, names))
+        batches = parquet_file.iter_batches(
+            batch_size=_ROWS_PER_BATCH, columns=_columns_to_read(source, names)
+        )
         row_number = 0
         while True:
             try:

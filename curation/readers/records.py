@@ -15,7 +15,9 @@ from mixes.manifest import SourceConfig
 
 _EXCERPT_CHARS = 200
 # Record fields that are Document fields, so never copied into `metadata` wholesale.
-_DOCUMENT_FIELDS = frozenset({"text", "id", "metadata", "source", "added", "created", "attributes", "provenance"})
+_DOCUMENT_FIELDS = frozenset(
+    {"text", "id", "metadata", "source", "added", "created", "attributes", "provenance"}
+)
 
 
 def reject(
@@ -42,7 +44,10 @@ def unreadable_reason(exc: BaseException, format_reason: str) -> str:
     format-level error (`format_reason`, e.g. corrupt_warc)."""
     if isinstance(exc, EOFError):
         return "truncated_file"
-    if isinstance(exc, (zlib.error, zstandard.ZstdError)) or type(exc).__name__ in ("BadGzipFile", "LZMAError"):
+    if isinstance(exc, (zlib.error, zstandard.ZstdError)) or type(exc).__name__ in (
+        "BadGzipFile",
+        "LZMAError",
+    ):
         return "corrupt_compression"
     return format_reason
 
@@ -61,7 +66,9 @@ def build_document(
     attributes: dict[str, Any] | None = None,
 ) -> Document | Quarantine:
     if text is None:
-        return reject(source, uri, "missing_text", line=line, offset=offset, excerpt=f"no field {source.text_field!r}")
+        return reject(
+            source, uri, "missing_text", line=line, offset=offset, excerpt=f"no field {source.text_field!r}"
+        )
     if not isinstance(text, str):
         return reject(source, uri, "non_string_text", line=line, offset=offset, excerpt=repr(text))
     if not text.strip():
@@ -94,7 +101,11 @@ def document_from_record(
 ) -> Document | Quarantine:
     """A JSON-like record (a JSONL line, a Parquet row) mapped to a Document by the source's field names."""
     raw_id = record.get(source.id_field)
-    doc_id = str(raw_id) if raw_id is not None else stable_id(source.name, uri, line if line is not None else offset)
+    doc_id = (
+        str(raw_id)
+        if raw_id is not None
+        else stable_id(source.name, uri, line if line is not None else offset)
+    )
     attributes = record.get("attributes")
     return build_document(
         source,

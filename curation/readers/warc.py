@@ -25,7 +25,9 @@ RecordToDocument = Callable[[SourceConfig, str, WarcRecord], "Document | Quarant
 def read_warc(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]:
     extract = html_to_text(source.extractor)
 
-    def response_to_document(source: SourceConfig, uri: str, record: WarcRecord) -> Document | Quarantine | None:
+    def response_to_document(
+        source: SourceConfig, uri: str, record: WarcRecord
+    ) -> Document | Quarantine | None:
         # Only successful HTML pages are documents; redirects, errors and other media are not text sources.
         if record.http_headers.status_code != 200:
             return None
@@ -33,7 +35,11 @@ def read_warc(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]
             return None
         if record.content_length > source.max_document_bytes:
             return reject(
-                source, uri, "document_too_large", offset=record.stream_pos, excerpt=f"{record.content_length} bytes"
+                source,
+                uri,
+                "document_too_large",
+                offset=record.stream_pos,
+                excerpt=f"{record.content_length} bytes",
             )
         from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
@@ -48,7 +54,11 @@ def read_wet(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]:
     def conversion_to_document(source: SourceConfig, uri: str, record: WarcRecord) -> Document | Quarantine:
         if record.content_length > source.max_document_bytes:
             return reject(
-                source, uri, "document_too_large", offset=record.stream_pos, excerpt=f"{record.content_length} bytes"
+                source,
+                uri,
+                "document_too_large",
+                offset=record.stream_pos,
+                excerpt=f"{record.content_length} bytes",
             )
         body = record.reader.read()
         try:
@@ -81,7 +91,9 @@ def _read_archive(
 ) -> Iterator[Document | Quarantine]:
     with storage.open_decompressed(uri) as stream:
         # Content-Encoding is left alone: crawlers store decoded payloads, and a failed decode would end the file.
-        records = iter(ArchiveIterator(stream, parse_http=record_type == WarcRecordType.response, auto_decode="transfer"))
+        records = iter(
+            ArchiveIterator(stream, parse_http=record_type == WarcRecordType.response, auto_decode="transfer")
+        )
         records_seen = 0
         last_offset = 0
         while True:
