@@ -22,13 +22,12 @@ _SHIFT31 = np.uint64(31)
 
 
 def lsh_params_for_threshold(threshold: float, num_perm: int = 112) -> tuple[int, int]:
-    """(bands, rows) with bands * rows <= num_perm whose S-curve midpoint (1/b)^(1/r) is closest to
-    `threshold`; ties go to more permutations used."""
+    """(bands, rows) with bands * rows <= num_perm whose candidate probability at `threshold` is
+    closest to one half; ties go to more permutations used."""
     best = None
     for rows in range(1, num_perm + 1):
         bands = num_perm // rows
-        midpoint = (1 / bands) ** (1 / rows)
-        candidate = (abs(midpoint - threshold), -bands * rows, bands, rows)
+        candidate = (abs(candidate_probability(threshold, bands, rows) - 0.5), -bands * rows, bands, rows)
         best = min(best, candidate) if best else candidate
     return best[2], best[3]
 
@@ -43,7 +42,9 @@ def s_curve(bands: int, rows: int, points: tuple[float, ...] = (0.5, 0.6, 0.7, 0
     return {
         "bands": bands,
         "rows": rows,
-        "midpoint_jaccard": (1 / bands) ** (1 / rows),
+        # Where the candidate probability is one half, and the usual approximation (1/b)^(1/r).
+        "midpoint_jaccard": (1 - 0.5 ** (1 / bands)) ** (1 / rows),
+        "approx_threshold": (1 / bands) ** (1 / rows),
         "candidate_probability": {p: round(candidate_probability(p, bands, rows), 4) for p in points},
     }
 

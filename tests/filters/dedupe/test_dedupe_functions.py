@@ -1,0 +1,125 @@
+"""Pure dedupe functions, called without Beam."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from filters.dedupe import components
+from filters.dedupe.config import MinHashConfig
+from filters.dedupe.keep_rule import keep_key
+from filters.dedupe.minhash import (
+    LshScheme,
+    MinHasher,
+    candidate_probability,
+    estimated_jaccard,
+    exact_jaccard,
+    lsh_params_for_threshold,
+    s_curve,
+)
+from filters.dedupe.normalize import normalize_text, normalize_url
+from filters.dedupe.paragraphs import apply_paragraph_edits, paragraphs
+from tests.helpers_dedupe import cc_documents
+
+
+def test_normalized_text_ignores_case_punctuation_digits_diacritics_and_spacing():
+    assert normalize_text("Café  au LAIT, 1999!\n") == normalize_text("cafe au lait 2024")
+    assert normalize_text("a-b") == "a b"
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("http://www.Example.com/path/?b=2&a=1#frag", "https://example.com/path?a=1&b=2"),
+        ("https://example.com:443/x?utm_source=feed", "https://example.com/x"),
+    ],
+)
+def test_equivalent_urls_normalize_to_the_same_string(a, b):
+    assert normalize_url(a) == normalize_url(b)
+
+
+def test_different_pages_keep_different_urls():
+    assert normalize_url("https://example.com/a") != normalize_url("https://example.com/b")
+    assert normalize_url("https://example.com:8080/a") != normalize_url("https://example.com/a")
+
+
+def test_keep_rule_prefers_listed_sources_then_unlisted_by_name_then_smallest_hash():
+    priority = ["wiki", "web"]
+    keys = [
+        keep_key("zeta", "1", "00", priority),
+        keep_key("web", "1", "00", priority),
+        keep_key("alpha", "1", "00", priority),
+        keep_key("wiki", "9", "ff", priority),
+        keep_key("wiki", "2", "aa", priority),
+    ]
+    ordered = [(k.source, k.doc_id) for k in sorted(keys)]
+    assert ordered == [("wiki", "2"), ("wiki", "9"), ("web", "1"), ("alpha", "1"), ("zeta", "1")]
+
+
+def _hasher(**overrides) -> MinHasher:
+    return MinHasher(LshScheme.from_config(MinHashConfig(**overrides)))
+
+
+def test_signature_estimates_the_exact_jaccard_of_an_edited_real_document():
+    text = cc_documents(1)[0].text
+    words = text.split()
+    rng = random.Random(7)
+    for _ in range(len(words) // 25):
+        words[rng.randrange(len(words))] = "zzz"
+    hasher = _hasher(bands=32, rows=8)
+    a, b = hasher.shingles(normalize_text(text)), hasher.shingles(normalize_text(" ".join(words)))
+    sig = hasher.signatures([a, b])
+    assert abs(estimated_jaccard(sig[0], sig[1]) - exact_jaccard(a, b)) < 0.1
+    assert 0.5 < exact_jaccard(a, b) < 0.95
+
+
+def test_batched_signatures_equal_one_document_at_a_time_including_empty_and_huge_documents():
+    hasher = _hasher()
+    texts = [d.text for d in cc_documents(5)] + ["", "word " * 70_000 + "end"]
+    shingles = [hasher.shingles(normalize_text(t)) for t in texts]
+    together = hasher.signatures(shingles)
+    one_by_one = np.vstack([hasher.signatures([s]) for s in shingles])
+    assert (together == one_by_one).all()
+    assert (together[5] == np.iinfo(np.uint32).max).all()
+
+
+def test_same_text_gets_the_same_band_keys_and_different_texts_do_not():
+    hasher = _hasher()
+    docs = cc_documents(2)
+    sigs = hasher.signatures([hasher.shingles(normalize_text(t)) for t in (docs[0].text, docs[0].text, docs[1].text)])
+    keys = hasher.band_keys(sigs)
+    assert (keys[0] == keys[1]).all()
+    assert not (keys[0] == keys[2]).any()
+
+
+def test_threshold_derives_bands_and_rows_whose_s_curve_crosses_half_near_it():
+    bands, rows = lsh_params_for_threshold(0.8, 112)
+    assert bands * rows <= 112
+    assert abs(candidate_probability(0.8, bands, rows) - 0.5) < 0.1
+    assert abs(s_curve(bands, rows)["midpoint_jaccard"] - 0.8) < 0.03
+    curve = s_curve(14, 8)
+    assert round(curve["approx_threshold"], 2) == 0.72
+    assert curve["candidate_probability"][0.8] == pytest.approx(0.9235, abs=1e-4)
+
+
+def test_paragraph_spans_cover_long_lines_with_their_newline():
+    text = "a long enough first line\nshort\na long enough first line\n"
+    paras = paragraphs(text, min_paragraph_chars=10)
+    assert [(p.start, p.end) for p in paras] == [(0, 25), (31, 56)]
+    assert paras[0].digest == paras[1].digest
+    assert apply_paragraph_edits(text, [(31, 56)]) == "a long enough first line\nshort\n"
+
+
+def test_paragraph_edits_accept_overlapping_spans_in_any_order():
+    assert apply_paragraph_edits("abcdefgh", [(5, 7), (1, 3), (2, 4)]) == "aeh"
+
+
+def test_star_rounds_reach_the_same_components_as_union_find():
+    rng = random.Random(3)
+    edges = [(rng.randrange(400), rng.randrange(400)) for _ in range(350)]
+    labels = components.connected_components(edges)
+    reference = components.resolve_residual((u, v) for u, v in edges if u != v)
+    assert labels == {u: reference[u] for u in labels}
+    assert all(labels[u] == min(n for n in labels if labels[n] == labels[u]) for u in labels)
