@@ -4,6 +4,7 @@ from the token caches. Planning touches only compact document tables (id, token 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,9 @@ import pyarrow.parquet as pq
 
 from curation import storage
 from curation.engine import pipeline_options, run_pipeline
-from curation.stages.tokenize import TokenFile
+import orjson
+
+from curation.stages.tokenize import DocumentTokenizer, TokenFile
 from mixes import sampling, shards
 
 
@@ -120,34 +123,40 @@ class _WriteShardFn(beam.DoFn):
 
     def process(self, element):
         index, items = element
-        writer = shards.ShardWriter(self._out_dir, index, self._meta["dtype"], self._meta)
-        with writer:
+        with shards.ShardWriter(self._out_dir, index, self._meta) as writer:
             for ref, repetition in items:
                 tokens = self._token_array(ref.file)[ref.start : ref.start + ref.n_tokens]
-                writer.add(
-                    tokens,
-                    {"id": ref.id, "source": ref.source, "uri": ref.uri, "line": ref.line, "offset": ref.offset, "repetition": repetition},
-                )
-        yield writer.summary()
+                writer.add(tokens, shards.DocRecord(ref.id, ref.source, repetition, ref.uri or "", ref.line, ref.offset))
+        yield index
 
 
 def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
     shard_lists, facts = plan(ctx, token_files)
     out_dir = ctx.layout.shards_dir
+    os.makedirs(out_dir, exist_ok=True)
     m = ctx.manifest
-    dtype = token_files[0].dtype if token_files else "uint32"
-    meta = {
-        "dtype": dtype,
-        "manifest_name": m.name,
-        "manifest_version": m.version,
-        "manifest_sha256": ctx.loaded.sha256,
-        "tokenizer_sha256": storage.sha256(ctx.tokenizer_path),
-    }
-    todo = [(i, items) for i, items in enumerate(shard_lists) if not shards.shard_complete(out_dir, i)]
+    tokenizer = DocumentTokenizer(ctx.tokenizer_path, m.output)
+    meta = shards.ShardMeta(
+        dtype=tokenizer.dtype.name,
+        vocab_size=tokenizer.tokenizer.vocab_size,
+        tokenizer_sha256=tokenizer.sha256,
+        eos_id=tokenizer.tokenizer.eos_id if m.output.eos == "append" else None,
+        bos_id=tokenizer.tokenizer.bos_id if m.output.bos == "prepend" else None,
+        manifest_name=m.name,
+        manifest_version=m.version,
+        manifest_sha256=ctx.loaded.sha256,
+    )
+    todo = [(i, items) for i, items in enumerate(shard_lists) if not shard_sidecar_path(out_dir, i).exists()]
     ctx.log(f"[mix] {sum(len(s) for s in shard_lists)} documents in {len(shard_lists)} shards, {len(shard_lists) - len(todo)} already written")
     if todo:
         run_pipeline(
             pipeline_options(ctx.beam_args),
             lambda p: p | "ListShards" >> beam.Create(todo) | "WriteShards" >> beam.ParDo(_WriteShardFn(out_dir, token_files, meta)),
         )
-    return MixResult(per_source=facts, shards=[shards.read_sidecar(out_dir, i) for i in range(len(shard_lists))])
+    sidecars = [orjson.loads(shard_sidecar_path(out_dir, i).read_bytes()) for i in range(len(shard_lists))]
+    return MixResult(per_source=facts, shards=sidecars)
+
+
+def shard_sidecar_path(out_dir: str, index: int):
+    """A shard is finished when its sidecar exists: the writer renames it into place last."""
+    return shards.ShardPaths.of(out_dir, index).sidecar

@@ -1,0 +1,50 @@
+"""Shared builders: the repo's paths, ../shared (skipping with a reason when absent), small manifests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DEMO_DATA = REPO / "data" / "demo"
+TOKENIZER = REPO / "tokenizers" / "allenai_dolma2.json"
+
+
+@pytest.fixture
+def shared() -> Path:
+    if not SHARED.exists():
+        pytest.skip(f"{SHARED} is absent: this test reads the team's shared corpora")
+    return SHARED
+
+
+def write_manifest(folder: Path, body: dict, name: str = "manifest.yaml") -> Path:
+    """A manifest file in `folder`; relative paths in it resolve against that folder."""
+    path = folder / name
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+def small_manifest(tmp_path: Path, **overrides) -> dict:
+    """A two-source manifest over copies of shipped demo files (so tests may corrupt their copies)."""
+    data = tmp_path / "data"
+    (data / "web").mkdir(parents=True)
+    (data / "papers").mkdir(parents=True)
+    shutil.copy(DEMO_DATA / "web" / "c4-sample.01.json.gz", data / "web")
+    shutil.copy(DEMO_DATA / "web" / "c4-sample.02.json.gz", data / "web")
+    shutil.copy(DEMO_DATA / "papers" / "arxiv-abstracts-head1000.jsonl.gz", data / "papers")
+    body = {
+        "name": "small",
+        "version": "1.0.0",
+        "seed": 7,
+        "sources": [
+            {"name": "web", "paths": ["data/web/*.json.gz"]},
+            {"name": "papers", "paths": ["data/papers/*.jsonl.gz"]},
+        ],
+        "output": {"path": "out", "tokenizer": str(TOKENIZER), "shard_tokens": 50_000},
+    }
+    body.update(overrides)
+    return body

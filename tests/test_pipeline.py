@@ -1,0 +1,164 @@
+"""End-to-end runs of the pipeline on real shipped data: accounting, determinism, resume, releases."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO, small_manifest, write_manifest
+from curation.cli import main
+from curation.errors import ReleaseConflictError
+from curation.pipeline import prepare, run
+from mixes.manifest import load_manifest
+
+
+def output_digests(root: Path) -> dict[str, str]:
+    """sha256 of every product of a run (the work/ cache excluded)."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and not rel.startswith("work/"):
+            found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def run_manifest(path: Path, *beam_args: str) -> dict:
+    return run(load_manifest(path), list(beam_args), log=lambda _: None)
+
+
+def test_small_mix_accounts_for_every_document_and_writes_shards(tmp_path):
+    manifest = write_manifest(tmp_path, small_manifest(tmp_path))
+    stats = run_manifest(manifest, "--direct_num_workers=1")
+    root = tmp_path / "out" / "small" / "1.0.0"
+    web, papers = stats["sources"]["web"], stats["sources"]["papers"]
+    assert (web["read"], papers["read"]) == (20, 1000)
+    for s in (web, papers):
+        assert s["read"] == s["kept_documents"] + s["rejected"] + s["quarantined"]
+    shards = sorted((root / "shards").glob("part-*.npy"))
+    assert shards and stats["totals"]["mixed_tokens"] == sum(p.stat().st_size // 4 for p in shards)
+    tokens = np.memmap(shards[0], dtype="<u4", mode="r")
+    assert int(tokens.max()) < 100_278 and (tokens == 100257).sum() > 0
+    for name in ("stats.json", "lock.json", "release.json", "manifest.yaml", "ledger/rejections.parquet", "ledger/quarantine.parquet"):
+        assert (root / name).exists(), name
+    documents = sorted((root / "documents" / "papers").glob("part-*.jsonl.zst"))
+    assert documents
+
+
+def test_bad_inputs_are_quarantined_and_counted(tmp_path):
+    body = small_manifest(tmp_path)
+    web = tmp_path / "data" / "web"
+    good = gzip.decompress((web / "c4-sample.01.json.gz").read_bytes()).split(b"\n")
+    lines = [good[0], b"{not json", b'{"id": "x1", "text": "caf\xe9 latin-1 bytes"}', b'{"id": "x2"}', good[1]]
+    (web / "mixed-bad.json.gz").write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
+    (web / "empty.json.gz").write_bytes(gzip.compress(b""))
+    whole = (web / "c4-sample.02.json.gz").read_bytes()
+    (web / "truncated.json.gz").write_bytes(whole[: len(whole) // 2])
+    stats = run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
+    s = stats["sources"]["web"]
+    assert s["read"] == s["kept_documents"] + s["rejected"] + s["quarantined"]
+    reasons = s["quarantine_reasons"]
+    assert reasons.get("invalid_json") == 1 and reasons.get("invalid_utf8") == 1
+    assert sum(v for k, v in reasons.items() if "text" in k) >= 1
+    assert any("gzip" in k or "corrupt" in k or "truncat" in k for k in reasons), reasons
+    quarantine = pq.read_table(tmp_path / "out" / "small" / "1.0.0" / "ledger" / "quarantine.parquet").to_pylist()
+    assert {q["uri"].rsplit("/", 1)[-1] for q in quarantine} >= {"mixed-bad.json.gz", "truncated.json.gz"}
+    assert all(q["line"] is not None or q["offset"] is not None for q in quarantine)
+
+
+def test_on_error_fail_stops_with_the_file_and_line(tmp_path, capsys):
+    body = small_manifest(tmp_path)
+    body["sources"][0]["on_error"] = "fail"
+    (tmp_path / "data" / "web" / "bad.json.gz").write_bytes(gzip.compress(b'{"id": "a", "text": "fine"}\n{broken\n'))
+    with pytest.raises(Exception, match=r"bad\.json\.gz.*line 2|line 2.*bad\.json\.gz"):
+        run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
+    assert not (tmp_path / "out" / "small" / "1.0.0" / "stats.json").exists()
+
+
+def test_missing_input_path_is_a_clear_error(tmp_path, capsys):
+    body = small_manifest(tmp_path)
+    body["sources"][1]["paths"] = ["data/nowhere/*.jsonl.gz"]
+    assert main(["run", str(write_manifest(tmp_path, body))]) == 2
+    assert "data/nowhere/*.jsonl.gz" in capsys.readouterr().err
+
+
+def test_same_manifest_gives_identical_bytes_with_one_or_two_workers(tmp_path):
+    manifest = write_manifest(tmp_path, small_manifest(tmp_path))
+    root = tmp_path / "out" / "small" / "1.0.0"
+    run_manifest(manifest, "--direct_num_workers=2")
+    two = output_digests(root)
+    import shutil
+
+    shutil.rmtree(tmp_path / "out")
+    run_manifest(manifest, "--direct_num_workers=1", "--direct_running_mode=in_memory")
+    one = output_digests(root)
+    assert one == two
+    assert any(k.startswith("shards/") for k in one)
+
+
+def test_a_released_version_cannot_be_overwritten_by_another_manifest(tmp_path):
+    body = small_manifest(tmp_path)
+    run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
+    body["seed"] = 8
+    with pytest.raises(ReleaseConflictError, match="new version"):
+        run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
+
+
+def test_killed_run_resumes_and_ends_with_the_same_bytes(tmp_path):
+    body = small_manifest(tmp_path)
+    # Many input files so the kill lands between pools.
+    papers = tmp_path / "data" / "papers"
+    rows = gzip.decompress((papers / "arxiv-abstracts-head1000.jsonl.gz").read_bytes()).splitlines()
+    (papers / "arxiv-abstracts-head1000.jsonl.gz").unlink()
+    for i in range(0, 1000, 50):
+        (papers / f"part-{i:04d}.jsonl.gz").write_bytes(gzip.compress(b"\n".join(rows[i : i + 50]) + b"\n", mtime=0))
+    manifest = write_manifest(tmp_path, body)
+    root = tmp_path / "out" / "small" / "1.0.0"
+    run_manifest(manifest, "--direct_num_workers=1")
+    uninterrupted = output_digests(root)
+    import shutil
+
+    shutil.rmtree(tmp_path / "out")
+    command = [sys.executable, "-m", "curation.cli", "run", str(manifest), "--direct_num_workers=1", "--quiet"]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    pool_dir = root / "work" / "pool" / "papers"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(pool_dir.glob("*.meta.json"))) < 3:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    pooled_before = len(list(pool_dir.glob("*.meta.json")))
+    assert 3 <= pooled_before < 20, "the kill should land while input files are being pooled"
+    assert not (root / "stats.json").exists()
+    logs = []
+    run(load_manifest(manifest), ["--direct_num_workers=1"], log=logs.append)
+    already = [int(line.split(", ")[1].split()[0]) for line in logs if "already pooled" in line]
+    assert already and already[0] >= pooled_before
+    resumed = output_digests(root)
+    assert resumed == uninterrupted
+
+
+def test_every_manifest_in_the_repo_loads():
+    manifests = sorted((REPO / "manifests").rglob("*.yaml"))
+    assert manifests
+    for path in manifests:
+        if "evals" in path.parts:
+            continue
+        loaded = load_manifest(path)
+        assert loaded.manifest.sources
+
+
+def test_demo_manifest_runs_end_to_end(tmp_path):
+    loaded = load_manifest(REPO / "manifests" / "demo" / "demo.yaml")
+    ctx = prepare(loaded, [])
+    assert {name for name, _ in ctx.inputs} == {s.name for s in loaded.manifest.sources}
