@@ -67,7 +67,7 @@ class DecontaminateConfig:
     min_item_words: int = 8
     # A document is contaminated by an item when this fraction of the item's words (or of one of its text
     # fields of at least `ngram` words) is found in the document, aligned with a matching n-gram.
-    min_overlap: float = 0.8
+    min_overlap: float = 0.9
     # n-grams seen in more than this many training documents are not evidence (None: all are).
     max_ngram_doc_frequency: int | None = 10
     action: Literal["drop_document", "remove_span"] = "remove_span"

@@ -1,6 +1,6 @@
 """Finding eval items in a training document: n-gram hits anchor an alignment, the alignment is verified.
 
-A hit of an item's n-gram (or of the first words of a short item) gives an alignment (document position
+A hit of an item's n-gram (or of an anchor: the first or last words of a short item) gives an alignment (document position
 minus item position). Along the alignments of one occurrence, each item word is compared with the
 document word facing it, so a changed word costs one word of overlap instead of the n n-grams that
 contain it (GPT-3 counts n-grams; decon (allenai) likewise scores aligned words). The overlap is the
@@ -34,10 +34,10 @@ class Match:
 
 
 def _tables(index: DecontaminationIndex) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-    """(window length, sorted keys, items, positions in item) of the n-gram and short-item postings."""
+    """(window length, sorted keys, items, positions in item) of the n-gram and anchor postings."""
     return [
         (index.ngram, index.ngram_keys, index.ngram_items, index.ngram_positions),
-        (index.min_item_words, index.short_keys, index.short_items, index.short_positions),
+        (index.min_item_words, index.anchor_keys, index.anchor_items, index.anchor_positions),
     ]
 
 
@@ -85,7 +85,7 @@ def indexed_keys(index: DecontaminationIndex, text: str) -> np.ndarray:
     return np.unique(np.concatenate(found))
 
 
-def detect(index: DecontaminationIndex, text: str, min_overlap: float = 0.8) -> list[Match]:
+def detect(index: DecontaminationIndex, text: str, min_overlap: float = 0.9) -> list[Match]:
     """Every occurrence of an eval item in `text` whose overlap is at least `min_overlap`, in text order."""
     items, _, _ = _hits(index, index.word_ids(normalized_words(text)))
     if len(items) == 0:

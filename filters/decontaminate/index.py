@@ -28,7 +28,7 @@ from filters.decontaminate.words import normalized_words
 
 FILTER_NAME = "decon_v1"
 # Part of the index's content hash: bump when the index layout or hashing changes.
-_INDEX_FORMAT = 3
+_INDEX_FORMAT = 4
 # 2^25 bits (4 MiB): about 5% of absent keys pass the filter with 1.5 M keys indexed.
 _FILTER_BITS = 1 << 25
 _LENGTH_SALT = xxhash.xxh3_64_intdigest(f"{FILTER_NAME}/length".encode())
@@ -104,11 +104,12 @@ class DecontaminationIndex:
     ngram_keys: np.ndarray  # uint64, sorted
     ngram_items: np.ndarray  # uint32, item of each key
     ngram_positions: np.ndarray  # uint32, word position of the n-gram in its item
-    # Items and standalone fields shorter than `ngram` are matched whole; they are found by the key of
-    # their first `min_item_words` words, so a document is hashed at two window lengths only.
-    short_keys: np.ndarray  # uint64, sorted
-    short_items: np.ndarray  # uint32
-    short_positions: np.ndarray  # uint32, word position of the short range in its item
+    # Units (items, standalone fields) under 2n - 1 words, where one changed word can break every n-gram,
+    # are also found by their first and last `min_item_words` words; units under n words are found only
+    # this way (and must then match whole). A document is thus hashed at two window lengths only.
+    anchor_keys: np.ndarray  # uint64, sorted
+    anchor_items: np.ndarray  # uint32
+    anchor_positions: np.ndarray  # uint32, word position of the anchor in its item
     item_words: np.ndarray  # uint32 word ids of every item, concatenated
     item_offsets: np.ndarray  # int64, item i is item_words[item_offsets[i]:item_offsets[i + 1]]
     # Standalone text fields of an item that count on their own: (start, end) word ranges per item.
@@ -127,15 +128,15 @@ class DecontaminationIndex:
         if len(common_keys) == 0:
             return self
         keep = ~np.isin(self.ngram_keys, common_keys, assume_unique=False)
-        keep_short = ~np.isin(self.short_keys, common_keys)
+        keep_anchor = ~np.isin(self.anchor_keys, common_keys)
         return replace(
             self,
             ngram_keys=self.ngram_keys[keep],
             ngram_items=self.ngram_items[keep],
             ngram_positions=self.ngram_positions[keep],
-            short_keys=self.short_keys[keep_short],
-            short_items=self.short_items[keep_short],
-            short_positions=self.short_positions[keep_short],
+            anchor_keys=self.anchor_keys[keep_anchor],
+            anchor_items=self.anchor_items[keep_anchor],
+            anchor_positions=self.anchor_positions[keep_anchor],
         )
 
     def word_ids(self, words: list[str]) -> np.ndarray:
@@ -145,7 +146,7 @@ class DecontaminationIndex:
     def key_filter(self) -> np.ndarray:
         """A one-hash Bloom filter (bit per low key bits) over every key: most windows of a training
         document fail this cheap test and skip the binary search over the sorted keys."""
-        return _bit_filter(np.concatenate([self.ngram_keys, self.short_keys]))
+        return _bit_filter(np.concatenate([self.ngram_keys, self.anchor_keys]))
 
     def may_contain(self, keys: np.ndarray) -> np.ndarray:
         bits = keys & np.uint64(_FILTER_BITS - 1)
@@ -193,8 +194,8 @@ class DecontaminationIndex:
 
 
 def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> DecontaminationIndex:
-    """Index eval items: every n-gram of an item, and the first `min_item_words` words of items and
-    standalone fields shorter than n (which detection then requires whole)."""
+    """Index eval items: every n-gram of an item, and the anchors (first and last `min_item_words` words)
+    of its units too short for n-grams to survive one changed word."""
     benchmarks: list[str] = []
     indexed: dict[str, int] = {}
     too_short: dict[str, int] = {}
@@ -216,41 +217,41 @@ def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> D
 
     item_words, item_offsets, field_bounds, field_offsets = [], [0], [], [0]
     ngram_keys, ngram_items, ngram_positions = [], [], []
-    short_keys, short_items, short_positions = [], [], []
+    anchor_keys, anchor_items, anchor_positions = [], [], []
     for i, (_, _, fields, standalone) in enumerate(kept):
         ids = np.array([vocab[w] for f in fields for w in f], dtype=np.uint32)
         hashes = word_hashes[ids]
         item_words.append(ids)
         item_offsets.append(item_offsets[-1] + len(ids))
-        # Word ranges matched whole: the item if shorter than n, and its short standalone fields.
-        short_starts = [] if len(ids) >= ngram else [0]
+        units = [(0, len(ids))]
         start = 0
         for f, alone in zip(fields, standalone):
             end = start + len(f)
             if alone and min_item_words <= len(f) < len(ids):
                 field_bounds.append((start, end))
-                if len(f) < ngram:
-                    short_starts.append(start)
+                units.append((start, end))
             start = end
         field_offsets.append(len(field_bounds))
+        anchor_starts = sorted({s for start, end in units if end - start < 2 * ngram - 1
+                                for s in (start, end - min_item_words)})
         if len(ids) >= ngram:
             keys, starts = window_keys(hashes, np.ones(len(ids), bool), [ngram])[ngram]
             ngram_keys.append(keys)
             ngram_items.append(np.full(len(keys), i, np.uint32))
             ngram_positions.append(starts.astype(np.uint32))
-        for start in short_starts:
-            prefix = hashes[start : start + min_item_words]
-            short_keys.append(window_keys(prefix, np.ones(min_item_words, bool), [min_item_words])[min_item_words][0])
-            short_items.append(i)
-            short_positions.append(start)
+        for start in anchor_starts:
+            words = hashes[start : start + min_item_words]
+            anchor_keys.append(window_keys(words, np.ones(min_item_words, bool), [min_item_words])[min_item_words][0])
+            anchor_items.append(i)
+            anchor_positions.append(start)
 
     def concat(parts: list[np.ndarray], dtype) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
 
     keys = concat(ngram_keys, np.uint64)
     order = np.argsort(keys, kind="stable")
-    skeys = concat(short_keys, np.uint64)
-    sorder = np.argsort(skeys, kind="stable")
+    akeys = concat(anchor_keys, np.uint64)
+    aorder = np.argsort(akeys, kind="stable")
     return DecontaminationIndex(
         ngram=ngram,
         min_item_words=min_item_words,
@@ -262,9 +263,9 @@ def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> D
         ngram_keys=keys[order],
         ngram_items=concat(ngram_items, np.uint32)[order],
         ngram_positions=concat(ngram_positions, np.uint32)[order],
-        short_keys=skeys[sorder],
-        short_items=np.array(short_items, np.uint32)[sorder],
-        short_positions=np.array(short_positions, np.uint32)[sorder],
+        anchor_keys=akeys[aorder],
+        anchor_items=np.array(anchor_items, np.uint32)[aorder],
+        anchor_positions=np.array(anchor_positions, np.uint32)[aorder],
         item_words=concat(item_words, np.uint32),
         item_offsets=np.array(item_offsets, np.int64),
         field_bounds=np.array(field_bounds, np.uint32).reshape(-1, 2),

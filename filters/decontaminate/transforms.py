@@ -1,0 +1,145 @@
+"""The `Decontaminate` Beam stage: count which index n-grams are common in the training data (a compact
+shuffle of 64-bit keys), then detect eval items in each document and drop it or cut the matched spans.
+
+Elements are batches (lists) of Documents. The index loads once per worker process through Beam's
+`Shared` handle; only keys that hit the eval index are shuffled, never documents.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import apache_beam as beam
+import numpy as np
+import xxhash
+from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
+
+from curation.document import Document
+from filters.decontaminate.actions import STAGE, apply_action
+from filters.decontaminate.config import DecontaminateConfig
+from filters.decontaminate.detect import detect, indexed_keys
+from filters.decontaminate.index import DecontaminationIndex
+from filters.decontaminate.report import EXCERPT_CHARS, DocumentMatch
+
+DOCUMENTS = "documents"
+REJECTIONS = "rejections"
+EDITS = "edits"
+MATCHES = "matches"
+
+
+def _load_shared(handle: Shared, index_path: str) -> DecontaminationIndex:
+    return handle.acquire(lambda: DecontaminationIndex.load(index_path), tag=index_path)
+
+
+class _IndexedKeysPerDocument(beam.DoFn):
+    def __init__(self, index_path: str, handle: Shared):
+        self._index_path = index_path
+        self._handle = handle
+
+    def setup(self):
+        self._index = _load_shared(self._handle, self._index_path)
+
+    def process(self, batch: list[Document]):
+        for doc in batch:
+            yield from indexed_keys(self._index, doc.text).tolist()
+
+
+class _SortedKeys(beam.CombineFn):
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, acc, key):
+        acc.append(key)
+        return acc
+
+    def merge_accumulators(self, accs):
+        return [k for acc in accs for k in acc]
+
+    def extract_output(self, acc):
+        return np.unique(np.array(acc, dtype=np.uint64))
+
+
+class CountCommonNgrams(beam.PTransform):
+    """Index keys found in more than `max_doc_frequency` training documents, as one sorted uint64 array.
+
+    Counted over the documents being decontaminated (GPT-3 counted over its training set): each document
+    emits the distinct index keys it contains, so the shuffle carries a few 64-bit keys per document.
+    """
+
+    def __init__(self, index_path: str | Path, max_doc_frequency: int, handle: Shared | None = None):
+        super().__init__()
+        self._index_path = str(index_path)
+        self._max_doc_frequency = max_doc_frequency
+        self._handle = handle or Shared()
+
+    def expand(self, batches):
+        return (
+            batches
+            | "EmitIndexedKeys" >> beam.ParDo(_IndexedKeysPerDocument(self._index_path, self._handle))
+            | "CountDocumentsPerKey" >> beam.combiners.Count.PerElement()
+            | "KeepCommonKeys" >> beam.Filter(lambda key_count, limit: key_count[1] > limit, self._max_doc_frequency)
+            | "DropCounts" >> beam.Keys()
+            | "SortIntoArray" >> beam.CombineGlobally(_SortedKeys())
+        )
+
+
+class _DetectAndAct(beam.DoFn):
+    def __init__(self, config: DecontaminateConfig, index_path: str, handle: Shared):
+        self._config = config
+        self._index_path = index_path
+        self._handle = handle
+
+    def setup(self):
+        self._index = _load_shared(self._handle, self._index_path)
+        self._common_digest = None
+        self._evidence = self._index
+
+    def _evidence_index(self, common_keys: np.ndarray) -> DecontaminationIndex:
+        """The index without the common keys; rebuilt only when the side input changes."""
+        digest = xxhash.xxh3_64_intdigest(common_keys.tobytes())
+        if digest != self._common_digest:
+            self._evidence = self._index.without_keys(common_keys)
+            self._common_digest = digest
+        return self._evidence
+
+    def process(self, batch: list[Document], common_keys: np.ndarray):
+        index = self._evidence_index(common_keys)
+        kept: list[Document] = []
+        for doc in batch:
+            matches = detect(index, doc.text, self._config.min_overlap)
+            outcome = apply_action(doc, matches, self._config)
+            kept += outcome.documents
+            for m in matches:
+                excerpt = doc.text[m.start : m.end][:EXCERPT_CHARS]
+                yield beam.pvalue.TaggedOutput(MATCHES, DocumentMatch(doc.source, doc.id, m, excerpt))
+            for rejection in outcome.rejections:
+                Metrics.counter(STAGE, rejection.reason).inc()
+                yield beam.pvalue.TaggedOutput(REJECTIONS, rejection)
+            if outcome.cuts:
+                yield beam.pvalue.TaggedOutput(EDITS, ((doc.source, doc.id), outcome.cuts))
+        if kept:
+            yield kept
+
+
+class Decontaminate(beam.PTransform):
+    """Batches of documents in; outputs `documents` (batches after decontamination), `rejections`
+    (ledger rows), `edits` ((source, doc_id) -> character ranges cut) and `matches` (for the report)."""
+
+    def __init__(self, config: DecontaminateConfig, index_path: str | Path):
+        super().__init__()
+        self._config = config
+        self._index_path = str(index_path)
+        self._handle = Shared()
+
+    def expand(self, batches):
+        if self._config.max_ngram_doc_frequency is None:
+            common_keys = batches.pipeline | "NoCommonNgrams" >> beam.Create([np.empty(0, np.uint64)])
+        else:
+            common_keys = batches | "CountCommonNgrams" >> CountCommonNgrams(
+                self._index_path, self._config.max_ngram_doc_frequency, self._handle
+            )
+        return batches | "DetectAndRemove" >> beam.ParDo(
+            _DetectAndAct(self._config, self._index_path, self._handle),
+            common_keys=beam.pvalue.AsSingleton(common_keys),
+        ).with_outputs(REJECTIONS, EDITS, MATCHES, main=DOCUMENTS)
