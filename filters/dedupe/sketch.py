@@ -23,7 +23,7 @@ class DocSketch(NamedTuple):
     keep: KeepKey
     # Graph node for connected components: 64-bit digest of (source, doc id).
     node: int
-    text_digest: bytes | None
+    text_digest: bytes
     url_digest: bytes | None
     signature: np.ndarray | None
     band_keys: np.ndarray | None
@@ -68,7 +68,8 @@ def sketch_batch(docs: list[Document], config: DedupeConfig, hasher: MinHasher |
             DocSketch(
                 keep=keep_key(doc.source, doc.id, text_hash(doc.text), config.priority),
                 node=node_id(doc.source, doc.id),
-                text_digest=key_digest(normalized[i]) if has_words else None,
+                # Texts without words (symbols only, empty) are compared raw rather than all as one.
+                text_digest=key_digest(normalized[i] if has_words else doc.text),
                 url_digest=key_digest(normalize_url(url)) if url else None,
                 signature=signatures[i] if hasher is not None and has_words else None,
                 band_keys=band_keys[i] if hasher is not None and has_words else None,

@@ -139,3 +139,9 @@ def test_kept_sets_and_cluster_ids_are_identical_for_one_and_two_workers_and_rer
     assert runs[0]["rejections"], "the planted copies must be removed"
     for other in runs[1:]:
         assert other == runs[0]
+
+
+def test_texts_without_words_are_deduplicated_on_their_raw_text(tmp_path):
+    docs = [Document("a", "----", "web"), Document("b", "----", "web"), Document("c", "****", "web")]
+    result = run_dedupe(docs, DedupeConfig(exact=ExactDedupeConfig(), minhash=MinHashConfig()), tmp_path)
+    assert [(r["doc_id"], r["reason"]) for r in result["rejections"]] == [("b", "duplicate_exact")]
