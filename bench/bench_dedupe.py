@@ -40,7 +40,11 @@ def run_datatrove(input_path: Path, workdir: Path) -> dict:
     stages = [
         [reader, MinhashDedupSignature(output_folder=str(workdir / "sigs"), config=config)],
         [MinhashDedupBuckets(str(workdir / "sigs"), str(workdir / "buckets"), config=config)],
-        [MinhashDedupCluster(str(workdir / "buckets"), str(workdir / "remove"), config=config, save_cluster_id=True)],
+        [
+            MinhashDedupCluster(
+                str(workdir / "buckets"), str(workdir / "remove"), config=config, save_cluster_id=True
+            )
+        ],
         [
             reader,
             MinhashDedupFilter(
@@ -54,7 +58,9 @@ def run_datatrove(input_path: Path, workdir: Path) -> dict:
     start = time.perf_counter()
     for i, stage in enumerate(stages):
         tasks = config.num_buckets if i == 1 else 1
-        LocalPipelineExecutor(pipeline=stage, tasks=tasks, workers=1, logging_dir=str(workdir / f"logs{i}")).run()
+        LocalPipelineExecutor(
+            pipeline=stage, tasks=tasks, workers=1, logging_dir=str(workdir / f"logs{i}")
+        ).run()
     seconds = time.perf_counter() - start
     clusters = {}
     for folder in ("kept", "removed"):
@@ -71,13 +77,14 @@ def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int 
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from curation.document import Document
     from filters.dedupe.config import DedupeConfig, MinHashConfig
     from filters.dedupe.transforms import Deduplicate
 
     workdir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    options = PipelineOptions(direct_num_workers=workers, direct_running_mode="multi_processing" if workers > 1 else "in_memory")
+    options = PipelineOptions(
+        direct_num_workers=workers, direct_running_mode="multi_processing" if workers > 1 else "in_memory"
+    )
     with beam.Pipeline(options=options) as p:
         result = (
             p
@@ -93,7 +100,8 @@ def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int 
         )
         (
             result.clusters
-            | "ClustersAsJson" >> beam.Map(lambda kv: json.dumps([kv[0][1], kv[1]["cluster_id"], kv[1]["cluster_size"]]))
+            | "ClustersAsJson"
+            >> beam.Map(lambda kv: json.dumps([kv[0][1], kv[1]["cluster_id"], kv[1]["cluster_size"]]))
             | "WriteClusters" >> beam.io.WriteToText(str(workdir / "clusters"))
         )
     clusters, removed = {}, set()
@@ -134,7 +142,6 @@ def _read_batches(path: str, batch_docs: int):
 def run_signatures(input_path: Path) -> dict:
     from filters.dedupe.config import DedupeConfig, MinHashConfig
     from filters.dedupe.sketch import make_hasher, sketch_batch
-    from curation.document import Document
 
     docs = [b for batch in _read_batches(str(input_path), 1000) for b in [batch]]
     config = DedupeConfig(minhash=MinHashConfig())
@@ -155,7 +162,8 @@ def write_corpus(out: Path, docs: int) -> dict:
 
     corpora = SHARED / "corpora"
     real = [
-        (f"imdb/{r['id']}", r["text"]) for r in _read_jsonl(corpora / "reviews/imdb-aclImdb-50k-labeled.jsonl.zst")
+        (f"imdb/{r['id']}", r["text"])
+        for r in _read_jsonl(corpora / "reviews/imdb-aclImdb-50k-labeled.jsonl.zst")
     ] + [(f"bbc/{r['id']}", r["text"]) for r in _read_jsonl(corpora / "news/bbc-fulltext-2225.jsonl.gz")]
     rng = random.Random(20261122)
     sentences = [s for _, t in real[:20000] for s in t.split(". ") if len(s) > 20]
@@ -172,7 +180,9 @@ def write_corpus(out: Path, docs: int) -> dict:
 def _measured(cmd: list[str]) -> dict:
     """Run a subcommand in a child process; its JSON line plus the child's peak RSS."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        cmd, check=True, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result = json.loads(out.stdout.strip().splitlines()[-1])
     # RUSAGE_CHILDREN reports the largest child so far; children run smallest corpus first.
@@ -188,13 +198,32 @@ def run_all(sizes: list[int], workdir: Path, with_peer: bool) -> None:
             write_corpus(corpus, n)
         me = [sys.executable, __file__]
         sig = _measured(me + ["signatures", "--input", str(corpus)]) if n <= 100_000 else {}
-        ours = _measured(["taskset", "-c", "0"] + me + ["ours", "--input", str(corpus), "--workdir", str(workdir / f"ours-{n}")])
+        ours = _measured(
+            ["taskset", "-c", "0"]
+            + me
+            + ["ours", "--input", str(corpus), "--workdir", str(workdir / f"ours-{n}")]
+        )
         peer = {}
         if with_peer and n <= 100_000:
-            peer = _measured(["taskset", "-c", "0", str(PEER_PYTHON), __file__, "datatrove", "--input", str(corpus), "--workdir", str(workdir / f"dt-{n}")])
+            peer = _measured(
+                [
+                    "taskset",
+                    "-c",
+                    "0",
+                    str(PEER_PYTHON),
+                    __file__,
+                    "datatrove",
+                    "--input",
+                    str(corpus),
+                    "--workdir",
+                    str(workdir / f"dt-{n}"),
+                ]
+            )
         rows.append((n, sig, ours, peer))
         print(json.dumps({"docs": n, "signatures": sig, "ours": ours, "datatrove": peer}), flush=True)
-    print("| docs | signatures docs/s/core | ours wall s | datatrove wall s | speedup | ours peak RSS MB | bytes/doc |")
+    print(
+        "| docs | signatures docs/s/core | ours wall s | datatrove wall s | speedup | ours peak RSS MB | bytes/doc |"
+    )
     print("|---|---|---|---|---|---|---|")
     for n, sig, ours, peer in rows:
         speed = f"{peer['seconds'] / ours['seconds']:.1f}x" if peer else "n/a"

@@ -40,10 +40,9 @@ def _rng(*names: str) -> random.Random:
 
 def _read_jsonl(path: Path) -> list[dict]:
     if path.suffix == ".zst":
-        stream = io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(path.open("rb")), encoding="utf-8")
-    else:
-        stream = gzip.open(path, "rt", encoding="utf-8")
-    with stream:
+        with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as reader:
+            return [json.loads(line) for line in io.TextIOWrapper(reader, encoding="utf-8")]
+    with gzip.open(path, "rt", encoding="utf-8") as stream:
         return [json.loads(line) for line in stream]
 
 
@@ -60,11 +59,15 @@ def natural_exact_duplicates(rows: list[dict], source: str, singletons: int) -> 
     unique = []
     for text, members in by_text.items():
         if len(members) > 1:
-            out += [_record(r["id"], source, text, f"{source}:{_digest(text)}", "natural_exact") for r in members]
+            out += [
+                _record(r["id"], source, text, f"{source}:{_digest(text)}", "natural_exact") for r in members
+            ]
         else:
             unique.append(members[0])
     unique.sort(key=lambda r: _digest(f"{SEED_NAME}/{r['id']}"))
-    out += [_record(r["id"], source, r["text"], f"{source}:{r['id']}", "singleton") for r in unique[:singletons]]
+    out += [
+        _record(r["id"], source, r["text"], f"{source}:{r['id']}", "singleton") for r in unique[:singletons]
+    ]
     return out
 
 
@@ -144,7 +147,9 @@ def synthetic_near_duplicates(rows: list[dict], originals: int) -> list[dict]:
     out = []
     for r in chosen:
         rid = str(r["id"])
-        out.append(_record(f"{rid}/original", "bbc_edits", r["text"], f"bbc:{rid}", "synthetic_original", 1.0))
+        out.append(
+            _record(f"{rid}/original", "bbc_edits", r["text"], f"bbc:{rid}", "synthetic_original", 1.0)
+        )
         rng = _rng("bbc", rid)
         for copy_index, (kind, (low, high)) in enumerate(
             [("synthetic_positive", POSITIVE_JACCARD)] * 2 + [("synthetic_negative", NEGATIVE_JACCARD)]
@@ -174,7 +179,7 @@ def near_duplicate_pairs(texts: list[str], min_jaccard: float = DUPLICATE_JACCAR
         prefix = ordered[: len(ordered) - math.ceil(min_jaccard * len(ordered)) + 1]
         candidates = {j for sh in prefix for j in index[sh]}
         for j in sorted(candidates):
-            if jaccard(sets[i], sets[j]) >= min_jaccard:
+            if jaccard(s, sets[j]) >= min_jaccard:
                 pairs.add((j, i))
         for sh in prefix:
             index[sh].append(i)
@@ -198,8 +203,17 @@ def merge_near_duplicate_groups(records: list[dict]) -> list[dict]:
     return [{**r, "group": find(r["group"])} for r in records]
 
 
-def _record(doc_id: str, source: str, text: str, group: str, kind: str, jaccard_to_group: float | None = None):
-    return {"id": doc_id, "source": source, "text": text, "group": group, "kind": kind, "jaccard": jaccard_to_group}
+def _record(
+    doc_id: str, source: str, text: str, group: str, kind: str, jaccard_to_group: float | None = None
+):
+    return {
+        "id": doc_id,
+        "source": source,
+        "text": text,
+        "group": group,
+        "kind": kind,
+        "jaccard": jaccard_to_group,
+    }
 
 
 def build_eval(

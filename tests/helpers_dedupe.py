@@ -40,7 +40,9 @@ def batched(docs: list[Document], size: int) -> list[list[Document]]:
     return [docs[i : i + size] for i in range(0, len(docs), size)]
 
 
-def run_dedupe(docs: list[Document], config: DedupeConfig, out: Path, workers: int = 1, batch_size: int = 7) -> dict:
+def run_dedupe(
+    docs: list[Document], config: DedupeConfig, out: Path, workers: int = 1, batch_size: int = 7
+) -> dict:
     """Outputs of `Deduplicate` as plain Python: rejections and span_rejections (lists of dicts),
     clusters and paragraph_edits (dicts keyed by (source, doc_id))."""
     mode = {"direct_num_workers": workers}

@@ -16,7 +16,9 @@ def _pairs(assignment: Mapping[str, Hashable]) -> set[tuple[str, str]]:
     return {pair for docs in members.values() if len(docs) > 1 for pair in combinations(sorted(docs), 2)}
 
 
-def pair_precision_recall(truth: Mapping[str, Hashable], predicted: Mapping[str, Hashable]) -> dict[str, float]:
+def pair_precision_recall(
+    truth: Mapping[str, Hashable], predicted: Mapping[str, Hashable]
+) -> dict[str, float]:
     """Both mappings cover the same documents: doc id -> group (truth) or cluster (predicted)."""
     true_pairs, predicted_pairs = _pairs(truth), _pairs(predicted)
     hits = len(true_pairs & predicted_pairs)

@@ -37,7 +37,9 @@ def candidate_probability(jaccard: float, bands: int, rows: int) -> float:
     return 1.0 - (1.0 - jaccard**rows) ** bands
 
 
-def s_curve(bands: int, rows: int, points: tuple[float, ...] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)) -> dict:
+def s_curve(
+    bands: int, rows: int, points: tuple[float, ...] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+) -> dict:
     """The LSH S-curve to report beside a run: its midpoint and the candidate probability at each point."""
     return {
         "bands": bands,
@@ -68,8 +70,10 @@ class LshScheme:
 
     @classmethod
     def from_config(cls, cfg: MinHashConfig) -> LshScheme:
-        bands, rows = (cfg.bands, cfg.rows) if cfg.threshold is None else lsh_params_for_threshold(
-            cfg.threshold, cfg.bands * cfg.rows
+        bands, rows = (
+            (cfg.bands, cfg.rows)
+            if cfg.threshold is None
+            else lsh_params_for_threshold(cfg.threshold, cfg.bands * cfg.rows)
         )
         return cls(cfg.ngram, bands, rows, cfg.seed_name)
 
@@ -117,7 +121,9 @@ class MinHasher:
         for i, sh in enumerate(shingle_sets):
             if len(sh) > _BLOCK_SHINGLES:
                 for start in range(0, len(sh), _BLOCK_SHINGLES):
-                    np.minimum(out[i], self._permuted(sh[start : start + _BLOCK_SHINGLES]).min(axis=0), out=out[i])
+                    np.minimum(
+                        out[i], self._permuted(sh[start : start + _BLOCK_SHINGLES]).min(axis=0), out=out[i]
+                    )
                 continue
             if len(sh) == 0:
                 continue
@@ -168,4 +174,3 @@ def exact_jaccard(shingles_a: np.ndarray, shingles_b: np.ndarray) -> float:
         return 1.0
     inter = len(np.intersect1d(a, b, assume_unique=True))
     return inter / (len(a) + len(b) - inter)
-

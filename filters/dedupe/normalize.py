@@ -53,7 +53,8 @@ def normalize_url(url: str) -> str:
         host = f"{host}:{port}"
     path = parts.path.rstrip("/") or ""
     query = sorted(
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
         if not k.lower().startswith(_TRACKING_PARAM_PREFIXES)
     )
     # http and https serve the same page for deduplication purposes.

@@ -73,8 +73,12 @@ def sketch_batch(docs: list[Document], config: DedupeConfig, hasher: MinHasher |
                 url_digest=key_digest(normalize_url(url)) if url else None,
                 signature=signatures[i] if hasher is not None and has_words else None,
                 band_keys=band_keys[i] if hasher is not None and has_words else None,
-                shingles=np.unique(shingle_sets[i]).astype(np.uint32) if keep_shingles and has_words else None,
-                paragraphs=paragraphs(doc.text, config.paragraph.min_paragraph_chars) if config.paragraph else [],
+                shingles=np.unique(shingle_sets[i]).astype(np.uint32)
+                if keep_shingles and has_words
+                else None,
+                paragraphs=paragraphs(doc.text, config.paragraph.min_paragraph_chars)
+                if config.paragraph
+                else [],
             )
         )
     return out

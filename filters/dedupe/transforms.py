@@ -70,13 +70,15 @@ class Deduplicate(beam.PTransform):
             near = survivors | "DeduplicateMinHash" >> DeduplicateMinHash(cfg.minhash)
             survivors, removed = near.kept, removed + [near.rejections]
         if cfg.paragraph is not None:
-            edits, span_rejections = survivors | "DeduplicateParagraphs" >> DeduplicateParagraphs(cfg.paragraph)
+            edits, span_rejections = survivors | "DeduplicateParagraphs" >> DeduplicateParagraphs(
+                cfg.paragraph
+            )
         else:
             edits = batches.pipeline | "NoParagraphEdits" >> beam.Create([])
             span_rejections = batches.pipeline | "NoSpanRejections" >> beam.Create([])
-        rejections = (removed or [batches.pipeline | "NoRejections" >> beam.Create([])]) | "MergeRejections" >> (
-            beam.Flatten()
-        )
+        rejections = (
+            removed or [batches.pipeline | "NoRejections" >> beam.Create([])]
+        ) | "MergeRejections" >> (beam.Flatten())
         clusters = survivors | "ReportClusters" >> beam.Map(_cluster_record)
         return DedupeResult(rejections, clusters, edits, span_rejections)
 
@@ -94,13 +96,14 @@ class KeepOnePerKey(beam.PTransform):
         self.key_of, self.filter_name, self.reason = key_of, filter_name, reason
 
     def expand(self, sketches):
-        keyed = sketches | "KeyOrPass" >> beam.ParDo(_KeyOrPass(self.key_of)).with_outputs("unkeyed", main="keyed")
+        keyed = sketches | "KeyOrPass" >> beam.ParDo(_KeyOrPass(self.key_of)).with_outputs(
+            "unkeyed", main="keyed"
+        )
         decided = (
             keyed.keyed
             | "GroupByKey" >> beam.GroupByKey()
-            | "KeepFirstByRule" >> beam.ParDo(_KeepFirst(self.filter_name, self.reason)).with_outputs(
-                "rejections", main="kept"
-            )
+            | "KeepFirstByRule"
+            >> beam.ParDo(_KeepFirst(self.filter_name, self.reason)).with_outputs("rejections", main="kept")
         )
         kept = (decided.kept, keyed.unkeyed) | "MergeKept" >> beam.Flatten()
         return _Decided(kept, decided.rejections)
@@ -115,7 +118,9 @@ class DeduplicateMinHash(beam.PTransform):
         self.config = config
 
     def expand(self, sketches):
-        signed = sketches | "SplitSigned" >> beam.ParDo(_SignedOrPass()).with_outputs("unsigned", main="signed")
+        signed = sketches | "SplitSigned" >> beam.ParDo(_SignedOrPass()).with_outputs(
+            "unsigned", main="signed"
+        )
         node_to_sketch = signed.signed | "KeyByNode" >> beam.Map(lambda s: (s.node, s))
         candidate_pairs = (
             signed.signed
@@ -136,9 +141,10 @@ class DeduplicateMinHash(beam.PTransform):
             | "JoinComponents" >> beam.CoGroupByKey()
             | "KeyByComponent" >> beam.FlatMapTuple(_key_by_component)
             | "GroupClusters" >> beam.GroupByKey()
-            | "KeepFirstByRule" >> beam.ParDo(
-                _KeepFirst(MINHASH_FILTER, "near_duplicate", _similarity_to_kept)
-            ).with_outputs("rejections", main="kept")
+            | "KeepFirstByRule"
+            >> beam.ParDo(_KeepFirst(MINHASH_FILTER, "near_duplicate", _similarity_to_kept)).with_outputs(
+                "rejections", main="kept"
+            )
         )
         kept = (decided.kept, signed.unsigned) | "MergeKept" >> beam.Flatten()
         return _Decided(kept, decided.rejections)
@@ -200,7 +206,8 @@ class FindConnectedComponents(beam.PTransform):
             | "FixedPointCheck" >> _LabelsAcrossEdges(node_to_label)
             | "GatherResidual" >> beam.Map(lambda pair: (None, pair))
             | "GroupResidual" >> beam.GroupByKey()
-            | "ResolveResidual" >> beam.FlatMapTuple(lambda _, pairs: components.resolve_residual(pairs).items())
+            | "ResolveResidual"
+            >> beam.FlatMapTuple(lambda _, pairs: components.resolve_residual(pairs).items())
         )
         return node_to_label | "ApplyResidual" >> beam.Map(_relabel, remap=AsDict(label_remap))
 
@@ -281,7 +288,9 @@ class _SignedOrPass(beam.DoFn):
 class _KeepFirst(beam.DoFn):
     """The group's first sketch by the keep rule survives, standing for the whole group."""
 
-    def __init__(self, filter_name: str, reason: str, score: Callable[[DocSketch, DocSketch], float] | None = None):
+    def __init__(
+        self, filter_name: str, reason: str, score: Callable[[DocSketch, DocSketch], float] | None = None
+    ):
         self.filter_name, self.reason, self.score = filter_name, reason, score
         self.removed = Metrics.counter(STAGE, reason)
 
@@ -394,7 +403,10 @@ def _similarity_to_kept(sketch: DocSketch, kept: DocSketch) -> float:
 
 
 def _cluster_record(sketch: DocSketch) -> tuple[DocKey, dict[str, Any]]:
-    return (sketch.source, sketch.doc_id), {"cluster_id": sketch.content_hash, "cluster_size": sketch.represents}
+    return (sketch.source, sketch.doc_id), {
+        "cluster_id": sketch.content_hash,
+        "cluster_size": sketch.represents,
+    }
 
 
 def _paragraph_records(sketch: DocSketch, scope: Scope) -> Iterator[tuple[Any, tuple]]:

@@ -37,7 +37,10 @@ def _our_clusters(records: list[dict], out: Path) -> dict[str, str]:
     docs = [Document(f"{r['source']}/{r['id']}", r["text"], "eval") for r in records]
     result = run_dedupe(docs, DedupeConfig(minhash=MinHashConfig()), out, batch_size=500)
     # A kept document alone in its cluster is its own cluster, whatever its content hash.
-    clusters = {doc_id: c["cluster_id"] if c["cluster_size"] > 1 else doc_id for (_, doc_id), c in result["clusters"].items()}
+    clusters = {
+        doc_id: c["cluster_id"] if c["cluster_size"] > 1 else doc_id
+        for (_, doc_id), c in result["clusters"].items()
+    }
     clusters.update({r["doc_id"]: r["detail"]["cluster_id"] for r in result["rejections"]})
     return clusters
 
@@ -48,9 +51,18 @@ def _datatrove_clusters(records: list[dict], workdir: Path) -> dict[str, str]:
         for r in records:
             f.write(json.dumps({"id": f"{r['source']}/{r['id']}", "text": r["text"]}) + "\n")
     subprocess.run(
-        [str(PEER_PYTHON), str(REPO / "bench/bench_dedupe.py"), "datatrove", "--input", str(corpus),
-         "--workdir", str(workdir / "datatrove")],
-        check=True, capture_output=True, timeout=300,
+        [
+            str(PEER_PYTHON),
+            str(REPO / "bench/bench_dedupe.py"),
+            "datatrove",
+            "--input",
+            str(corpus),
+            "--workdir",
+            str(workdir / "datatrove"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     return json.loads((workdir / "datatrove/clusters.json").read_text())
 

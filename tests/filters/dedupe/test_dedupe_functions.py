@@ -88,7 +88,9 @@ def test_batched_signatures_equal_one_document_at_a_time_including_empty_and_hug
 def test_same_text_gets_the_same_band_keys_and_different_texts_do_not():
     hasher = _hasher()
     docs = cc_documents(2)
-    sigs = hasher.signatures([hasher.shingles(normalize_text(t)) for t in (docs[0].text, docs[0].text, docs[1].text)])
+    sigs = hasher.signatures(
+        [hasher.shingles(normalize_text(t)) for t in (docs[0].text, docs[0].text, docs[1].text)]
+    )
     keys = hasher.band_keys(sigs)
     assert (keys[0] == keys[1]).all()
     assert not (keys[0] == keys[2]).any()

@@ -19,7 +19,9 @@ from filters.dedupe.transforms import FindConnectedComponents
 from tests.helpers_dedupe import cc_documents, run_dedupe
 
 
-def _copy(doc: Document, doc_id: str, source: str | None = None, text: str | None = None, url: str | None = None):
+def _copy(
+    doc: Document, doc_id: str, source: str | None = None, text: str | None = None, url: str | None = None
+):
     return Document(doc_id, doc.text if text is None else text, source or doc.source, metadata={"url": url})
 
 
@@ -64,7 +66,9 @@ def test_per_source_scope_keeps_one_copy_in_each_source(tmp_path):
 def test_same_page_under_another_url_spelling_is_removed(tmp_path):
     docs = cc_documents(10)
     url = docs[2].metadata["url"]
-    planted = _copy(docs[4], "mirror", text=docs[4].text + " different", url=url.replace("://", "://www.") + "#top")
+    planted = _copy(
+        docs[4], "mirror", text=docs[4].text + " different", url=url.replace("://", "://www.") + "#top"
+    )
     result = run_dedupe(docs + [planted], DedupeConfig(url=UrlDedupeConfig()), tmp_path)
     removed = _removed(result, "duplicate_url")
     assert len(removed) == 1
@@ -107,7 +111,9 @@ def test_a_document_repeating_its_own_paragraph_keeps_the_first_occurrence(tmp_p
     docs = cc_documents(1)
     line = "This exact sentence is long enough to count as a paragraph for dedup."
     doc = _copy(docs[0], "self", text=f"{line}\n{docs[0].text}\n{line}")
-    result = run_dedupe([doc], DedupeConfig(paragraph=ParagraphDedupeConfig(min_paragraph_chars=40)), tmp_path)
+    result = run_dedupe(
+        [doc], DedupeConfig(paragraph=ParagraphDedupeConfig(min_paragraph_chars=40)), tmp_path
+    )
     assert apply_paragraph_edits(doc.text, result["paragraph_edits"][("web", "self")]).count(line) == 1
     assert apply_paragraph_edits(doc.text, result["paragraph_edits"][("web", "self")]).startswith(line)
 
@@ -128,7 +134,10 @@ def test_kept_sets_and_cluster_ids_are_identical_for_one_and_two_workers_and_rer
         _copy(docs[2], "near2", source="news", text=_edited(docs[2].text, 70)),
     ]
     config = DedupeConfig(
-        priority=["news"], exact=ExactDedupeConfig(), url=UrlDedupeConfig(), minhash=MinHashConfig(),
+        priority=["news"],
+        exact=ExactDedupeConfig(),
+        url=UrlDedupeConfig(),
+        minhash=MinHashConfig(),
         paragraph=ParagraphDedupeConfig(),
     )
     runs = [
