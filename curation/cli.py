@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from curation.config import ConfigError
@@ -26,7 +27,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_library_logs() -> None:
+    """Beam and its optional GCP modules log set-up chatter at import; a user sees only our lines and errors."""
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    # Worker failures are re-raised as our own errors; Beam's copy of the traceback would only bury them.
+    logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_library_logs()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_beam_args", False):

@@ -5,10 +5,14 @@ unchanged, so the same command targets Dataflow, Flink or Spark."""
 from __future__ import annotations
 
 import os
+import re
 from typing import Callable
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
+
+from curation import errors
+from curation.errors import CurationError
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -28,7 +32,23 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     return PipelineOptions(args)
 
 
+_WORKER_ERROR = re.compile(r"curation\.errors\.(\w+): (.+?)(?: \[while running|\n|$)")
+
+
 def run_pipeline(options: PipelineOptions, build: Callable[[beam.Pipeline], None]) -> None:
-    """Build and run one pipeline to completion; a failure raises (outputs are only ever renamed into place)."""
-    with beam.Pipeline(options=options) as p:
-        build(p)
+    """Build and run one pipeline to completion; a failure raises (outputs are only ever renamed into place).
+
+    A user-facing error raised inside a worker reaches the driver wrapped in the runner's traceback text;
+    it is raised again as itself, so the command prints one clear line.
+    """
+    try:
+        with beam.Pipeline(options=options) as p:
+            build(p)
+    except CurationError:
+        raise
+    except Exception as exc:
+        found = _WORKER_ERROR.search(str(exc))
+        error_type = getattr(errors, found.group(1), None) if found else None
+        if isinstance(error_type, type) and issubclass(error_type, CurationError):
+            raise error_type(found.group(2)) from exc
+        raise

@@ -18,10 +18,10 @@ import apache_beam as beam
 import orjson
 
 from curation import storage
-from curation.digests import CODE_VERSION, digest
 from curation.errors import ReleaseConflictError
 from curation.layout import RunLayout
-from curation.stages.curate import CurateFiles, PoolFile, pool_digest, read_pool_meta
+from curation.progress import watch
+from curation.stages.curate import CurateFiles, PoolFile, pool_digest, pool_meta_uri, read_pool_meta
 from curation.stages.corpus import DecideCorpus, decisions_digest
 from curation.stages.decisions import decisions_complete, read_decisions
 from curation.stages.tokenize import TokenFile, TokenizePools, tokenizer_sha256, tokens_digest
@@ -90,10 +90,12 @@ def curate(ctx: RunContext) -> list[PoolFile]:
     todo = [(name, uri) for name, uri, d in expected if read_pool_meta(ctx.layout, name, d) is None]
     ctx.log(f"[curate] {len(ctx.inputs)} input files, {len(ctx.inputs) - len(todo)} already pooled")
     if todo:
-        run_pipeline(
-            pipeline_options(ctx.beam_args),
-            lambda p: p | "ListInputs" >> beam.Create(todo) | "CurateFiles" >> CurateFiles(ctx.sources, ctx.layout),
-        )
+        metas = [pool_meta_uri(ctx.layout, name, d) for name, _, d in expected]
+        with watch("curate", len(metas), lambda: sum(storage.exists(m) for m in metas)):
+            run_pipeline(
+                pipeline_options(ctx.beam_args),
+                lambda p: p | "ListInputs" >> beam.Create(todo) | "CurateFiles" >> CurateFiles(ctx.sources, ctx.layout),
+            )
     pools = []
     for name, uri, d in expected:
         pool = read_pool_meta(ctx.layout, name, d)
@@ -128,12 +130,14 @@ def tokenize(ctx: RunContext, pools: list[PoolFile], decisions_d: str, folder: s
     todo = [(i, p) for i, p, d in expected if not storage.exists(meta(p, d))]
     ctx.log(f"[tokenize] {len(pools)} pools, {len(pools) - len(todo)} already tokenized")
     if todo:
-        run_pipeline(
-            pipeline_options(ctx.beam_args),
-            lambda p: p
-            | "ListPools" >> beam.Create(todo)
-            | "TokenizePools" >> TokenizePools(folder, decisions_d, output, ctx.tokenizer_path, ctx.layout),
-        )
+        metas = [meta(p, d) for _, p, d in expected]
+        with watch("tokenize", len(metas), lambda: sum(storage.exists(m) for m in metas)):
+            run_pipeline(
+                pipeline_options(ctx.beam_args),
+                lambda p: p
+                | "ListPools" >> beam.Create(todo)
+                | "TokenizePools" >> TokenizePools(folder, decisions_d, output, ctx.tokenizer_path, ctx.layout),
+            )
     files = []
     for _, pool, d in expected:
         with storage.open_binary(meta(pool, d)) as f:
