@@ -8,14 +8,53 @@ shared by every filter in a chain.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import regex
 
-# Words as runs of letters, digits and joiners, with punctuation kept as separate tokens: the same
-# boundaries datatrove's spaCy-based `split_into_words` draws on English web text, without spaCy.
-_WORD_RE = regex.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]", regex.UNICODE)
+# Words are drawn where spaCy's English tokenizer (datatrove's `split_into_words`, which the Gopher and
+# FineWeb papers' reference code uses) draws them on web text, at a fraction of its cost. Text splits at
+# whitespace into chunks; a chunk then sheds leading and trailing punctuation as tokens, keeps inner
+# punctuation ("9/11", "@xcite", "e.g.", "U.S."), splits contractions ("do" "n't", "it" "'s"), a hyphen,
+# colon, slash or comma before a letter ("well" "-" "known"), ellipses, and "." between a lowercase and
+# an uppercase letter. A trailing "." stays on common abbreviations ("Mr.", "p.").
+ABBREVIATIONS = (
+    "Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Mt", "Jr", "Sr", "Gen", "Gov", "Sen", "Rep", "Rev", "Adm",
+    "Inc", "Ltd", "Co", "co", "Corp", "Bros", "vs",
+    "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec",
+)  # fmt: skip
+_EDGE = r"\p{Ps}\p{Pe}\p{Pi}\p{Pf}\p{Sc}\"'`´,;:!?¿¡#*&_<>§%=—–~·。？！，、；：～…"
+_TRAILING = rf"(?=[{_EDGE}.]*$)"
+_CONTRACTION = rf"(?:[nN]['’][tT]|['’](?:[sSmMdD]|ll|LL|re|RE|ve|VE)){_TRAILING}"
+_INFIX = r"(?<=[\p{L}\d])[-:<>=/,](?=\p{L})|(?<=\d)[-+*^](?=\d)|(?<=\p{Ll})\.(?=\p{Lu})"
+_INNER_BREAK = rf"\.{{2,}}|…|{_INFIX}|(?<=\w){_CONTRACTION}"
+_CHUNK_TOKEN = regex.compile(
+    rf"(?<![^{_EDGE}])(?:{'|'.join(ABBREVIATIONS)}|[a-zäöü]|\p{{Lu}}|\p{{L}}(?:\.\p{{L}})+)\.{_TRAILING}"
+    rf"|\w+(?![nN]['’][tT]){_TRAILING}"
+    rf"|\.{{2,}}|…+|{_INFIX}"
+    rf"|(?<=\w){_CONTRACTION}"
+    rf"|[^{_EDGE}](?:(?:(?!{_INNER_BREAK}).)*(?!{_INNER_BREAK})[^{_EDGE}.])?"
+    rf"|.",
+    regex.V1,
+)
+
+
+@lru_cache(maxsize=1 << 16)
+def _chunk_tokens(chunk: str) -> tuple[str, ...]:
+    # Chunks repeat heavily ("it's", "end."), so each worker tokenizes each distinct chunk once.
+    return tuple(_CHUNK_TOKEN.findall(chunk))
+
+
+def split_words(text: str) -> list[str]:
+    """Word and punctuation tokens of `text` (see the rules above)."""
+    words: list[str] = []
+    for chunk in text.split():
+        if chunk.isalnum():
+            words.append(chunk)
+        else:
+            words.extend(_chunk_tokens(chunk))
+    return words
 
 
 class TextView:
@@ -28,11 +67,17 @@ class TextView:
 
     @cached_property
     def lines(self) -> list[str]:
-        return self.text.split("\n")
+        """Lines split at every Unicode line boundary (`\r\n`, `\r`, `\u2028`...), without the breaks."""
+        return self.text.splitlines()
+
+    @cached_property
+    def nonblank_lines(self) -> list[str]:
+        """Lines with at least one non-whitespace character, unstripped."""
+        return [line for line in self.lines if line and not line.isspace()]
 
     @cached_property
     def words(self) -> list[str]:
-        return _WORD_RE.findall(self.text)
+        return split_words(self.text)
 
 
 @runtime_checkable
@@ -69,3 +114,36 @@ class FilterSpec:
 
     use: str
     params: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """A threshold rule: the config field `limit` (named `min_*` or `max_*`) bounds the score `signal`.
+
+    The prefix gives the direction, so a field named `min_words` cannot be used as a maximum.
+    """
+
+    signal: str
+    limit: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if not self.limit.startswith(("min_", "max_")):
+            raise ValueError(f"bound limit {self.limit!r} must be named min_* or max_*")
+
+    def violated(self, scores: dict[str, float], config: Any) -> bool:
+        threshold = getattr(config, self.limit)
+        if threshold is None:
+            return False
+        value = scores[self.signal]
+        return value < threshold if self.limit.startswith("min_") else value > threshold
+
+
+def first_violated(bounds: tuple[Bound, ...], scores: dict[str, float], config: Any) -> str | None:
+    """The reason of the first bound the scores violate, in rule order; None when all hold."""
+    return next((b.reason for b in bounds if b.violated(scores, config)), None)
+
+
+def bounded_score(bounds: tuple[Bound, ...], scores: dict[str, float], reason: str) -> float | None:
+    """The score a rejection reason was decided on (the ledger's headline number)."""
+    return next((scores[b.signal] for b in bounds if b.reason == reason), None)
