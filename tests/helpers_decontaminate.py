@@ -67,7 +67,7 @@ def render(item: EvalItem) -> str:
 
 
 def web_texts() -> list[str]:
-    """Every English-heavy web document in ../shared/corpora/web (Dolma, CCNet, C4, OSCAR, RedPajama, Parquet)."""
+    """Every web document in ../shared/corpora/web (Dolma, CCNet, C4, OSCAR, RedPajama, Parquet)."""
     web = SHARED / "corpora" / "web"
     texts = []
     for path in sorted(web.glob("*.gz")):

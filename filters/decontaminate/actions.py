@@ -35,7 +35,11 @@ def apply_action(doc: Document, matches: list[Match], config: DecontaminateConfi
     if config.action == "drop_document":
         return Outcome([], [_rejection(doc, CONTAMINATED, best, matches)], [])
     result = remove_spans(
-        doc, [(m.start, m.end) for m in matches], config.span_margin_chars, config.min_piece_chars, config.max_splits
+        doc,
+        [(m.start, m.end) for m in matches],
+        config.span_margin_chars,
+        config.min_piece_chars,
+        config.max_splits,
     )
     if result == TOO_MANY_SPLITS:
         return Outcome([], [_rejection(doc, TOO_MANY_SPLITS, best, matches)], [])

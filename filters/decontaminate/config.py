@@ -84,10 +84,14 @@ class DecontaminateConfig:
         if self.ngram < 1:
             raise ValueError(f"ngram must be at least 1, got {self.ngram}")
         if not 1 <= self.min_item_words <= self.ngram:
-            raise ValueError(f"min_item_words must be between 1 and ngram ({self.ngram}), got {self.min_item_words}")
+            raise ValueError(
+                f"min_item_words must be between 1 and ngram ({self.ngram}), got {self.min_item_words}"
+            )
         if not 0 < self.min_overlap <= 1:
             raise ValueError(f"min_overlap must be in (0, 1], got {self.min_overlap}")
         if self.max_ngram_doc_frequency is not None and self.max_ngram_doc_frequency < 1:
-            raise ValueError(f"max_ngram_doc_frequency must be at least 1, got {self.max_ngram_doc_frequency}")
+            raise ValueError(
+                f"max_ngram_doc_frequency must be at least 1, got {self.max_ngram_doc_frequency}"
+            )
         if min(self.span_margin_chars, self.min_piece_chars, self.max_splits) < 0:
             raise ValueError("span_margin_chars, min_piece_chars and max_splits must not be negative")

@@ -1,11 +1,11 @@
 """Finding eval items in a training document: n-gram hits anchor an alignment, the alignment is verified.
 
-A hit of an item's n-gram (or of an anchor: the first or last words of a short item) gives an alignment (document position
-minus item position). Along the alignments of one occurrence, each item word is compared with the
-document word facing it, so a changed word costs one word of overlap instead of the n n-grams that
-contain it (GPT-3 counts n-grams; decon (allenai) likewise scores aligned words). The overlap is the
-fraction of the item's words found, or of one of its standalone fields (a question without its answer,
-a passage without its question), whichever is larger; items and fields shorter than n must be found whole.
+A hit of an item's n-gram, or of an anchor (the first or last words of a short unit), gives an alignment
+(document position minus item position). Along the alignments of one occurrence, each item word is
+compared with the document word facing it, so a changed word costs one word of overlap instead of the n
+n-grams that contain it (GPT-3 counted n-grams). The overlap is the fraction of the item's words found,
+or of one of its standalone fields (a question without its answer, a passage without its question),
+whichever is larger; items and fields shorter than n must be found whole.
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ class Match:
     end: int
 
     def to_dict(self) -> dict:
-        return {"benchmark": self.benchmark, "item_id": self.item_id, "score": round(self.score, 4),
-                "span": [self.start, self.end]}
+        return {
+            "benchmark": self.benchmark,
+            "item_id": self.item_id,
+            "score": round(self.score, 4),
+            "span": [self.start, self.end],
+        }
 
 
 def _tables(index: DecontaminationIndex) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
@@ -104,13 +108,15 @@ def detect(index: DecontaminationIndex, text: str, min_overlap: float = 0.9) -> 
             found = _verify(index, item, occurrence, word_ids, min_overlap)
             if found is not None:
                 score, first, last = found
-                matches.append(Match(
-                    benchmark=index.benchmarks[index.item_benchmarks[item]],
-                    item_id=index.item_ids[item],
-                    score=score,
-                    start=starts[first],
-                    end=ends[last],
-                ))
+                matches.append(
+                    Match(
+                        benchmark=index.benchmarks[index.item_benchmarks[item]],
+                        item_id=index.item_ids[item],
+                        score=score,
+                        start=starts[first],
+                        end=ends[last],
+                    )
+                )
     return sorted(matches, key=lambda m: (m.start, m.end, m.benchmark, m.item_id))
 
 
@@ -142,7 +148,10 @@ def _verify(
         if len(at):
             doc_first = min(doc_first, int(at[0]) + lo + d)
             doc_last = max(doc_last, int(at[-1]) + lo + d)
-    units = [(0, length), *index.field_bounds[index.field_offsets[item] : index.field_offsets[item + 1]].tolist()]
+    units = [
+        (0, length),
+        *index.field_bounds[index.field_offsets[item] : index.field_offsets[item + 1]].tolist(),
+    ]
     score = max(_overlap(found[start:end], index.ngram) for start, end in units)
     if score < min_overlap:
         return None

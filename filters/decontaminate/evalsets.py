@@ -73,7 +73,7 @@ def load_eval_suite(path: str | Path) -> EvalSuiteConfig:
 
 
 def resolve_benchmarks(config: DecontaminateConfig, base_dir: str | Path) -> list[ResolvedBenchmark]:
-    """Every declared benchmark, from eval-set files then inline, with absolute paths; names must be unique."""
+    """Every declared benchmark, from eval-set files then inline, with absolute paths; names are unique."""
     base_dir = Path(base_dir)
     resolved: list[ResolvedBenchmark] = []
     for eval_file in config.eval_files:
@@ -146,8 +146,14 @@ def _texts(value: Any) -> list[str]:
 def _detect_format(path: Path) -> str:
     suffixes = [s for s in path.suffixes if s not in _DECOMPRESSORS]
     last = suffixes[-1] if suffixes else ""
-    formats = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet",
-               ".arrow": "arrow"}
+    formats = {
+        ".jsonl": "jsonl",
+        ".ndjson": "jsonl",
+        ".json": "json",
+        ".csv": "csv",
+        ".parquet": "parquet",
+        ".arrow": "arrow",
+    }
     if last not in formats:
         raise InputError(f"{path}: cannot tell the eval file format from its name; set 'format'")
     return formats[last]

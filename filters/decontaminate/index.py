@@ -38,7 +38,8 @@ _LENGTH_SALT = xxhash.xxh3_64_intdigest(f"{FILTER_NAME}/length".encode())
 def _position_multipliers(length: int) -> np.ndarray:
     """Position j of an n-gram multiplies its word hash by an odd constant derived from the filter name."""
     return np.array(
-        [xxhash.xxh3_64_intdigest(f"{FILTER_NAME}/position/{j}".encode()) | 1 for j in range(length)], np.uint64
+        [xxhash.xxh3_64_intdigest(f"{FILTER_NAME}/position/{j}".encode()) | 1 for j in range(length)],
+        np.uint64,
     )
 
 
@@ -51,7 +52,9 @@ def _mix64(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(33))
 
 
-def window_keys(word_hashes: np.ndarray, known: np.ndarray, lengths: Iterable[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def window_keys(
+    word_hashes: np.ndarray, known: np.ndarray, lengths: Iterable[int]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """For each length L: the keys of the L-word windows made only of known words, and where they start.
 
     One pass of multiply-adds serves every length, since a window of L words is the one of L-1 plus a word.
@@ -114,7 +117,9 @@ class DecontaminationIndex:
     item_offsets: np.ndarray  # int64, item i is item_words[item_offsets[i]:item_offsets[i + 1]]
     # Standalone text fields of an item that count on their own: (start, end) word ranges per item.
     field_bounds: np.ndarray  # uint32 (k, 2)
-    field_offsets: np.ndarray  # int64, item i's fields are field_bounds[field_offsets[i]:field_offsets[i + 1]]
+    field_offsets: (
+        np.ndarray
+    )  # int64, item i's fields are field_bounds[field_offsets[i]:field_offsets[i + 1]]
     item_benchmarks: np.ndarray  # uint16
     item_ids: list[str]
 
@@ -232,8 +237,9 @@ def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> D
                 units.append((start, end))
             start = end
         field_offsets.append(len(field_bounds))
-        anchor_starts = sorted({s for start, end in units if end - start < 2 * ngram - 1
-                                for s in (start, end - min_item_words)})
+        anchor_starts = sorted(
+            {s for start, end in units if end - start < 2 * ngram - 1 for s in (start, end - min_item_words)}
+        )
         if len(ids) >= ngram:
             keys, starts = window_keys(hashes, np.ones(len(ids), bool), [ngram])[ngram]
             ngram_keys.append(keys)
@@ -241,7 +247,9 @@ def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> D
             ngram_positions.append(starts.astype(np.uint32))
         for start in anchor_starts:
             words = hashes[start : start + min_item_words]
-            anchor_keys.append(window_keys(words, np.ones(min_item_words, bool), [min_item_words])[min_item_words][0])
+            anchor_keys.append(
+                window_keys(words, np.ones(min_item_words, bool), [min_item_words])[min_item_words][0]
+            )
             anchor_items.append(i)
             anchor_positions.append(start)
 
@@ -279,8 +287,12 @@ def index_digest(config: DecontaminateConfig, base_dir: str | Path) -> str:
     """sha256 of what the index is made from: eval declarations, eval file contents and index parameters."""
     h = hashlib.sha256(f"{FILTER_NAME}\0{_INDEX_FORMAT}\0{config.ngram}\0{config.min_item_words}".encode())
     for b in resolve_benchmarks(config, base_dir):
-        declaration = {"name": b.config.name, "text_fields": b.config.text_fields,
-                       "id_field": b.config.id_field, "format": b.config.format}
+        declaration = {
+            "name": b.config.name,
+            "text_fields": b.config.text_fields,
+            "id_field": b.config.id_field,
+            "format": b.config.format,
+        }
         h.update(orjson.dumps(declaration, option=orjson.OPT_SORT_KEYS))
         for path in b.paths:
             h.update(_file_sha256(path, b.config.name).encode())

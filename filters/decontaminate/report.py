@@ -35,7 +35,9 @@ def summarize(matches: Iterable[DocumentMatch], items_indexed: dict[str, int] | 
     benchmarks = {}
     for name in names:
         found = by_benchmark.get(name, [])
-        ranked = sorted(found, key=lambda m: (-m.match.score, m.source, m.doc_id, m.match.item_id, m.match.start))
+        ranked = sorted(
+            found, key=lambda m: (-m.match.score, m.source, m.doc_id, m.match.item_id, m.match.start)
+        )
         benchmarks[name] = {
             "items_indexed": (items_indexed or {}).get(name),
             "items_found": len({m.match.item_id for m in found}),

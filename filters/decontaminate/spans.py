@@ -56,5 +56,10 @@ def _piece(doc: Document, k: int, text: str, start: int) -> Document:
         f"{FILTER_NAME}/piece_end_char": start + len(text),
     }
     return replace(
-        doc, id=f"{doc.id}#part{k}", text=text, metadata=dict(doc.metadata), attributes=attributes, provenance=provenance
+        doc,
+        id=f"{doc.id}#part{k}",
+        text=text,
+        metadata=dict(doc.metadata),
+        attributes=attributes,
+        provenance=provenance,
     )

@@ -78,7 +78,8 @@ class CountCommonNgrams(beam.PTransform):
             batches
             | "EmitIndexedKeys" >> beam.ParDo(_IndexedKeysPerDocument(self._index_path, self._handle))
             | "CountDocumentsPerKey" >> beam.combiners.Count.PerElement()
-            | "KeepCommonKeys" >> beam.Filter(lambda key_count, limit: key_count[1] > limit, self._max_doc_frequency)
+            | "KeepCommonKeys"
+            >> beam.Filter(lambda key_count, limit: key_count[1] > limit, self._max_doc_frequency)
             | "DropCounts" >> beam.Keys()
             | "SortIntoArray" >> beam.CombineGlobally(_SortedKeys())
         )
