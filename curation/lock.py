@@ -1,11 +1,13 @@
 """lock.json beside every output: everything needed to rebuild it byte for byte and to prove it did —
 the manifest hash, code and library versions, every input with its size and sha256 (S3: ETag too),
-the models, tokenizer and eval sets by sha256, the seed, and the sha256 of every output file."""
+the models, tokenizer and eval sets by sha256, the seeds, and the sha256 of every output file. The audit
+index and the dataset card are derived before the checksums are taken, so the lock covers them too."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
+import platform
 from typing import Any
 
 import orjson
@@ -15,8 +17,17 @@ from curation import storage
 from curation.errors import InputError
 from curation.pipeline import MODEL_KEYS
 
-LIBRARIES = ("apache-beam", "tokenizers", "tiktoken", "fasttext-numpy2-wheel", "datatrove", "pyarrow", "numpy", "zstandard")
-LOCK_VERSION = 1
+LIBRARIES = (
+    "apache-beam",
+    "tokenizers",
+    "tiktoken",
+    "fasttext-numpy2-wheel",
+    "datatrove",
+    "pyarrow",
+    "numpy",
+    "zstandard",
+)
+LOCK_VERSION = 2
 
 
 def library_versions() -> dict[str, str | None]:
@@ -40,7 +51,19 @@ def file_entry(uri: str) -> dict[str, Any]:
 def output_files(root: str) -> list[str]:
     """The products of a run (everything but the work/ cache and the lock itself), relative, sorted."""
     found = []
-    for pattern in ("shards/*", "documents/*/*", "ledger/*", "decontamination/*", "stats.json", "manifest.yaml", "card.*"):
+    patterns = (
+        "shards/*",
+        "documents/*/*",
+        "ledger/*",
+        "decontamination/*",
+        "audit/*",
+        "audit/shards/*",
+        "stats.json",
+        "manifest.yaml",
+        "release.json",
+        "card.*",
+    )
+    for pattern in patterns:
         try:
             matches = storage.list_files(storage.join(root, pattern))
         except InputError:
@@ -50,26 +73,85 @@ def output_files(root: str) -> list[str]:
     return sorted(set(found))
 
 
-def write_lock(ctx, pools, token_files, mix) -> dict[str, Any]:
-    m = ctx.manifest
-    models = sorted({v for s in ctx.sources.values() for f in s.filters for k, v in f.items() if k in MODEL_KEYS and isinstance(v, str)})
+def seeds(manifest) -> dict[str, Any]:
+    """The mix seed and every name other seeds are derived from (MinHash permutations)."""
+    found: dict[str, Any] = {"mix": manifest.seed}
+    minhash = getattr(manifest.dedupe, "minhash", None) if manifest.dedupe is not None else None
+    if minhash is not None:
+        found["minhash_seed_name"] = minhash.seed_name
+    return found
+
+
+def run_facts(ctx, pools) -> dict[str, Any]:
+    """Everything the lock records about how the output was made (all but the output checksums)."""
     from curation.stages.decontaminate import eval_files
 
-    lock = {
+    m = ctx.manifest
+    root = ctx.layout.root
+    models = sorted(
+        {
+            v
+            for s in ctx.sources.values()
+            for f in s.filters
+            for k, v in f.items()
+            if k in MODEL_KEYS and isinstance(v, str)
+        }
+    )
+    return {
         "lock_version": LOCK_VERSION,
         "name": m.name,
         "version": m.version,
-        "seed": m.seed,
+        "seeds": seeds(m),
         "manifest_path": str(ctx.loaded.path),
         "manifest_sha256": ctx.loaded.sha256,
         "code_version": curation.__version__,
+        "python": platform.python_version(),
         "libraries": library_versions(),
-        "inputs": [dict(file_entry(p.input_uri), source=p.source) for p in pools],
+        "inputs": [
+            dict(file_entry(p.input_uri), source=p.source, pool=_relative(p.documents_uri, root))
+            for p in pools
+        ],
         "tokenizer": file_entry(ctx.tokenizer_path),
         "models": [file_entry(p) for p in models],
         "eval_sets": [file_entry(p) for p in eval_files(m.decontaminate, ctx.loaded)],
-        "outputs": [dict(file_entry(storage.join(ctx.layout.root, rel)), uri=rel) for rel in output_files(ctx.layout.root)],
     }
+
+
+def _relative(uri: str, root: str) -> str:
+    return os.path.relpath(uri, root) if not storage.is_s3(uri) else uri[len(root) + 1 :]
+
+
+def output_entries(root: str) -> list[dict[str, Any]]:
+    return [dict(file_entry(storage.join(root, rel)), uri=rel) for rel in output_files(root)]
+
+
+def write_lock(ctx, pools, token_files, mix) -> dict[str, Any]:
+    from curation.audit import build_audit_index
+    from curation.card import write_card
+
+    lock = run_facts(ctx, pools)
+    root = ctx.layout.root
+    build_audit_index(root, [p.documents_uri for p in pools])
+    write_card(root, lock)
+    lock["outputs"] = output_entries(root)
     with storage.atomic_write(ctx.layout.lock_file) as f:
         f.write(orjson.dumps(lock, option=orjson.OPT_INDENT_2))
     return lock
+
+
+def read_lock(path: str) -> dict[str, Any]:
+    if not storage.exists(path):
+        raise InputError(f"{path}: no lock file here")
+    with storage.open_binary(path) as f:
+        lock = orjson.loads(f.read())
+    if lock.get("lock_version") != LOCK_VERSION:
+        raise InputError(
+            f"{path}: lock version {lock.get('lock_version')}, this code reads version {LOCK_VERSION}"
+        )
+    return lock
+
+
+def pool_uris(lock: dict[str, Any], root: str) -> list[str]:
+    """The pools (work/ cache) of a locked output that still exist: they explain dropped documents."""
+    uris = [storage.join(root, e["pool"]) for e in lock["inputs"] if e.get("pool")]
+    return [u for u in uris if storage.exists(u)]

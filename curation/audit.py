@@ -1,0 +1,464 @@
+"""Audit an output: which document holds a given token, and every decision taken about a document.
+
+Built once at the end of a run into `audit/`: one JSON line per document (or quarantined record) with its
+provenance, attributes, ledger rows, dedup cluster and placements, plus sorted 64-bit key arrays (by id,
+by input location) and per-shard token-start arrays. A query memory-maps the arrays, binary searches them
+and reads one line, so it costs the same on a 1M-document output as on a small one (cf. Dolma's attribute
+files and OLMo's "what's in my data" lookups, made offline and exact).
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import orjson
+import pyarrow.parquet as pq
+import xxhash
+
+from curation import storage
+from curation.errors import CurationError, InputError
+
+AUDIT_DIR = "audit"
+RECORDS = "records.jsonl"
+RECORD_OFFSETS = "records.offsets.npy"
+ID_KEYS, ID_ROWS = "ids.keys.npy", "ids.rows.npy"
+LOCATION_KEYS, LOCATION_ROWS = "locations.keys.npy", "locations.rows.npy"
+SHARD_STARTS, SHARD_ROWS = "starts.npy", "rows.npy"
+PIECE_MARK = "#part"  # decontamination splits a document into `{id}#part{k}` pieces (curation/edits.py)
+
+
+class AuditError(CurationError):
+    """A query the index cannot answer as asked (unknown shard, token past the end, ambiguous id)."""
+
+
+def base_id(doc_id: str) -> str:
+    return doc_id.split(PIECE_MARK, 1)[0]
+
+
+def id_key(source: str, doc_id: str) -> int:
+    return xxhash.xxh3_64_intdigest(f"{source}\x00{base_id(doc_id)}".encode())
+
+
+def source_free_id_key(doc_id: str) -> int:
+    """Key for lookups without --source: ids are unique only within a source, so both keys are indexed."""
+    return xxhash.xxh3_64_intdigest(f"\x00{base_id(doc_id)}".encode())
+
+
+def location_key(uri: str, line: int | None = None, offset: int | None = None) -> int:
+    place = f"L{line}" if line is not None else f"B{offset}"
+    return xxhash.xxh3_64_intdigest(f"{uri}\x00{place}".encode())
+
+
+def shard_name(shard: int | str) -> str:
+    """`3`, `part-00003`, `part-00003.npy` or a path to any of its files -> `part-00003`."""
+    text = os.path.basename(str(shard)).split(".", 1)[0]
+    if text.isdigit():
+        return f"part-{int(text):05d}"
+    return text
+
+
+# ---------------------------------------------------------------- building
+
+
+def _new_record(source: str, doc_id: str) -> dict[str, Any]:
+    return {
+        "kind": "document",
+        "source": source,
+        "id": doc_id,
+        "status": "kept",
+        "uri": None,
+        "line": None,
+        "offset": None,
+        "url": None,
+        "attributes": {},
+        "decisions": [],
+        "cluster": None,
+        "pieces": [],
+        "placements": [],
+    }
+
+
+def _take_provenance(record: dict[str, Any], doc: dict[str, Any]) -> None:
+    prov = doc.get("provenance") or {}
+    record["uri"] = prov.get("uri")
+    record["line"] = prov.get("line")
+    record["offset"] = prov.get("offset")
+    record["url"] = (doc.get("metadata") or {}).get("url")
+    record["attributes"] = doc.get("attributes") or {}
+
+
+def _ledger_rows(root: str) -> Iterator[dict[str, Any]]:
+    path = storage.join(root, "ledger", "rejections.parquet")
+    if not storage.exists(path):
+        return
+    with storage.open_binary(path) as f:
+        table = pq.read_table(f)
+    for row in table.to_pylist():
+        row["detail"] = orjson.loads(row["detail"]) if row["detail"] else None
+        yield row
+
+
+def _quarantine_rows(root: str) -> list[dict[str, Any]]:
+    path = storage.join(root, "ledger", "quarantine.parquet")
+    if not storage.exists(path):
+        return []
+    with storage.open_binary(path) as f:
+        return pq.read_table(f).to_pylist()
+
+
+def _published_documents(root: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(file relative to root, line number, document) of every curated document published under documents/."""
+    try:
+        files = storage.list_files(storage.join(root, "documents", "*", "part-*.jsonl*"))
+    except InputError:
+        return
+    for uri in files:
+        rel = os.path.relpath(uri, root)
+        with storage.open_decompressed(uri) as f:
+            for line_number, line in enumerate(f):
+                yield rel, line_number, orjson.loads(line)
+
+
+def _shard_indexes(root: str) -> list[tuple[str, dict[str, list]]]:
+    try:
+        files = storage.list_files(storage.join(root, "shards", "part-*.index"))
+    except InputError:
+        return []
+    tables = []
+    for uri in files:
+        with storage.open_binary(uri) as f:
+            table = pq.read_table(f, columns=["start", "end", "doc_id", "source", "repetition"])
+        tables.append((shard_name(uri), table.to_pydict()))
+    return tables
+
+
+def collect_records(
+    root: str, pool_uris: list[str] = ()
+) -> tuple[list[dict[str, Any]], dict[str, list[tuple[int, str, str, int]]]]:
+    """Every document record and quarantined record of an output, sorted, and per shard its
+    (start, source, doc id, end) rows. Pools (work/ cache) supply provenance and scores of dropped documents."""
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def record(source: str, doc_id: str) -> dict[str, Any]:
+        key = (source, base_id(doc_id))
+        if key not in records:
+            records[key] = _new_record(*key)
+        return records[key]
+
+    dropped: set[tuple[str, str]] = set()
+    for row in _ledger_rows(root):
+        r = record(row["source"], row["doc_id"])
+        detail = row["detail"] or {}
+        r["decisions"].append({k: row[k] for k in ("stage", "filter", "reason", "score", "detail")})
+        if "kept_id" in detail:
+            r["cluster"] = {
+                k: detail.get(k) for k in ("cluster_id", "cluster_size", "kept_id", "kept_source")
+            }
+        if not detail.get("span_only") and r["status"] == "kept":
+            r["status"] = "dropped"
+            r["uri"] = r["uri"] or row["uri"]
+            dropped.add((r["source"], r["id"]))
+    for rel, line_number, doc in _published_documents(root):
+        r = record(doc["source"], doc["id"])
+        if not r["pieces"]:
+            _take_provenance(r, doc)
+        r["pieces"].append({"id": doc["id"], "document": rel, "line": line_number})
+        attrs = doc.get("attributes") or {}
+        if "dedupe/cluster_id" in attrs and r["cluster"] is None:
+            r["cluster"] = {
+                "cluster_id": attrs["dedupe/cluster_id"],
+                "cluster_size": attrs.get("dedupe/cluster_size"),
+                "kept_id": r["id"],
+                "kept_source": r["source"],
+            }
+    for uri in pool_uris:
+        with storage.open_decompressed(uri) as f:
+            for line in f:
+                doc = orjson.loads(line)
+                key = (doc["source"], doc["id"])
+                if key in dropped:
+                    _take_provenance(records[key], doc)
+    placements: dict[str, list[tuple[int, str, str, int]]] = {}
+    for shard, table in _shard_indexes(root):
+        rows = []
+        for start, end, doc_id, source, repetition in zip(
+            table["start"], table["end"], table["doc_id"], table["source"], table["repetition"]
+        ):
+            r = record(source, doc_id)
+            r["placements"].append(
+                {"id": doc_id, "shard": shard, "start": start, "end": end, "repetition": repetition}
+            )
+            rows.append((start, source, doc_id, end))
+        placements[shard] = rows
+    ordered = [records[k] for k in sorted(records)]
+    for q in sorted(
+        _quarantine_rows(root),
+        key=lambda q: (q["source"], q["uri"], q["line"] or -1, q["offset"] or -1, q["reason"]),
+    ):
+        ordered.append(
+            {
+                "kind": "quarantine",
+                "source": q["source"],
+                "id": None,
+                "status": "quarantined",
+                "uri": q["uri"],
+                "line": q["line"],
+                "offset": q["offset"],
+                "reason": q["reason"],
+                "excerpt": q["excerpt"],
+            }
+        )
+    return ordered, placements
+
+
+def _save_array(uri: str, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    with storage.atomic_write(uri) as f:
+        f.write(buffer.getvalue())
+
+
+def _sorted_keys(pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    keys = np.fromiter((k for k, _ in pairs), dtype=np.uint64, count=len(pairs))
+    rows = np.fromiter((r for _, r in pairs), dtype=np.uint64, count=len(pairs))
+    order = np.argsort(keys, kind="stable")
+    return keys[order], rows[order]
+
+
+def build_audit_index(root: str, pool_uris: list[str] = ()) -> int:
+    """Write `root/audit/`; returns the number of records. Same output bytes for the same output folder."""
+    records, placements = collect_records(root, pool_uris)
+    folder = storage.join(root, AUDIT_DIR)
+    offsets = np.zeros(len(records) + 1, dtype=np.uint64)
+    row_of: dict[tuple[str, str], int] = {}
+    id_pairs: list[tuple[int, int]] = []
+    location_pairs: list[tuple[int, int]] = []
+    with storage.atomic_write(storage.join(folder, RECORDS)) as f:
+        for i, r in enumerate(records):
+            data = orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n"
+            f.write(data)
+            offsets[i + 1] = offsets[i] + len(data)
+            if r["kind"] == "document":
+                row_of[(r["source"], r["id"])] = i
+                id_pairs.append((id_key(r["source"], r["id"]), i))
+                id_pairs.append((source_free_id_key(r["id"]), i))
+            if r["uri"] is not None:
+                if r["line"] is not None:
+                    location_pairs.append((location_key(r["uri"], line=r["line"]), i))
+                if r["offset"] is not None:
+                    location_pairs.append((location_key(r["uri"], offset=r["offset"]), i))
+    _save_array(storage.join(folder, RECORD_OFFSETS), offsets)
+    for (keys_name, rows_name), pairs in (
+        ((ID_KEYS, ID_ROWS), id_pairs),
+        ((LOCATION_KEYS, LOCATION_ROWS), location_pairs),
+    ):
+        keys, rows = _sorted_keys(pairs)
+        _save_array(storage.join(folder, keys_name), keys)
+        _save_array(storage.join(folder, rows_name), rows)
+    for shard, rows in sorted(placements.items()):
+        _save_array(
+            storage.join(folder, "shards", f"{shard}.{SHARD_STARTS}"),
+            np.array([s for s, *_ in rows], dtype=np.uint64),
+        )
+        _save_array(
+            storage.join(folder, "shards", f"{shard}.{SHARD_ROWS}"),
+            np.array([row_of[(source, base_id(doc_id))] for _, source, doc_id, _ in rows], dtype=np.uint64),
+        )
+    return len(records)
+
+
+# ---------------------------------------------------------------- querying
+
+
+@dataclass(frozen=True)
+class TokenHit:
+    """The document holding a token: its record and the placement (shard, start, end, repetition) it is in."""
+
+    record: dict[str, Any]
+    placement: dict[str, Any]
+    token_offset: int
+
+
+class AuditIndex:
+    """Read-only view of `root/audit/`: arrays memory-mapped, records read one line at a time."""
+
+    def __init__(self, root: str):
+        if storage.is_s3(root):
+            raise AuditError(f"{root}: audit reads a local copy of the output (its arrays are memory-mapped)")
+        self.root = root
+        self.folder = os.path.join(root, AUDIT_DIR)
+        if not os.path.exists(os.path.join(self.folder, RECORD_OFFSETS)):
+            raise AuditError(f"{root}: no audit index; build it with `curation audit {root} --build-index`")
+        self._offsets = self._array(RECORD_OFFSETS)
+        self._records = open(os.path.join(self.folder, RECORDS), "rb")  # noqa: SIM115 - closed in close()
+
+    def _array(self, name: str) -> np.ndarray:
+        return np.load(os.path.join(self.folder, name), mmap_mode="r")
+
+    def close(self) -> None:
+        self._records.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+    def record(self, row: int) -> dict[str, Any]:
+        start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+        self._records.seek(start)
+        return orjson.loads(self._records.read(end - start))
+
+    def _rows(self, keys_name: str, rows_name: str, key: int) -> list[int]:
+        keys = self._array(keys_name)
+        lo = int(np.searchsorted(keys, np.uint64(key), side="left"))
+        hi = int(np.searchsorted(keys, np.uint64(key), side="right"))
+        return [int(r) for r in self._array(rows_name)[lo:hi]]
+
+    def at_token(self, shard: int | str, token_offset: int) -> TokenHit:
+        name = shard_name(shard)
+        starts_path = os.path.join(self.folder, "shards", f"{name}.{SHARD_STARTS}")
+        if not os.path.exists(starts_path):
+            raise AuditError(f"{self.root}: no shard {name}")
+        starts = np.load(starts_path, mmap_mode="r")
+        position = int(np.searchsorted(starts, np.uint64(token_offset), side="right")) - 1
+        if token_offset < 0 or position < 0:
+            raise AuditError(f"token offset {token_offset} is before the first document of {name}")
+        row = int(
+            np.load(os.path.join(self.folder, "shards", f"{name}.{SHARD_ROWS}"), mmap_mode="r")[position]
+        )
+        record = self.record(row)
+        start = int(starts[position])
+        placement = next(p for p in record["placements"] if p["shard"] == name and p["start"] == start)
+        if token_offset >= placement["end"]:
+            raise AuditError(
+                f"token offset {token_offset} is past the end of {name} ({placement['end']} tokens)"
+            )
+        return TokenHit(record, placement, token_offset)
+
+    def documents(self, doc_id: str, source: str | None = None) -> list[dict[str, Any]]:
+        """The records of a document id (one per source holding it unless `source` is given)."""
+        key = id_key(source, doc_id) if source is not None else source_free_id_key(doc_id)
+        found = [self.record(r) for r in self._rows(ID_KEYS, ID_ROWS, key)]
+        return [r for r in found if r["id"] == base_id(doc_id) and (source is None or r["source"] == source)]
+
+    def document(self, doc_id: str, source: str | None = None) -> dict[str, Any]:
+        found = self.documents(doc_id, source)
+        if not found:
+            where = f" in source {source!r}" if source else ""
+            raise AuditError(
+                f"no document {doc_id!r}{where} in {self.root} (quarantined records have no id: query by --input)"
+            )
+        if len(found) > 1:
+            raise AuditError(
+                f"document id {doc_id!r} is in several sources ({', '.join(r['source'] for r in found)}): add --source"
+            )
+        return found[0]
+
+    def at_input(self, uri: str, line: int | None = None, offset: int | None = None) -> list[dict[str, Any]]:
+        """What became of the record read at line (JSONL, Parquet row) or byte offset (WARC) of an input."""
+        found = [
+            self.record(r) for r in self._rows(LOCATION_KEYS, LOCATION_ROWS, location_key(uri, line, offset))
+        ]
+        return [
+            r
+            for r in found
+            if r["uri"] == uri and (r["line"] == line if line is not None else r["offset"] == offset)
+        ]
+
+    def text(self, record: dict[str, Any], piece_id: str | None = None) -> str | None:
+        """The curated text (after every edit) of a kept document or one of its pieces, from documents/."""
+        for piece in record.get("pieces", []):
+            if piece_id is None or piece["id"] == piece_id:
+                with storage.open_decompressed(os.path.join(self.root, piece["document"])) as f:
+                    for line_number, line in enumerate(f):
+                        if line_number == piece["line"]:
+                            return orjson.loads(line)["text"]
+        return None
+
+
+# ---------------------------------------------------------------- printing
+
+
+def _where(record: dict[str, Any]) -> str:
+    place = (
+        f"line {record['line']}"
+        if record.get("line") is not None
+        else f"byte offset {record['offset']}"
+        if record.get("offset") is not None
+        else "position unknown"
+    )
+    return f"{record.get('uri') or 'input unknown'} ({place})"
+
+
+def format_token_hit(hit: TokenHit) -> str:
+    r, p = hit.record, hit.placement
+    lines = [
+        f"token {hit.token_offset} of {p['shard']}: document {p['id']} (source {r['source']}, tokens {p['start']}..{p['end']}, repetition {p['repetition']})",
+        f"input: {_where(r)}",
+    ]
+    if r.get("url"):
+        lines.append(f"url: {r['url']}")
+    if r.get("attributes"):
+        lines.append("attributes: " + orjson.dumps(r["attributes"], option=orjson.OPT_SORT_KEYS).decode())
+    return "\n".join(lines)
+
+
+def _decision_line(d: dict[str, Any]) -> str:
+    score = f" score {d['score']:.4g}" if d.get("score") is not None else ""
+    detail = d.get("detail") or {}
+    kind = "cut spans" if detail.get("span_only") else "dropped"
+    extra = ""
+    if "benchmark" in detail:
+        extra = f" (benchmark {detail['benchmark']}, item {detail.get('item_id')})"
+    return f"  {kind} by {d['stage']} / {d['filter']}: {d['reason']}{score}{extra}"
+
+
+def format_record(record: dict[str, Any]) -> str:
+    if record["kind"] == "quarantine":
+        return "\n".join(
+            [
+                f"quarantined record of source {record['source']}: {record['reason']}, never became a document",
+                f"input: {_where(record)}",
+                f"excerpt: {record['excerpt']}",
+            ]
+        )
+    lines = [
+        f"document {record['id']} (source {record['source']}): {record['status']}",
+        f"input: {_where(record)}",
+    ]
+    if record.get("url"):
+        lines.append(f"url: {record['url']}")
+    lines.extend(_decision_line(d) for d in record["decisions"])
+    cluster = record.get("cluster")
+    if cluster:
+        rep = (
+            "itself"
+            if (cluster["kept_source"], cluster["kept_id"]) == (record["source"], record["id"])
+            else f"{cluster['kept_id']} (source {cluster['kept_source']})"
+        )
+        lines.append(
+            f"dedup cluster {cluster['cluster_id']} of {cluster['cluster_size']} documents; kept representative: {rep}"
+        )
+    for piece in record.get("pieces", []):
+        lines.append(f"  published as {piece['id']} in {piece['document']} line {piece['line']}")
+    if record["status"] == "kept":
+        if record["placements"]:
+            by_shard = collections.Counter(p["shard"] for p in record["placements"])
+            lines.append(
+                f"  in the mix {len(record['placements'])} times: "
+                + ", ".join(f"{s} x{n}" for s, n in sorted(by_shard.items()))
+            )
+            lines.extend(
+                f"    {p['shard']} tokens {p['start']}..{p['end']} repetition {p['repetition']} ({p['id']})"
+                for p in record["placements"]
+            )
+        else:
+            lines.append("  kept by curation but not sampled into the mix")
+    return "\n".join(lines)
