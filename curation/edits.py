@@ -8,6 +8,8 @@ import dataclasses
 from typing import Any, Iterator
 
 from curation.document import Document
+from filters.decontaminate.index import FILTER_NAME as DECON_FILTER
+from filters.decontaminate.spans import remove_spans
 
 
 def merge_spans(spans: list[list[int]] | list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -20,7 +22,7 @@ def merge_spans(spans: list[list[int]] | list[tuple[int, int]]) -> list[tuple[in
     return merged
 
 
-def pieces_between(length: int, cuts: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _kept_ranges(length: int, cuts: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The [start, end) ranges of a text of `length` characters left when `cuts` are removed."""
     pieces, pos = [], 0
     for start, end in cuts:
@@ -35,25 +37,24 @@ def pieces_between(length: int, cuts: list[tuple[int, int]]) -> list[tuple[int, 
 def remove_within(text: str, offset: int, spans: list[tuple[int, int]]) -> str:
     """text (which starts at `offset` of the original) without the parts covered by `spans`."""
     end = offset + len(text)
-    keep = pieces_between(len(text), [(max(s, offset) - offset, min(e, end) - offset) for s, e in spans if e > offset and s < end])
+    keep = _kept_ranges(len(text), [(max(s, offset) - offset, min(e, end) - offset) for s, e in spans if e > offset and s < end])
     return "".join(text[a:b] for a, b in keep)
 
 
 def apply_edit(doc: Document, edit: dict[str, Any]) -> Iterator[Document]:
-    """The document's surviving pieces: paragraph spans removed, contaminated regions split out.
-
-    A document with no contaminated region stays one document under its own id; split pieces get ids
-    `{id}#part{k}` and keep the provenance of the original, and pieces under `min_piece_chars` are dropped.
-    """
+    """The document's surviving pieces: contaminated regions split out first (pieces `{id}#part{k}`,
+    as the decontamination stage decided them), then repeated paragraphs removed from what is left."""
     paragraphs = merge_spans(edit.get("paragraph", []))
     cuts = merge_spans(edit.get("decontaminate", []))
-    if not cuts:
-        text = remove_within(doc.text, 0, paragraphs)
+    if cuts:
+        # The cut ranges already carry their margins: split with no further margin and no split limit.
+        pieces = remove_spans(doc, cuts, 0, int(edit.get("min_piece_chars", 0)), max_splits=len(cuts))
+        if isinstance(pieces, str):
+            return
+    else:
+        pieces = [doc]
+    for piece in pieces:
+        start = int(piece.attributes.get(f"{DECON_FILTER}/piece_start_char", 0))
+        text = remove_within(piece.text, start, paragraphs)
         if text.strip():
-            yield dataclasses.replace(doc, text=text)
-        return
-    min_piece_chars = int(edit.get("min_piece_chars", 0))
-    for k, (start, end) in enumerate(pieces_between(len(doc.text), cuts)):
-        text = remove_within(doc.text[start:end], start, paragraphs)
-        if len(text.strip()) >= max(min_piece_chars, 1):
-            yield dataclasses.replace(doc, id=f"{doc.id}#part{k}", text=text, attributes=dict(doc.attributes))
+            yield dataclasses.replace(piece, text=text) if text != piece.text else piece

@@ -14,6 +14,7 @@ from curation import storage
 from curation.document import Rejection
 from curation.stages.curate import PoolFile
 from curation.stages.decisions import Decisions, rejection_sort_key
+from curation.stages.decontaminate import write_decontamination_report
 from curation.stages.mix import MixResult
 from curation.stages.publish import publish_documents
 from curation.stages.tokenize import TokenFile
@@ -159,6 +160,7 @@ def finish_run(ctx, pools, decisions: Decisions, token_files, mix: MixResult, el
         "shards": mix.shards,
         "contamination_matches": len(decisions.matches),
     }
+    write_decontamination_report(ctx, decisions.matches)
     with storage.atomic_write(ctx.layout.stats_file) as f:
         f.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     from curation.lock import write_lock

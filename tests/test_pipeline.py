@@ -162,3 +162,35 @@ def test_demo_manifest_runs_end_to_end(tmp_path):
     loaded = load_manifest(REPO / "manifests" / "demo" / "demo.yaml")
     ctx = prepare(loaded, [])
     assert {name for name, _ in ctx.inputs} == {s.name for s in loaded.manifest.sources}
+
+
+def test_contaminated_span_is_cut_recorded_and_reported(tmp_path):
+    body = small_manifest(tmp_path)
+    evals = REPO / "data" / "demo" / "evals" / "gsm8k-test.jsonl"
+    item = orjson.loads(evals.read_text().splitlines()[7])
+    papers = tmp_path / "data" / "papers" / "arxiv-abstracts-head1000.jsonl.gz"
+    rows = [orjson.loads(line) for line in gzip.decompress(papers.read_bytes()).splitlines()]
+    host = rows[3]
+    middle = len(host["text"]) // 2
+    host["text"] = host["text"][:middle] + "\n\n" + item["question"] + "\n" + item["answer"] + "\n\n" + host["text"][middle:]
+    papers.write_bytes(gzip.compress(b"\n".join(orjson.dumps(r) for r in rows) + b"\n", mtime=0))
+    body["decontaminate"] = {
+        "evals": [{"name": "gsm8k", "paths": [str(evals)], "text_fields": ["question", "answer"]}],
+        "action": "remove_span",
+        "min_piece_chars": 50,
+    }
+    stats = run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
+    root = tmp_path / "out" / "small" / "1.0.0"
+    ledger = pq.read_table(root / "ledger" / "rejections.parquet").to_pylist()
+    cut = [r for r in ledger if r["stage"] == "decontaminate" and r["doc_id"] == host["id"]]
+    assert cut and cut[0]["reason"] == "contaminated_span" and orjson.loads(cut[0]["detail"])["benchmark"] == "gsm8k"
+    assert stats["sources"]["papers"]["rejected"] == 0  # the rest of the document is kept
+    report = orjson.loads((root / "decontamination" / "decontamination.json").read_bytes())
+    assert report["benchmarks"]["gsm8k"]["documents_affected"] == 1
+    published = b"".join(
+        __import__("zstandard").ZstdDecompressor().stream_reader(open(p, "rb")).read()
+        for p in sorted((root / "documents" / "papers").glob("*.zst"))
+    )
+    texts = [orjson.loads(line)["text"] for line in published.splitlines()]
+    assert not any(item["question"][:80] in t for t in texts)
+    assert any(t in host["text"] for t in texts if len(t) > 50)

@@ -1,23 +1,74 @@
-"""Adapter from the run to the decontamination library (filters/decontaminate): resolves eval-set paths
-against the manifest, builds the n-gram index once, and runs the Beam transform over kept documents."""
+"""Adapter from the run to the decontamination library (filters/decontaminate): eval sets resolved against
+the manifest, the n-gram index built once per run (named by its content hash), the Beam stage over kept
+documents, and the per-benchmark report written with the outputs."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+import apache_beam as beam
 
-def decontamination_identity(config, loaded) -> Any:
-    """What the decisions depend on: the decontamination config (eval-set contents enter via the index hash)."""
+from curation import storage
+from curation.document import Rejection
+from filters.decontaminate.actions import CONTAMINATED_SPAN
+from filters.decontaminate.config import DecontaminateConfig
+from filters.decontaminate.detect import Match
+from filters.decontaminate.evalsets import resolve_benchmarks
+from filters.decontaminate.index import DecontaminationIndex, build_index, index_digest
+from filters.decontaminate.report import DocumentMatch, write_report
+from filters.decontaminate.transforms import EDITS, MATCHES, REJECTIONS, Decontaminate
+
+
+def decontamination_identity(config: DecontaminateConfig | None, loaded) -> Any:
+    """What the decisions depend on: the config and, through the index digest, every eval file's content."""
     if config is None:
         return None
-    return config
+    return {"config": config, "index": index_digest(config, loaded.path.parent)}
 
 
-def decontaminate_stage(kept_batches, config, ctx):
-    raise RuntimeError("decontamination is not wired yet")
-
-
-def eval_files(config, loaded) -> list[str]:
+def eval_files(config: DecontaminateConfig | None, loaded) -> list[str]:
     if config is None:
         return []
-    return []
+    return sorted({str(p) for b in resolve_benchmarks(config, loaded.path.parent) for p in b.paths})
+
+
+def index_path(ctx) -> str:
+    path, _ = build_index(ctx.manifest.decontaminate, ctx.loaded.path.parent, ctx.layout.path("work", "decon-index"))
+    return str(path)
+
+
+def _mark_span_rows(r: Rejection) -> Rejection:
+    """A removed span cuts text but keeps the rest of the document: flagged so it is not counted as a drop."""
+    if r.reason != CONTAMINATED_SPAN:
+        return r
+    return dataclasses.replace(r, detail={**(r.detail or {}), "span_only": True})
+
+
+def match_record(m: DocumentMatch) -> dict[str, Any]:
+    return {"source": m.source, "doc_id": m.doc_id, "excerpt": m.excerpt, **m.match.to_dict()}
+
+
+def decontaminate_stage(kept_batches, config: DecontaminateConfig, ctx):
+    result = kept_batches | "Decontaminate" >> Decontaminate(config, index_path(ctx))
+    rejections = result[REJECTIONS] | "MarkSpanRows" >> beam.Map(_mark_span_rows)
+    edits = result[EDITS] | "AsCutEdits" >> beam.MapTuple(
+        lambda key, cuts: (key, {"decontaminate": [[int(s), int(e)] for s, e in cuts], "min_piece_chars": config.min_piece_chars})
+    )
+    matches = result[MATCHES] | "AsMatchRecords" >> beam.Map(match_record)
+    return rejections, edits, matches
+
+
+def write_decontamination_report(ctx, matches: list[dict[str, Any]]) -> None:
+    config = ctx.manifest.decontaminate
+    if config is None:
+        return
+    index = DecontaminationIndex.load(index_path(ctx))
+    found = [
+        DocumentMatch(m["source"], m["doc_id"], Match(m["benchmark"], m["item_id"], m["score"], *m["span"]), m["excerpt"])
+        for m in matches
+    ]
+    out_dir = ctx.layout.decontamination_dir
+    if storage.is_s3(out_dir):
+        raise NotImplementedError("the contamination report is written to local outputs only")
+    write_report(found, out_dir, index.items_indexed)
