@@ -1,0 +1,78 @@
+"""`curation audit OUTPUT`: the document holding a token (--shard, --offset), every decision about a document
+(--doc), or what became of an input record (--input with --line or --byte-offset)."""
+
+from __future__ import annotations
+
+import orjson
+
+from curation.errors import InputError
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "audit",
+        help="trace a token or a document of a finished output back to its input and every decision about it",
+        description="Query the audit index of an output (written at the end of every run under audit/).",
+    )
+    p.add_argument("output", help="an output folder (<output.path>/<name>/<version>)")
+    p.add_argument("--shard", help="shard number or name (3, part-00003) holding the token")
+    p.add_argument("--offset", type=int, help="token offset within --shard")
+    p.add_argument("--doc", help="document id: list every decision about it")
+    p.add_argument("--source", help="source of --doc, when the id is in several sources")
+    p.add_argument("--input", help="input file URI, with --line or --byte-offset: what became of that record")
+    p.add_argument(
+        "--line", type=int, help="line (JSONL) or row (Parquet) of --input, as the readers count it"
+    )
+    p.add_argument("--byte-offset", type=int, help="byte offset (WARC record) of --input")
+    p.add_argument("--text", action="store_true", help="also print the document's curated text")
+    p.add_argument("--json", action="store_true", help="print the index record as JSON")
+    p.add_argument(
+        "--build-index", action="store_true", help="(re)build OUTPUT/audit/ from the output's files"
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from curation import audit
+    from curation.lock import pool_uris, read_lock
+
+    if args.build_index:
+        lock = read_lock(f"{args.output}/lock.json")
+        n = audit.build_audit_index(args.output, pool_uris(lock, args.output))
+        print(f"{args.output}/audit: {n:,} records")
+        return 0
+    with audit.AuditIndex(args.output) as index:
+        if args.shard is not None or args.offset is not None:
+            if args.shard is None or args.offset is None:
+                raise InputError("--shard and --offset go together")
+            hit = index.at_token(args.shard, args.offset)
+            records, text_of = [hit.record], hit.placement["id"]
+            print(orjson.dumps(hit.record).decode() if args.json else audit.format_token_hit(hit))
+        elif args.doc is not None:
+            records, text_of = (
+                [index.document(args.doc, args.source)],
+                args.doc if "#part" in args.doc else None,
+            )
+            print(orjson.dumps(records[0]).decode() if args.json else audit.format_record(records[0]))
+        elif args.input is not None:
+            if (args.line is None) == (args.byte_offset is None):
+                raise InputError("--input needs exactly one of --line or --byte-offset")
+            records, text_of = index.at_input(args.input, args.line, args.byte_offset), None
+            if not records:
+                print(f"nothing recorded at that place of {args.input}")
+                return 1
+            for r in records:
+                print(orjson.dumps(r).decode() if args.json else audit.format_record(r))
+        else:
+            raise InputError("give --shard and --offset, --doc, --input, or --build-index")
+        if args.text:
+            for r in records:
+                text = index.text(r, text_of)
+                print(
+                    "--- text"
+                    if text is not None
+                    else "--- no curated text: the document did not reach the output"
+                )
+                if text is not None:
+                    print(text)
+    return 0

@@ -1,0 +1,39 @@
+"""`curation regenerate LOCKFILE [--verify] [beam options]`: rebuild a release from its lock and prove it."""
+
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "regenerate",
+        help="rebuild an output from its lock.json (inputs checked first) and compare every output checksum",
+        description="Check every locked input, move the output aside, rebuild it in place from the manifest and, "
+        "with --verify, compare every output file with the lock and the old copy. Extra --options go to Beam.",
+    )
+    p.add_argument("lockfile", help="the lock.json of an output")
+    p.add_argument(
+        "--verify", action="store_true", help="compare every rebuilt output with the lock and the old copy"
+    )
+    p.add_argument(
+        "--keep-previous",
+        action="store_true",
+        help="keep the old output (<output>.previous) even when identical",
+    )
+    p.add_argument("--quiet", action="store_true", help="print only the result")
+    p.set_defaults(handler=run, accepts_beam_args=True)
+
+
+def run(args) -> int:
+    from curation.regenerate import format_report, regenerate
+
+    def log(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    report = regenerate(
+        args.lockfile, args.beam_args, verify=args.verify, keep_previous=args.keep_previous, log=log
+    )
+    print(format_report(report, args.verify))
+    return 0 if report.identical else 1

@@ -1,0 +1,222 @@
+"""Rebuild a release from its lock file and prove it is the same: every input, model, tokenizer and eval set
+is checked against the lock first, the old output is moved aside (work/ cache included, so nothing is
+reused), the manifest is re-run into the same place, and every output checksum is compared with the lock
+and with the old files; for a shard the first differing document is named (after OLMo's and Dolma's
+"rebuild from the manifest" reproducibility claims, made checkable)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curation import storage
+from curation.errors import CurationError, InputError
+from curation.lock import output_files, read_lock
+from mixes.manifest import LoadedManifest, load_manifest
+from mixes.shards import read_shard
+
+PREVIOUS_SUFFIX = ".previous"
+
+
+class InputDriftError(CurationError):
+    """Inputs no longer match the lock, so a rebuild could not reproduce the release."""
+
+
+@dataclass(frozen=True)
+class Drift:
+    uri: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.uri}: {self.problem}"
+
+
+@dataclass(frozen=True)
+class OutputDifference:
+    """An output file whose rebuilt or existing bytes differ from the lock."""
+
+    path: str
+    locked_sha256: str | None
+    existing_sha256: str | None
+    rebuilt_sha256: str | None
+    first_differing_document: str | None = None
+
+    def __str__(self) -> str:
+        if self.rebuilt_sha256 is None:
+            problem = "not rebuilt"
+        elif self.locked_sha256 is None:
+            problem = "rebuilt but not in the lock"
+        elif self.rebuilt_sha256 != self.locked_sha256:
+            problem = "rebuild differs from the lock"
+        else:
+            problem = "rebuild matches the lock but the existing file was altered after the run"
+        where = (
+            f"; first differing document: {self.first_differing_document}"
+            if self.first_differing_document
+            else ""
+        )
+        return f"{self.path}: {problem}{where}"
+
+
+@dataclass(frozen=True)
+class RegenerateReport:
+    root: str
+    previous: str | None
+    differences: list[OutputDifference]
+    library_changes: list[str]
+
+    @property
+    def identical(self) -> bool:
+        return not self.differences
+
+
+def _locked_files(lock: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*lock["inputs"], lock["tokenizer"], *lock["models"], *lock["eval_sets"]]
+
+
+def drifted_files(lock: dict[str, Any]) -> list[Drift]:
+    """Every input, tokenizer, model and eval set whose presence, size, ETag or sha256 differs from the lock."""
+    drifts = []
+    for entry in _locked_files(lock):
+        uri = entry["uri"]
+        if not storage.exists(uri):
+            drifts.append(Drift(uri, "missing"))
+            continue
+        st = storage.stat(uri)
+        if st.size != entry["size"]:
+            drifts.append(Drift(uri, f"size {entry['size']:,} bytes in the lock, now {st.size:,}"))
+        elif entry.get("etag") and st.etag != entry["etag"]:
+            drifts.append(Drift(uri, f"ETag {entry['etag']} in the lock, now {st.etag}"))
+        elif storage.sha256(uri) != entry["sha256"]:
+            drifts.append(Drift(uri, "same size but sha256 differs from the lock"))
+    return drifts
+
+
+def library_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    changes = []
+    for key in ("code_version", "python"):
+        if old.get(key) != new.get(key):
+            changes.append(f"{key}: {old.get(key)} -> {new.get(key)}")
+    for name in sorted(set(old["libraries"]) | set(new["libraries"])):
+        a, b = old["libraries"].get(name), new["libraries"].get(name)
+        if a != b:
+            changes.append(f"{name}: {a} -> {b}")
+    return changes
+
+
+def locked_manifest(lock: dict[str, Any], root: str) -> LoadedManifest:
+    """The manifest of the release, writing into `root`: the original file when it is unchanged, else the
+    copy saved in the output (relative paths still resolve against the original manifest's folder)."""
+    original = Path(lock["manifest_path"])
+    if original.exists() and load_manifest(original).sha256 == lock["manifest_sha256"]:
+        loaded = load_manifest(original)
+    else:
+        loaded = dataclasses.replace(load_manifest(os.path.join(root, "manifest.yaml")), path=original)
+        if loaded.sha256 != lock["manifest_sha256"]:
+            raise InputDriftError(f"{root}/manifest.yaml: its hash differs from the lock's manifest_sha256")
+    output_path = str(Path(root).resolve().parent.parent)
+    manifest = dataclasses.replace(
+        loaded.manifest, output=dataclasses.replace(loaded.manifest.output, path=output_path)
+    )
+    return dataclasses.replace(loaded, manifest=manifest)
+
+
+def _sha256_or_none(path: str) -> str | None:
+    return storage.sha256(path) if os.path.exists(path) else None
+
+
+def first_differing_document(a_path: str, b_path: str) -> str | None:
+    """The first document (in shard order) whose index row or tokens differ between two copies of a shard."""
+    try:
+        a, b = read_shard(a_path), read_shard(b_path)
+    except (OSError, ValueError) as exc:
+        return f"shard unreadable ({exc})"
+    a_rows, b_rows = a.index.to_pylist(), b.index.to_pylist()
+    for i, (ra, rb) in enumerate(zip(a_rows, b_rows)):
+        if ra != rb or not np.array_equal(
+            a.tokens[ra["start"] : ra["end"]], b.tokens[rb["start"] : rb["end"]]
+        ):
+            return f"#{i} {ra['doc_id']} (source {ra['source']}, tokens {ra['start']}..{ra['end']})"
+    if len(a_rows) != len(b_rows):
+        return (
+            f"#{min(len(a_rows), len(b_rows))}: one copy has {len(a_rows)} documents, the other {len(b_rows)}"
+        )
+    return None
+
+
+def compare_outputs(lock: dict[str, Any], existing_root: str, rebuilt_root: str) -> list[OutputDifference]:
+    """Every locked output checked in the rebuild and in the existing copy."""
+    differences = []
+    locked = {e["uri"]: e["sha256"] for e in lock["outputs"]}
+    for rel in sorted(set(locked) | set(output_files(rebuilt_root))):
+        rebuilt = _sha256_or_none(os.path.join(rebuilt_root, rel))
+        existing = _sha256_or_none(os.path.join(existing_root, rel))
+        if rebuilt == locked.get(rel) == existing:
+            continue
+        document = None
+        if rel.startswith("shards/") and rebuilt != existing:
+            document = first_differing_document(
+                os.path.join(existing_root, rel), os.path.join(rebuilt_root, rel)
+            )
+        differences.append(OutputDifference(rel, locked.get(rel), existing, rebuilt, document))
+    return differences
+
+
+def regenerate(
+    lock_path: str,
+    beam_args: list[str],
+    verify: bool = True,
+    keep_previous: bool = False,
+    log: Callable[[str], None] = print,
+) -> RegenerateReport:
+    """Check inputs, move the output aside, rebuild it in place and (with `verify`) compare every file."""
+    from curation.pipeline import run
+
+    if storage.is_s3(lock_path):
+        raise InputError(f"{lock_path}: regenerate rebuilds a local output; copy the release locally first")
+    lock = read_lock(lock_path)
+    root = str(Path(lock_path).resolve().parent)
+    drifts = drifted_files(lock)
+    if drifts:
+        raise InputDriftError(
+            f"{len(drifts)} locked files drifted, so the release cannot be rebuilt:\n"
+            + "\n".join(f"  {d}" for d in drifts)
+        )
+    loaded = locked_manifest(lock, root)
+    previous = root + PREVIOUS_SUFFIX
+    if os.path.exists(previous):
+        raise InputError(
+            f"{previous} exists (an earlier regenerate's old output): remove or restore it first"
+        )
+    os.rename(root, previous)
+    log(f"[regenerate] inputs match the lock; old output moved to {previous}; rebuilding {root}")
+    run(loaded, beam_args, log=log)
+    differences = compare_outputs(lock, previous, root) if verify else []
+    changes = library_changes(lock, read_lock(os.path.join(root, "lock.json")))
+    if verify and not differences and not keep_previous:
+        shutil.rmtree(previous)
+        previous = None
+    return RegenerateReport(root, previous, differences, changes)
+
+
+def format_report(report: RegenerateReport, verified: bool) -> str:
+    lines = []
+    if report.library_changes:
+        lines.append("environment differs from the lock: " + "; ".join(report.library_changes))
+    if not verified:
+        lines.append(f"rebuilt {report.root} (not verified)")
+    elif report.identical:
+        lines.append(f"verified: every output of {report.root} is byte-identical to the lock")
+    else:
+        lines.append(f"{len(report.differences)} output files differ; first: {report.differences[0]}")
+        lines.extend(f"  {d}" for d in report.differences[1:])
+    if report.previous:
+        lines.append(f"old output kept at {report.previous}")
+    return "\n".join(lines)
