@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from conftest import REPO, small_manifest, write_manifest
+
 from curation.pipeline import run
 from filters.registry import FILTERS
 from mixes.manifest import load_manifest
@@ -29,7 +30,12 @@ def release_manifest(folder: Path, **overrides) -> Path:
     item = json.loads(GSM8K_TEST.read_text().split("\n")[0])
     lines = [
         json.dumps({"id": DUPLICATE_ID, "text": first["text"]}),
-        json.dumps({"id": CONTAMINATED_ID, "text": f"Homework help, question one. {item['question']} {item['answer']}"}),
+        json.dumps(
+            {
+                "id": CONTAMINATED_ID,
+                "text": f"Homework help, question one. {item['question']} {item['answer']}",
+            }
+        ),
         json.dumps({"id": SHORT_ID, "text": "Click here."}),
         '{"id": "broken", "text": ',
     ]
@@ -50,7 +56,11 @@ def build_release(folder: Path, **overrides) -> Path:
     root = folder / "out" / "small" / overrides.get("version", "1.0.0")
     if not (root / "lock.json").exists():
         folder.mkdir(parents=True, exist_ok=True)
-        run(load_manifest(release_manifest(folder, **overrides)), ["--direct_num_workers=1"], log=lambda _: None)
+        run(
+            load_manifest(release_manifest(folder, **overrides)),
+            ["--direct_num_workers=1"],
+            log=lambda _: None,
+        )
     return root
 
 
