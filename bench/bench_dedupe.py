@@ -17,7 +17,6 @@ import argparse
 import gzip
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -178,19 +177,22 @@ def write_corpus(out: Path, docs: int) -> dict:
 
 
 def _measured(cmd: list[str]) -> dict:
-    """Run a subcommand in a child process; its JSON line plus the child's peak RSS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run a subcommand in a child process under `/usr/bin/time -v`: its JSON line plus its peak RSS."""
     out = subprocess.run(
-        cmd, check=True, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}
+        ["/usr/bin/time", "-v", *cmd],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    # RUSAGE_CHILDREN reports the largest child so far; children run smallest corpus first.
-    result["peak_rss_mb"] = max(peak_kb, before) / 1024
+    peak_kb = next(int(line.split(":")[1]) for line in out.stderr.splitlines() if "Maximum resident set size" in line)
+    result["peak_rss_mb"] = peak_kb / 1024
     return result
 
 
-def run_all(sizes: list[int], workdir: Path, with_peer: bool) -> None:
+def run_all(sizes: list[int], workdir: Path, peer_max_docs: int) -> None:
     rows = []
     for n in sizes:
         corpus = workdir / f"corpus-{n}.jsonl.gz"
@@ -204,7 +206,7 @@ def run_all(sizes: list[int], workdir: Path, with_peer: bool) -> None:
             + ["ours", "--input", str(corpus), "--workdir", str(workdir / f"ours-{n}")]
         )
         peer = {}
-        if with_peer and n <= 100_000:
+        if n <= peer_max_docs:
             peer = _measured(
                 [
                     "taskset",
@@ -250,7 +252,7 @@ def main() -> None:
     run = sub.add_parser("run")
     run.add_argument("--sizes", default="10000,100000")
     run.add_argument("--workdir", type=Path, default=Path("/tmp/bench_dedupe"))
-    run.add_argument("--no-peer", action="store_true")
+    run.add_argument("--peer-max-docs", type=int, default=100_000, help="run datatrove up to this size")
     args = parser.parse_args()
     if args.command == "datatrove":
         print(json.dumps(run_datatrove(args.input.resolve(), args.workdir.resolve())))
@@ -262,7 +264,7 @@ def main() -> None:
         print(json.dumps(write_corpus(args.out, args.docs)))
     else:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        run_all([int(s) for s in args.sizes.split(",")], args.workdir, not args.no_peer)
+        run_all([int(s) for s in args.sizes.split(",")], args.workdir, args.peer_max_docs)
 
 
 if __name__ == "__main__":

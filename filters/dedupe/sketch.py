@@ -25,10 +25,12 @@ class DocSketch(NamedTuple):
     node: int
     text_digest: bytes
     url_digest: bytes | None
-    signature: np.ndarray | None
-    band_keys: np.ndarray | None
-    # Unique shingle hashes, only when candidate pairs are verified by exact Jaccard.
-    shingles: np.ndarray | None
+    # Arrays travel as raw bytes: a pickled numpy array costs ~150 bytes of header per field.
+    # The signature is kept only to estimate the Jaccard score when shingles are not kept.
+    signature: bytes | None
+    band_keys: bytes | None
+    # Sorted unique uint32 shingle hashes, only when candidate pairs are verified by exact Jaccard.
+    shingles: bytes | None
     paragraphs: list[Paragraph]
     # How many input documents this one stands for once its duplicates are removed.
     represents: int = 1
@@ -63,6 +65,7 @@ def sketch_batch(docs: list[Document], config: DedupeConfig, hasher: MinHasher |
     out = []
     for i, doc in enumerate(docs):
         has_words = bool(normalized[i])
+        signed = hasher is not None and has_words
         url = doc.metadata.get("url")
         out.append(
             DocSketch(
@@ -71,10 +74,10 @@ def sketch_batch(docs: list[Document], config: DedupeConfig, hasher: MinHasher |
                 # Texts without words (symbols only, empty) are compared raw rather than all as one.
                 text_digest=key_digest(normalized[i] if has_words else doc.text),
                 url_digest=key_digest(normalize_url(url)) if url else None,
-                signature=signatures[i] if hasher is not None and has_words else None,
-                band_keys=band_keys[i] if hasher is not None and has_words else None,
-                shingles=np.unique(shingle_sets[i]).astype(np.uint32)
-                if keep_shingles and has_words
+                signature=signatures[i].tobytes() if signed and not keep_shingles else None,
+                band_keys=band_keys[i].tobytes() if signed else None,
+                shingles=np.unique(shingle_sets[i]).astype(np.uint32).tobytes()
+                if signed and keep_shingles
                 else None,
                 paragraphs=paragraphs(doc.text, config.paragraph.min_paragraph_chars)
                 if config.paragraph

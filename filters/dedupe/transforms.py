@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsDict
 
@@ -346,7 +347,7 @@ def _digest_key(field: str, scope: Scope) -> Callable[[DocSketch], Any]:
 
 def _band_records(sketch: DocSketch, scope: Scope) -> Iterator[tuple[tuple, int]]:
     source = sketch.source if scope == "per_source" else ""
-    for band, key in enumerate(sketch.band_keys.tolist()):
+    for band, key in enumerate(np.frombuffer(sketch.band_keys, dtype=np.uint64).tolist()):
         yield (source, band, key), sketch.node
 
 
@@ -384,7 +385,7 @@ def _similar_pairs(keyed: tuple[int, dict], min_jaccard: float) -> Iterator[tupl
     v, g = keyed
     (shingles_v,) = list(g["shingles"])
     for u, shingles_u in g["half"]:
-        if exact_jaccard(shingles_u, shingles_v) >= min_jaccard:
+        if exact_jaccard(_uint32(shingles_u), _uint32(shingles_v)) >= min_jaccard:
             yield u, v
         else:
             Metrics.counter(STAGE, "candidate_pair_below_jaccard").inc()
@@ -398,8 +399,12 @@ def _key_by_component(node: int, g: dict) -> Iterator[tuple[int, DocSketch]]:
 
 def _similarity_to_kept(sketch: DocSketch, kept: DocSketch) -> float:
     if sketch.shingles is not None and kept.shingles is not None:
-        return exact_jaccard(sketch.shingles, kept.shingles)
-    return estimated_jaccard(sketch.signature, kept.signature)
+        return exact_jaccard(_uint32(sketch.shingles), _uint32(kept.shingles))
+    return estimated_jaccard(_uint32(sketch.signature), _uint32(kept.signature))
+
+
+def _uint32(raw: bytes) -> np.ndarray:
+    return np.frombuffer(raw, dtype=np.uint32)
 
 
 def _cluster_record(sketch: DocSketch) -> tuple[DocKey, dict[str, Any]]:

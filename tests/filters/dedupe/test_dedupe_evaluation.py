@@ -67,6 +67,7 @@ def _datatrove_clusters(records: list[dict], workdir: Path) -> dict[str, str]:
     return json.loads((workdir / "datatrove/clusters.json").read_text())
 
 
+@pytest.mark.slow
 def test_minhash_at_defaults_finds_near_duplicates_with_high_precision_and_recall(eval_records, tmp_path):
     truth = {f"{r['source']}/{r['id']}": r["group"] for r in eval_records}
     ours = pair_precision_recall(truth, _our_clusters(eval_records, tmp_path / "ours"))
