@@ -147,13 +147,14 @@ def tokenize(ctx: RunContext, pools: list[PoolFile], decisions_d: str, folder: s
 
 def run(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run a manifest end to end; returns the run's stats (also written to stats.json)."""
-    from curation.stages.mix import mix_and_write
+    from curation.stages.mix import check_budgets_from_text_bytes, mix_and_write
     from curation.report import finish_run
 
     started = time.time()
     ctx = prepare(loaded, beam_args, log)
     claim_release(ctx)
     pools = curate(ctx)
+    check_budgets_from_text_bytes(ctx, pools)
     decisions_d, folder = decide(ctx, pools)
     token_files = tokenize(ctx, pools, decisions_d, folder)
     mix = mix_and_write(ctx, token_files)

@@ -37,6 +37,8 @@ class PoolFile:
     read: int
     quarantined: int
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    # UTF-8 bytes of the documents' text: an upper bound on their tokens for byte-level BPE tokenizers.
+    text_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class PoolFile:
             "read": self.read,
             "quarantined": self.quarantined,
             "quarantine_reasons": self.quarantine_reasons,
+            "text_bytes": self.text_bytes,
         }
 
     @classmethod
@@ -89,6 +92,7 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
     documents_uri = prefix + POOL_SUFFIX
     quarantine_uri = prefix + ".quarantine.jsonl"
     read = 0
+    text_bytes = 0
     reasons: dict[str, int] = {}
     with storage.atomic_write(documents_uri) as raw_docs, storage.atomic_write(quarantine_uri) as quarantine_out:
         with zstandard.ZstdCompressor(level=3).stream_writer(raw_docs, closefd=False) as docs_out:
@@ -100,6 +104,7 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
                 read += len(batch)
                 if docs:
                     chain.score_batch(docs)
+                    text_bytes += sum(len(d.text.encode("utf-8", "surrogatepass")) for d in docs)
                     docs_out.write(b"".join(orjson.dumps(d.to_dict()) + b"\n" for d in docs))
     pool = PoolFile(
         source=source.name,
@@ -109,6 +114,7 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
         read=read,
         quarantined=sum(reasons.values()),
         quarantine_reasons=reasons,
+        text_bytes=text_bytes,
     )
     with storage.atomic_write(pool_meta_uri(layout, source.name, file_digest)) as f:
         f.write(orjson.dumps(pool.to_dict(), option=orjson.OPT_INDENT_2))

@@ -64,6 +64,16 @@ def budgets(manifest, available: dict[str, int]) -> dict[str, tuple[int, float]]
     return {n: (shares[n], mix.sources[n].max_repetition) for n in mix.sources}
 
 
+def check_budgets_from_text_bytes(ctx, pools) -> None:
+    """Fail before tokenizing when a source cannot meet its budget even if every UTF-8 byte of its text
+    became a token (byte-level BPE never does worse), plus one marker token per document."""
+    available: dict[str, int] = {name: 0 for name in ctx.sources}
+    for pool in pools:
+        available[pool.source] += pool.text_bytes + (pool.read - pool.quarantined) * 2
+    wanted = budgets(ctx.manifest, available)
+    sampling.check_feasible({n: b for n, (b, _) in wanted.items()}, available, {n: r for n, (_, r) in wanted.items()})
+
+
 def plan(ctx, token_files: list[TokenFile]) -> tuple[list[list[tuple[DocRef, int]]], dict[str, dict[str, Any]]]:
     """The shard plan (lists of (DocRef, repetition index)) and per-source sampling facts."""
     manifest = ctx.manifest
