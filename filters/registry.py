@@ -9,9 +9,27 @@ from __future__ import annotations
 from typing import Any
 
 from curation.config import ConfigError, close_matches, from_mapping
+from filters.c4 import C4LineRemoval, C4QualityFilter
+from filters.fineweb import FineWebQualityFilter
+from filters.gopher_quality import GopherQualityFilter
+from filters.gopher_repetition import GopherRepetitionFilter
+from filters.language import LanguageFilter
+from filters.quality_classifier import QualityClassifierFilter
 
-# name used in manifests -> filter or modifier class (each with a nested frozen `Config`).
-FILTERS: dict[str, type] = {}
+# Versioned name used in manifests (`use: gopher_quality_v1`) -> filter or modifier class (each with a
+# nested frozen `Config`). A manifest names the version, so a new version never changes an old manifest.
+FILTERS: dict[str, type] = {
+    cls.name: cls
+    for cls in (
+        LanguageFilter,
+        GopherQualityFilter,
+        GopherRepetitionFilter,
+        C4QualityFilter,
+        C4LineRemoval,
+        FineWebQualityFilter,
+        QualityClassifierFilter,
+    )
+}
 
 
 def validate_filter_spec(spec: Any, path: str) -> None:
