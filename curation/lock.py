@@ -87,7 +87,6 @@ def run_facts(ctx, pools) -> dict[str, Any]:
     from curation.stages.decontaminate import eval_files
 
     m = ctx.manifest
-    root = ctx.layout.root
     models = sorted(
         {
             v
@@ -107,18 +106,11 @@ def run_facts(ctx, pools) -> dict[str, Any]:
         "code_version": curation.__version__,
         "python": platform.python_version(),
         "libraries": library_versions(),
-        "inputs": [
-            dict(file_entry(p.input_uri), source=p.source, pool=_relative(p.documents_uri, root))
-            for p in pools
-        ],
+        "inputs": [dict(file_entry(p.input_uri), source=p.source) for p in pools],
         "tokenizer": file_entry(ctx.tokenizer_path),
         "models": [file_entry(p) for p in models],
         "eval_sets": [file_entry(p) for p in eval_files(m.decontaminate, ctx.loaded)],
     }
-
-
-def _relative(uri: str, root: str) -> str:
-    return os.path.relpath(uri, root) if not storage.is_s3(uri) else uri[len(root) + 1 :]
 
 
 def output_entries(root: str) -> list[dict[str, Any]]:
@@ -152,6 +144,19 @@ def read_lock(path: str) -> dict[str, Any]:
 
 
 def pool_uris(lock: dict[str, Any], root: str) -> list[str]:
-    """The pools (work/ cache) of a locked output that still exist: they explain dropped documents."""
-    uris = [storage.join(root, e["pool"]) for e in lock["inputs"] if e.get("pool")]
-    return [u for u in uris if storage.exists(u)]
+    """The pools left in the work/ cache for the locked inputs: they explain dropped documents. Pools are
+    named by input identity (size, mtime), which a lock does not fix, so one per input is picked by name."""
+    from curation.stages.curate import PoolFile
+
+    wanted = {(e["source"], e["uri"]) for e in lock["inputs"]}
+    chosen: dict[tuple[str, str], str] = {}
+    try:
+        metas = storage.list_files(storage.join(root, "work", "pool", "*", "*.meta.json"))
+    except InputError:
+        return []
+    for meta in metas:
+        with storage.open_binary(meta) as f:
+            pool = PoolFile.from_dict(orjson.loads(f.read()))
+        if (pool.source, pool.input_uri) in wanted:
+            chosen[(pool.source, pool.input_uri)] = pool.documents_uri
+    return [chosen[k] for k in sorted(chosen)]

@@ -1,0 +1,74 @@
+"""Rebuilding a real small release from its lock: byte-identical outputs, drifted inputs and altered shards named."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from helpers_provenance import build_release, run_command
+
+from curation.commands import regenerate_cmd
+from curation.lock import read_lock
+from curation.regenerate import InputDriftError, drifted_files, regenerate
+from mixes.shards import read_shard
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    return build_release(tmp_path_factory.mktemp("regenerate"))
+
+
+def flip_byte(path, position: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_lock_records_inputs_tools_seeds_and_every_output(release):
+    lock = read_lock(str(release / "lock.json"))
+    assert {"apache-beam", "tokenizers", "fasttext-numpy2-wheel", "datatrove"} <= set(lock["libraries"])
+    assert lock["seeds"]["mix"] == 7 and lock["eval_sets"] and lock["tokenizer"]["sha256"]
+    assert all(e["size"] > 0 and len(e["sha256"]) == 64 for e in lock["inputs"])
+    outputs = {e["uri"]: e["sha256"] for e in lock["outputs"]}
+    for path in release.rglob("*"):
+        rel = path.relative_to(release).as_posix()
+        if path.is_file() and not rel.startswith("work/") and rel != "lock.json":
+            assert outputs.get(rel) == hashlib.sha256(path.read_bytes()).hexdigest(), rel
+
+
+def test_changed_input_byte_is_named_before_anything_is_rebuilt(release):
+    lock_path = release / "lock.json"
+    changed = next(
+        e["uri"] for e in read_lock(str(lock_path))["inputs"] if e["uri"].endswith("c4-sample.02.json.gz")
+    )
+    original = Path(changed).read_bytes()
+    flip_byte(Path(changed), len(original) // 2)
+    try:
+        assert [d.uri for d in drifted_files(read_lock(str(lock_path)))] == [changed]
+        with pytest.raises(InputDriftError, match="c4-sample.02.json.gz: same size but sha256 differs"):
+            regenerate(str(lock_path), ["--direct_num_workers=1"], log=lambda _: None)
+        assert lock_path.exists() and not (release.parent / "1.0.0.previous").exists()
+    finally:
+        Path(changed).write_bytes(original)
+
+
+def test_rebuild_is_byte_identical_and_an_altered_shard_byte_is_named(release, capsys):
+    shard = release / "shards" / "part-00001.npy"
+    index = read_shard(shard).index.to_pylist()
+    holder = next(i for i, row in enumerate(index) if row["start"] <= 300 < row["end"])
+    flip_byte(shard, 4 * 300 + 1)  # a byte of token 300 (uint32 tokens)
+    code = run_command(
+        regenerate_cmd, str(release / "lock.json"), "--verify", "--quiet", "--direct_num_workers=1"
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert (
+        "1 output files differ; first: shards/part-00001.npy: rebuild matches the lock but the existing file was altered"
+        in out
+    )
+    assert f"first differing document: #{holder} {index[holder]['doc_id']}" in out
+    previous = release.parent / "1.0.0.previous"
+    assert (release / "lock.json").read_bytes() == (previous / "lock.json").read_bytes()
+    locked = {e["uri"]: e["sha256"] for e in read_lock(str(release / "lock.json"))["outputs"]}
+    assert locked["shards/part-00001.npy"] == hashlib.sha256(shard.read_bytes()).hexdigest()
