@@ -65,8 +65,9 @@ class DecontaminateConfig:
     # Items (or text fields) shorter than `ngram` words are matched whole; below this they are not indexed,
     # because a phrase of a few words ("the united states") is no evidence of contamination.
     min_item_words: int = 8
-    # A document is contaminated by an item when this fraction of the item's words (or of one of its text
-    # fields of at least `ngram` words) is found in the document, aligned with a matching n-gram.
+    # A document is contaminated by an item when this fraction of the item's words, or of one of its
+    # standalone fields (not a list element such as one choice), is found in the document aligned with a
+    # matching n-gram or anchor. Units shorter than `ngram` words must be found whole.
     min_overlap: float = 0.9
     # n-grams seen in more than this many training documents are not evidence (None: all are).
     max_ngram_doc_frequency: int | None = 10

@@ -105,9 +105,9 @@ def read_benchmark(benchmark: ResolvedBenchmark) -> Iterator[EvalItem]:
             standalone: list[bool] = []
             for name in cfg.text_fields:
                 value = _lookup(record, name)
-                if value is not None:
+                texts = [s for s in _texts(value) if s.strip()]
+                if texts:
                     fields_seen.add(name)
-                    texts = [s for s in _texts(value) if s.strip()]
                     segments += texts
                     standalone += [not isinstance(value, list)] * len(texts)
             item_id = _lookup(record, cfg.id_field) if cfg.id_field else None
@@ -117,7 +117,7 @@ def read_benchmark(benchmark: ResolvedBenchmark) -> Iterator[EvalItem]:
         if missing:
             keys = list(record) if isinstance(record, dict) else []
             raise InputError(
-                f"benchmark {cfg.name!r}: text field {missing[0]!r} is in no record of {path}"
+                f"benchmark {cfg.name!r}: text field {missing[0]!r} has text in no record of {path}"
                 f"{close_matches(missing[0], keys)}; fields: {', '.join(map(str, keys))}"
             )
 
