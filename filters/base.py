@@ -60,7 +60,7 @@ def split_words(text: str) -> list[str]:
 class TextView:
     """A document's text with its lines and words computed once, lazily, and shared across filters."""
 
-    __slots__ = ("text", "__dict__")
+    __slots__ = ("__dict__", "text")
 
     def __init__(self, text: str):
         self.text = text

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import ClassVar
+from collections.abc import Iterator
 
 import regex
 
@@ -19,7 +20,14 @@ from filters.base import Bound, TextView, first_violated
 
 _CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 _TERMINAL_PUNCTUATION = (".", "?", "!", '"', "'")
-_POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+_POLICY_PHRASES = (
+    "terms of use",
+    "privacy policy",
+    "cookie policy",
+    "uses cookies",
+    "use of cookies",
+    "use cookies",
+)
 # Sentence breaks as spaCy's English tokenizer and sentencizer (used by TFDS-style C4 ports) draw them:
 # "!", "?" and other sentence terminals end a sentence; so does "." standing alone or after a lowercase
 # or uncased letter, a digit, punctuation or two capitals, unless it is part of an ellipsis, of "e.g."
@@ -81,7 +89,9 @@ def c4_lines(view: TextView, rules: C4LineRulesConfig) -> Iterator[C4Line]:
             continue
         if rules.remove_citations:
             line = _CITATION.sub("", line)
-        if rules.require_terminal_punctuation and (not line.endswith(_TERMINAL_PUNCTUATION) or line.endswith("...")):
+        if rules.require_terminal_punctuation and (
+            not line.endswith(_TERMINAL_PUNCTUATION) or line.endswith("...")
+        ):
             yield C4Line(line, "no_terminal_punctuation")
             continue
         if len(words) < rules.line_min_words:
@@ -111,11 +121,19 @@ def c4_quality_scores(view: TextView, rules: C4LineRulesConfig) -> dict[str, flo
         curly_bracket |= line.curly_bracket
         if line.dropped_by == "":
             sentences += count_sentences(line.text)
-    return {"sentences": float(sentences), "lorem_ipsum": float(lorem_ipsum), "curly_bracket": float(curly_bracket)}
+    return {
+        "sentences": float(sentences),
+        "lorem_ipsum": float(lorem_ipsum),
+        "curly_bracket": float(curly_bracket),
+    }
 
 
 _BOUNDS = (Bound("sentences", "min_sentences", "c4_too_few_sentences"),)
-_REASON_SIGNAL = {"c4_lorem_ipsum": "lorem_ipsum", "c4_curly_bracket": "curly_bracket", "c4_too_few_sentences": "sentences"}
+_REASON_SIGNAL = {
+    "c4_lorem_ipsum": "lorem_ipsum",
+    "c4_curly_bracket": "curly_bracket",
+    "c4_too_few_sentences": "sentences",
+}
 
 
 class C4QualityFilter:
@@ -159,4 +177,7 @@ class C4LineRemoval:
     def modify(self, view: TextView) -> tuple[str, dict[str, float]]:
         lines = list(c4_lines(view, self.config))
         kept = [line.text for line in lines if line.dropped_by == ""]
-        return "\n".join(kept).strip(), {"lines_removed": float(len(lines) - len(kept)), "lines": float(len(lines))}
+        return "\n".join(kept).strip(), {
+            "lines_removed": float(len(lines) - len(kept)),
+            "lines": float(len(lines)),
+        }

@@ -38,7 +38,8 @@ def fineweb_quality_scores(view: TextView, short_line_chars: int) -> dict[str, f
     text = view.text
     chars_without_newlines = len(text) - text.count("\n")
     return {
-        "terminal_punctuation_lines_fraction": sum(1 for line in lines if _ENDS_IN_TERMINAL_PUNCTUATION(line)) / n_lines,
+        "terminal_punctuation_lines_fraction": sum(1 for line in lines if _ENDS_IN_TERMINAL_PUNCTUATION(line))
+        / n_lines,
         "short_lines_fraction": sum(1 for line in lines if len(line) <= short_line_chars) / n_lines,
         "dup_line_char_fraction": (
             duplicate_count_and_chars(lines)[1] / chars_without_newlines if chars_without_newlines else 0.0
@@ -53,7 +54,9 @@ _BOUNDS = (
     Bound("newline_to_word_ratio", "max_newline_to_word_ratio", "fineweb_list_like"),
 )
 _TERMINAL_PUNCTUATION_BOUND = Bound(
-    "terminal_punctuation_lines_fraction", "min_terminal_punctuation_lines_fraction", "fineweb_few_terminal_punctuation"
+    "terminal_punctuation_lines_fraction",
+    "min_terminal_punctuation_lines_fraction",
+    "fineweb_few_terminal_punctuation",
 )
 
 
@@ -71,7 +74,10 @@ class FineWebQualityFilter:
         return fineweb_quality_scores(view, self.config.short_line_chars)
 
     def reject_reason(self, scores: dict[str, float]) -> str | None:
-        spared = self.config.keep_without_terminal_punctuation and scores["terminal_punctuation_lines_fraction"] == 0
+        spared = (
+            self.config.keep_without_terminal_punctuation
+            and scores["terminal_punctuation_lines_fraction"] == 0
+        )
         if not spared and _TERMINAL_PUNCTUATION_BOUND.violated(scores, self.config):
             return _TERMINAL_PUNCTUATION_BOUND.reason
         return first_violated(_BOUNDS, scores, self.config)

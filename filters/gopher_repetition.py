@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import ClassVar, Sequence
+from typing import ClassVar
+from collections.abc import Sequence
 
 import numpy as np
 

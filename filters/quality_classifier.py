@@ -15,7 +15,8 @@ import math
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar
+from collections.abc import Iterable, Sequence
 
 import xxhash
 
@@ -133,7 +134,9 @@ def read_labelled(path: Path, label: int | None, label_field: str) -> list[tuple
                 continue
             row = json.loads(line)
             if "text" not in row or (label is None and label_field not in row):
-                raise ValueError(f"{path}:{number}: needs 'text'{'' if label is not None else f' and {label_field!r}'}")
+                raise ValueError(
+                    f"{path}:{number}: needs 'text'{'' if label is not None else f' and {label_field!r}'}"
+                )
             pairs.append((row["text"], int(row[label_field]) if label is None else label))
     return pairs
 
@@ -228,7 +231,9 @@ def train_quality_classifier(
                 verbose=0,
             )
         except RuntimeError as exc:
-            raise ValueError(f"fastText training failed ({exc}); try another seed or a larger bucket") from exc
+            raise ValueError(
+                f"fastText training failed ({exc}); try another seed or a larger bucket"
+            ) from exc
     model.save_model(str(output))
     report = TrainingReport(
         model_path=str(output),
@@ -240,6 +245,10 @@ def train_quality_classifier(
         held_out_fraction=held_out_fraction,
         inputs={str(path): _sha256(path) for path, _ in sources},
     )
-    sidecar = {**asdict(report), "model_sha256": _sha256(output), "labels": {"1": HIGH_QUALITY, "0": LOW_QUALITY}}
+    sidecar = {
+        **asdict(report),
+        "model_sha256": _sha256(output),
+        "labels": {"1": HIGH_QUALITY, "0": LOW_QUALITY},
+    }
     Path(f"{output}.json").write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
     return report

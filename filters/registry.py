@@ -42,7 +42,10 @@ def build_filter(spec: Any, path: str = "filter"):
     use = spec["use"]
     cls = FILTERS.get(use)
     if cls is None:
-        raise ConfigError(f"{path}.use", f"unknown filter {use!r}{close_matches(str(use), FILTERS)}; known: {', '.join(sorted(FILTERS))}")
+        raise ConfigError(
+            f"{path}.use",
+            f"unknown filter {use!r}{close_matches(str(use), FILTERS)}; known: {', '.join(sorted(FILTERS))}",
+        )
     params = {k: v for k, v in spec.items() if k != "use"}
     return cls(from_mapping(cls.Config, params, path))
 

@@ -14,17 +14,30 @@ def add_parser(subparsers) -> None:
         "train-quality",
         help="train a fastText high/low quality classifier from labelled JSONL; writes the model and a JSON sidecar",
     )
-    p.add_argument("--output", required=True, help="model file to write (a .json sidecar is written beside it)")
+    p.add_argument(
+        "--output", required=True, help="model file to write (a .json sidecar is written beside it)"
+    )
     p.add_argument("--positive", action="append", default=[], help="JSONL of high-quality texts (repeatable)")
     p.add_argument("--negative", action="append", default=[], help="JSONL of low-quality texts (repeatable)")
-    p.add_argument("--labelled", action="append", default=[], help="JSONL with a 0/1 label per text (repeatable)")
-    p.add_argument("--label-field", default="label", help="the label's field in --labelled files (default: label)")
+    p.add_argument(
+        "--labelled", action="append", default=[], help="JSONL with a 0/1 label per text (repeatable)"
+    )
+    p.add_argument(
+        "--label-field", default="label", help="the label's field in --labelled files (default: label)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds fastText and the held-out split (default: 0)")
-    p.add_argument("--held-out-fraction", type=float, default=0.2, help="share of texts held out (default: 0.2)")
+    p.add_argument(
+        "--held-out-fraction", type=float, default=0.2, help="share of texts held out (default: 0.2)"
+    )
     from filters.quality_classifier import TrainingParams
 
     for f in dataclasses.fields(TrainingParams):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, help=f"fastText {f.name} (default: {f.default})")
+        p.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=type(f.default),
+            default=f.default,
+            help=f"fastText {f.name} (default: {f.default})",
+        )
     p.set_defaults(handler=run)
 
 
@@ -53,6 +66,15 @@ def run(args) -> int:
         )
     except (ValueError, KeyError) as exc:
         raise InputError(str(exc)) from exc
-    print(json.dumps({"model": report.model_path, "train": report.train_examples,
-                      "held_out": report.held_out_examples, **report.metrics}, indent=2))
+    print(
+        json.dumps(
+            {
+                "model": report.model_path,
+                "train": report.train_examples,
+                "held_out": report.held_out_examples,
+                **report.metrics,
+            },
+            indent=2,
+        )
+    )
     return 0

@@ -53,12 +53,17 @@ def test_line_removal_keeps_only_lines_c4_keeps():
         ]
     )
     new_text, measurements = REMOVER.modify(TextView(text))
-    assert new_text == "The river rose slowly through the night .\nBy noon the rain had stopped, and the water fell."
+    assert (
+        new_text
+        == "The river rose slowly through the night .\nBy noon the rain had stopped, and the water fell."
+    )
     assert measurements == {"lines_removed": 4.0, "lines": 6.0}
 
 
 def test_lorem_ipsum_rule_can_be_switched_off_without_rescoring():
-    scores = FILTER.score(TextView(GOOD_PARAGRAPH + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit."))
+    scores = FILTER.score(
+        TextView(GOOD_PARAGRAPH + "\nLorem ipsum dolor sit amet, consectetur adipiscing elit.")
+    )
     lenient = C4QualityFilter(C4QualityConfig(drop_lorem_ipsum=False))
     assert lenient.reject_reason(scores) is None
     assert FILTER.reason_score(scores, "c4_lorem_ipsum") == 1.0

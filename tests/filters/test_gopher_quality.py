@@ -14,13 +14,22 @@ CASES = [
     (GOOD_PARAGRAPH, None),
     ("The cat sat on the mat and looked at the door.", "gopher_too_few_words"),
     (" ".join(["a", "of", "to", "be", "it", "is", "the", "an"] * 10), "gopher_short_words"),
-    (" ".join(["the", "internationalization", "of", "telecommunications", "infrastructure"] * 15), "gopher_long_words"),
+    (
+        " ".join(["the", "internationalization", "of", "telecommunications", "infrastructure"] * 15),
+        "gopher_long_words",
+    ),
     (GOOD_PARAGRAPH + " " + "#news #river #farm " * 10, "gopher_too_many_hashes"),
     (GOOD_PARAGRAPH + " and then..." * 20, "gopher_too_many_ellipses"),
-    ("\n".join(f"• item {i} of the list with the usual words" for i in range(20)), "gopher_too_many_bullet_lines"),
+    (
+        "\n".join(f"• item {i} of the list with the usual words" for i in range(20)),
+        "gopher_too_many_bullet_lines",
+    ),
     (GOOD_PARAGRAPH + "\n" + "\n".join(["read more of the story..."] * 3), "gopher_too_many_ellipsis_lines"),
     (GOOD_PARAGRAPH + " " + " ".join(str(n) for n in range(200)), "gopher_too_few_alpha_words"),
-    (" ".join(["river", "fields", "water", "farmers", "animals", "church", "ground"] * 10), "gopher_too_few_stop_words"),
+    (
+        " ".join(["river", "fields", "water", "farmers", "animals", "church", "ground"] * 10),
+        "gopher_too_few_stop_words",
+    ),
 ]
 
 

@@ -23,7 +23,10 @@ CASES = [
     (GOOD_PARAGRAPH + "\n\n" + OTHER_PARAGRAPH, None),
     ("", "gopher_too_few_chars"),
     ("\n\n".join([GOOD_PARAGRAPH, OTHER_PARAGRAPH, OTHER_PARAGRAPH]), "gopher_dup_paragraphs"),
-    ("\n\n".join([OTHER_PARAGRAPH, "a", "b", "c", "d", "e", "f", OTHER_PARAGRAPH, GOOD_PARAGRAPH]), "gopher_dup_paragraph_chars"),
+    (
+        "\n\n".join([OTHER_PARAGRAPH, "a", "b", "c", "d", "e", "f", OTHER_PARAGRAPH, GOOD_PARAGRAPH]),
+        "gopher_dup_paragraph_chars",
+    ),
     ("\n".join([GOOD_PARAGRAPH, "Share", "Share", "Share", "Like", "Reply"]), "gopher_dup_lines"),
     (GOOD_PARAGRAPH + " " + "buy cheap shoes " * 40, "gopher_top_2gram"),
     (GOOD_PARAGRAPH + " " + "the best cheap shoes online today " * 12, "gopher_top_3gram"),

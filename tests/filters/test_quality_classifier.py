@@ -33,7 +33,9 @@ def test_config_needs_exactly_one_rule():
     with pytest.raises(ConfigError, match="exactly one"):
         build_filter({"use": "quality_classifier_v1", "model": "m.bin"})
     with pytest.raises(ConfigError, match="exactly one"):
-        build_filter({"use": "quality_classifier_v1", "model": "m.bin", "min_score": 0.5, "keep_top_fraction": 0.1})
+        build_filter(
+            {"use": "quality_classifier_v1", "model": "m.bin", "min_score": 0.5, "keep_top_fraction": 0.1}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -77,5 +79,10 @@ def test_train_quality_command_writes_model_and_sidecar(tmp_path, capsys):
 
 
 def test_train_quality_command_refuses_missing_files(tmp_path, capsys):
-    assert main(["train-quality", "--output", str(tmp_path / "m.bin"), "--labelled", str(tmp_path / "none.jsonl")]) == 2
+    assert (
+        main(
+            ["train-quality", "--output", str(tmp_path / "m.bin"), "--labelled", str(tmp_path / "none.jsonl")]
+        )
+        == 2
+    )
     assert "no such training file" in capsys.readouterr().err

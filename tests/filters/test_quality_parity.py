@@ -24,7 +24,7 @@ from filters.gopher_repetition import GopherRepetitionConfig, GopherRepetitionFi
 
 pytest.importorskip("spacy", reason="datatrove's English word tokenizer needs spaCy (pip install spacy)")
 datatrove_filters = pytest.importorskip("datatrove.pipeline.filters")
-from datatrove.data import Document  # noqa: E402
+from datatrove.data import Document
 
 pytestmark = pytest.mark.slow
 
