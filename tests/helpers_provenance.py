@@ -1,6 +1,7 @@
 """A small real release for the provenance tests (audit, regenerate, diff, card): shipped web and arXiv
 samples plus one file holding an exact duplicate, a GSM8K test item (contamination) and a broken line
-(quarantine), run once per folder with exact dedupe, decontamination and, when registered, a quality filter."""
+(quarantine), and, when the quality filter is registered, a source where it drops a short note; run once per
+folder with exact dedupe and decontamination."""
 
 from __future__ import annotations
 
@@ -9,18 +10,18 @@ import gzip
 import json
 from pathlib import Path
 
-from conftest import REPO, small_manifest, write_manifest
+from conftest import DEMO_DATA, REPO, small_manifest, write_manifest
 
 from curation.pipeline import run
 from filters.registry import FILTERS
 from mixes.manifest import load_manifest
 
 GSM8K_TEST = REPO / "data" / "demo" / "evals" / "gsm8k-test.jsonl"
-QUALITY_FILTER = "gopher_quality"
+QUALITY_FILTER = "gopher_quality_v1"
 DUPLICATE_ID = "copy-of-first-c4-document"
 CONTAMINATED_ID = "homework-with-gsm8k-test-item"
 SHORT_ID = "far-too-short-to-be-prose"
-BROKEN_LINE = 4  # 1-based line of the extra file that is not JSON
+BROKEN_LINE = 3  # 1-based line of the extra file that is not JSON
 
 
 def release_manifest(folder: Path, **overrides) -> Path:
@@ -36,7 +37,6 @@ def release_manifest(folder: Path, **overrides) -> Path:
                 "text": f"Homework help, question one. {item['question']} {item['answer']}",
             }
         ),
-        json.dumps({"id": SHORT_ID, "text": "Click here."}),
         '{"id": "broken", "text": ',
     ]
     (web / "extra.json.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
@@ -46,7 +46,20 @@ def release_manifest(folder: Path, **overrides) -> Path:
         "action": "drop_document",
     }
     if QUALITY_FILTER in FILTERS:
-        body["sources"][0]["filters"] = [{"use": QUALITY_FILTER}]
+        notes = folder / "data" / "notes"
+        notes.mkdir()
+        unused = DEMO_DATA / "web" / "c4-sample.03.json.gz"  # not among the web inputs: no cross-source duplicate
+        second = json.loads(gzip.decompress(unused.read_bytes()).split(b"\n")[0])
+        kept_and_short = [
+            {"id": "long-prose", "text": second["text"]},
+            {"id": SHORT_ID, "text": "Click here."},
+        ]
+        (notes / "notes.json.gz").write_bytes(
+            gzip.compress("".join(json.dumps(r) + "\n" for r in kept_and_short).encode(), mtime=0)
+        )
+        body["sources"].append(
+            {"name": "notes", "paths": ["data/notes/*.json.gz"], "filters": [{"use": QUALITY_FILTER}]}
+        )
     body.update(overrides)
     return write_manifest(folder, body)
 

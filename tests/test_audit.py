@@ -100,7 +100,7 @@ def test_quality_rejection_names_filter_reason_and_score(release):
     if QUALITY_FILTER not in FILTERS:
         pytest.skip(f"{QUALITY_FILTER} is not in filters/registry.py FILTERS yet, so no run drops by quality")
     with AuditIndex(str(release)) as index:
-        record = index.document(SHORT_ID, "web")
+        record = index.document(SHORT_ID, "notes")
     assert record["status"] == "dropped"
     assert record["decisions"][0]["stage"] == "quality" and record["decisions"][0]["score"] is not None
 
