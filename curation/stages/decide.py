@@ -4,8 +4,7 @@ over the whole source, which travels as a small side input."""
 
 from __future__ import annotations
 
-import math
-from typing import Iterable
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -13,6 +12,7 @@ from apache_beam.metrics import Metrics
 from curation.chain import QUALITY_STAGE, Chain, scores_of
 from curation.document import Document, Rejection
 from curation.stages.curate import PoolFile, _batches, read_pool
+from filters.quality_classifier import kept_by_cutoff, top_fraction_cutoff
 from mixes.manifest import SourceConfig
 
 BATCH_DOCUMENTS = 512
@@ -20,28 +20,21 @@ REJECTED = "rejected"
 RANKED = "ranked"
 
 
-def top_fraction_rules(chain: Chain) -> list[tuple[str, str, float]]:
-    """(filter name, score signal, fraction kept) for each filter in the chain that keeps a top fraction."""
-    rules = []
-    for step in chain.filters():
-        fraction = getattr(step.config, "keep_top_fraction", None)
-        if fraction is not None:
-            rules.append((step.name, step.ranking_signal, fraction))
-    return rules
+BELOW_TOP_FRACTION = "below_top_fraction"
 
 
-def rank_key(score: float, doc_id: str) -> tuple[float, str]:
-    """Higher scores first; ties broken by document id so the cut never depends on arrival order."""
-    return (-score, doc_id)
+def top_fraction_rules(chain: Chain) -> list[tuple[Any, float]]:
+    """(filter, fraction kept) for each filter in the chain that keeps a top fraction of its source."""
+    return [
+        (step, step.config.keep_top_fraction)
+        for step in chain.filters()
+        if getattr(step.config, "keep_top_fraction", None) is not None
+    ]
 
 
-def cutoff_for(ranked: Iterable[tuple[float, str]], fraction: float) -> tuple[float, str] | None:
-    """The rank key of the last document kept when keeping ceil(fraction * n) of them."""
-    keys = sorted(ranked)
-    if not keys:
-        return None
-    keep = max(1, math.ceil(fraction * len(keys)))
-    return keys[keep - 1]
+def ranking_score(step: Any, doc: Document) -> float:
+    """The score a top-fraction rule ranks by: the filter's own headline score for that rule."""
+    return float(step.reason_score(scores_of(doc, step.name), BELOW_TOP_FRACTION))
 
 
 class _DecidePoolFn(beam.DoFn):
@@ -63,9 +56,8 @@ class _DecidePoolFn(beam.DoFn):
                 rejection = chain.decide(doc)
                 if rejection is None:
                     kept.append(doc)
-                    for filter_name, signal, _ in rules:
-                        score = float(scores_of(doc, filter_name)[signal])
-                        yield beam.pvalue.TaggedOutput(RANKED, ((doc.source, filter_name), rank_key(score, doc.id)))
+                    for step, _ in rules:
+                        yield beam.pvalue.TaggedOutput(RANKED, ((doc.source, step.name), (doc.id, ranking_score(step, doc))))
                 else:
                     self._rejected.inc()
                     Metrics.counter(QUALITY_STAGE, rejection.reason).inc()
@@ -86,25 +78,25 @@ class _ApplyCutoffsFn(beam.DoFn):
         kept = []
         for doc in batch:
             rejection = None
-            for filter_name, signal, fraction in self._rules[doc.source]:
-                cutoff = cutoffs.get((doc.source, filter_name))
-                score = float(scores_of(doc, filter_name)[signal])
-                if cutoff is not None and rank_key(score, doc.id) > cutoff:
+            for step, fraction in self._rules[doc.source]:
+                cutoff = cutoffs.get((doc.source, step.name))
+                score = ranking_score(step, doc)
+                if not kept_by_cutoff(doc.id, score, cutoff):
                     rejection = Rejection(
                         doc_id=doc.id,
                         source=doc.source,
                         stage=QUALITY_STAGE,
-                        filter=filter_name,
-                        reason="below_top_fraction",
+                        filter=step.name,
+                        reason=BELOW_TOP_FRACTION,
                         score=score,
-                        detail={"keep_top_fraction": fraction, "cutoff_score": -cutoff[0]},
+                        detail={"keep_top_fraction": fraction, "cutoff_score": cutoff[0] if cutoff else None},
                         uri=doc.provenance.uri if doc.provenance else None,
                     )
                     break
             if rejection is None:
                 kept.append(doc)
             else:
-                Metrics.counter(QUALITY_STAGE, "below_top_fraction").inc()
+                Metrics.counter(QUALITY_STAGE, BELOW_TOP_FRACTION).inc()
                 yield beam.pvalue.TaggedOutput(REJECTED, rejection)
         if kept:
             yield kept
@@ -124,7 +116,7 @@ class DecideQuality(beam.PTransform):
         cutoffs = (
             decided[RANKED]
             | "GroupRankKeysBySourceAndFilter" >> beam.GroupByKey()
-            | "ComputeCutoffs" >> beam.MapTuple(lambda key, ranked: (key, cutoff_for(ranked, self._fraction(key))))
+            | "ComputeCutoffs" >> beam.MapTuple(lambda key, ranked: (key, top_fraction_cutoff(ranked, self._fraction(key))))
         )
         after_cut = decided.kept | "ApplyTopFraction" >> beam.ParDo(
             _ApplyCutoffsFn(self._sources), cutoffs=beam.pvalue.AsDict(cutoffs)
@@ -134,7 +126,7 @@ class DecideQuality(beam.PTransform):
 
     def _fraction(self, key: tuple[str, str]) -> float:
         source, filter_name = key
-        for name, _, fraction in top_fraction_rules(Chain.from_specs(self._sources[source].filters)):
-            if name == filter_name:
+        for step, fraction in top_fraction_rules(Chain.from_specs(self._sources[source].filters)):
+            if step.name == filter_name:
                 return fraction
         raise KeyError(key)

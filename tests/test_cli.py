@@ -1,0 +1,81 @@
+"""The `curation` command as a user meets it: help, validation errors, inspect, stats."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+
+import pytest
+
+from conftest import DEMO_DATA, REPO, small_manifest, write_manifest
+from curation.cli import main
+
+
+def test_help_lists_every_subcommand():
+    out = subprocess.run([sys.executable, "-m", "curation.cli", "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("run", "validate", "inspect", "stats", "train-quality"):
+        assert command in out
+
+
+def test_validate_accepts_the_demo_manifest(capsys):
+    assert main(["validate", str(REPO / "manifests" / "demo" / "demo.yaml")]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda b: b["sources"][0].update(text_feld="body"), r"sources\[0\]\.text_feld: unknown field \(did you mean 'text_field'\?\)"),
+        (lambda b: b["sources"][0].update(on_error="ignore"), r"sources\[0\]\.on_error: 'ignore' is not one of \['fail', 'quarantine'\]"),
+        (lambda b: b.update(version="1.0"), r"version '1\.0' must be semantic"),
+        (lambda b: b.update(mix={"target_tokens": 100, "sources": {"wbe": {"ratio": 1.0}}}), r"mix\.sources\.wbe: unknown source 'wbe' \(did you mean 'web'\?\)"),
+        (lambda b: b["sources"][0].update(filters=[{"use": "gopher_qualty"}]), r"sources\[0\]\.filters\[0\]\.use: unknown filter 'gopher_qualty'"),
+        (lambda b: b.pop("output"), r"output: required field is missing"),
+    ],
+)
+def test_validate_names_the_file_the_field_and_close_matches(tmp_path, capsys, change, expected):
+    body = small_manifest(tmp_path)
+    change(body)
+    path = write_manifest(tmp_path, body)
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err
+    assert __import__("re").search(expected, err), err
+
+
+def test_inspect_prints_documents_and_counts_quarantine(tmp_path, capsys):
+    good = gzip.decompress((DEMO_DATA / "web" / "c4-sample.01.json.gz").read_bytes()).splitlines()
+    (tmp_path / "mixed.jsonl.gz").write_bytes(gzip.compress(b"\n".join(good[:3] + [b"{oops"]) + b"\n"))
+    assert main(["inspect", str(tmp_path / "mixed.jsonl.gz"), "-n", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "documents: 3" in out and "invalid_json 1" in out and out.count("--- ") == 1
+
+
+def test_inspect_reads_warc(capsys):
+    assert main(["inspect", str(DEMO_DATA / "warc" / "sample-0000.warc.gz"), "-n", "1", "--chars", "80"]) == 0
+    out = capsys.readouterr().out
+    assert "documents: 22" in out and "url: http" in out
+
+
+def test_stats_of_a_missing_output_is_a_clear_error(tmp_path, capsys):
+    assert main(["stats", str(tmp_path)]) == 2
+    assert "no stats.json" in capsys.readouterr().err
+
+
+def test_run_then_stats_reports_ratios(tmp_path, capsys):
+    body = small_manifest(tmp_path, mix={"target_tokens": 60_000, "sources": {"web": {"ratio": 0.1, "max_repetition": 2}, "papers": {"ratio": 0.9}}})
+    assert main(["run", str(write_manifest(tmp_path, body)), "--direct_num_workers=1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["stats", str(tmp_path / "out" / "small" / "1.0.0")]) == 0
+    out = capsys.readouterr().out
+    web = next(line for line in out.splitlines() if line.startswith("web"))
+    assert "0.1000" in web
+
+
+def test_infeasible_mix_fails_naming_the_source_and_shortfall(tmp_path, capsys):
+    body = small_manifest(tmp_path, mix={"target_tokens": 10_000_000, "sources": {"web": {"ratio": 0.5}, "papers": {"ratio": 0.5}}})
+    assert main(["run", str(write_manifest(tmp_path, body)), "--direct_num_workers=1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "source 'web' is short by" in err and "source 'papers' is short by" in err
+    assert not list((tmp_path / "out" / "small" / "1.0.0").glob("shards/*.npy"))
