@@ -27,45 +27,60 @@ def decision_fields(config: Any) -> set[str]:
 
 
 def scoring_identity(filter_specs: list[dict[str, Any]]) -> list[Any]:
-    """What determines the scores a chain stores: each step's versioned name and its non-threshold config."""
+    """What determines the scores a chain stores: each step's versioned name and its non-threshold config.
+
+    A gate's thresholds count too: they decide which documents later steps score at all.
+    """
     identity = []
-    for step in build_chain(filter_specs):
+    for spec, step in zip(filter_specs, build_chain(filter_specs)):
         cfg = dataclasses.asdict(step.config)
-        for name in decision_fields(step.config):
-            cfg.pop(name, None)
-        identity.append((step.name, cfg))
+        gate = bool(spec.get("gate", False))
+        if not gate:
+            for name in decision_fields(step.config):
+                cfg.pop(name, None)
+        identity.append((step.name, cfg, gate))
     return identity
 
 
 @dataclass
 class Chain:
     steps: list[Any]
+    # Per step: documents it rejects are not scored by later steps (datatrove's early exit, opt-in).
+    gates: list[bool]
 
     @classmethod
     def from_specs(cls, specs: list[dict[str, Any]]) -> Chain:
-        return cls(build_chain(specs))
+        return cls(build_chain(specs), [bool(s.get("gate", False)) for s in specs])
 
     def setup(self) -> None:
         for step in self.steps:
             step.setup()
 
     def score_batch(self, docs: list[Document]) -> None:
-        """Score every document in place (text after modifiers; scores into `attributes`)."""
+        """Score every document in place (text after modifiers; scores into `attributes`).
+
+        A document a gate rejects keeps the scores measured so far and is not scored further: its
+        decision is already taken at the gate, whatever the later thresholds are.
+        """
+        live = list(range(len(docs)))
         views = [TextView(d.text) for d in docs]
-        for step in self.steps:
+        for step, gate in zip(self.steps, self.gates):
             if hasattr(step, "modify"):
-                for i, (doc, view) in enumerate(zip(docs, views)):
-                    new_text, measurements = step.modify(view)
-                    _store(doc, step.name, measurements)
-                    if new_text != doc.text:
-                        doc.text = new_text
+                for i in live:
+                    new_text, measurements = step.modify(views[i])
+                    _store(docs[i], step.name, measurements)
+                    if new_text != docs[i].text:
+                        docs[i].text = new_text
                         views[i] = TextView(new_text)
-            elif hasattr(step, "score_batch"):
-                for doc, scores in zip(docs, step.score_batch(views)):
-                    _store(doc, step.name, scores)
+                continue
+            if hasattr(step, "score_batch"):
+                scored = step.score_batch([views[i] for i in live])
             else:
-                for doc, view in zip(docs, views):
-                    _store(doc, step.name, step.score(view))
+                scored = [step.score(views[i]) for i in live]
+            for i, scores in zip(live, scored):
+                _store(docs[i], step.name, scores)
+            if gate:
+                live = [i for i, scores in zip(live, scored) if step.reject_reason(scores) is None]
 
     def filters(self) -> list[Any]:
         return [s for s in self.steps if hasattr(s, "reject_reason")]

@@ -32,8 +32,17 @@ FILTERS: dict[str, type] = {
 }
 
 
+# Keys of a filter spec that belong to the chain, not to the filter's config.
+CHAIN_KEYS = ("use", "gate")
+
+
 def validate_filter_spec(spec: Any, path: str) -> None:
-    build_filter(spec, path)
+    step = build_filter(spec, path)
+    gate = spec.get("gate", False)
+    if not isinstance(gate, bool):
+        raise ConfigError(f"{path}.gate", f"expected true or false, got {gate!r}")
+    if gate and not hasattr(step, "reject_reason"):
+        raise ConfigError(f"{path}.gate", f"{step.name} rewrites text and rejects nothing, so it cannot gate")
 
 
 def build_filter(spec: Any, path: str = "filter"):
@@ -46,7 +55,7 @@ def build_filter(spec: Any, path: str = "filter"):
             f"{path}.use",
             f"unknown filter {use!r}{close_matches(str(use), FILTERS)}; known: {', '.join(sorted(FILTERS))}",
         )
-    params = {k: v for k, v in spec.items() if k != "use"}
+    params = {k: v for k, v in spec.items() if k not in CHAIN_KEYS}
     return cls(from_mapping(cls.Config, params, path))
 
 
