@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable
+import sys
+from contextlib import contextmanager
+from typing import Callable, Iterator, TextIO
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from curation import errors
 from curation.errors import CurationError
+from curation.progress import watch
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -35,15 +38,45 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
 _WORKER_ERROR = re.compile(r"curation\.errors\.(\w+): (.+?)(?: \[while running|\n|$)")
 
 
-def run_pipeline(options: PipelineOptions, build: Callable[[beam.Pipeline], None]) -> None:
+@contextmanager
+def worker_output_to(log_path: str | None) -> Iterator[TextIO]:
+    """Local worker processes inherit the driver's stderr and fill it with start-up chatter: while a
+    pipeline runs, file descriptor 2 goes to `log_path`, and the driver writes to the console it yields."""
+    if log_path is None:
+        yield sys.stderr
+        return
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    console = os.fdopen(os.dup(saved), "w", buffering=1)
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield console
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            console.close()
+
+
+def run_pipeline(
+    options: PipelineOptions,
+    build: Callable[[beam.Pipeline], None],
+    log_path: str | None = None,
+    progress: tuple[str, int, Callable[[], int]] | None = None,
+) -> None:
     """Build and run one pipeline to completion; a failure raises (outputs are only ever renamed into place).
 
-    A user-facing error raised inside a worker reaches the driver wrapped in the runner's traceback text;
-    it is raised again as itself, so the command prints one clear line.
+    Workers' own log lines go to `log_path`; `progress` (label, total, count of finished outputs) draws a
+    bar on a terminal. A user-facing error raised inside a worker reaches the driver wrapped in the
+    runner's traceback text; it is raised again as itself, so the command prints one clear line.
     """
     try:
-        with beam.Pipeline(options=options) as p:
-            build(p)
+        with worker_output_to(log_path) as console:
+            with watch(*(progress or ("", 0, lambda: 0)), stream=console):
+                with beam.Pipeline(options=options) as p:
+                    build(p)
     except CurationError:
         raise
     except Exception as exc:

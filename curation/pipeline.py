@@ -20,7 +20,6 @@ import orjson
 from curation import storage
 from curation.errors import ReleaseConflictError
 from curation.layout import RunLayout
-from curation.progress import watch
 from curation.stages.curate import CurateFiles, PoolFile, pool_digest, pool_meta_uri, read_pool_meta
 from curation.stages.corpus import DecideCorpus, decisions_digest
 from curation.stages.decisions import decisions_complete, read_decisions
@@ -44,6 +43,10 @@ class RunContext:
     @property
     def manifest(self) -> Manifest:
         return self.loaded.manifest
+
+    def worker_log(self, phase: str) -> str | None:
+        """Where a phase's local worker processes log; remote runners keep their own logs."""
+        return None if storage.is_s3(self.layout.root) else self.layout.path("work", "logs", f"{phase}.log")
 
 
 def resolved_source(loaded: LoadedManifest, source: SourceConfig) -> SourceConfig:
@@ -91,11 +94,12 @@ def curate(ctx: RunContext) -> list[PoolFile]:
     ctx.log(f"[curate] {len(ctx.inputs)} input files, {len(ctx.inputs) - len(todo)} already pooled")
     if todo:
         metas = [pool_meta_uri(ctx.layout, name, d) for name, _, d in expected]
-        with watch("curate", len(metas), lambda: sum(storage.exists(m) for m in metas)):
-            run_pipeline(
-                pipeline_options(ctx.beam_args),
-                lambda p: p | "ListInputs" >> beam.Create(todo) | "CurateFiles" >> CurateFiles(ctx.sources, ctx.layout),
-            )
+        run_pipeline(
+            pipeline_options(ctx.beam_args),
+            lambda p: p | "ListInputs" >> beam.Create(todo) | "CurateFiles" >> CurateFiles(ctx.sources, ctx.layout),
+            log_path=ctx.worker_log("curate"),
+            progress=("curate", len(metas), lambda: sum(storage.exists(m) for m in metas)),
+        )
     pools = []
     for name, uri, d in expected:
         pool = read_pool_meta(ctx.layout, name, d)
@@ -115,6 +119,7 @@ def decide(ctx: RunContext, pools: list[PoolFile]) -> tuple[str, str]:
         run_pipeline(
             pipeline_options(ctx.beam_args),
             lambda p: p | "ListPools" >> beam.Create(pools) | "DecideCorpus" >> DecideCorpus(ctx, folder),
+            log_path=ctx.worker_log("decide"),
         )
     return d, folder
 
@@ -131,13 +136,14 @@ def tokenize(ctx: RunContext, pools: list[PoolFile], decisions_d: str, folder: s
     ctx.log(f"[tokenize] {len(pools)} pools, {len(pools) - len(todo)} already tokenized")
     if todo:
         metas = [meta(p, d) for _, p, d in expected]
-        with watch("tokenize", len(metas), lambda: sum(storage.exists(m) for m in metas)):
-            run_pipeline(
-                pipeline_options(ctx.beam_args),
-                lambda p: p
-                | "ListPools" >> beam.Create(todo)
-                | "TokenizePools" >> TokenizePools(folder, decisions_d, output, ctx.tokenizer_path, ctx.layout),
-            )
+        run_pipeline(
+            pipeline_options(ctx.beam_args),
+            lambda p: p
+            | "ListPools" >> beam.Create(todo)
+            | "TokenizePools" >> TokenizePools(folder, decisions_d, output, ctx.tokenizer_path, ctx.layout),
+            log_path=ctx.worker_log("tokenize"),
+            progress=("tokenize", len(metas), lambda: sum(storage.exists(m) for m in metas)),
+        )
     files = []
     for _, pool, d in expected:
         with storage.open_binary(meta(pool, d)) as f:

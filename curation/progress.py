@@ -7,17 +7,20 @@ from __future__ import annotations
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TextIO
 
 from tqdm import tqdm
 
 
 @contextmanager
-def watch(label: str, total: int, count_done: Callable[[], int], interval_s: float = 0.5) -> Iterator[None]:
-    if total <= 0 or not sys.stderr.isatty():
+def watch(
+    label: str, total: int, count_done: Callable[[], int], stream: TextIO | None = None, interval_s: float = 0.5
+) -> Iterator[None]:
+    stream = stream or sys.stderr
+    if total <= 0 or not stream.isatty():
         yield
         return
-    bar = tqdm(total=total, desc=label, unit="file", file=sys.stderr, leave=False)
+    bar = tqdm(total=total, desc=label, unit="file", file=stream, leave=False)
     stop = threading.Event()
 
     def poll() -> None:

@@ -5,6 +5,7 @@ read = kept + rejected + quarantined is checked per source, so no document is ev
 from __future__ import annotations
 
 import collections
+import textwrap
 from typing import Any
 
 import orjson
@@ -180,7 +181,8 @@ def format_summary(stats: dict[str, Any]) -> str:
     for name, s in stats["sources"].items():
         lines.append(f"  {name}: read {s['read']:,}  kept {s['kept_documents']:,}  rejected {s['rejected']:,}  quarantined {s['quarantined']:,}")
         for stage, reasons in s["rejected_by"].items():
-            lines.append(f"    {stage}: " + ", ".join(f"{k} {v}" for k, v in reasons.items()))
+            by_count = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+            lines.extend(textwrap.wrap(by_count, 110, initial_indent=f"    {stage}: ", subsequent_indent="      "))
         if s["quarantine_reasons"]:
             lines.append("    quarantine: " + ", ".join(f"{k} {v}" for k, v in s["quarantine_reasons"].items()))
         if s["span_edits"]:

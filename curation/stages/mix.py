@@ -162,6 +162,8 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
         run_pipeline(
             pipeline_options(ctx.beam_args),
             lambda p: p | "ListShards" >> beam.Create(todo) | "WriteShards" >> beam.ParDo(_WriteShardFn(out_dir, token_files, meta)),
+            log_path=ctx.worker_log("mix"),
+            progress=("mix", len(shard_lists), lambda: sum(shard_sidecar_path(out_dir, i).exists() for i in range(len(shard_lists)))),
         )
     sidecars = [orjson.loads(shard_sidecar_path(out_dir, i).read_bytes()) for i in range(len(shard_lists))]
     return MixResult(per_source=facts, shards=sidecars)

@@ -50,4 +50,5 @@ def publish_documents(ctx, token_files: list[TokenFile]) -> None:
             lambda p: p
             | "ListSources" >> beam.Create(todo)
             | "WriteDocuments" >> beam.ParDo(_WriteSourceDocumentsFn(out_dir, output.documents_format, output.documents_target_bytes)),
+            log_path=ctx.worker_log("publish"),
         )
