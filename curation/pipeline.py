@@ -10,6 +10,8 @@ the same bytes as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -68,19 +70,42 @@ def prepare(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], N
     return RunContext(loaded, layout, sources, inputs, loaded.resolve(m.output.tokenizer), beam_args, log)
 
 
+PRODUCTS = ("shards", "documents", "ledger", "decontamination", "audit", "stats.json", "card.md", "card.html")
+
+
+def remove_unfinished_products(layout: RunLayout) -> None:
+    """Delete what an unfinished run of another manifest wrote at the top level; work/ caches stay, since
+    their names are digests of what they were made from."""
+    if storage.is_s3(layout.root):
+        raise ReleaseConflictError(f"{layout.root}: an unfinished run of another manifest is here; remove it first")
+    for name in PRODUCTS:
+        path = os.path.join(layout.root, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
 def claim_release(ctx: RunContext) -> None:
     """A name and version belong to one manifest: refuse to write over an output made from another."""
     release = ctx.layout.release_file
     if storage.exists(release):
         with storage.open_binary(release) as f:
             claimed = orjson.loads(f.read())
-        if claimed["manifest_sha256"] != ctx.loaded.sha256:
+        released = storage.exists(ctx.layout.lock_file)
+        if claimed["manifest_sha256"] != ctx.loaded.sha256 and not released:
+            # An unfinished run released nothing: a corrected manifest may take the version over, and the
+            # content-addressed work of the earlier attempt is reused wherever it still applies.
+            ctx.log(f"[release] {ctx.manifest.name} {ctx.manifest.version} was never finished; taking it over")
+            remove_unfinished_products(ctx.layout)
+        elif claimed["manifest_sha256"] != ctx.loaded.sha256:
             raise ReleaseConflictError(
                 f"{ctx.layout.root} holds {ctx.manifest.name} {ctx.manifest.version} made from manifest "
                 f"{claimed['manifest_sha256'][:12]}, not this one ({ctx.loaded.sha256[:12]}): a released version never "
                 "changes, so give the changed manifest a new version"
             )
-        return
+        else:
+            return
     with storage.atomic_write(release) as f:
         f.write(orjson.dumps({"name": ctx.manifest.name, "version": ctx.manifest.version, "manifest_sha256": ctx.loaded.sha256}, option=orjson.OPT_INDENT_2))
     with storage.atomic_write(ctx.layout.manifest_copy) as f:
