@@ -29,7 +29,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--held-out-fraction", type=float, default=0.2, help="share of texts held out (default: 0.2)"
     )
-    from filters.quality_classifier import TrainingParams
+    from filters.quality_classifier import QuantizeParams, TrainingParams
 
     for f in dataclasses.fields(TrainingParams):
         p.add_argument(
@@ -38,11 +38,22 @@ def add_parser(subparsers) -> None:
             default=f.default,
             help=f"fastText {f.name} (default: {f.default})",
         )
+    p.add_argument(
+        "--quantize",
+        action="store_true",
+        help="write a quantized model (fastText quantize, as lid.176.ftz; name the output .ftz)",
+    )
+    p.add_argument(
+        "--quantize-cutoff",
+        type=int,
+        default=QuantizeParams.cutoff,
+        help=f"with --quantize: words and n-grams kept (default: {QuantizeParams.cutoff})",
+    )
     p.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    from filters.quality_classifier import TrainingParams, train_quality_classifier
+    from filters.quality_classifier import QuantizeParams, TrainingParams, train_quality_classifier
 
     inputs = [*args.positive, *args.negative, *args.labelled]
     missing = [path for path in inputs if not Path(path).is_file()]
@@ -63,6 +74,7 @@ def run(args) -> int:
             params=params,
             seed=args.seed,
             held_out_fraction=args.held_out_fraction,
+            quantize=QuantizeParams(cutoff=args.quantize_cutoff) if args.quantize else None,
         )
     except (ValueError, KeyError) as exc:
         raise InputError(str(exc)) from exc

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 from helpers_quality import GOOD_PARAGRAPH, QUALITY_LABELS, shared_or_skip
@@ -9,8 +10,18 @@ from helpers_quality import GOOD_PARAGRAPH, QUALITY_LABELS, shared_or_skip
 from curation.cli import main
 from curation.config import ConfigError
 from filters.base import TextView
-from filters.quality_classifier import kept_by_cutoff, top_fraction_cutoff, train_quality_classifier
+from filters.language import load_fasttext
+from filters.quality_classifier import (
+    held_out_metrics,
+    kept_by_cutoff,
+    read_labelled,
+    split_held_out,
+    top_fraction_cutoff,
+    train_quality_classifier,
+)
 from filters.registry import build_filter
+
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "quality-dclm-labels.ftz"
 
 
 def test_top_fraction_breaks_ties_by_doc_id_whatever_the_order():
@@ -86,3 +97,40 @@ def test_train_quality_command_refuses_missing_files(tmp_path, capsys):
         == 2
     )
     assert "no such training file" in capsys.readouterr().err
+
+
+def test_train_quality_command_quantizes_to_a_small_model(tmp_path, capsys):
+    labels = shared_or_skip(QUALITY_LABELS / "majority_data.jsonl")
+    out = tmp_path / "hq.ftz"
+    assert main(["train-quality", "--output", str(out), "--labelled", str(labels), "--quantize"]) == 0
+    assert out.stat().st_size < 3_000_000
+    sidecar = json.loads((tmp_path / "hq.ftz.json").read_text())
+    assert (
+        sidecar["quantize"]["cutoff"] == 20_000
+        and "accuracy" in sidecar["quantize"]["held_out_metrics_before"]
+    )
+    assert load_fasttext(out).is_quantized()
+
+
+def test_shipped_quantized_model_beats_chance_on_its_held_out_split():
+    sidecar = json.loads(SHIPPED_MODEL.with_name(SHIPPED_MODEL.name + ".json").read_text())
+    labels = shared_or_skip(QUALITY_LABELS / "majority_data.jsonl")
+    examples: dict[str, int] = {}
+    for text, label in read_labelled(labels, None, "label"):
+        examples.setdefault(text, label)
+    _, held_out = split_held_out(examples, sidecar["seed"], sidecar["held_out_fraction"])
+    assert len(held_out) == sidecar["held_out_examples"]
+    model = load_fasttext(SHIPPED_MODEL)
+    assert model.is_quantized() and SHIPPED_MODEL.stat().st_size < 3_000_000
+    metrics = held_out_metrics(model, held_out)
+    assert metrics["accuracy"] > metrics["majority_baseline_accuracy"] + 0.1
+    assert metrics["f1"] > 0.7
+
+
+def test_shipped_model_scores_through_the_filter():
+    step = build_filter({"use": "quality_classifier_v1", "model": str(SHIPPED_MODEL), "min_score": 0.5})
+    good, boilerplate = step.score_batch(
+        [TextView(GOOD_PARAGRAPH), TextView("Home | Login | Cart (0) | Sale! Buy now 50% off | Contact us")]
+    )
+    assert good["p_high_quality"] > boilerplate["p_high_quality"]
+    assert step.reject_reason(boilerplate) == "low_quality_score"
