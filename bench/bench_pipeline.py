@@ -9,6 +9,8 @@ records the CPU seconds of its whole process tree (Beam's workers included), whi
 shared 2-core machine barely disturb. Medians of interleaved runs, each a fresh pinned process. By hand:
 
     python bench/bench_pipeline.py [--docs 200000] [--files 16] [--runs 3] [--workdir /tmp/bench-pipeline]
+
+The raw samples go to <workdir>/samples.json; `--render <that file>` rebuilds the section from them.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 from bench_read_write import (
+    BENCHMARKS,
     _cpu_model,
-    _write_section,
     make_jsonl_zst_corpus,
     make_warc_corpus,
     plain_loop,
@@ -37,6 +39,7 @@ from bench_read_write import (
 )
 
 HEADING = "## Pipeline on Beam (read and write)"
+FINDINGS = "### Findings"
 PLAIN_LOOPS = {"jsonl": plain_loop, "warc": plain_warc_loop}
 SOURCE = "bench"
 
@@ -207,23 +210,16 @@ def make_inputs(fmt: str, workdir: Path, files: int, docs: int, warc_copies: int
     return str(tiny), [str(p) for p in paths]
 
 
-def run_rounds(
-    fmt: str, tiny: str, inputs: list[str], workdir: Path, runs: int
-) -> tuple[dict[str, dict], list[float]]:
+def run_rounds(fmt: str, tiny: str, inputs: list[str], workdir: Path, runs: int) -> dict[str, list[dict]]:
     """Rounds interleave the rows, so a burst of load from other jobs lands on one run of each, not on one row."""
     samples: dict[str, list[dict]] = {key: [] for key, _, _ in ROWS}
-    loads = []
     for round_ in range(runs):
         for key, cores, what in ROWS:
-            loads.append(os.getloadavg()[0])
-            result = measure(what, cores, fmt, tiny, inputs, workdir)
+            load = os.getloadavg()[0]
+            result = {**measure(what, cores, fmt, tiny, inputs, workdir), "load": load}
             samples[key].append(result)
-            print(
-                f"[{fmt} round {round_ + 1}] {key} (load {loads[-1]:.1f}): {result}",
-                file=sys.stderr,
-                flush=True,
-            )
-    return {key: summarize(results) for key, results in samples.items()}, loads
+            print(f"[{fmt} round {round_ + 1}] {key}: {result}", file=sys.stderr, flush=True)
+    return samples
 
 
 def summarize(results: list[dict]) -> dict:
@@ -243,6 +239,7 @@ def summarize(results: list[dict]) -> dict:
         "with_startup_docs_per_s": docs / seconds,
         "steady_docs_per_s": docs / (seconds - startup) if seconds > startup else None,
         "steady_docs_per_cpu_s": docs / steady_cpu if steady_cpu > 0 else None,
+        "cores_busy": median("cpu_s") / seconds,
         "peak_mb": max(r["peak_mb"] for r in results),
     }
 
@@ -256,37 +253,44 @@ def _ratio(value: float | None, base: float | None) -> str:
     return "–" if value is None or base is None else f"{value / base:.2f}"
 
 
-def render(sections: list[tuple[str, dict[str, dict], list[float]]], args) -> str:
-    all_loads = [x for _, _, loads in sections for x in loads]
+def render(measured: dict) -> str:
+    """The BENCHMARKS.md section from the raw samples (saved beside the inputs, so it can be re-rendered)."""
+    args = measured["args"]
+    loads = [
+        r["load"] for section in measured["sections"] for runs in section["samples"].values() for r in runs
+    ]
     lines = [
         HEADING,
         "",
         (
             f"Date 2026-11-22; machine: 2 cores, {_cpu_model()}, shared with other engineers' jobs (1-minute load "
-            f"average {min(all_loads):.1f} to {max(all_loads):.1f} during the runs, so wall-clock figures are noisy): "
-            f"medians of {args.runs} interleaved runs, each a fresh process, with every run's seconds listed. Phase one "
-            "is `CurateFiles` (read, score with an empty filter chain, write the content-addressed pool as JSONL.zst, "
-            "level 3) built as `curation.pipeline.curate` builds it; the plain loops are `bench_read_write.plain_loop` "
-            "/ `plain_warc_loop` over the same files. *Start-up*: the same pipeline on a one-document file (spawn, run "
-            "and tear down the workers). *docs/s with start-up*: documents / wall seconds of the full run; *steady*: "
-            "after taking one start-up off; *docs per CPU-second*: documents / CPU seconds of the whole process tree "
-            "(Beam workers included) minus the start-up's, the per-core rate least disturbed by other jobs. Reproduce: "
-            f"`python bench/bench_pipeline.py --docs {args.docs} --files {args.files} --warc-copies {args.warc_copies} "
-            f"--runs {args.runs}`."
+            f"average {min(loads):.1f} to {max(loads):.1f} during the runs, so wall-clock figures are noisy): "
+            f"medians of {args['runs']} interleaved runs, each a fresh process, with every run's seconds listed. Phase "
+            "one is `CurateFiles` (read, score with an empty filter chain, write the content-addressed pool as "
+            "JSONL.zst, level 3) built as `curation.pipeline.curate` builds it; the plain loops are "
+            "`bench_read_write.plain_loop` / `plain_warc_loop` over the same files. *Start-up*: the same pipeline on a "
+            "one-document file (spawn, run and tear down the workers). *Cores busy*: CPU seconds of the process tree "
+            "over wall seconds, below the cores given when other jobs took the CPU. *docs/s with start-up*: documents "
+            "/ wall seconds of the full run; *steady*: after taking one start-up off; *docs per CPU-second*: documents "
+            "/ CPU seconds of the whole process tree (Beam workers included) minus the start-up's, the per-core rate "
+            "least disturbed by other jobs. Reproduce: "
+            f"`python bench/bench_pipeline.py --docs {args['docs']} --files {args['files']} "
+            f"--warc-copies {args['warc_copies']} --runs {args['runs']}`."
         ),
         "",
     ]
-    for title, summary, _ in sections:
+    for section in measured["sections"]:
+        summary = {key: summarize(runs) for key, runs in section["samples"].items()}
         plain = summary["plain"]
         lines += [
-            f"### {title}",
+            f"### {section['title']}",
             "",
             (
-                "| implementation | cores | start-up s (CPU s) | run s (each run) | docs/s with start-up "
+                "| implementation | cores | start-up s (CPU s) | run s (each run) | cores busy | docs/s with start-up "
                 "| docs/s steady | docs per CPU-second | vs plain loop: with start-up / steady / per CPU-second "
                 "| peak RSS MB |"
             ),
-            "|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for key, cores, _ in ROWS:
             r = summary[key]
@@ -295,22 +299,41 @@ def render(sections: list[tuple[str, dict[str, dict], list[float]]], args) -> st
                 for field in ("with_startup_docs_per_s", "steady_docs_per_s", "steady_docs_per_cpu_s")
             )
             lines.append(
-                f"| {LABELS[key.split('@')[0]]} | {len(cores.split(','))} | {r['startup_s']:.1f} ({r['startup_cpu_s']:.1f}) | "
-                f"{r['seconds']:.1f} ({', '.join(map(str, r['all_seconds']))}) | {r['with_startup_docs_per_s']:,.0f} | "
-                f"{_rate(r['steady_docs_per_s'])} | {_rate(r['steady_docs_per_cpu_s'])} | {ratios} | {r['peak_mb']:.0f} |"
+                f"| {LABELS[key.split('@')[0]]} | {len(cores.split(','))} | "
+                f"{r['startup_s']:.1f} ({r['startup_cpu_s']:.1f}) | "
+                f"{r['seconds']:.1f} ({', '.join(map(str, r['all_seconds']))}) | {r['cores_busy']:.2f} | "
+                f"{r['with_startup_docs_per_s']:,.0f} | {_rate(r['steady_docs_per_s'])} | "
+                f"{_rate(r['steady_docs_per_cpu_s'])} | {ratios} | {r['peak_mb']:.0f} |"
             )
         one, two = summary["multi_processing_1@2"], summary["multi_processing_2@2"]
         lines += [
             "",
             (
                 "2 vs 1 Beam workers on 2 cores: "
-                f"{two['with_startup_docs_per_s'] / one['with_startup_docs_per_s']:.2f}x with start-up, "
-                f"{_ratio(two['steady_docs_per_s'], one['steady_docs_per_s'])}x steady; plain loop as 2 processes vs 1: "
-                f"{summary['plain_2_processes']['steady_docs_per_s'] / plain['steady_docs_per_s']:.2f}x."
+                f"{_ratio(two['with_startup_docs_per_s'], one['with_startup_docs_per_s'])}x with start-up, "
+                f"{_ratio(two['steady_docs_per_s'], one['steady_docs_per_s'])}x steady; plain loop as 2 processes "
+                f"vs 1: {_ratio(summary['plain_2_processes']['steady_docs_per_s'], plain['steady_docs_per_s'])}x."
             ),
             "",
         ]
     return "\n".join(lines)
+
+
+def write_section(section: str) -> None:
+    """Replace this section's tables in BENCHMARKS.md, keeping the hand-written `### Findings` that close it."""
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
+    body = section.rstrip("\n") + "\n"
+    if HEADING not in text:
+        BENCHMARKS.write_text(text.rstrip("\n") + "\n\n" + body)
+        return
+    start = text.index(HEADING)
+    end = text.find("\n## ", start + len(HEADING))
+    end = len(text) if end == -1 else end + 1
+    old = text[start:end]
+    if FINDINGS in old:
+        body += "\n" + old[old.index(FINDINGS) :].rstrip("\n") + "\n"
+    following = text[end:]
+    BENCHMARKS.write_text(text[:start] + body + ("\n" + following if following else ""))
 
 
 def main() -> None:
@@ -326,24 +349,40 @@ def main() -> None:
     parser.add_argument(
         "--no-write", action="store_true", help="print the section, leave BENCHMARKS.md alone"
     )
+    parser.add_argument(
+        "--render", metavar="SAMPLES_JSON", help="re-render saved samples instead of measuring"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(json.loads(args.child))))
         return
+    if args.render:
+        measured = json.loads(Path(args.render).read_text())
+    else:
+        measured = measure_all(args)
+    section = render(measured)
+    if not args.no_write:
+        write_section(section)
+    print(section)
+
+
+def measure_all(args) -> dict:
     workdir = Path(args.workdir)
-    sections = []
+    measured = {
+        "args": {k: getattr(args, k) for k in ("docs", "files", "warc_copies", "runs")},
+        "sections": [],
+    }
     for fmt in args.formats.split(","):
         tiny, inputs = make_inputs(fmt, workdir, args.files, args.docs, args.warc_copies)
         megabytes = sum(Path(p).stat().st_size for p in inputs) / 1e6
-        summary, loads = run_rounds(fmt, tiny, inputs, workdir / "out", args.runs)
+        samples = run_rounds(fmt, tiny, inputs, workdir / "out", args.runs)
         kind = "JSONL.zst" if fmt == "jsonl" else "WARC.gz (HTML responses to text)"
-        title = f"{kind}: {len(inputs)} files, {summary['plain']['docs']:,} documents, {megabytes:.0f} MB"
-        sections.append((title, summary, loads))
-    section = render(sections, args)
-    if not args.no_write:
-        _write_section(section.rstrip("\n") + "\n")
-    print(section)
+        docs = samples["plain"][0]["docs"]
+        title = f"{kind}: {len(inputs)} files, {docs:,} documents, {megabytes:.0f} MB"
+        measured["sections"].append({"title": title, "samples": samples})
+        (workdir / "samples.json").write_text(json.dumps(measured, indent=1))
+    return measured
 
 
 if __name__ == "__main__":
