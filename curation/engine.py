@@ -18,6 +18,11 @@ from curation.errors import CurationError
 from curation.progress import watch
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (CPU affinity, as `taskset` sets it), not every core of the machine."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     args = list(beam_args)
     given = {a.split("=", 1)[0].lstrip("-") for a in args if a.startswith("--")}
@@ -26,7 +31,7 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     runner = next((a.split("=", 1)[1] for a in args if a.startswith("--runner=")), "DirectRunner")
     if runner in ("DirectRunner", "direct"):
         if "direct_num_workers" not in given:
-            args.append(f"--direct_num_workers={os.cpu_count() or 1}")
+            args.append(f"--direct_num_workers={usable_cores()}")
         # Separate processes, so CPU-bound Python stages use every core (threads would share one GIL).
         if "direct_running_mode" not in given:
             args.append("--direct_running_mode=multi_processing")
