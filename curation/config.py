@@ -26,7 +26,10 @@ class ConfigError(ValueError):
 
 
 def close_matches(word: str, choices: typing.Iterable[str]) -> str:
-    matches = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+    """A hint naming the closest choices: the best match and any nearly as close."""
+    scored = sorted(((difflib.SequenceMatcher(None, word, c).ratio(), c) for c in choices), reverse=True)
+    best = scored[0][0] if scored else 0.0
+    matches = [c for ratio, c in scored[:3] if ratio >= max(0.5, best - 0.1)]
     return f" (did you mean {', '.join(repr(m) for m in matches)}?)" if matches else ""
 
 

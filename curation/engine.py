@@ -23,18 +23,25 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def pipeline_options(beam_args: list[str]) -> PipelineOptions:
+def pipeline_options(beam_args: list[str], elements: int | None = None) -> PipelineOptions:
+    """Options for one phase; `elements` (its input files or shards) caps the default local workers, since
+    each element is one unit of work and a worker without one only costs start-up."""
     args = list(beam_args)
     given = {a.split("=", 1)[0].lstrip("-") for a in args if a.startswith("--")}
     if "runner" not in given:
         args.append("--runner=DirectRunner")
     runner = next((a.split("=", 1)[1] for a in args if a.startswith("--runner=")), "DirectRunner")
     if runner in ("DirectRunner", "direct"):
+        workers = max(1, min(usable_cores(), elements or usable_cores()))
         if "direct_num_workers" not in given:
-            args.append(f"--direct_num_workers={usable_cores()}")
-        # Separate processes, so CPU-bound Python stages use every core (threads would share one GIL).
+            args.append(f"--direct_num_workers={workers}")
+        else:
+            value = next((a.split("=", 1)[1] for a in args if a.startswith("--direct_num_workers=")), "")
+            workers = int(value) if value.isdigit() else usable_cores()
+        # Separate processes, so CPU-bound Python stages use every core (threads would share one GIL);
+        # one worker runs in this process, which saves spawning one (about a second of start-up).
         if "direct_running_mode" not in given:
-            args.append("--direct_running_mode=multi_processing")
+            args.append("--direct_running_mode=" + ("multi_processing" if workers > 1 else "in_memory"))
     if "default_sdk_harness_log_level" not in given:
         args.append("--default_sdk_harness_log_level=WARNING")
     return PipelineOptions(args)

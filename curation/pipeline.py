@@ -120,7 +120,7 @@ def curate(ctx: RunContext) -> list[PoolFile]:
     if todo:
         metas = [pool_meta_uri(ctx.layout, name, d) for name, _, d in expected]
         run_pipeline(
-            pipeline_options(ctx.beam_args),
+            pipeline_options(ctx.beam_args, len(todo)),
             lambda p: p | "ListInputs" >> beam.Create(todo) | "CurateFiles" >> CurateFiles(ctx.sources, ctx.layout),
             log_path=ctx.worker_log("curate"),
             progress=("curate", len(metas), lambda: sum(storage.exists(m) for m in metas)),
@@ -142,7 +142,7 @@ def decide(ctx: RunContext, pools: list[PoolFile]) -> tuple[str, str]:
     else:
         ctx.log(f"[decide] quality thresholds, dedupe and decontamination over {len(pools)} pools")
         run_pipeline(
-            pipeline_options(ctx.beam_args),
+            pipeline_options(ctx.beam_args, len(pools)),
             lambda p: p | "ListPools" >> beam.Create(pools) | "DecideCorpus" >> DecideCorpus(ctx, folder),
             log_path=ctx.worker_log("decide"),
         )
@@ -162,7 +162,7 @@ def tokenize(ctx: RunContext, pools: list[PoolFile], decisions_d: str, folder: s
     if todo:
         metas = [meta(p, d) for _, p, d in expected]
         run_pipeline(
-            pipeline_options(ctx.beam_args),
+            pipeline_options(ctx.beam_args, len(todo)),
             lambda p: p
             | "ListPools" >> beam.Create(todo)
             | "TokenizePools" >> TokenizePools(folder, decisions_d, output, ctx.tokenizer_path, ctx.layout),

@@ -105,7 +105,7 @@ def plan_source(
     max_repetition: float = 1.0,
     weight_by_cluster_size: bool = False,
 ) -> SourcePlan:
-    """Copies per document so the source gives budget_tokens, never more, within one document's tokens.
+    """Copies per document so the source gives budget_tokens, within half a document's tokens.
 
     Each document's expected copies are min(f * weight, max_repetition) for the one f that meets the budget
     (weight 1, or its dedup cluster size for FineWeb-2 rehydration). Whole copies are given outright; the
@@ -145,6 +145,13 @@ def plan_source(
         if tokens[i] <= gap:
             extra[i] = 1
             gap -= int(tokens[i])
+    if gap > 0:
+        # Documents are never split, so a gap smaller than every remaining document is closed by the one
+        # that lands nearest the budget, when overshooting by it misses by less than stopping short does.
+        left = [i for i in candidates if not extra[i] and tokens[i] < 2 * gap]
+        if left:
+            nearest = min(left, key=lambda i: (abs(gap - int(tokens[i])), doc_ids[i]))
+            extra[nearest] = 1
 
     copies_per_doc = whole + extra
     return SourcePlan(

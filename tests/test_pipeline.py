@@ -200,9 +200,9 @@ def test_an_unfinished_version_can_be_taken_over_by_a_corrected_manifest(tmp_pat
     body = small_manifest(tmp_path, mix={"target_tokens": 10_000_000, "sources": {"web": {"ratio": 0.5}, "papers": {"ratio": 0.5}}})
     with pytest.raises(Exception, match="short by"):
         run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
-    body["mix"]["target_tokens"] = 20_000
+    body["mix"]["target_tokens"] = 12_000
     logs = []
     stats = run(load_manifest(write_manifest(tmp_path, body)), ["--direct_num_workers=1"], log=logs.append)
     assert any("taking it over" in line for line in logs)
     assert any("already pooled" in line and not line.endswith(" 0 already pooled") for line in logs)
-    assert stats["totals"]["mixed_tokens"] <= 20_000
+    assert abs(stats["totals"]["mixed_tokens"] - 12_000) < 600

@@ -24,6 +24,8 @@ from mixes.manifest import SourceConfig
 
 BATCH_DOCUMENTS = 512
 POOL_SUFFIX = ".pool.jsonl.zst"
+# Pools are a cache read once or twice: level 1 writes ~10% faster for ~20% more bytes than level 3.
+POOL_ZSTD_LEVEL = 1
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
     text_bytes = 0
     reasons: dict[str, int] = {}
     with storage.atomic_write(documents_uri) as raw_docs, storage.atomic_write(quarantine_uri) as quarantine_out:
-        with zstandard.ZstdCompressor(level=3).stream_writer(raw_docs, closefd=False) as docs_out:
+        with zstandard.ZstdCompressor(level=POOL_ZSTD_LEVEL).stream_writer(raw_docs, closefd=False) as docs_out:
             for batch in _batches(read_source_file(source, uri), BATCH_DOCUMENTS):
                 docs = [r for r in batch if isinstance(r, Document)]
                 for q in (r for r in batch if isinstance(r, Quarantine)):

@@ -160,7 +160,7 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
     ctx.log(f"[mix] {sum(len(s) for s in shard_lists)} documents in {len(shard_lists)} shards, {len(shard_lists) - len(todo)} already written")
     if todo:
         run_pipeline(
-            pipeline_options(ctx.beam_args),
+            pipeline_options(ctx.beam_args, len(todo)),
             lambda p: p | "ListShards" >> beam.Create(todo) | "WriteShards" >> beam.ParDo(_WriteShardFn(out_dir, token_files, meta)),
             log_path=ctx.worker_log("mix"),
             progress=("mix", len(shard_lists), lambda: sum(shard_sidecar_path(out_dir, i).exists() for i in range(len(shard_lists)))),

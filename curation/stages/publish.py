@@ -46,7 +46,7 @@ def publish_documents(ctx, token_files: list[TokenFile]) -> None:
     if todo:
         ctx.log(f"[publish] curated documents of {len(todo)} sources")
         run_pipeline(
-            pipeline_options(ctx.beam_args),
+            pipeline_options(ctx.beam_args, len(todo)),
             lambda p: p
             | "ListSources" >> beam.Create(todo)
             | "WriteDocuments" >> beam.ParDo(_WriteSourceDocumentsFn(out_dir, output.documents_format, output.documents_target_bytes)),
