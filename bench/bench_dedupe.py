@@ -72,7 +72,7 @@ def run_datatrove(input_path: Path, workdir: Path) -> dict:
     return {"tool": "datatrove", "seconds": seconds, "docs": len(clusters)}
 
 
-def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int = 1000) -> dict:
+def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int = 512) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -88,8 +88,9 @@ def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int 
         result = (
             p
             | "ListShards" >> beam.Create([str(input_path)])
+            # As the pipeline reads pool files: batches are made inside a DoFn and go straight to
+            # sketching, so no runner ever holds the documents' text.
             | "ReadBatches" >> beam.FlatMap(_read_batches, batch_docs)
-            | "Reshuffle" >> beam.Reshuffle()
             | "Deduplicate" >> Deduplicate(DedupeConfig(minhash=MinHashConfig()))
         )
         (

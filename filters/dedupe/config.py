@@ -44,6 +44,9 @@ class MinHashConfig:
     # Large-star/small-star rounds before the fixed-point check; edges still crossing labels after
     # these rounds are resolved in one small residual step, so the result never depends on this value.
     component_rounds: int = 3
+    # Band rows (32 bytes per document and band) are grouped and sorted in this many shards of band
+    # keys: more shards, more parallelism and less memory per shard; the buckets found are the same.
+    band_shards: int = 256
     # Name the hash permutations are derived from; changing it changes every signature.
     seed_name: str = "minhash_v1"
 
@@ -56,6 +59,8 @@ class MinHashConfig:
             raise ValueError(f"verify_jaccard must be in (0, 1], got {self.verify_jaccard}")
         if self.component_rounds < 1:
             raise ValueError(f"component_rounds must be at least 1, got {self.component_rounds}")
+        if self.band_shards < 1:
+            raise ValueError(f"band_shards must be at least 1, got {self.band_shards}")
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ from filters.dedupe.config import MinHashConfig
 from filters.dedupe.normalize import words
 
 MERSENNE_PRIME = np.uint64((1 << 31) - 1)
-# Shingles hashed per block: bounds the (shingles x permutations) matrix at ~64 MB.
-_BLOCK_SHINGLES = 1 << 16
+# Shingles hashed per block: keeps the (shingles x permutations) uint64 matrix near 450 KB, inside the
+# CPU cache; a 64K-shingle block (58 MB) made the same arithmetic 5x slower.
+_BLOCK_SHINGLES = 512
 _SHIFT31 = np.uint64(31)
 
 

@@ -21,7 +21,8 @@ from filters.dedupe.paragraphs import Paragraph, paragraphs
 
 class DocSketch(NamedTuple):
     keep: KeepKey
-    # Graph node for connected components: 64-bit digest of (source, doc id).
+    # Graph node for connected components and shuffle routing: 63-bit digest of (source, doc id), so
+    # Beam's coder writes it as a varint instead of pickling an integer beyond int64.
     node: int
     text_digest: bytes
     url_digest: bytes | None
@@ -49,7 +50,7 @@ class DocSketch(NamedTuple):
 
 
 def node_id(source: str, doc_id: str) -> int:
-    return xxhash.xxh3_64_intdigest(f"{source}\x00{doc_id}".encode("utf-8", "surrogatepass"))
+    return xxhash.xxh3_64_intdigest(f"{source}\x00{doc_id}".encode("utf-8", "surrogatepass")) >> 1
 
 
 def sketch_batch(docs: list[Document], config: DedupeConfig, hasher: MinHasher | None) -> list[DocSketch]:

@@ -1,24 +1,27 @@
 """Beam stages for deduplication: exact text, URL, MinHash near-duplicates and repeated paragraphs.
 
-Documents are reduced to sketches once (`SketchDocuments`); every later shuffle moves sketches or
-smaller records, never text. Each method keeps one copy per group by the stable keep rule and emits a
+Documents are reduced to sketches once (`SketchDocuments`) and stay in batches keyed by a batch key;
+each method shuffles compact records (digests, packed band rows, node pairs), decides per group and
+sends its few decisions back to the batches by that key, so no shuffle carries one record per document
+and band or a document's text. Each method keeps one copy per group by the stable keep rule and emits a
 ledger row for every other copy; paragraph repeats come out as span edits (Dolma style).
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import AsDict
+from apache_beam.pvalue import AsDict, TaggedOutput
 
 from curation.document import Rejection
 from filters.dedupe import components
+from filters.dedupe.buckets import band_rows_by_shard, bucket_pairs
 from filters.dedupe.config import DedupeConfig, MinHashConfig, ParagraphDedupeConfig, Scope
+from filters.dedupe.keep_rule import KeepKey
 from filters.dedupe.minhash import estimated_jaccard, exact_jaccard
 from filters.dedupe.sketch import DocSketch, make_hasher, sketch_batch
 
@@ -28,10 +31,12 @@ URL_FILTER = "url_dedupe_v1"
 MINHASH_FILTER = "minhash_v1"
 PARAGRAPH_FILTER = "paragraph_dedupe_v1"
 
-# Buckets up to this size are linked as cliques (at most 28 pairs), larger ones as star plus chain.
-_MAX_CLIQUE_BUCKET = 8
-
 DocKey = tuple[str, str]  # (source, doc id): ids are unique only within a source
+# (batch key, sketches): the batch key, the node of the batch's first document, routes decisions back.
+SketchBatch = tuple[int, list[DocSketch]]
+# What exact and URL grouping shuffle per document: (keep key as a plain tuple, represents, node, batch
+# key). Plain tuples of str/int/bytes take Beam's fast primitive coder; NamedTuples would be pickled.
+MemberRecord = tuple[tuple, int, int, int]
 
 
 class DedupeResult(NamedTuple):
@@ -80,95 +85,93 @@ class Deduplicate(beam.PTransform):
         rejections = (
             removed or [batches.pipeline | "NoRejections" >> beam.Create([])]
         ) | "MergeRejections" >> (beam.Flatten())
-        clusters = survivors | "ReportClusters" >> beam.Map(_cluster_record)
+        clusters = survivors | "ReportClusters" >> beam.FlatMapTuple(_cluster_records)
         return DedupeResult(rejections, clusters, edits, span_rejections)
 
 
 class _Decided(NamedTuple):
+    # Sketch batches that survive.
     kept: beam.PCollection
     rejections: beam.PCollection
 
 
 class KeepOnePerKey(beam.PTransform):
-    """Group sketches by a key (None passes through) and keep the first of each group by the keep rule."""
+    """Group member records by a key (None: the document takes no part) and keep the first of each group
+    by the keep rule; the removals and new cluster sizes go back to the sketch batches."""
 
     def __init__(self, key_of: Callable[[DocSketch], Any], filter_name: str, reason: str):
         super().__init__()
         self.key_of, self.filter_name, self.reason = key_of, filter_name, reason
 
-    def expand(self, sketches):
-        keyed = sketches | "KeyOrPass" >> beam.ParDo(_KeyOrPass(self.key_of)).with_outputs(
-            "unkeyed", main="keyed"
-        )
+    def expand(self, batches):
         decided = (
-            keyed.keyed
+            batches
+            | "KeyMembers" >> beam.FlatMap(_member_records, key_of=self.key_of)
             | "GroupByKey" >> beam.GroupByKey()
             | "KeepFirstByRule"
-            >> beam.ParDo(_KeepFirst(self.filter_name, self.reason)).with_outputs("rejections", main="kept")
+            >> beam.ParDo(_KeepFirstMember(self.filter_name, self.reason)).with_outputs(
+                "rejections", main="decisions"
+            )
         )
-        kept = (decided.kept, keyed.unkeyed) | "MergeKept" >> beam.Flatten()
+        kept = (
+            {"batch": batches, "decision": decided.decisions}
+            | "JoinDecisions" >> beam.CoGroupByKey()
+            | "ApplyDecisions" >> beam.FlatMapTuple(_apply_decisions)
+        )
         return _Decided(kept, decided.rejections)
 
 
 class DeduplicateMinHash(beam.PTransform):
     """LSH band buckets give candidate pairs, connected components give clusters, the keep rule
-    picks each cluster's representative; the rest are near duplicates."""
+    picks each cluster's representative; the rest are near duplicates.
+
+    Only candidates (documents sharing a bucket with another) leave their batch: their shingles go to
+    the pair check and their sketches to the cluster decision."""
 
     def __init__(self, config: MinHashConfig):
         super().__init__()
         self.config = config
 
-    def expand(self, sketches):
-        signed = sketches | "SplitSigned" >> beam.ParDo(_SignedOrPass()).with_outputs(
-            "unsigned", main="signed"
+    def expand(self, batches):
+        cfg = self.config
+        batch_to_candidate_routes = (
+            batches
+            | "PackBandRows" >> beam.FlatMap(_band_rows, scope=cfg.scope, shards=cfg.band_shards)
+            | "GroupShards" >> beam.GroupByKey()
+            | "LinkBucketMembers" >> beam.FlatMapTuple(_candidate_routes)
         )
-        node_to_sketch = signed.signed | "KeyByNode" >> beam.Map(lambda s: (s.node, s))
-        candidate_pairs = (
-            signed.signed
-            | "KeyByBand" >> beam.FlatMap(_band_records, scope=self.config.scope)
-            | "GroupBuckets" >> beam.GroupByKey()
-            | "LinkBucketMembers" >> beam.FlatMapTuple(_bucket_edges)
-            | "DistinctPairs" >> beam.Distinct()
+        split = (
+            {"batch": batches, "route": batch_to_candidate_routes}
+            | "JoinCandidates" >> beam.CoGroupByKey()
+            | "SplitCandidates"
+            >> beam.ParDo(_SplitCandidates()).with_outputs("candidates", "halves", main="alone")
         )
-        if self.config.verify_jaccard is not None:
-            candidate_pairs = candidate_pairs | "VerifyJaccard" >> KeepSimilarPairs(
-                node_to_sketch, self.config.verify_jaccard
-            )
-        node_to_component = candidate_pairs | "FindComponents" >> FindConnectedComponents(
-            self.config.component_rounds
-        )
+        edges = split.halves | "VerifyPairs" >> KeepSimilarPairs(cfg.verify_jaccard)
+        node_to_component = edges | "FindComponents" >> FindConnectedComponents(cfg.component_rounds)
         decided = (
-            {"sketch": node_to_sketch, "component": node_to_component}
+            {"sketch": split.candidates, "component": node_to_component}
             | "JoinComponents" >> beam.CoGroupByKey()
             | "KeyByComponent" >> beam.FlatMapTuple(_key_by_component)
             | "GroupClusters" >> beam.GroupByKey()
-            | "KeepFirstByRule"
-            >> beam.ParDo(_KeepFirst(MINHASH_FILTER, "near_duplicate", _similarity_to_kept)).with_outputs(
-                "rejections", main="kept"
-            )
+            | "KeepFirstByRule" >> beam.ParDo(_KeepFirstSketch()).with_outputs("rejections", main="kept")
         )
-        kept = (decided.kept, signed.unsigned) | "MergeKept" >> beam.Flatten()
+        kept = (split.alone, decided.kept) | "MergeKept" >> beam.Flatten()
         return _Decided(kept, decided.rejections)
 
 
 class KeepSimilarPairs(beam.PTransform):
-    """Drop candidate pairs whose exact shingle Jaccard is below the threshold (LSH false positives)."""
+    """Pair halves ((u, v), (node, shingles)) in, one from each end; the pair (u, v) out when its exact
+    shingle Jaccard reaches the threshold (None: every candidate pair, trusting LSH)."""
 
-    def __init__(self, node_to_sketch, min_jaccard: float):
+    def __init__(self, min_jaccard: float | None):
         super().__init__()
-        self.node_to_sketch, self.min_jaccard = node_to_sketch, min_jaccard
+        self.min_jaccard = min_jaccard
 
-    def expand(self, pairs):
-        node_to_shingles = self.node_to_sketch | "Shingles" >> beam.MapTuple(lambda n, s: (n, s.shingles))
-        half_joined = (
-            {"pair": pairs, "shingles": node_to_shingles}
-            | "JoinFirst" >> beam.CoGroupByKey()
-            | "CarryFirst" >> beam.FlatMapTuple(_carry_shingles)
-        )
+    def expand(self, halves):
         return (
-            {"half": half_joined, "shingles": node_to_shingles}
-            | "JoinSecond" >> beam.CoGroupByKey()
-            | "KeepSimilar" >> beam.FlatMap(_similar_pairs, self.min_jaccard)
+            halves
+            | "GroupPairs" >> beam.GroupByKey()
+            | "KeepSimilar" >> beam.FlatMap(_similar_pair, self.min_jaccard)
         )
 
 
@@ -241,9 +244,9 @@ class DeduplicateParagraphs(beam.PTransform):
         super().__init__()
         self.config = config
 
-    def expand(self, sketches):
+    def expand(self, batches):
         doc_to_spans = (
-            sketches
+            batches
             | "KeyByParagraph" >> beam.FlatMap(_paragraph_records, self.config.scope)
             | "GroupParagraphs" >> beam.GroupByKey()
             | "RepeatedOccurrences" >> beam.FlatMapTuple(_repeated_occurrences)
@@ -262,62 +265,83 @@ class _SketchBatch(beam.DoFn):
     def setup(self):
         self.hasher = make_hasher(self.config)
 
-    def process(self, batch) -> Iterator[DocSketch]:
-        yield from sketch_batch(list(batch), self.config, self.hasher)
+    def process(self, batch) -> Iterator[SketchBatch]:
+        sketches = sketch_batch(list(batch), self.config, self.hasher)
+        if sketches:
+            yield sketches[0].node, sketches
 
 
-class _KeyOrPass(beam.DoFn):
-    def __init__(self, key_of):
-        self.key_of = key_of
+class _KeepFirstMember(beam.DoFn):
+    """A group's first member by the keep rule stands for the group: (batch key, (node, cluster size))
+    for it, (batch key, (node, None)) for every other member, which also gets a ledger row."""
 
-    def process(self, sketch) -> Iterator[Any]:
-        key = self.key_of(sketch)
-        if key is None:
-            yield beam.pvalue.TaggedOutput("unkeyed", sketch)
-        else:
-            yield key, sketch
-
-
-class _SignedOrPass(beam.DoFn):
-    def process(self, sketch) -> Iterator[Any]:
-        if sketch.band_keys is None:
-            yield beam.pvalue.TaggedOutput("unsigned", sketch)
-        else:
-            yield sketch
-
-
-class _KeepFirst(beam.DoFn):
-    """The group's first sketch by the keep rule survives, standing for the whole group."""
-
-    def __init__(
-        self, filter_name: str, reason: str, score: Callable[[DocSketch, DocSketch], float] | None = None
-    ):
-        self.filter_name, self.reason, self.score = filter_name, reason, score
+    def __init__(self, filter_name: str, reason: str):
+        self.filter_name, self.reason = filter_name, reason
         self.removed = Metrics.counter(STAGE, reason)
+
+    def process(self, keyed_group) -> Iterator[Any]:
+        members = sorted(keyed_group[1])
+        if len(members) == 1:
+            return
+        kept_keep, _, kept_node, kept_batch = members[0]
+        cluster_size = sum(represents for _, represents, _, _ in members)
+        yield kept_batch, (kept_node, cluster_size)
+        for keep, _, node, batch in members[1:]:
+            self.removed.inc()
+            yield batch, (node, None)
+            yield TaggedOutput(
+                "rejections",
+                _duplicate_rejection(
+                    KeepKey(*keep), KeepKey(*kept_keep), cluster_size, self.filter_name, self.reason
+                ),
+            )
+
+
+class _SplitCandidates(beam.DoFn):
+    """Per batch: documents with no candidate pair stay (without their MinHash arrays, which nothing
+    later reads); a candidate leaves as (node, sketch) and sends one half per pair to the pair check."""
+
+    def process(self, keyed) -> Iterator[Any]:
+        batch_key, g = keyed
+        neighbours: dict[int, set[int]] = {}
+        for node, other in g["route"]:
+            neighbours.setdefault(node, set()).add(other)
+        for sketches in g["batch"]:
+            alone = []
+            for s in sketches:
+                if s.node not in neighbours:
+                    alone.append(_without_minhash(s))
+                    continue
+                yield TaggedOutput("candidates", (s.node, s))
+                for other in neighbours[s.node]:
+                    pair = (s.node, other) if s.node < other else (other, s.node)
+                    yield TaggedOutput("halves", (pair, s.shingles))
+            if alone:
+                yield batch_key, alone
+
+
+class _KeepFirstSketch(beam.DoFn):
+    """A cluster's first sketch by the keep rule survives, as a batch of one, standing for the cluster."""
+
+    def __init__(self):
+        self.removed = Metrics.counter(STAGE, "near_duplicate")
 
     def process(self, keyed_group) -> Iterator[Any]:
         members = sorted(keyed_group[1], key=lambda s: s.keep)
         kept = members[0]
         cluster_size = sum(s.represents for s in members)
-        detail = {
-            "kept_id": kept.doc_id,
-            "kept_source": kept.source,
-            "cluster_id": kept.content_hash,
-            "cluster_size": cluster_size,
-        }
-        yield kept._replace(represents=cluster_size)
+        yield kept.node, [_without_minhash(kept._replace(represents=cluster_size))]
         for s in members[1:]:
             self.removed.inc()
-            yield beam.pvalue.TaggedOutput(
+            yield TaggedOutput(
                 "rejections",
-                Rejection(
-                    doc_id=s.doc_id,
-                    source=s.source,
-                    stage=STAGE,
-                    filter=self.filter_name,
-                    reason=self.reason,
-                    score=self.score(s, kept) if self.score else None,
-                    detail=dict(detail),
+                _duplicate_rejection(
+                    s.keep,
+                    kept.keep,
+                    cluster_size,
+                    MINHASH_FILTER,
+                    "near_duplicate",
+                    score=_similarity_to_kept(s, kept),
                 ),
             )
 
@@ -335,6 +359,25 @@ class _DifferingLabels(beam.DoFn):
                 yield other, own
 
 
+def _duplicate_rejection(
+    removed: KeepKey, kept: KeepKey, cluster_size: int, filter_name: str, reason: str, score=None
+) -> Rejection:
+    return Rejection(
+        doc_id=removed.doc_id,
+        source=removed.source,
+        stage=STAGE,
+        filter=filter_name,
+        reason=reason,
+        score=score,
+        detail={
+            "kept_id": kept.doc_id,
+            "kept_source": kept.source,
+            "cluster_id": kept.content_hash,
+            "cluster_size": cluster_size,
+        },
+    )
+
+
 def _digest_key(field: str, scope: Scope) -> Callable[[DocSketch], Any]:
     def key_of(sketch: DocSketch):
         digest = getattr(sketch, field)
@@ -345,29 +388,58 @@ def _digest_key(field: str, scope: Scope) -> Callable[[DocSketch], Any]:
     return key_of
 
 
-def _band_records(sketch: DocSketch, scope: Scope) -> Iterator[tuple[tuple, int]]:
-    source = sketch.source if scope == "per_source" else ""
-    for band, key in enumerate(np.frombuffer(sketch.band_keys, dtype=np.uint64).tolist()):
-        yield (source, band, key), sketch.node
+def _member_records(
+    batch: SketchBatch, key_of: Callable[[DocSketch], Any]
+) -> Iterator[tuple[Any, MemberRecord]]:
+    batch_key, sketches = batch
+    for s in sketches:
+        key = key_of(s)
+        if key is not None:
+            yield key, (tuple(s.keep), s.represents, s.node, batch_key)
 
 
-def _bucket_edges(_, nodes: Iterable[int]) -> Iterator[tuple[int, int]]:
-    """Every pair of a small bucket, so a pair that fails the Jaccard check cannot cut a third member
-    off; a large bucket (boilerplate) is linked as a star plus a chain, so its edges stay linear."""
-    members = sorted(set(nodes))
-    if len(members) <= _MAX_CLIQUE_BUCKET:
-        yield from itertools.combinations(members, 2)
+def _apply_decisions(batch_key: int, g: dict) -> Iterator[SketchBatch]:
+    """The batch without its removed members, kept representatives carrying their cluster size."""
+    size_of = dict(g["decision"])
+    for sketches in g["batch"]:
+        kept = [
+            s if s.node not in size_of else s._replace(represents=size_of[s.node])
+            for s in sketches
+            if s.node not in size_of or size_of[s.node] is not None
+        ]
+        if kept:
+            yield batch_key, kept
+
+
+def _band_rows(batch: SketchBatch, scope: Scope, shards: int) -> Iterator[tuple[tuple[str, int], bytes]]:
+    batch_key, sketches = batch
+    yield from band_rows_by_shard(sketches, batch_key, scope, shards).items()
+
+
+def _candidate_routes(_, packed: Iterable[bytes]) -> Iterator[tuple[int, tuple[int, int]]]:
+    """(batch key, (node, other node)) for both ends of every candidate pair, so each batch learns
+    which of its documents are candidates and with whom."""
+    for (u, batch_u), (v, batch_v) in bucket_pairs(packed):
+        yield batch_u, (u, v)
+        yield batch_v, (v, u)
+
+
+def _without_minhash(sketch: DocSketch) -> DocSketch:
+    return sketch._replace(signature=None, band_keys=None, shingles=None)
+
+
+def _similar_pair(
+    keyed: tuple[tuple[int, int], Iterable], min_jaccard: float | None
+) -> Iterator[tuple[int, int]]:
+    pair, halves = keyed
+    if min_jaccard is None:
+        yield pair
         return
-    for i, v in enumerate(members[1:], start=1):
-        yield members[0], v
-        if i > 1:
-            yield members[i - 1], v
-
-
-def _carry_shingles(u: int, g: dict) -> Iterator[tuple[int, tuple[int, Any]]]:
-    (shingles_u,) = list(g["shingles"])
-    for v in g["pair"]:
-        yield v, (u, shingles_u)
+    shingles_u, shingles_v = halves
+    if exact_jaccard(_uint32(shingles_u), _uint32(shingles_v)) >= min_jaccard:
+        yield pair
+    else:
+        Metrics.counter(STAGE, "candidate_pair_below_jaccard").inc()
 
 
 def _relabel(node_label: tuple[int, int], remap: dict[int, int]) -> tuple[int, int]:
@@ -379,16 +451,6 @@ def _carry_label(u: int, g: dict) -> Iterator[tuple[int, int]]:
     (label_u,) = list(g["label"])
     for v in g["edge"]:
         yield v, label_u
-
-
-def _similar_pairs(keyed: tuple[int, dict], min_jaccard: float) -> Iterator[tuple[int, int]]:
-    v, g = keyed
-    (shingles_v,) = list(g["shingles"])
-    for u, shingles_u in g["half"]:
-        if exact_jaccard(_uint32(shingles_u), _uint32(shingles_v)) >= min_jaccard:
-            yield u, v
-        else:
-            Metrics.counter(STAGE, "candidate_pair_below_jaccard").inc()
 
 
 def _key_by_component(node: int, g: dict) -> Iterator[tuple[int, DocSketch]]:
@@ -407,24 +469,24 @@ def _uint32(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint32)
 
 
-def _cluster_record(sketch: DocSketch) -> tuple[DocKey, dict[str, Any]]:
-    return (sketch.source, sketch.doc_id), {
-        "cluster_id": sketch.content_hash,
-        "cluster_size": sketch.represents,
-    }
+def _cluster_records(_, sketches: list[DocSketch]) -> Iterator[tuple[DocKey, dict[str, Any]]]:
+    for s in sketches:
+        yield (s.source, s.doc_id), {"cluster_id": s.content_hash, "cluster_size": s.represents}
 
 
-def _paragraph_records(sketch: DocSketch, scope: Scope) -> Iterator[tuple[Any, tuple]]:
-    for p in sketch.paragraphs:
-        key = (sketch.source, p.digest) if scope == "per_source" else p.digest
-        yield key, (sketch.keep, p.start, p.end)
+def _paragraph_records(batch: SketchBatch, scope: Scope) -> Iterator[tuple[Any, tuple]]:
+    for s in batch[1]:
+        for p in s.paragraphs:
+            key = (s.source, p.digest) if scope == "per_source" else p.digest
+            yield key, (tuple(s.keep), p.start, p.end)
 
 
 def _repeated_occurrences(_, occurrences: Iterable[tuple]) -> Iterator[tuple[DocKey, tuple[int, int]]]:
     ordered = sorted(occurrences)
     for keep, start, end in ordered[1:]:
         Metrics.counter(STAGE, "duplicate_paragraph").inc()
-        yield (keep.source, keep.doc_id), (start, end)
+        removed = KeepKey(*keep)
+        yield (removed.source, removed.doc_id), (start, end)
 
 
 def _span_rejection(key: DocKey, spans: list[tuple[int, int]]) -> Rejection:

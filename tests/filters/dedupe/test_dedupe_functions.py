@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from filters.dedupe import components
-from filters.dedupe.config import MinHashConfig
+from filters.dedupe.buckets import band_rows_by_shard, bucket_pairs, link_bucket
+from filters.dedupe.config import DedupeConfig, MinHashConfig
 from filters.dedupe.keep_rule import keep_key
 from filters.dedupe.minhash import (
     LshScheme,
@@ -19,14 +20,23 @@ from filters.dedupe.minhash import (
     lsh_params_for_threshold,
     s_curve,
 )
-from filters.dedupe.normalize import normalize_text, normalize_url
+from filters.dedupe.normalize import normalize_text, normalize_unicode_text, normalize_url
 from filters.dedupe.paragraphs import apply_paragraph_edits, paragraphs
+from filters.dedupe.sketch import make_hasher, sketch_batch
 from tests.helpers_dedupe import cc_documents
 
 
 def test_normalized_text_ignores_case_punctuation_digits_diacritics_and_spacing():
     assert normalize_text("Café  au LAIT, 1999!\n") == normalize_text("cafe au lait 2024")
     assert normalize_text("a-b") == "a b"
+
+
+def test_ascii_text_normalizes_as_the_unicode_character_classes_do():
+    every_ascii = "".join(map(chr, range(128)))
+    texts = [d.text.encode("ascii", "ignore").decode() for d in cc_documents(200)]
+    texts += [every_ascii, " 1,5.2 -- x\x1c y\t\r\n", "...", "", "3.14,15 a.b,c 7."]
+    for text in texts:
+        assert normalize_text(text) == normalize_unicode_text(text)
 
 
 @pytest.mark.parametrize(
@@ -125,3 +135,31 @@ def test_star_rounds_reach_the_same_components_as_union_find():
     reference = components.resolve_residual((u, v) for u, v in edges if u != v)
     assert labels == {u: reference[u] for u in labels}
     assert all(labels[u] == min(n for n in labels if labels[n] == labels[u]) for u in labels)
+
+
+def test_packed_band_rows_find_the_buckets_of_a_direct_grouping_whatever_the_shards_and_batches():
+    config = DedupeConfig(minhash=MinHashConfig())
+    docs = cc_documents(120)
+    edited = [type(d)(f"{d.id}-edited", d.text.replace(" the ", " a ", 1), d.source) for d in docs[:30]]
+    sketches = sketch_batch(docs + edited, config, make_hasher(config))
+    buckets: dict[tuple[int, int], set[int]] = {}
+    for s in sketches:
+        for band, key in enumerate(np.frombuffer(s.band_keys, dtype=np.uint64).tolist()):
+            buckets.setdefault((band, key), set()).add(s.node)
+    expected = {p for nodes in buckets.values() for p in link_bucket(sorted(nodes))}
+    assert len(expected) >= 30
+    batch_of = {s.node: i // 17 for i, s in enumerate(sketches)}
+    for shards in (1, 5, 256):
+        packed: dict = {}
+        for i in range(0, len(sketches), 17):
+            for key, rows in band_rows_by_shard(sketches[i : i + 17], i // 17, "global", shards).items():
+                packed.setdefault(key, []).append(rows)
+        found = [pair for rows in packed.values() for pair in bucket_pairs(rows)]
+        assert all(batch_of[u] == bu and batch_of[v] == bv for (u, bu), (v, bv) in found)
+        assert {(u, v) for (u, _), (v, _) in found} == expected
+
+
+def test_a_large_bucket_is_linked_as_a_star_plus_a_chain_and_a_small_one_as_a_clique():
+    assert sorted(link_bucket([1, 2, 3])) == [(1, 2), (1, 3), (2, 3)]
+    large = list(link_bucket(list(range(10))))
+    assert len(large) == 9 + 8 and (0, 9) in large and (8, 9) in large and (2, 9) not in large
