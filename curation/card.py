@@ -1,17 +1,15 @@
 """The dataset card of an output: card.md and a self-contained card.html (inline SVG, no external assets),
-generated from stats.json, lock.json and the ledger — tokens per source, the filter funnel per source, dedup
+generated from stats.json and lock.json alone — tokens per source, the filter funnel per source, dedup
 cluster sizes and contamination — after the data cards of Dolma and FineWeb, with numbers formatted as
 `curation stats` prints them so the two can be checked against each other."""
 
 from __future__ import annotations
 
-import collections
 import html
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import pyarrow.parquet as pq
 
 from curation import storage
 
@@ -64,42 +62,7 @@ def funnel(source_stats: dict[str, Any]) -> list[tuple[str, int]]:
     return steps
 
 
-def _ledger(root: str) -> list[dict[str, Any]]:
-    path = storage.join(root, "ledger", "rejections.parquet")
-    if not storage.exists(path):
-        return []
-    with storage.open_binary(path) as f:
-        rows = pq.read_table(f, columns=["doc_id", "source", "stage", "reason", "detail"]).to_pylist()
-    for r in rows:
-        r["detail"] = orjson.loads(r["detail"]) if r["detail"] else {}
-    return rows
-
-
-def cluster_size_counts(ledger: list[dict[str, Any]]) -> dict[int, int]:
-    """Duplicate clusters (two or more documents) by size; singletons are every other kept document."""
-    sizes = {
-        r["detail"]["cluster_id"]: r["detail"]["cluster_size"]
-        for r in ledger
-        if r["stage"] == "dedupe" and "cluster_id" in r["detail"]
-    }
-    return dict(sorted(collections.Counter(sizes.values()).items()))
-
-
-def contamination_rows(ledger: list[dict[str, Any]]) -> list[list[str]]:
-    """Per benchmark: items matched, training documents dropped, documents with spans cut."""
-    items: dict[str, set] = collections.defaultdict(set)
-    dropped: dict[str, set] = collections.defaultdict(set)
-    cut: dict[str, set] = collections.defaultdict(set)
-    for r in ledger:
-        if r["stage"] != "decontaminate":
-            continue
-        benchmark = r["detail"].get("benchmark", "?")
-        items[benchmark].add(r["detail"].get("item_id"))
-        (cut if r["detail"].get("span_only") else dropped)[benchmark].add((r["source"], r["doc_id"]))
-    return [[b, f"{len(items[b]):,}", f"{len(dropped[b]):,}", f"{len(cut[b]):,}"] for b in sorted(items)]
-
-
-def card_tables(stats: dict[str, Any], lock: dict[str, Any], ledger: list[dict[str, Any]]) -> list[Table]:
+def card_tables(stats: dict[str, Any], lock: dict[str, Any]) -> list[Table]:
     tables = [
         Table(
             "Tokens per source",
@@ -120,7 +83,7 @@ def card_tables(stats: dict[str, Any], lock: dict[str, Any], ledger: list[dict[s
         tables.append(
             Table(f"Filter funnel: {name}", ["step", "documents"], rows, [(label, n) for label, n in steps])
         )
-    sizes = cluster_size_counts(ledger)
+    sizes = {int(size): n for size, n in stats.get("dedupe_cluster_sizes", {}).items()}
     tables.append(
         Table(
             "Dedup cluster sizes",
@@ -129,11 +92,15 @@ def card_tables(stats: dict[str, Any], lock: dict[str, Any], ledger: list[dict[s
             [(str(size), n) for size, n in sizes.items()] or None,
         )
     )
+    contamination = [
+        [b, f"{c['items_matched']:,}", f"{c['documents_dropped']:,}", f"{c['documents_cut']:,}"]
+        for b, c in stats.get("contamination", {}).items()
+    ]
     tables.append(
         Table(
             f"Contamination ({stats.get('contamination_matches', 0):,} matches)",
             ["benchmark", "items matched", "documents dropped", "documents with spans cut"],
-            contamination_rows(ledger) or [["none found", "0", "0", "0"]],
+            contamination or [["none found", "0", "0", "0"]],
         )
     )
     libraries = ", ".join(f"{k} {v}" for k, v in lock["libraries"].items() if v)
@@ -246,7 +213,7 @@ def write_card(root: str, lock: dict[str, Any]) -> tuple[str, str]:
     """Write root/card.md and root/card.html from root/stats.json, `lock` and the ledger; returns their paths."""
     with storage.open_binary(storage.join(root, "stats.json")) as f:
         stats = orjson.loads(f.read())
-    tables = card_tables(stats, lock, _ledger(root))
+    tables = card_tables(stats, lock)
     paths = (storage.join(root, "card.md"), storage.join(root, "card.html"))
     for path, text in zip(paths, (render_markdown(stats, tables), render_html(stats, tables))):
         with storage.atomic_write(path) as f:

@@ -141,6 +141,33 @@ def source_stats(ctx, pools, rejections, token_files, mix: MixResult) -> dict[st
     return stats
 
 
+def cluster_size_counts(rejections: list[Rejection]) -> dict[str, int]:
+    """Duplicate clusters (two or more documents) by size; every other kept document is a singleton."""
+    sizes = {
+        r.detail["cluster_id"]: r.detail["cluster_size"]
+        for r in rejections
+        if r.stage == "dedupe" and r.detail and "cluster_id" in r.detail
+    }
+    return {str(size): n for size, n in sorted(collections.Counter(sizes.values()).items())}
+
+
+def contamination_summary(rejections: list[Rejection]) -> dict[str, dict[str, int]]:
+    """Per benchmark: items matched, training documents dropped, documents with spans cut."""
+    items: dict[str, set] = collections.defaultdict(set)
+    dropped: dict[str, set] = collections.defaultdict(set)
+    cut: dict[str, set] = collections.defaultdict(set)
+    for r in rejections:
+        if r.stage != "decontaminate" or not r.detail:
+            continue
+        benchmark = r.detail.get("benchmark", "?")
+        items[benchmark].add(r.detail.get("item_id"))
+        (cut if r.detail.get("span_only") else dropped)[benchmark].add((r.source, r.doc_id))
+    return {
+        b: {"items_matched": len(items[b]), "documents_dropped": len(dropped[b]), "documents_cut": len(cut[b])}
+        for b in sorted(items)
+    }
+
+
 def finish_run(ctx, pools, decisions: Decisions, token_files, mix: MixResult, elapsed_s: float) -> dict[str, Any]:
     publish_documents(ctx, token_files)
     rejections = all_rejections(decisions, token_files)
@@ -160,6 +187,8 @@ def finish_run(ctx, pools, decisions: Decisions, token_files, mix: MixResult, el
         | {"mixed_tokens": sum(sh["tokens"] for sh in mix.shards), "mixed_documents": sum(sh["documents"] for sh in mix.shards)},
         "shards": mix.shards,
         "contamination_matches": len(decisions.matches),
+        "contamination": contamination_summary(rejections),
+        "dedupe_cluster_sizes": cluster_size_counts(rejections),
     }
     write_decontamination_report(ctx, decisions.matches)
     with storage.atomic_write(ctx.layout.stats_file) as f:
