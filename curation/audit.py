@@ -23,6 +23,7 @@ import xxhash
 
 from curation import storage
 from curation.errors import CurationError, InputError
+from curation.writers import iter_zstd_frames, read_zstd_frame
 
 AUDIT_DIR = "audit"
 RECORDS = "records.jsonl"
@@ -112,17 +113,31 @@ def _quarantine_rows(root: str) -> list[dict[str, Any]]:
         return pq.read_table(f).to_pylist()
 
 
-def _published_documents(root: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
-    """(file relative to root, line number, document) of every curated document published under documents/."""
+def _published_documents(root: str) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(file relative to root, where in the file, document) of every curated document under documents/.
+
+    Where is the line number and, for .zst files, the compressed offset of the zstd frame holding the line
+    and the frame's first line, so a query decompresses one frame rather than the file up to the line.
+    """
     try:
         files = storage.list_files(storage.join(root, "documents", "*", "part-*.jsonl*"))
     except InputError:
         return
     for uri in files:
         rel = os.path.relpath(uri, root)
+        if uri.endswith(".zst"):
+            line_number = 0
+            with storage.open_binary(uri) as raw:
+                for frame_offset, data in iter_zstd_frames(raw):
+                    first_line = line_number
+                    for line in data.splitlines():
+                        where = {"line": line_number, "frame": [frame_offset, first_line]}
+                        yield rel, where, orjson.loads(line)
+                        line_number += 1
+            continue
         with storage.open_decompressed(uri) as f:
             for line_number, line in enumerate(f):
-                yield rel, line_number, orjson.loads(line)
+                yield rel, {"line": line_number}, orjson.loads(line)
 
 
 def _shard_indexes(root: str) -> list[tuple[str, dict[str, list]]]:
@@ -164,11 +179,11 @@ def collect_records(
             r["status"] = "dropped"
             r["uri"] = r["uri"] or row["uri"]
             dropped.add((r["source"], r["id"]))
-    for rel, line_number, doc in _published_documents(root):
+    for rel, where, doc in _published_documents(root):
         r = record(doc["source"], doc["id"])
         if not r["pieces"]:
             _take_provenance(r, doc)
-        r["pieces"].append({"id": doc["id"], "document": rel, "line": line_number})
+        r["pieces"].append({"id": doc["id"], "document": rel, **where})
         attrs = doc.get("attributes") or {}
         if "dedupe/cluster_id" in attrs and r["cluster"] is None:
             r["cluster"] = {
@@ -376,7 +391,12 @@ class AuditIndex:
         """The curated text (after every edit) of a kept document or one of its pieces, from documents/."""
         for piece in record.get("pieces", []):
             if piece_id is None or piece["id"] == piece_id:
-                with storage.open_decompressed(os.path.join(self.root, piece["document"])) as f:
+                uri = os.path.join(self.root, piece["document"])
+                if "frame" in piece:
+                    frame_offset, first_line = piece["frame"]
+                    lines = read_zstd_frame(uri, frame_offset).splitlines()
+                    return orjson.loads(lines[piece["line"] - first_line])["text"]
+                with storage.open_decompressed(uri) as f:
                     for line_number, line in enumerate(f):
                         if line_number == piece["line"]:
                             return orjson.loads(line)["text"]

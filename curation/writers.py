@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, BinaryIO, Literal, Self
 
@@ -23,6 +23,10 @@ from curation import storage
 DocumentFormat = Literal["jsonl.zst", "jsonl.gz", "parquet"]
 
 ZSTD_LEVEL = 3
+# JSONL.zst documents are written as independent zstd frames of this many documents (still one valid .zst
+# file), so one document is read back by decompressing a single frame: what makes `audit --text` fast.
+ZSTD_FRAME_DOCUMENTS = 256
+_READ_CHUNK_BYTES = 1 << 20
 GZIP_LEVEL = 6
 _PARQUET_ROWS_PER_GROUP = 2048
 # Row groups are also cut by text size, so a file can roll near its target instead of a whole group late.
@@ -114,6 +118,9 @@ class DocumentWriter:
                 self._flush_row_group()
         else:
             self._encoder.write(orjson.dumps(doc) + b"\n")
+            self._documents_in_file += 1
+            if self._fmt == "jsonl.zst" and self._documents_in_file % ZSTD_FRAME_DOCUMENTS == 0:
+                self._encoder.flush(zstandard.FLUSH_FRAME)
         if self._counter.bytes_written >= self._target_bytes:
             self._finish_file()
 
@@ -142,6 +149,7 @@ class DocumentWriter:
             self._encoder = _compressing_writer(self._counter, self._fmt.rsplit(".", 1)[1])
         self._file_stack = stack
         self._current_uri = uri
+        self._documents_in_file = 0
 
     def _flush_row_group(self) -> None:
         rows = [_document_row(d) for d in self._pending_rows]
@@ -163,6 +171,38 @@ def _document_row(doc: dict[str, Any]) -> dict[str, Any]:
     for name in _JSON_STRING_FIELDS:
         row[name] = orjson.dumps(row[name] or {}).decode()
     return row
+
+
+def iter_zstd_frames(raw: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(compressed offset, decompressed bytes) of each frame of a .zst stream, in order."""
+    pending = b""
+    position = 0
+    while True:
+        if not pending:
+            pending = raw.read(_READ_CHUNK_BYTES)
+            if not pending:
+                return
+        start = position
+        decompressor = zstandard.ZstdDecompressor().decompressobj()
+        parts = []
+        while True:
+            parts.append(decompressor.decompress(pending))
+            if decompressor.eof:
+                position += len(pending) - len(decompressor.unused_data)
+                pending = decompressor.unused_data
+                break
+            position += len(pending)
+            pending = raw.read(_READ_CHUNK_BYTES)
+            if not pending:
+                raise zstandard.ZstdError(f"truncated zstd frame starting at byte {start}")
+        yield start, b"".join(parts)
+
+
+def read_zstd_frame(uri: str, offset: int) -> bytes:
+    """The decompressed bytes of the one frame starting at `offset` of a .zst file."""
+    with storage.open_seekable(uri) as raw:
+        raw.seek(offset)
+        return next(iter_zstd_frames(raw))[1]
 
 
 def write_jsonl(uri: str, rows: Iterable[dict[str, Any]]) -> None:

@@ -131,3 +131,22 @@ def test_write_jsonl_and_parquet_rows_for_ledgers(tmp_path):
     assert [orjson.loads(x) for x in lines] == rows
     write_parquet_rows(str(tmp_path / "ledger.parquet"), iter(rows))
     assert pq.read_table(tmp_path / "ledger.parquet").to_pylist() == rows
+
+
+def test_jsonl_zst_documents_are_frames_a_reader_can_seek_to(tmp_path):
+    from curation.writers import ZSTD_FRAME_DOCUMENTS, iter_zstd_frames, read_zstd_frame
+
+    docs = [{"id": str(i), "text": f"document {i} " * (i % 7 + 1)} for i in range(ZSTD_FRAME_DOCUMENTS * 2 + 5)]
+    with DocumentWriter(str(tmp_path / "part"), "jsonl.zst", 1 << 30) as writer:
+        for d in docs:
+            writer.write(d)
+    path = tmp_path / "part-00000.jsonl.zst"
+    with path.open("rb") as f:
+        frames = list(iter_zstd_frames(f))
+    assert [len(data.splitlines()) for _, data in frames] == [ZSTD_FRAME_DOCUMENTS, ZSTD_FRAME_DOCUMENTS, 5]
+    offset, _ = frames[1]
+    second = read_zstd_frame(str(path), offset).splitlines()
+    assert orjson.loads(second[3])["id"] == str(ZSTD_FRAME_DOCUMENTS + 3)
+    assert zstandard.ZstdDecompressor().stream_reader(path.open("rb"), read_across_frames=True).read().splitlines() == [
+        orjson.dumps(d) for d in docs
+    ]
