@@ -157,7 +157,7 @@ def collect_records(
     root: str, pool_uris: list[str] = ()
 ) -> tuple[list[dict[str, Any]], dict[str, list[tuple[int, str, str, int]]]]:
     """Every document record and quarantined record of an output, sorted, and per shard its
-    (start, source, doc id, end) rows. Pools (work/ cache) supply provenance and scores of dropped documents."""
+    (start, source, doc id, end) rows. Pools (the output's cache) supply provenance and scores of dropped documents."""
     records: dict[tuple[str, str], dict[str, Any]] = {}
 
     def record(source: str, doc_id: str) -> dict[str, Any]:

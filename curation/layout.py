@@ -1,5 +1,7 @@
-"""Where a run writes: `<output.path>/<name>/<version>/` with the final products at the top and the
-content-addressed intermediate results (pools, decisions, token caches) under `work/`."""
+"""Where a run writes: the products in `<output.path>/<name>/<version>/`, and the content-addressed
+intermediate results (pools, decisions, token caches, indexes) in `<output.path>/_cache/`, shared by every
+manifest writing under the same path: a stage-two blend or a re-thresholded version reuses the pools an
+earlier run scored. (Manifest names start with a letter or digit, so `_cache` never collides with one.)"""
 
 from __future__ import annotations
 
@@ -8,13 +10,26 @@ from dataclasses import dataclass
 from curation import storage
 
 
+CACHE_DIR = "_cache"
+
+
 @dataclass(frozen=True)
 class RunLayout:
     root: str
+    cache: str
 
     @classmethod
     def for_manifest(cls, output_path: str, name: str, version: str) -> RunLayout:
-        return cls(storage.join(output_path, name, version))
+        return cls(storage.join(output_path, name, version), storage.join(output_path, CACHE_DIR))
+
+    @classmethod
+    def from_root(cls, root: str) -> RunLayout:
+        """The layout of an existing output folder `<output.path>/<name>/<version>`."""
+        output_path = root.rstrip("/").rsplit("/", 2)[0]
+        return cls(root.rstrip("/"), storage.join(output_path, CACHE_DIR))
+
+    def cached(self, *parts: str) -> str:
+        return storage.join(self.cache, *parts)
 
     def path(self, *parts: str) -> str:
         return storage.join(self.root, *parts)
@@ -29,13 +44,13 @@ class RunLayout:
         return self.path("manifest.yaml")
 
     def pool_prefix(self, source: str, file_digest: str) -> str:
-        return self.path("work", "pool", source, file_digest)
+        return self.cached("pool", source, file_digest)
 
     def decisions_dir(self, decisions_digest: str) -> str:
-        return self.path("work", "decisions", decisions_digest)
+        return self.cached("decisions", decisions_digest)
 
     def tokens_prefix(self, source: str, tokens_digest: str) -> str:
-        return self.path("work", "tokens", source, tokens_digest)
+        return self.cached("tokens", source, tokens_digest)
 
     @property
     def shards_dir(self) -> str:

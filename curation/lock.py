@@ -49,7 +49,7 @@ def file_entry(uri: str) -> dict[str, Any]:
 
 
 def output_files(root: str) -> list[str]:
-    """The products of a run (everything but the work/ cache and the lock itself), relative, sorted."""
+    """The products of a run (everything but its logs and the lock itself), relative, sorted."""
     found = []
     patterns = (
         "shards/*",
@@ -144,14 +144,15 @@ def read_lock(path: str) -> dict[str, Any]:
 
 
 def pool_uris(lock: dict[str, Any], root: str) -> list[str]:
-    """The pools left in the work/ cache for the locked inputs: they explain dropped documents. Pools are
+    """The pools left in the output's cache for the locked inputs: they explain dropped documents. Pools are
     named by input identity (size, mtime), which a lock does not fix, so one per input is picked by name."""
+    from curation.layout import RunLayout
     from curation.stages.curate import PoolFile
 
     wanted = {(e["source"], e["uri"]) for e in lock["inputs"]}
     chosen: dict[tuple[str, str], str] = {}
     try:
-        metas = storage.list_files(storage.join(root, "work", "pool", "*", "*.meta.json"))
+        metas = storage.list_files(RunLayout.from_root(root).cached("pool", "*", "*.meta.json"))
     except InputError:
         return []
     for meta in metas:

@@ -48,7 +48,7 @@ class RunContext:
 
     def worker_log(self, phase: str) -> str | None:
         """Where a phase's local worker processes log; remote runners keep their own logs."""
-        return None if storage.is_s3(self.layout.root) else self.layout.path("work", "logs", f"{phase}.log")
+        return None if storage.is_s3(self.layout.root) else self.layout.path("logs", f"{phase}.log")
 
 
 def resolved_source(loaded: LoadedManifest, source: SourceConfig) -> SourceConfig:
@@ -74,8 +74,8 @@ PRODUCTS = ("shards", "documents", "ledger", "decontamination", "audit", "stats.
 
 
 def remove_unfinished_products(layout: RunLayout) -> None:
-    """Delete what an unfinished run of another manifest wrote at the top level; work/ caches stay, since
-    their names are digests of what they were made from."""
+    """Delete what an unfinished run of another manifest wrote; the shared cache stays, since its names
+    are digests of what each entry was made from."""
     if storage.is_s3(layout.root):
         raise ReleaseConflictError(f"{layout.root}: an unfinished run of another manifest is here; remove it first")
     for name in PRODUCTS:

@@ -1,5 +1,5 @@
 """Rebuild a release from its lock file and prove it is the same: every input, model, tokenizer and eval set
-is checked against the lock first, the old output is moved aside (work/ cache included, so nothing is
+is checked against the lock first, the old output is moved aside (and the shared cache set aside, so nothing is
 reused), the manifest is re-run into the same place, and every output checksum is compared with the lock
 and with the old files; for a shard the first differing document is named (after OLMo's and Dolma's
 "rebuild from the manifest" reproducibility claims, made checkable)."""
@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 
 from curation import storage
 from curation.errors import CurationError, InputError
+from curation.layout import RunLayout
 from curation.lock import output_files, read_lock
 from mixes.manifest import LoadedManifest, load_manifest
 from mixes.shards import read_shard
@@ -169,6 +171,25 @@ def compare_outputs(lock: dict[str, Any], existing_root: str, rebuilt_root: str)
     return differences
 
 
+@contextmanager
+def cache_set_aside(cache: str) -> Iterator[None]:
+    """Rebuild with an empty cache, so nothing a previous run computed is reused; the shared cache (other
+    releases use it too) is put back afterwards, and the rebuild's own cache is discarded."""
+    aside = cache + PREVIOUS_SUFFIX
+    if os.path.exists(aside):
+        raise InputError(f"{aside} exists (an interrupted regenerate's cache): restore it to {cache} first")
+    had_cache = os.path.exists(cache)
+    if had_cache:
+        os.rename(cache, aside)
+    try:
+        yield
+    finally:
+        if os.path.exists(cache):
+            shutil.rmtree(cache)
+        if had_cache:
+            os.rename(aside, cache)
+
+
 def regenerate(
     lock_path: str,
     beam_args: list[str],
@@ -197,7 +218,8 @@ def regenerate(
         )
     os.rename(root, previous)
     log(f"[regenerate] inputs match the lock; old output moved to {previous}; rebuilding {root}")
-    run(loaded, beam_args, log=log)
+    with cache_set_aside(RunLayout.from_root(root).cache):
+        run(loaded, beam_args, log=log)
     differences = compare_outputs(lock, previous, root) if verify else []
     changes = library_changes(lock, read_lock(os.path.join(root, "lock.json")))
     if verify and not differences and not keep_previous:

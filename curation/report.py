@@ -70,7 +70,7 @@ def _write_ledger(ctx, rejections: list[Rejection], pools: list[PoolFile]) -> No
     write_parquet_rows(storage.join(ctx.layout.ledger_dir, "rejections.parquet"), (ledger_row(r) for r in rejections), LEDGER_SCHEMA)
     quarantine_rows = []
     for pool in pools:
-        uri = storage.join(storage.join(ctx.layout.root, "work", "pool", pool.source), pool.digest + ".quarantine.jsonl")
+        uri = ctx.layout.pool_prefix(pool.source, pool.digest) + ".quarantine.jsonl"
         with storage.open_binary(uri) as f:
             quarantine_rows.extend(orjson.loads(line) for line in f if line.strip())
     write_parquet_rows(storage.join(ctx.layout.ledger_dir, "quarantine.parquet"), quarantine_rows, QUARANTINE_SCHEMA)

@@ -24,11 +24,11 @@ from mixes.manifest import load_manifest
 
 
 def output_digests(root: Path) -> dict[str, str]:
-    """sha256 of every product of a run (the work/ cache excluded)."""
+    """sha256 of every product of a run (its logs excluded)."""
     found = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if path.is_file() and not rel.startswith("work/"):
+        if path.is_file() and not rel.startswith("logs/"):
             found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
 
@@ -131,7 +131,7 @@ def test_killed_run_resumes_and_ends_with_the_same_bytes(tmp_path):
     shutil.rmtree(tmp_path / "out")
     command = [sys.executable, "-m", "curation.cli", "run", str(manifest), "--direct_num_workers=1", "--quiet"]
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    pool_dir = root / "work" / "pool" / "papers"
+    pool_dir = tmp_path / "out" / "_cache" / "pool" / "papers"
     deadline = time.time() + 120
     while time.time() < deadline and len(list(pool_dir.glob("*.meta.json"))) < 3:
         time.sleep(0.05)

@@ -34,7 +34,7 @@ def eval_files(config: DecontaminateConfig | None, loaded) -> list[str]:
 
 
 def index_path(ctx) -> str:
-    path, _ = build_index(ctx.manifest.decontaminate, ctx.loaded.path.parent, ctx.layout.path("work", "decon-index"))
+    path, _ = build_index(ctx.manifest.decontaminate, ctx.loaded.path.parent, ctx.layout.cached("decon-index"))
     return str(path)
 
 
