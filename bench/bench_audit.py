@@ -190,7 +190,7 @@ def main() -> None:
     with AuditIndex(str(root)) as index:
         hit = index.at_token(*token_queries[0])
         print(
-            f"--text of one document: {timed(lambda _: index.text(hit.record, hit.placement['id']), [0])[0]:.0f} ms (reads documents/ up to its line)"
+            f"--text of one document: {timed(lambda _: index.text(hit.record, hit.placement['id']), [0])[0]:.0f} ms (decompresses the one zstd frame holding it)"
         )
 
 
