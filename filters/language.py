@@ -6,12 +6,15 @@ is kept when any language of interest scores above `min_score` (datatrove's Lang
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
-from collections.abc import Sequence
+
+import numpy as np
 
 from filters.base import TextView
+from filters.fasttext_hs import HierarchicalSoftmaxPredictor, UnsupportedModel
 
 # Shipped beside the code (models/README.md records its origin and licence).
 DEFAULT_LID_MODEL = Path(__file__).resolve().parents[1] / "models" / "lid.176.ftz"
@@ -57,10 +60,16 @@ class LanguageFilter:
     def __init__(self, config: LanguageConfig):
         self.config = config
         self._model = None
+        self._predictor: HierarchicalSoftmaxPredictor | None = None
 
     def setup(self) -> None:
         if self._model is None:
-            self._model = load_fasttext(self.config.model_path or DEFAULT_LID_MODEL)
+            path = self.config.model_path or DEFAULT_LID_MODEL
+            self._model = load_fasttext(path)
+            try:  # the same probabilities, several times faster on repeated words (lid.176 qualifies)
+                self._predictor = HierarchicalSoftmaxPredictor(path)
+            except UnsupportedModel:
+                self._predictor = None
 
     def score(self, view: TextView) -> dict[str, float]:
         return self.score_batch([view])[0]
@@ -68,20 +77,24 @@ class LanguageFilter:
     def score_batch(self, views: Sequence[TextView]) -> list[dict[str, float]]:
         """One fastText call for the whole batch (the cheap path for Beam bundles)."""
         self.setup()
-        # All labels when languages of interest are named, so each gets its probability even when not top.
-        k = -1 if self.config.languages else 1
-        predictions = predict_batch(self._model, [v.text for v in views], k)
-        scores = [self._document_scores(p) for p in predictions]
+        labels, probabilities = self._label_probabilities([v.text for v in views])
+        scores = _document_scores(labels, probabilities, self.config.languages)
         if self.config.score_paragraphs:
             for view, doc_scores in zip(views, scores):
                 doc_scores.update(self._paragraph_scores(view))
         return scores
 
-    def _document_scores(self, probs: dict[str, float]) -> dict[str, float]:
-        top_label, top_prob = max(probs.items(), key=lambda item: item[1]) if probs else ("unknown", 0.0)
-        scores = {lang: probs.get(lang, 0.0) for lang in self.config.languages}
-        scores[TOP_PREFIX + top_label] = top_prob
-        return scores
+    def _label_probabilities(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
+        """Labels, and per text the probability fastText's `predict(k=-1)` gives each (0 when not given)."""
+        if self._predictor is not None:
+            return self._predictor.labels, self._predictor.probabilities(texts)
+        labels = [label.removeprefix(_LABEL_PREFIX) for label in self._model.labels]
+        column = {label: i for i, label in enumerate(labels)}
+        probabilities = np.zeros((len(texts), len(labels)), np.float32)
+        for row, predicted in zip(probabilities, predict_batch(self._model, texts, k=-1)):
+            for label, probability in predicted.items():
+                row[column[label]] = probability
+        return labels, probabilities
 
     def _paragraph_scores(self, view: TextView) -> dict[str, float]:
         lines = view.nonblank_lines
@@ -107,6 +120,23 @@ class LanguageFilter:
         if reason == "wrong_language":
             return max(scores[lang] for lang in self.config.languages)
         return top_language(scores)[1]
+
+
+def _document_scores(
+    labels: list[str], probabilities: np.ndarray, languages: Sequence[str]
+) -> list[dict[str, float]]:
+    """Each language of interest's probability and the top label's (`top_unknown` 0 when fastText gives
+    no label). Of labels tied at the top, the first in the model's label order wins."""
+    column = {label: i for i, label in enumerate(labels)}
+    top = probabilities.argmax(axis=1).tolist() if len(labels) else [0] * len(probabilities)
+    rows = probabilities.tolist()
+    scores = []
+    for row, top_column in zip(rows, top):
+        doc_scores = {lang: row[column[lang]] if lang in column else 0.0 for lang in languages}
+        top_prob = row[top_column] if row else 0.0
+        doc_scores[TOP_PREFIX + (labels[top_column] if top_prob > 0 else "unknown")] = top_prob
+        scores.append(doc_scores)
+    return scores
 
 
 def top_language(scores: dict[str, float]) -> tuple[str, float]:

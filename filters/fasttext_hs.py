@@ -1,0 +1,309 @@
+"""fastText supervised prediction (Joulin et al. 2016) for hierarchical-softmax models such as lid.176,
+redone in numpy with fastText's own float32 arithmetic, so probabilities are bit-identical to `predict(k=-1)`.
+
+fastText spends most of a prediction hashing each word's character n-grams, again at every occurrence.
+Here a worker hashes each distinct word once (for a whole batch of new words at a time, in numpy) and
+reuses its row ids, then sums the rows in fastText's order and walks the label tree for all documents of
+a batch together.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Sequence
+from decimal import Decimal, localcontext
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+
+_MAGIC = 793712314
+_HIERARCHICAL_SOFTMAX = 1
+_SUPERVISED = 3
+_LABEL_ENTRY = 1
+EOS = "</s>"
+LABEL_PREFIX = "__label__"
+# fastText's word separators (`Dictionary::readWord`); all ASCII, so splitting the str splits the bytes.
+_SEPARATORS = " \n\r\t\v\f\0"
+_SPLIT = re.compile(f"[{re.escape(_SEPARATORS)}]+")
+# Where `str.split()` and fastText disagree about whitespace: text without these splits the same either way.
+_SPLITS_DIFFERENTLY = re.compile("[\x00\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+_KSUB = 256  # centroids per product-quantizer block
+_FNV_OFFSET = np.uint32(2166136261)
+_FNV_PRIME = np.uint32(16777619)
+
+
+class UnsupportedModel(ValueError):
+    """The model is not one this predictor reproduces exactly (softmax loss, word n-grams, qnorm...)."""
+
+
+def _expf_table() -> np.ndarray:
+    # glibc's `__exp2f_data.tab`: bits of 2^(i/32), rounded to double, minus i << 47.
+    with localcontext() as ctx:
+        ctx.prec = 60
+        powers = [float(Decimal(2) ** (Decimal(i) / 32)) for i in range(32)]
+    bits = np.array(powers, np.float64).view(np.uint64)
+    return bits - (np.arange(32, dtype=np.uint64) << np.uint64(47))
+
+
+_EXPF_TABLE = _expf_table()
+_EXPF_INV_LN2_SCALED = float.fromhex("0x1.71547652b82fep+0") * 32
+_EXPF_SHIFT = float.fromhex("0x1.8p+52")
+_EXPF_POLY = (
+    float.fromhex("0x1.c6af84b912394p-5") / 32**3,
+    float.fromhex("0x1.ebfce50fac4f3p-3") / 32**2,
+    float.fromhex("0x1.62e42ff0c52d6p-1") / 32,
+)
+
+
+def expf(x: np.ndarray) -> np.ndarray:
+    """float32 exp as glibc's `expf` computes it (the C++ `std::exp(float)` fastText calls); numpy's own
+    float32 exp rounds differently in the last bit on a third of inputs."""
+    xd = x.astype(np.float64)
+    z = _EXPF_INV_LN2_SCALED * xd
+    kd = z + _EXPF_SHIFT
+    ki = kd.view(np.uint64)
+    r = z - (kd - _EXPF_SHIFT)
+    scale = (_EXPF_TABLE[ki % np.uint64(32)] + (ki << np.uint64(47))).view(np.float64)
+    y = ((_EXPF_POLY[0] * r + _EXPF_POLY[1]) * (r * r) + (_EXPF_POLY[2] * r + 1)) * scale
+    y = np.where(xd > float.fromhex("0x1.62e42ep6"), np.inf, y)
+    return np.where(xd < float.fromhex("-0x1.9fe368p6"), 0.0, y).astype(np.float32)
+
+
+def _float32_in_double(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32).astype(np.float64)
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        self.data, self.at = data, 0
+
+    def take(self, fmt: str) -> tuple:
+        values = struct.unpack_from("<" + fmt, self.data, self.at)
+        self.at += struct.calcsize("<" + fmt)
+        return values
+
+    def array(self, dtype: type, count: int) -> np.ndarray:
+        values = np.frombuffer(self.data, dtype, count, self.at)
+        self.at += values.nbytes
+        return values
+
+    def cstring(self) -> str:
+        end = self.data.index(b"\0", self.at)
+        text = self.data[self.at : end].decode("utf-8")
+        self.at = end + 1
+        return text
+
+
+def _read_input_rows(reader: _Reader) -> np.ndarray:
+    (quantized,) = reader.take("?")
+    if not quantized:
+        rows, dim = reader.take("qq")
+        return reader.array(np.float32, rows * dim).reshape(rows, dim)
+    qnorm, rows, dim, codesize = reader.take("?qqi")
+    codes = reader.array(np.uint8, codesize)
+    pq_dim, blocks, block_dim, last_block_dim = reader.take("iiii")
+    centroids = reader.array(np.float32, pq_dim * _KSUB)
+    if last_block_dim != block_dim:
+        raise UnsupportedModel("a product quantizer with a shorter last block")
+    table = centroids.reshape(blocks, _KSUB, block_dim)
+    decoded = table[np.arange(blocks), codes.reshape(rows, blocks)].reshape(rows, dim)
+    if not qnorm:
+        return decoded
+    # Each row's norm is quantized apart (a one-dimensional quantizer); fastText adds norm * centroid,
+    # rounded to float32, which is the decoded row here.
+    norm_codes = reader.array(np.uint8, rows)
+    reader.take("iiii")
+    norms = reader.array(np.float32, _KSUB)
+    return norms[norm_codes][:, None] * decoded
+
+
+def _hs_tree(counts: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Children of each inner node, built from label counts as fastText's `buildTree` does."""
+    size = len(counts)
+    weight = [*counts, *[1e15] * (size - 1)]
+    left, right = [-1] * (2 * size - 1), [-1] * (2 * size - 1)
+    leaf, node = size - 1, size
+    for parent in range(size, 2 * size - 1):
+        pair = []
+        for _ in range(2):
+            if leaf >= 0 and weight[leaf] < weight[node]:
+                pair.append(leaf)
+                leaf -= 1
+            else:
+                pair.append(node)
+                node += 1
+        left[parent], right[parent] = pair
+        weight[parent] = weight[pair[0]] + weight[pair[1]]
+    return left, right
+
+
+class HierarchicalSoftmaxPredictor:
+    """`probabilities(texts)`: per text (without newlines) and label (`labels`), the float32 probability
+    fastText's `predict(k=-1)` gives it, or 0 for a label it does not return (below 1e-5 along the tree;
+    every label of a text without input rows)."""
+
+    def __init__(self, model_path: str | Path):
+        reader = _Reader(Path(model_path).read_bytes())
+        magic, _version = reader.take("ii")
+        if magic != _MAGIC:
+            raise UnsupportedModel(f"{model_path} is not a fastText model")
+        dim, _ws, _epoch, _min_count, _neg, word_ngrams, loss, model, bucket, minn, maxn, _lr_update = (
+            reader.take("12i")
+        )
+        reader.take("d")
+        if model != _SUPERVISED or loss != _HIERARCHICAL_SOFTMAX or word_ngrams > 1 or 0 < minn < 2:
+            raise UnsupportedModel("only supervised hierarchical-softmax models without word n-grams")
+        size, n_words, _n_labels, _n_tokens, prune_size = reader.take("iiiqq")
+        self.vocabulary: dict[str, int] = {}
+        self.labels: list[str] = []
+        label_counts = []
+        for entry_id in range(size):
+            word = reader.cstring()
+            count, kind = reader.take("qb")
+            if kind == _LABEL_ENTRY:
+                self.labels.append(word.removeprefix(LABEL_PREFIX))
+                label_counts.append(count)
+            else:
+                self.vocabulary[word] = entry_id
+        prune = reader.array(np.int32, 2 * max(prune_size, 0)).reshape(-1, 2)
+        # n-gram bucket -> input row (`pushHash`): all buckets unless the model was pruned by quantizing.
+        self._row_of_bucket = np.arange(n_words, n_words + bucket, dtype=np.int64)
+        if prune_size >= 0:
+            self._row_of_bucket = np.full(bucket, -1, np.int64)
+            self._row_of_bucket[prune[:, 0]] = n_words + prune[:, 1].astype(np.int64)
+        self._bucket, self._minn, self._maxn = bucket, minn, maxn
+        self._n_words = n_words
+        self._rows = np.ascontiguousarray(_read_input_rows(reader))
+        (quantized_output,) = reader.take("?")
+        if quantized_output:
+            raise UnsupportedModel("quantized output matrix")
+        out_rows, out_dim = reader.take("qq")
+        output = reader.array(np.float32, out_rows * out_dim).reshape(out_rows, out_dim)
+        if (out_rows, out_dim) != (len(self.labels), dim):
+            raise UnsupportedModel("output matrix does not match the labels")
+        self._inner = np.ascontiguousarray(output[: len(self.labels) - 1].T)  # one column per inner node
+        self._left, self._right = _hs_tree(label_counts)
+        # Row ids of each distinct word seen so far: its slice of `_ids` is [_first[w], _first[w] + _count[w]).
+        self._word_index: dict[str, int] = {}
+        self._ids = np.zeros(0, np.int64)
+        self._first = np.zeros(0, np.int64)
+        self._count = np.zeros(0, np.int64)
+
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        result = np.zeros((len(texts), len(self.labels)), np.float32)
+        if not texts:
+            return result
+        documents = [self._tokens(t) for t in texts]
+        words = list(chain.from_iterable(documents))
+        self._add_words(list(set(words).difference(self._word_index)))
+        word_ids = np.fromiter(map(self._word_index.__getitem__, words), np.int64, len(words))
+        counts = self._count[word_ids]
+        ends = np.cumsum(counts)
+        positions = np.repeat(self._first[word_ids] - (ends - counts), counts) + np.arange(ends[-1])
+        rows = self._rows[self._ids[positions]]
+        words_per_doc = np.fromiter(map(len, documents), np.int64, len(documents))
+        doc_ends = ends[np.cumsum(words_per_doc) - 1]
+        doc_starts = np.concatenate(([0], doc_ends[:-1]))
+        # fastText predicts nothing for a line without input rows.
+        scored = np.flatnonzero(doc_ends > doc_starts)
+        if not len(scored):
+            return result
+        # A sum over axis 0 adds the rows one after another, as fastText's computeHidden does (reduceat
+        # and sums along the contiguous axis add pairwise, which rounds differently).
+        sums = np.stack([rows[doc_starts[i] : doc_ends[i]].sum(axis=0) for i in scored.tolist()])
+        row_counts = (doc_ends - doc_starts)[scored].astype(np.float64)
+        result[scored] = self._label_probabilities(sums * (1.0 / row_counts).astype(np.float32)[:, None])
+        return result
+
+    @staticmethod
+    def _tokens(text: str) -> list[str]:
+        """The words fastText reads from one line: labels skipped, the line ends at the first EOS."""
+        if not _SPLITS_DIFFERENTLY.search(text):
+            tokens = text.split()
+        else:
+            stripped = text.strip(_SEPARATORS)
+            tokens = _SPLIT.split(stripped) if stripped else []
+        if LABEL_PREFIX in text or EOS in text:
+            tokens = [t for t in tokens if not t.startswith(LABEL_PREFIX)]
+            if EOS in tokens:
+                return tokens[: tokens.index(EOS) + 1]
+        tokens.append(EOS)
+        return tokens
+
+    def _add_words(self, words: list[str]) -> None:
+        """Row ids of new words (its vocabulary id, then its kept character n-grams), hashed together."""
+        if not words:
+            return
+        word_of_id, key, ids = self._char_ngram_ids(words)
+        if EOS in words:  # the end-of-line token has no character n-grams
+            keep = word_of_id != words.index(EOS)
+            word_of_id, key, ids = word_of_id[keep], key[keep], ids[keep]
+        known = [(i, self.vocabulary[w]) for i, w in enumerate(words) if w in self.vocabulary]
+        if known:
+            known_words, known_ids = np.array(known, np.int64).T
+            word_of_id = np.concatenate((known_words, word_of_id))
+            key = np.concatenate((np.full(len(known_words), -1), key))
+            ids = np.concatenate((known_ids, ids))
+        order = np.lexsort((key, word_of_id))
+        counts = np.bincount(word_of_id, minlength=len(words))
+        first = len(self._ids) + np.cumsum(counts) - counts
+        start = len(self._word_index)
+        self._word_index.update(zip(words, range(start, start + len(words))))
+        self._ids = np.concatenate((self._ids, ids[order]))
+        self._first = np.concatenate((self._first, first))
+        self._count = np.concatenate((self._count, counts))
+
+    def _char_ngram_ids(self, words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(word, order key, row id) of each kept n-gram of "<word>" (`Dictionary::computeSubwords`):
+        n-grams of `minn`..`maxn` UTF-8 characters, hashed with 32-bit FNV-1a over signed bytes. The hash
+        of an n-gram continues the hash of its (n-1)-gram prefix with one more character."""
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        if self._maxn > 0:
+            encoded = [f"<{w}>".encode() for w in words]
+            data = np.frombuffer(b"".join(encoded), np.uint8)
+            signed = data.view(np.int8).astype(np.int32).view(np.uint32)
+            char_starts = np.flatnonzero((data & 0xC0) != 0x80)
+            char_bytes = np.diff(np.append(char_starts, len(data)))
+            word_of_char = np.repeat(np.arange(len(words)), list(map(len, encoded)))[char_starts]
+            n_chars = len(char_starts)
+            hashes = np.full(n_chars, _FNV_OFFSET, np.uint32)
+            for n in range(1, self._maxn + 1):
+                first = np.arange(n_chars - n + 1)
+                last = first + n - 1
+                hashes = (hashes[: len(first)] ^ signed[char_starts[last]]) * _FNV_PRIME
+                for extra in range(1, 4):  # continuation bytes of multi-byte characters
+                    more = np.flatnonzero(char_bytes[last] > extra)
+                    hashes[more] = (hashes[more] ^ signed[char_starts[last[more]] + extra]) * _FNV_PRIME
+                if n < self._minn:
+                    continue
+                rows = self._row_of_bucket[hashes.astype(np.int64) % self._bucket]
+                kept = np.flatnonzero((word_of_char[first] == word_of_char[last]) & (rows >= 0))
+                found.append((word_of_char[kept], kept * (self._maxn + 1) + n, rows[kept]))
+        if not found:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        word_of_id, key, ids = (np.concatenate(parts) for parts in zip(*found))
+        return word_of_id, key, ids
+
+    def _label_probabilities(self, hidden: np.ndarray) -> np.ndarray:
+        """fastText's depth-first walk of the label tree (`HierarchicalSoftmaxLoss::dfs`, threshold 0), for
+        all documents at once: float32 dot products and log-probabilities, a branch pruned once its
+        log-probability falls below log(1e-5)."""
+        n_labels = len(self.labels)
+        dots = np.zeros((len(hidden), n_labels - 1), np.float32)
+        for j in range(hidden.shape[1]):  # one float32 multiply-add per dimension, in order
+            dots += hidden[:, j : j + 1] * self._inner[j]
+        p_right = (1.0 / (np.float32(1) + expf(-dots)).astype(np.float64)).astype(np.float32)
+        # fastText's std_log takes a float32 and adds 1e-5 in double.
+        log_left = np.log(_float32_in_double(1.0 - p_right.astype(np.float64)) + 1e-5).astype(np.float32)
+        log_right = np.log(p_right.astype(np.float64) + 1e-5).astype(np.float32)
+        floor = np.float32(np.log(1e-5))
+        score = np.zeros((2 * n_labels - 1, len(hidden)), np.float32)
+        alive = np.zeros(score.shape, bool)
+        alive[-1] = True
+        for node in range(2 * n_labels - 2, n_labels - 1, -1):  # parents come after their children
+            for child, step in ((self._left[node], log_left), (self._right[node], log_right)):
+                score[child] = score[node] + step[:, node - n_labels]
+                alive[child] = alive[node] & (score[child] >= floor)
+        return np.where(alive[:n_labels], expf(score[:n_labels]), np.float32(0)).T
