@@ -4,10 +4,13 @@ Subcommands (each prints one JSON line):
   datatrove --input X --workdir W   run in datatrove's venv: stages 1-4, clusters.json in W
   ours      --input X --workdir W   our Beam Deduplicate (MinHash, FineWeb defaults) then the same
                                     filter-and-write pass; clusters.json in W
-  signatures --input X              our signature throughput on one core (docs/s)
-  corpus    --out X --docs N        real text (IMDB, BBC, code, OSCAR), scaled up to N documents by
-                                    seeded word-level recombination of real reviews
-  run       [--sizes 10000,100000]  everything above in subprocesses with peak RSS; a Markdown table
+  signatures --input X              our sketching throughput on one core (docs/s) and the bytes per
+                                    document our shuffles carry
+  corpus    --out X --docs N        real text (IMDB, BBC), scaled up to N documents by seeded
+                                    recombination of real review sentences
+  run       [--sizes 10000,100000] [--reps 3] [--peer-max-docs N]
+                                    everything above in subprocesses pinned to core 0, alternating the
+                                    two tools; medians of wall, CPU and peak RSS as a Markdown table
 Top-level imports are the standard library only: the `datatrove` subcommand runs in the peer's venv.
 """
 
@@ -15,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -54,13 +60,13 @@ def run_datatrove(input_path: Path, workdir: Path) -> dict:
             JsonlWriter(str(workdir / "kept"), compression=None),
         ],
     ]
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for i, stage in enumerate(stages):
         tasks = config.num_buckets if i == 1 else 1
         LocalPipelineExecutor(
             pipeline=stage, tasks=tasks, workers=1, logging_dir=str(workdir / f"logs{i}")
         ).run()
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     clusters = {}
     for folder in ("kept", "removed"):
         for f in (workdir / folder).glob("*.jsonl"):
@@ -69,7 +75,7 @@ def run_datatrove(input_path: Path, workdir: Path) -> dict:
                 cid = d["metadata"]["minhash_cluster_id"]
                 clusters[d["id"]] = f"c{cid}" if cid != -1 else d["id"]
     (workdir / "clusters.json").write_text(json.dumps(clusters))
-    return {"tool": "datatrove", "seconds": seconds, "docs": len(clusters)}
+    return {"tool": "datatrove", "seconds": seconds, "cpu_seconds": cpu_seconds, "docs": len(clusters)}
 
 
 def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int = 512) -> dict:
@@ -80,7 +86,7 @@ def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int 
     from filters.dedupe.transforms import Deduplicate
 
     workdir.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     options = PipelineOptions(
         direct_num_workers=workers, direct_running_mode="multi_processing" if workers > 1 else "in_memory"
     )
@@ -119,9 +125,15 @@ def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int 
         for line in src:
             if json.loads(line)["id"] not in removed:
                 dst.write(line)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     (workdir / "clusters.json").write_text(json.dumps(clusters))
-    return {"tool": "ours", "workers": workers, "seconds": seconds, "docs": len(clusters)}
+    return {
+        "tool": "ours",
+        "workers": workers,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "docs": len(clusters),
+    }
 
 
 def _read_batches(path: str, batch_docs: int):
@@ -139,16 +151,28 @@ def _read_batches(path: str, batch_docs: int):
         yield batch
 
 
-def run_signatures(input_path: Path) -> dict:
+def run_signatures(input_path: Path, max_docs: int = 100_000) -> dict:
+    """Sketching throughput on one core, and the bytes per document our shuffles carry: the sketch as
+    pickled inside its batch, plus one packed 32-byte band row per band."""
+    import pickle
+
     from filters.dedupe.config import DedupeConfig, MinHashConfig
     from filters.dedupe.sketch import make_hasher, sketch_batch
 
-    docs = [b for batch in _read_batches(str(input_path), 1000) for b in [batch]]
+    batches = list(itertools.islice(_read_batches(str(input_path), 512), max_docs // 512 + 1))
     config = DedupeConfig(minhash=MinHashConfig())
     hasher = make_hasher(config)
     start = time.process_time()
-    count = sum(len(sketch_batch(batch, config, hasher)) for batch in docs)
-    return {"tool": "signatures", "docs": count, "docs_per_cpu_second": count / (time.process_time() - start)}
+    sketches = [s for batch in batches for s in sketch_batch(batch, config, hasher)]
+    seconds = time.process_time() - start
+    bands = config.minhash.bands
+    shuffled = sum(len(pickle.dumps(s)) + 32 * bands for s in sketches) / len(sketches)
+    return {
+        "tool": "signatures",
+        "docs": len(sketches),
+        "docs_per_cpu_second": len(sketches) / seconds,
+        "shuffled_bytes_per_doc": shuffled,
+    }
 
 
 def write_corpus(out: Path, docs: int) -> dict:
@@ -188,52 +212,53 @@ def _measured(cmd: list[str]) -> dict:
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    peak_kb = next(int(line.split(":")[1]) for line in out.stderr.splitlines() if "Maximum resident set size" in line)
+    peak_kb = next(
+        int(line.split(":")[1]) for line in out.stderr.splitlines() if "Maximum resident set size" in line
+    )
     result["peak_rss_mb"] = peak_kb / 1024
     return result
 
 
-def run_all(sizes: list[int], workdir: Path, peer_max_docs: int) -> None:
+def _median(runs: list[dict], field: str) -> float:
+    return statistics.median(r[field] for r in runs) if runs else float("nan")
+
+
+def run_all(sizes: list[int], workdir: Path, peer_max_docs: int, reps: int) -> None:
+    """Per size: sketching throughput, then `reps` runs of ours and of datatrove, alternating so both
+    see the same machine load, each pinned to core 0; medians of wall, CPU and peak RSS."""
     rows = []
+    me = [sys.executable, __file__]
     for n in sizes:
         corpus = workdir / f"corpus-{n}.jsonl.gz"
         if not corpus.exists():
             write_corpus(corpus, n)
-        me = [sys.executable, __file__]
-        sig = _measured(me + ["signatures", "--input", str(corpus)]) if n <= 100_000 else {}
-        ours = _measured(
-            ["taskset", "-c", "0"]
-            + me
-            + ["ours", "--input", str(corpus), "--workdir", str(workdir / f"ours-{n}")]
-        )
-        peer = {}
-        if n <= peer_max_docs:
-            peer = _measured(
-                [
-                    "taskset",
-                    "-c",
-                    "0",
-                    str(PEER_PYTHON),
-                    __file__,
-                    "datatrove",
-                    "--input",
-                    str(corpus),
-                    "--workdir",
-                    str(workdir / f"dt-{n}"),
-                ]
-            )
+        sig = _measured(["taskset", "-c", "0"] + me + ["signatures", "--input", str(corpus)])
+        ours, peer = [], []
+        for rep in range(reps if n <= peer_max_docs else 1):
+            for tool, runs in (("ours", ours), ("datatrove", peer)):
+                if tool == "datatrove" and n > peer_max_docs:
+                    continue
+                out = workdir / f"{tool}-{n}-{rep}"
+                shutil.rmtree(out, ignore_errors=True)
+                python = me if tool == "ours" else [str(PEER_PYTHON), __file__]
+                cmd = ["taskset", "-c", "0"] + python + [tool, "--input", str(corpus), "--workdir", str(out)]
+                runs.append(_measured(cmd))
+                print(json.dumps({"docs": n, "rep": rep, **runs[-1]}), flush=True)
         rows.append((n, sig, ours, peer))
-        print(json.dumps({"docs": n, "signatures": sig, "ours": ours, "datatrove": peer}), flush=True)
     print(
-        "| docs | signatures docs/s/core | ours wall s | datatrove wall s | speedup | ours peak RSS MB | bytes/doc |"
+        "| docs | sketch docs/s/core | runs | ours wall s | datatrove wall s | wall ratio | ours CPU s "
+        "| datatrove CPU s | CPU ratio | ours peak RSS MB | bytes/doc at peak | shuffled bytes/doc | "
+        "datatrove peak RSS MB |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n, sig, ours, peer in rows:
-        speed = f"{peer['seconds'] / ours['seconds']:.1f}x" if peer else "n/a"
+        wall, cpu = _median(ours, "seconds"), _median(ours, "cpu_seconds")
+        peer_wall, peer_cpu = _median(peer, "seconds"), _median(peer, "cpu_seconds")
+        rss = _median(ours, "peak_rss_mb")
         print(
-            f"| {n:,} | {sig.get('docs_per_cpu_second', float('nan')):,.0f} | {ours['seconds']:.1f} | "
-            f"{peer.get('seconds', float('nan')):.1f} | {speed} | {ours['peak_rss_mb']:.0f} | "
-            f"{ours['peak_rss_mb'] * 2**20 / n:,.0f} |"
+            f"| {n:,} | {sig['docs_per_cpu_second']:,.0f} | {len(ours)} | {wall:.1f} | {peer_wall:.1f} | "
+            f"{peer_wall / wall:.1f}x | {cpu:.1f} | {peer_cpu:.1f} | {peer_cpu / cpu:.1f}x | {rss:,.0f} | "
+            f"{rss * 2**20 / n:,.0f} | {sig['shuffled_bytes_per_doc']:,.0f} | {_median(peer, 'peak_rss_mb'):.0f} |"
         )
 
 
@@ -254,6 +279,7 @@ def main() -> None:
     run.add_argument("--sizes", default="10000,100000")
     run.add_argument("--workdir", type=Path, default=Path("/tmp/bench_dedupe"))
     run.add_argument("--peer-max-docs", type=int, default=100_000, help="run datatrove up to this size")
+    run.add_argument("--reps", type=int, default=3, help="runs per tool at sizes where both run")
     args = parser.parse_args()
     if args.command == "datatrove":
         print(json.dumps(run_datatrove(args.input.resolve(), args.workdir.resolve())))
@@ -265,7 +291,7 @@ def main() -> None:
         print(json.dumps(write_corpus(args.out, args.docs)))
     else:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        run_all([int(s) for s in args.sizes.split(",")], args.workdir, args.peer_max_docs)
+        run_all([int(s) for s in args.sizes.split(",")], args.workdir, args.peer_max_docs, args.reps)
 
 
 if __name__ == "__main__":

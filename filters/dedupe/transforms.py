@@ -146,8 +146,8 @@ class DeduplicateMinHash(beam.PTransform):
             | "SplitCandidates"
             >> beam.ParDo(_SplitCandidates()).with_outputs("candidates", "halves", main="alone")
         )
-        edges = split.halves | "VerifyPairs" >> KeepSimilarPairs(cfg.verify_jaccard)
-        node_to_component = edges | "FindComponents" >> FindConnectedComponents(cfg.component_rounds)
+        similar_pairs = split.halves | "VerifyPairs" >> KeepSimilarPairs(cfg.verify_jaccard)
+        node_to_component = similar_pairs | "FindComponents" >> FindConnectedComponents(cfg.component_rounds)
         decided = (
             {"sketch": split.candidates, "component": node_to_component}
             | "JoinComponents" >> beam.CoGroupByKey()
@@ -160,7 +160,7 @@ class DeduplicateMinHash(beam.PTransform):
 
 
 class KeepSimilarPairs(beam.PTransform):
-    """Pair halves ((u, v), (node, shingles)) in, one from each end; the pair (u, v) out when its exact
+    """Pair halves ((u, v), shingles) in, one from each end; the pair (u, v) out when its exact
     shingle Jaccard reaches the threshold (None: every candidate pair, trusting LSH)."""
 
     def __init__(self, min_jaccard: float | None):
