@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+import numpy as np
 import regex
 
 # Words are drawn where spaCy's English tokenizer (datatrove's `split_into_words`, which the Gopher and
@@ -78,6 +79,13 @@ class TextView:
     @cached_property
     def words(self) -> list[str]:
         return split_words(self.text)
+
+    @cached_property
+    def word_labels(self) -> np.ndarray:
+        """Each word labelled by the position where it first occurs: equal words, equal labels."""
+        words = self.words
+        first_positions: dict[str, int] = {}
+        return np.fromiter(map(first_positions.setdefault, words, range(len(words))), np.int64, len(words))
 
 
 @runtime_checkable

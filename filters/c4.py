@@ -10,9 +10,9 @@ them in that order, as TFDS does. Removing lines is the separate, explicitly nam
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
-from collections.abc import Iterator
 
 import regex
 

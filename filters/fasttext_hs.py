@@ -29,7 +29,8 @@ _SEPARATORS = " \n\r\t\v\f\0"
 _SPLIT = re.compile(f"[{re.escape(_SEPARATORS)}]+")
 # Where `str.split()` and fastText disagree about whitespace: text without these splits the same either way.
 _SPLITS_DIFFERENTLY = re.compile("[\x00\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
-_KSUB = 256  # centroids per product-quantizer block
+_KSUB = 256
+_CHUNK_TEXTS = 256  # centroids per product-quantizer block
 _FNV_OFFSET = np.uint32(2166136261)
 _FNV_PRIME = np.uint32(16777619)
 
@@ -192,9 +193,14 @@ class HierarchicalSoftmaxPredictor:
         self._count = np.zeros(0, np.int64)
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        # Chunks bound the memory of the gathered input rows (about 1,000 rows of 64 bytes per page).
+        chunks = [
+            self._chunk_probabilities(texts[i : i + _CHUNK_TEXTS]) for i in range(0, len(texts), _CHUNK_TEXTS)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
+
+    def _chunk_probabilities(self, texts: Sequence[str]) -> np.ndarray:
         result = np.zeros((len(texts), len(self.labels)), np.float32)
-        if not texts:
-            return result
         documents = [self._tokens(t) for t in texts]
         words = list(chain.from_iterable(documents))
         self._add_words(list(set(words).difference(self._word_index)))
@@ -269,17 +275,20 @@ class HierarchicalSoftmaxPredictor:
             word_of_char = np.repeat(np.arange(len(words)), list(map(len, encoded)))[char_starts]
             n_chars = len(char_starts)
             hashes = np.full(n_chars, _FNV_OFFSET, np.uint32)
+            multi_byte = np.flatnonzero(char_bytes > 1)
             for n in range(1, self._maxn + 1):
-                first = np.arange(n_chars - n + 1)
-                last = first + n - 1
-                hashes = (hashes[: len(first)] ^ signed[char_starts[last]]) * _FNV_PRIME
+                # The n-gram starting at character i ends with character i + n - 1 (`last`).
+                count = n_chars - n + 1
+                last_starts = char_starts[n - 1 :]
+                hashes = (hashes[:count] ^ signed[last_starts]) * _FNV_PRIME
+                ends_multi_byte = multi_byte[multi_byte >= n - 1] - (n - 1)
                 for extra in range(1, 4):  # continuation bytes of multi-byte characters
-                    more = np.flatnonzero(char_bytes[last] > extra)
-                    hashes[more] = (hashes[more] ^ signed[char_starts[last[more]] + extra]) * _FNV_PRIME
+                    more = ends_multi_byte[char_bytes[ends_multi_byte + n - 1] > extra]
+                    hashes[more] = (hashes[more] ^ signed[last_starts[more] + extra]) * _FNV_PRIME
                 if n < self._minn:
                     continue
-                rows = self._row_of_bucket[hashes.astype(np.int64) % self._bucket]
-                kept = np.flatnonzero((word_of_char[first] == word_of_char[last]) & (rows >= 0))
+                rows = self._row_of_bucket[hashes % np.uint32(self._bucket)]
+                kept = np.flatnonzero((word_of_char[:count] == word_of_char[n - 1 :]) & (rows >= 0))
                 found.append((word_of_char[kept], kept * (self._maxn + 1) + n, rows[kept]))
         if not found:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)

@@ -6,10 +6,10 @@ thresholds here are named for what they bound (`min_alpha_words_fraction`, not `
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import regex
 
 from filters.base import Bound, TextView, bounded_score, first_violated
@@ -61,9 +61,13 @@ def gopher_quality_scores(view: TextView, stop_words: frozenset[str]) -> dict[st
     """
     tokens = view.words
     n_tokens = len(tokens)
-    # Classify each distinct token once; str methods settle most tokens before a regex is needed.
+    # Classify each distinct token once (counted at its first position, from the labels the repetition
+    # filter shares); str methods settle most tokens before a regex is needed.
+    counts = np.bincount(view.word_labels, minlength=n_tokens)
+    first_positions = np.flatnonzero(counts)
     n_words = word_chars = alpha_tokens = 0
-    for token, count in Counter(tokens).items():
+    for position, count in zip(first_positions.tolist(), counts[first_positions].tolist()):
+        token = tokens[position]
         if token.isalnum() or _HAS_NON_SYMBOL_CHAR(token):
             n_words += count
             word_chars += len(token) * count

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -122,9 +122,7 @@ def gopher_repetition_scores(view: TextView) -> dict[str, float]:
         "dup_line_char_fraction": dup_line_chars * per_char,
     }
     words = view.words
-    # Each word labelled by the position of its first occurrence: equal words, equal labels.
-    first_positions: dict[str, int] = {}
-    word_labels = np.fromiter(map(first_positions.setdefault, words, range(len(words))), np.int64, len(words))
+    word_labels = view.word_labels
     word_ends = np.concatenate(([0], np.cumsum(np.fromiter(map(len, words), np.int64, len(words)))))
     labels = word_labels
     repeated = 1
