@@ -29,14 +29,19 @@ _SEPARATORS = " \n\r\t\v\f\0"
 _SPLIT = re.compile(f"[{re.escape(_SEPARATORS)}]+")
 # Where `str.split()` and fastText disagree about whitespace: text without these splits the same either way.
 _SPLITS_DIFFERENTLY = re.compile("[\x00\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
-_KSUB = 256
-_CHUNK_TEXTS = 256  # centroids per product-quantizer block
+_KSUB = 256  # centroids per product-quantizer block
+# Texts predicted together: bounds the gathered input rows (64 bytes per word and per kept n-gram).
+_CHUNK_TEXTS = 256
+# Distinct words whose row ids a predictor keeps; past this it starts afresh, so a long-lived worker's
+# memory stays bounded (a few hundred MB at most) without changing any result.
+_MAX_CACHED_WORDS = 2_000_000
 _FNV_OFFSET = np.uint32(2166136261)
 _FNV_PRIME = np.uint32(16777619)
 
 
 class UnsupportedModel(ValueError):
-    """The model is not one this predictor reproduces exactly (softmax loss, word n-grams, qnorm...)."""
+    """The model is not one this predictor reproduces exactly (softmax loss, word n-grams, a quantized
+    output matrix...)."""
 
 
 def _expf_table() -> np.ndarray:
@@ -141,9 +146,10 @@ def _hs_tree(counts: Sequence[int]) -> tuple[list[int], list[int]]:
 
 
 class HierarchicalSoftmaxPredictor:
-    """`probabilities(texts)`: per text (without newlines) and label (`labels`), the float32 probability
-    fastText's `predict(k=-1)` gives it, or 0 for a label it does not return (below 1e-5 along the tree;
-    every label of a text without input rows)."""
+    """`probabilities(texts)`: per text and label (`labels`), the float32 probability fastText's
+    `predict(k=-1)` gives it, or 0 for a label it does not return (below 1e-5 along the tree; every label of
+    a text without input rows). Newlines separate words, as when a caller replaces them with spaces for
+    fastText's one-line `predict`."""
 
     def __init__(self, model_path: str | Path):
         reader = _Reader(Path(model_path).read_bytes())
@@ -186,6 +192,9 @@ class HierarchicalSoftmaxPredictor:
             raise UnsupportedModel("output matrix does not match the labels")
         self._inner = np.ascontiguousarray(output[: len(self.labels) - 1].T)  # one column per inner node
         self._left, self._right = _hs_tree(label_counts)
+        self._forget_words()
+
+    def _forget_words(self) -> None:
         # Row ids of each distinct word seen so far: its slice of `_ids` is [_first[w], _first[w] + _count[w]).
         self._word_index: dict[str, int] = {}
         self._ids = np.zeros(0, np.int64)
@@ -193,7 +202,6 @@ class HierarchicalSoftmaxPredictor:
         self._count = np.zeros(0, np.int64)
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        # Chunks bound the memory of the gathered input rows (about 1,000 rows of 64 bytes per page).
         chunks = [
             self._chunk_probabilities(texts[i : i + _CHUNK_TEXTS]) for i in range(0, len(texts), _CHUNK_TEXTS)
         ]
@@ -203,6 +211,8 @@ class HierarchicalSoftmaxPredictor:
         result = np.zeros((len(texts), len(self.labels)), np.float32)
         documents = [self._tokens(t) for t in texts]
         words = list(chain.from_iterable(documents))
+        if len(self._word_index) > _MAX_CACHED_WORDS:
+            self._forget_words()
         self._add_words(list(set(words).difference(self._word_index)))
         word_ids = np.fromiter(map(self._word_index.__getitem__, words), np.int64, len(words))
         counts = self._count[word_ids]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 from helpers_quality import web_corpus_texts
 
+from filters import fasttext_hs
 from filters.base import TextView
 from filters.fasttext_hs import HierarchicalSoftmaxPredictor, expf
 from filters.language import DEFAULT_LID_MODEL, LanguageConfig, LanguageFilter, load_fasttext, predict_batch
@@ -64,3 +65,13 @@ def test_language_filter_scores_the_same_through_fasttext_itself():
     plain.setup()
     plain._predictor = None  # the fastText `predict` path, used for models the predictor does not handle
     assert fast.score_batch(views) == plain.score_batch(views)
+
+
+def test_forgetting_cached_words_changes_no_probability(monkeypatch):
+    texts = web_corpus_texts()[:60]
+    expected = HierarchicalSoftmaxPredictor(DEFAULT_LID_MODEL).probabilities(texts)
+    monkeypatch.setattr(fasttext_hs, "_MAX_CACHED_WORDS", 500)
+    predictor = HierarchicalSoftmaxPredictor(DEFAULT_LID_MODEL)
+    batches = [predictor.probabilities(texts[i : i + 10]) for i in range(0, len(texts), 10)]
+    assert len(predictor._word_index) < 3000
+    assert np.array_equal(np.concatenate(batches), expected)
