@@ -32,7 +32,7 @@ from bench_read_write import _cpu_model
 
 BENCHMARKS = REPO / "BENCHMARKS.md"
 HEADING = "## Quality filters"
-LID_MODEL = REPO / "models" / "lid.176.ftz"
+LID_MODEL = REPO / "filters" / "resources" / "lid.176.ftz"
 BATCH_DOCS = 256
 CORPORA_DIR = REPO.parent / "shared" / "corpora"
 NEWS = CORPORA_DIR / "news"
@@ -210,7 +210,7 @@ Chain: LID (lid.176, English) + Gopher quality + Gopher repetition + C4 + FineWe
 `curation.chain.Chain` (`score_batch` on batches of {BATCH_DOCS}, then `decide` per document), as the pipeline's
 quality stage does. datatrove runs in the system Python (with spaCy 3.8 for its word tokenizer), calls each
 filter's `filter()` directly (no pipeline bookkeeping, which only favours it), stops at the first rejection and
-keeps C4's line removal. Both use the same `models/lid.176.ftz`. CPU time is the process's own.
+keeps C4's line removal. Both use the same `filters/resources/lid.176.ftz`. CPU time is the process's own.
 
 {chr(10).join(tables)}
 Target (>= 10x datatrove's docs/s per core): {"; ".join(verdicts)}.

@@ -17,7 +17,7 @@ from filters.base import TextView
 from filters.fasttext_hs import HierarchicalSoftmaxPredictor, UnsupportedModel
 
 # Shipped beside the code (models/README.md records its origin and licence).
-DEFAULT_LID_MODEL = Path(__file__).resolve().parents[1] / "models" / "lid.176.ftz"
+DEFAULT_LID_MODEL = Path(__file__).resolve().parent / "resources" / "lid.176.ftz"
 _LABEL_PREFIX = "__label__"
 TOP_PREFIX = "top_"
 PARAGRAPH_PREFIX = "paragraph_fraction_"

@@ -116,12 +116,12 @@ def test_a_released_version_cannot_be_overwritten_by_another_manifest(tmp_path):
 
 def test_killed_run_resumes_and_ends_with_the_same_bytes(tmp_path):
     body = small_manifest(tmp_path)
-    # Many input files so the kill lands between pools.
+    # Many small input files, so the kill lands between pools.
     papers = tmp_path / "data" / "papers"
     rows = gzip.decompress((papers / "arxiv-abstracts-head1000.jsonl.gz").read_bytes()).splitlines()
     (papers / "arxiv-abstracts-head1000.jsonl.gz").unlink()
-    for i in range(0, 1000, 50):
-        (papers / f"part-{i:04d}.jsonl.gz").write_bytes(gzip.compress(b"\n".join(rows[i : i + 50]) + b"\n", mtime=0))
+    for i in range(0, 1000, 4):
+        (papers / f"part-{i:04d}.jsonl.gz").write_bytes(gzip.compress(b"\n".join(rows[i : i + 4]) + b"\n", mtime=0))
     manifest = write_manifest(tmp_path, body)
     root = tmp_path / "out" / "small" / "1.0.0"
     run_manifest(manifest, "--direct_num_workers=1")
@@ -138,7 +138,7 @@ def test_killed_run_resumes_and_ends_with_the_same_bytes(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     pooled_before = len(list(pool_dir.glob("*.meta.json")))
-    assert 3 <= pooled_before < 20, "the kill should land while input files are being pooled"
+    assert 3 <= pooled_before < 250, "the kill should land while input files are being pooled"
     assert not (root / "stats.json").exists()
     logs = []
     run(load_manifest(manifest), ["--direct_num_workers=1"], log=logs.append)
