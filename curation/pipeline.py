@@ -86,6 +86,14 @@ def remove_unfinished_products(layout: RunLayout) -> None:
             os.remove(path)
 
 
+def released_already(ctx: RunContext) -> bool:
+    """A finished release of this very manifest: its outputs are final and a rerun changes nothing."""
+    if not storage.exists(ctx.layout.lock_file) or not storage.exists(ctx.layout.release_file):
+        return False
+    with storage.open_binary(ctx.layout.release_file) as f:
+        return orjson.loads(f.read())["manifest_sha256"] == ctx.loaded.sha256
+
+
 def claim_release(ctx: RunContext) -> None:
     """A name and version belong to one manifest: refuse to write over an output made from another."""
     release = ctx.layout.release_file
@@ -183,6 +191,10 @@ def run(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None]
 
     started = time.time()
     ctx = prepare(loaded, beam_args, log)
+    if released_already(ctx):
+        log(f"[release] {ctx.layout.root} is already released from this manifest; `curation regenerate` rebuilds and verifies it")
+        with storage.open_binary(ctx.layout.stats_file) as f:
+            return orjson.loads(f.read())
     claim_release(ctx)
     pools = curate(ctx)
     check_budgets_from_text_bytes(ctx, pools)

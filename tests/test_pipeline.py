@@ -109,9 +109,14 @@ def test_same_manifest_gives_identical_bytes_with_one_or_two_workers(tmp_path):
 def test_a_released_version_cannot_be_overwritten_by_another_manifest(tmp_path):
     body = small_manifest(tmp_path)
     run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
+    before = output_digests(tmp_path / "out" / "small" / "1.0.0")
+    logs: list[str] = []
+    run(load_manifest(write_manifest(tmp_path, body)), ["--direct_num_workers=1"], log=logs.append)
+    assert any("already released" in line for line in logs)
     body["seed"] = 8
     with pytest.raises(ReleaseConflictError, match="new version"):
         run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
+    assert output_digests(tmp_path / "out" / "small" / "1.0.0") == before
 
 
 def test_killed_run_resumes_and_ends_with_the_same_bytes(tmp_path):

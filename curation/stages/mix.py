@@ -156,7 +156,7 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
         manifest_version=m.version,
         manifest_sha256=ctx.loaded.sha256,
     )
-    todo = [(i, items) for i, items in enumerate(shard_lists) if not shard_sidecar_path(out_dir, i).exists()]
+    todo = [(i, items) for i, items in enumerate(shard_lists) if not shard_matches_plan(out_dir, i, items)]
     ctx.log(f"[mix] {sum(len(s) for s in shard_lists)} documents in {len(shard_lists)} shards, {len(shard_lists) - len(todo)} already written")
     if todo:
         run_pipeline(
@@ -167,6 +167,15 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
         )
     sidecars = [orjson.loads(shard_sidecar_path(out_dir, i).read_bytes()) for i in range(len(shard_lists))]
     return MixResult(per_source=facts, shards=sidecars)
+
+
+def shard_matches_plan(out_dir: str, index: int, items: list[tuple[DocRef, int]]) -> bool:
+    """A finished shard from an interrupted run is kept only if it holds exactly the planned documents."""
+    sidecar = shard_sidecar_path(out_dir, index)
+    if not sidecar.exists():
+        return False
+    written = orjson.loads(sidecar.read_bytes())
+    return written["documents"] == len(items) and written["tokens"] == sum(ref.n_tokens for ref, _ in items)
 
 
 def shard_sidecar_path(out_dir: str, index: int):
