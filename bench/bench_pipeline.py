@@ -77,7 +77,7 @@ def _source_and_layout(inputs: list[str], output_root: str):
     from curation.layout import RunLayout
     from mixes.manifest import SourceConfig
 
-    return SourceConfig(name=SOURCE, paths=inputs), RunLayout(output_root)
+    return SourceConfig(name=SOURCE, paths=inputs), RunLayout(output_root, str(Path(output_root) / "_cache"))
 
 
 def curate_on_beam(inputs: list[str], output_root: str, beam_args: list[str]) -> int:
