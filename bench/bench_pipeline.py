@@ -53,7 +53,7 @@ BEAM_CONFIGS = {
 LABELS = {
     "plain": "plain zstd+orjson loop",
     "curate_file": "`curate_file` in a loop, no Beam",
-    "default": "Beam, `curation run` defaults (multi_processing, os.cpu_count() = 2 workers)",
+    "default": "Beam, `curation run` defaults (one worker per usable core: in_memory under taskset -c 0)",
     "multi_processing_1": "Beam, multi_processing, 1 worker",
     "multi_processing_2": "Beam, multi_processing, 2 workers",
     "in_memory_1": "Beam, in_memory, 1 worker",
@@ -267,7 +267,7 @@ def render(measured: dict) -> str:
             f"average {min(loads):.1f} to {max(loads):.1f} during the runs, so wall-clock figures are noisy): "
             f"medians of {args['runs']} interleaved runs, each a fresh process, with every run's seconds listed. Phase "
             "one is `CurateFiles` (read, score with an empty filter chain, write the content-addressed pool as "
-            "JSONL.zst, level 3) built as `curation.pipeline.curate` builds it; the plain loops are "
+            "JSONL.zst, level 1) built as `curation.pipeline.curate` builds it; the plain loops are "
             "`bench_read_write.plain_loop` / `plain_warc_loop` over the same files. *Start-up*: the same pipeline on a "
             "one-document file (spawn, run and tear down the workers). *Cores busy*: CPU seconds of the process tree "
             "over wall seconds, below the cores given when other jobs took the CPU. *docs/s with start-up*: documents "
