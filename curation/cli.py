@@ -11,7 +11,17 @@ from curation.errors import CurationError
 
 
 def _subcommands():
-    from curation.commands import audit_cmd, card_cmd, diff_cmd, inspect_cmd, regenerate_cmd, run_cmd, stats_cmd, train_quality, validate_cmd
+    from curation.commands import (
+        audit_cmd,
+        card_cmd,
+        diff_cmd,
+        inspect_cmd,
+        regenerate_cmd,
+        run_cmd,
+        stats_cmd,
+        train_quality,
+        validate_cmd,
+    )
 
     return [run_cmd, validate_cmd, inspect_cmd, stats_cmd, train_quality, audit_cmd, regenerate_cmd, diff_cmd, card_cmd]
 

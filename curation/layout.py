@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from curation import storage
 
-
 CACHE_DIR = "_cache"
 
 

@@ -20,13 +20,13 @@ import apache_beam as beam
 import orjson
 
 from curation import storage
+from curation.engine import pipeline_options, run_pipeline
 from curation.errors import ReleaseConflictError
 from curation.layout import RunLayout
-from curation.stages.curate import CurateFiles, PoolFile, pool_digest, pool_meta_uri, read_pool_meta
 from curation.stages.corpus import DecideCorpus, decisions_digest
+from curation.stages.curate import CurateFiles, PoolFile, pool_digest, pool_meta_uri, read_pool_meta
 from curation.stages.decisions import decisions_complete, read_decisions
 from curation.stages.tokenize import TokenFile, TokenizePools, tokenizer_sha256, tokens_digest
-from curation.engine import pipeline_options, run_pipeline
 from mixes.manifest import LoadedManifest, Manifest, SourceConfig
 
 MODEL_KEYS = ("model", "model_path")
@@ -186,8 +186,8 @@ def tokenize(ctx: RunContext, pools: list[PoolFile], decisions_d: str, folder: s
 
 def run(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run a manifest end to end; returns the run's stats (also written to stats.json)."""
-    from curation.stages.mix import check_budgets_from_text_bytes, mix_and_write
     from curation.report import finish_run
+    from curation.stages.mix import check_budgets_from_text_bytes, mix_and_write
 
     started = time.time()
     ctx = prepare(loaded, beam_args, log)

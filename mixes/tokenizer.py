@@ -14,9 +14,9 @@ from typing import Literal, Protocol
 
 import numpy as np
 import tiktoken
-from tokenizers import Tokenizer
 
 from curation.config import ConfigError
+from tokenizers import Tokenizer
 
 SpecialTokensInText = Literal["literal", "control"]
 Backend = Literal["tiktoken", "hf"]

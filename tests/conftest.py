@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# The loopback S3 server fixtures (s3_endpoint, s3_bucket) for any test that asks for them.
+pytest_plugins = ["helpers_io"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DEMO_DATA = REPO / "data" / "demo"

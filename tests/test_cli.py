@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import DEMO_DATA, REPO, small_manifest, write_manifest
+
 from curation.cli import main
 
 
@@ -79,3 +79,14 @@ def test_infeasible_mix_fails_naming_the_source_and_shortfall(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "source 'web' is short by" in err and "source 'papers' is short by" in err
     assert not list((tmp_path / "out" / "small" / "1.0.0").glob("shards/*.npy"))
+
+
+def test_inspect_reads_an_s3_glob(s3_bucket, capsys):
+    from curation import storage
+
+    for name in ("c4-sample.01.json.gz", "c4-sample.02.json.gz"):
+        bucket, key = storage.split_s3(f"{s3_bucket}/c4/{name}")
+        storage._s3().put_object(Bucket=bucket, Key=key, Body=(DEMO_DATA / "web" / name).read_bytes())
+    assert main(["inspect", f"{s3_bucket}/c4/*.json.gz", "-n", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "files: 2  documents: 20" in out and f"{s3_bucket}/c4/c4-sample.01.json.gz" in out

@@ -11,9 +11,8 @@ import numpy as np
 import orjson
 import pytest
 import zstandard
-
 from conftest import DEMO_DATA, TOKENIZER, write_manifest
-from helpers_io import s3_bucket, s3_endpoint  # noqa: F401
+
 from curation.pipeline import run
 from mixes.manifest import load_manifest
 from mixes.shards import fsl_instances, iter_documents, read_shard

@@ -15,8 +15,8 @@ import numpy as np
 import orjson
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import REPO, small_manifest, write_manifest
+
 from curation.cli import main
 from curation.errors import InputError, ReleaseConflictError
 from curation.pipeline import prepare, run

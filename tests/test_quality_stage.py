@@ -9,8 +9,8 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-
 from conftest import DEMO_DATA, TOKENIZER, write_manifest
+
 from curation.pipeline import curate, prepare, run
 from curation.stages.decide import DecideQuality
 from filters.language import LanguageFilter

@@ -10,12 +10,11 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import orjson
 import pyarrow.parquet as pq
 
 from curation import storage
 from curation.engine import pipeline_options, run_pipeline
-import orjson
-
 from curation.stages.tokenize import DocumentTokenizer, TokenFile
 from mixes import sampling, shards
 
