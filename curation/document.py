@@ -17,8 +17,14 @@ def text_hash(text: str) -> str:
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
 
 
-def stable_id(source: str, uri: str, position: int) -> str:
-    """An id for a record that has none, stable across runs: digest of (source, input file, position)."""
+def stable_id(source: str, uri: str, position: int, root: str | None = None) -> str:
+    """An id for a record that has none, stable across runs: digest of (source, input file, position).
+
+    The file is named relative to `root` (the manifest's folder) when it lies below it, so a checkout of the
+    same manifest and data in another place gives the same ids, hence the same sampling and order.
+    """
+    if root and uri.startswith(root.rstrip("/") + "/"):
+        uri = uri[len(root.rstrip("/")) + 1 :]
     return xxhash.xxh3_128_hexdigest(f"{source}\x00{uri}\x00{position}".encode())
 
 

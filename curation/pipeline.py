@@ -52,9 +52,10 @@ class RunContext:
 
 
 def resolved_source(loaded: LoadedManifest, source: SourceConfig) -> SourceConfig:
-    """Paths in a source (inputs and filter models) made absolute against the manifest's folder."""
+    """Paths in a source (inputs, filter models, the id root) made absolute against the manifest's folder."""
     filters = [{k: (loaded.resolve(v) if k in MODEL_KEYS and isinstance(v, str) else v) for k, v in f.items()} for f in source.filters]
-    return dataclasses.replace(source, paths=[loaded.resolve(p) for p in source.paths], filters=filters)
+    id_root = loaded.resolve(source.id_root) if source.id_root else str(loaded.path.parent)
+    return dataclasses.replace(source, paths=[loaded.resolve(p) for p in source.paths], filters=filters, id_root=id_root)
 
 
 def prepare(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None] = print) -> RunContext:

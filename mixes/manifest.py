@@ -45,6 +45,8 @@ class SourceConfig:
     # Documents larger than this (UTF-8 bytes) are quarantined as `document_too_large`.
     max_document_bytes: int = 16 * 1024 * 1024
     filters: list[dict[str, Any]] = field(default_factory=list)
+    # Ids made for records without one name their file relative to this folder; default: the manifest's.
+    id_root: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):

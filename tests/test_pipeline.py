@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -211,3 +212,17 @@ def test_an_unfinished_version_can_be_taken_over_by_a_corrected_manifest(tmp_pat
     assert any("taking it over" in line for line in logs)
     assert any("already pooled" in line and not line.endswith(" 0 already pooled") for line in logs)
     assert abs(stats["totals"]["mixed_tokens"] - 12_000) < 600
+
+
+def test_a_copy_of_manifest_and_data_elsewhere_selects_the_same_documents_and_tokens(tmp_path):
+    # c4 records carry no id: theirs are derived from the file, named relative to the manifest's folder.
+    body = small_manifest(tmp_path / "a", mix={"target_tokens": 12_000, "sources": {"web": {"ratio": 0.5}, "papers": {"ratio": 0.5}}})
+    run_manifest(write_manifest(tmp_path / "a", body), "--direct_num_workers=1")
+    shutil.copytree(tmp_path / "a" / "data", tmp_path / "b" / "data")
+    run_manifest(write_manifest(tmp_path / "b", body), "--direct_num_workers=1")
+    shards = lambda folder: {  # noqa: E731
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (folder / "out" / "small" / "1.0.0" / "shards").glob("*.npy")
+    }
+    assert shards(tmp_path / "a") == shards(tmp_path / "b") and shards(tmp_path / "a")
+    ids = lambda folder: pq.read_table(folder / "out" / "small" / "1.0.0" / "shards" / "part-00000.index").column("doc_id").to_pylist()  # noqa: E731
+    assert ids(tmp_path / "a") == ids(tmp_path / "b")

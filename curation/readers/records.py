@@ -104,7 +104,7 @@ def document_from_record(
     doc_id = (
         str(raw_id)
         if raw_id is not None
-        else stable_id(source.name, uri, line if line is not None else offset)
+        else stable_id(source.name, uri, line if line is not None else offset, source.id_root)
     )
     attributes = record.get("attributes")
     return build_document(

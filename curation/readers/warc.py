@@ -127,7 +127,7 @@ def _record_document(source: SourceConfig, uri: str, record: WarcRecord, text: s
         source,
         uri,
         text=text,
-        doc_id=record_id or stable_id(source.name, uri, record.stream_pos),
+        doc_id=record_id or stable_id(source.name, uri, record.stream_pos, source.id_root),
         metadata=metadata,
         line=None,
         offset=record.stream_pos,
