@@ -21,7 +21,7 @@ import orjson
 
 from curation import storage
 from curation.engine import pipeline_options, run_pipeline
-from curation.errors import ReleaseConflictError
+from curation.errors import ManifestError, ReleaseConflictError
 from curation.layout import RunLayout
 from curation.stages.corpus import DecideCorpus, decisions_digest
 from curation.stages.curate import CurateFiles, PoolFile, pool_digest, pool_meta_uri, read_pool_meta
@@ -60,6 +60,9 @@ def resolved_source(loaded: LoadedManifest, source: SourceConfig) -> SourceConfi
 
 def prepare(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None] = print) -> RunContext:
     m = loaded.manifest
+    if storage.is_s3(m.output.path):
+        # Token caches are memory-mapped and shards written with local file operations; inputs may be on S3.
+        raise ManifestError(f"{loaded.path}: output.path: {m.output.path!r} must be a local folder (inputs may be on S3)")
     layout = RunLayout.for_manifest(loaded.resolve(m.output.path), m.name, m.version)
     sources = {s.name: resolved_source(loaded, s) for s in m.sources}
     inputs = []

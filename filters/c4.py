@@ -144,7 +144,7 @@ class C4QualityFilter:
         self.config = config
 
     def setup(self) -> None:
-        pass
+        """Nothing to load: the rules are plain arithmetic on the shared word split."""
 
     def score(self, view: TextView) -> dict[str, float]:
         return c4_quality_scores(view, self.config)
@@ -172,7 +172,7 @@ class C4LineRemoval:
         self.config = config
 
     def setup(self) -> None:
-        pass
+        """Nothing to load: the rules are plain arithmetic on the shared word split."""
 
     def modify(self, view: TextView) -> tuple[str, dict[str, float]]:
         lines = list(c4_lines(view, self.config))

@@ -68,7 +68,7 @@ class FineWebQualityFilter:
         self.config = config
 
     def setup(self) -> None:
-        pass
+        """Nothing to load: the rules are plain arithmetic on the shared word split."""
 
     def score(self, view: TextView) -> dict[str, float]:
         return fineweb_quality_scores(view, self.config.short_line_chars)

@@ -98,7 +98,7 @@ class GopherQualityFilter:
         self._stop_words = frozenset(config.stop_words)
 
     def setup(self) -> None:
-        pass
+        """Nothing to load: the rules are plain arithmetic on the shared word split."""
 
     def score(self, view: TextView) -> dict[str, float]:
         return gopher_quality_scores(view, self._stop_words)

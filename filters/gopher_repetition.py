@@ -157,7 +157,7 @@ class GopherRepetitionFilter:
         self.config = config
 
     def setup(self) -> None:
-        pass
+        """Nothing to load: the rules are plain arithmetic on the shared word split."""
 
     def score(self, view: TextView) -> dict[str, float]:
         return gopher_repetition_scores(view)

@@ -90,3 +90,10 @@ def test_inspect_reads_an_s3_glob(s3_bucket, capsys):
     assert main(["inspect", f"{s3_bucket}/c4/*.json.gz", "-n", "1"]) == 0
     out = capsys.readouterr().out
     assert "files: 2  documents: 20" in out and f"{s3_bucket}/c4/c4-sample.01.json.gz" in out
+
+
+def test_run_refuses_an_s3_output_path(tmp_path, capsys):
+    body = small_manifest(tmp_path)
+    body["output"]["path"] = "s3://bucket/out"
+    assert main(["run", str(write_manifest(tmp_path, body))]) == 2
+    assert "must be a local folder" in capsys.readouterr().err

@@ -120,7 +120,7 @@ def test_exception_keeps_finished_files_and_drops_only_the_open_one(tmp_path):
 
 def test_writer_with_no_documents_writes_no_file(tmp_path):
     with DocumentWriter(str(tmp_path / "web"), "jsonl.gz", target_bytes=1000) as writer:
-        pass
+        assert writer.close() == []
     assert writer.close() == [] and list(tmp_path.iterdir()) == []
 
 

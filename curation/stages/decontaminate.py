@@ -9,7 +9,6 @@ from typing import Any
 
 import apache_beam as beam
 
-from curation import storage
 from curation.document import Rejection
 from filters.decontaminate.actions import CONTAMINATED_SPAN
 from filters.decontaminate.config import DecontaminateConfig
@@ -68,7 +67,4 @@ def write_decontamination_report(ctx, matches: list[dict[str, Any]]) -> None:
         DocumentMatch(m["source"], m["doc_id"], Match(m["benchmark"], m["item_id"], m["score"], *m["span"]), m["excerpt"])
         for m in matches
     ]
-    out_dir = ctx.layout.decontamination_dir
-    if storage.is_s3(out_dir):
-        raise NotImplementedError("the contamination report is written to local outputs only")
-    write_report(found, out_dir, index.items_indexed)
+    write_report(found, ctx.layout.decontamination_dir, index.items_indexed)
