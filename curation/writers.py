@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from curation import storage
+from curation.batching import batched
 
 DocumentFormat = Literal["jsonl.zst", "jsonl.gz", "parquet"]
 
@@ -220,7 +221,7 @@ def write_parquet_rows(uri: str, rows: Iterable[dict[str, Any]], schema: pa.Sche
     """Rows as a Parquet file written in batches; the schema is inferred from the first batch when not given."""
     with storage.atomic_write(uri) as raw:
         writer: pq.ParquetWriter | None = None
-        for batch in _batches(rows, _LEDGER_ROWS_PER_BATCH):
+        for batch in batched(rows, _LEDGER_ROWS_PER_BATCH):
             table = pa.Table.from_pylist(batch, schema=schema)
             if writer is None:
                 schema = table.schema
@@ -230,13 +231,3 @@ def write_parquet_rows(uri: str, rows: Iterable[dict[str, Any]], schema: pa.Sche
             writer = pq.ParquetWriter(raw, schema or pa.schema([]), compression="zstd")
         writer.close()
 
-
-def _batches(rows: Iterable[dict[str, Any]], size: int) -> Iterable[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -4,7 +4,6 @@ which is how a killed run resumes."""
 
 from __future__ import annotations
 
-import itertools
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -15,6 +14,7 @@ import zstandard
 from apache_beam.metrics import Metrics
 
 from curation import storage
+from curation.batching import BATCH_DOCUMENTS, batched
 from curation.chain import Chain, scoring_identity
 from curation.digests import CODE_VERSION, digest
 from curation.document import Document, Quarantine
@@ -22,7 +22,6 @@ from curation.layout import RunLayout
 from curation.readers import read_source_file
 from mixes.manifest import SourceConfig
 
-BATCH_DOCUMENTS = 512
 POOL_SUFFIX = ".pool.jsonl.zst"
 # Pools are a cache read once or twice: level 1 writes ~10% faster for ~20% more bytes than level 3.
 POOL_ZSTD_LEVEL = 1
@@ -98,7 +97,7 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
     reasons: dict[str, int] = {}
     with storage.atomic_write(documents_uri) as raw_docs, storage.atomic_write(quarantine_uri) as quarantine_out:
         with zstandard.ZstdCompressor(level=POOL_ZSTD_LEVEL).stream_writer(raw_docs, closefd=False) as docs_out:
-            for batch in _batches(read_source_file(source, uri), BATCH_DOCUMENTS):
+            for batch in batched(read_source_file(source, uri), BATCH_DOCUMENTS):
                 docs = [r for r in batch if isinstance(r, Document)]
                 for q in (r for r in batch if isinstance(r, Quarantine)):
                     reasons[q.reason] = reasons.get(q.reason, 0) + 1
@@ -127,12 +126,6 @@ def read_pool(pool: PoolFile) -> Iterator[Document]:
     with storage.open_decompressed(pool.documents_uri) as f:
         for line in f:
             yield Document.from_dict(orjson.loads(line))
-
-
-def _batches(items, size):
-    it = iter(items)
-    while batch := list(itertools.islice(it, size)):
-        yield batch
 
 
 class _CurateFileFn(beam.DoFn):

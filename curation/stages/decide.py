@@ -9,13 +9,13 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from curation.batching import BATCH_DOCUMENTS, batched
 from curation.chain import QUALITY_STAGE, Chain, scores_of
 from curation.document import Document, Rejection
-from curation.stages.curate import PoolFile, _batches, read_pool
+from curation.stages.curate import PoolFile, read_pool
 from filters.quality_classifier import kept_by_cutoff, top_fraction_cutoff
 from mixes.manifest import SourceConfig
 
-BATCH_DOCUMENTS = 512
 REJECTED = "rejected"
 RANKED = "ranked"
 
@@ -50,7 +50,7 @@ class _DecidePoolFn(beam.DoFn):
     def process(self, pool: PoolFile):
         chain = self._chains[pool.source]
         rules = self._rules[pool.source]
-        for batch in _batches(read_pool(pool), BATCH_DOCUMENTS):
+        for batch in batched(read_pool(pool), BATCH_DOCUMENTS):
             kept = []
             for doc in batch:
                 rejection = chain.decide(doc)

@@ -16,15 +16,15 @@ import zstandard
 from apache_beam.metrics import Metrics
 
 from curation import storage
+from curation.batching import BATCH_DOCUMENTS, batched
 from curation.digests import CODE_VERSION, digest
 from curation.document import Document
 from curation.layout import RunLayout
-from curation.stages.curate import PoolFile, _batches, read_pool
+from curation.stages.curate import PoolFile, read_pool
 from curation.stages.decisions import Decisions, read_decisions
 from mixes.manifest import OutputConfig
 from mixes.tokenizer import dtype_for, load_tokenizer, with_document_markers
 
-BATCH_DOCUMENTS = 512
 DOC_TABLE_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
@@ -131,7 +131,7 @@ def tokenize_pool(
     emptied: list[str] = []
     with storage.atomic_write(prefix + ".tokens") as tokens_out, storage.atomic_write(prefix + ".docs.jsonl.zst") as raw_docs:
         with zstandard.ZstdCompressor(level=3).stream_writer(raw_docs, closefd=False) as docs_out:
-            for batch in _batches(read_pool(pool), BATCH_DOCUMENTS):
+            for batch in batched(read_pool(pool), BATCH_DOCUMENTS):
                 kept = []
                 for doc in batch:
                     survivors = list(apply_decisions(doc, decisions, dropped))
