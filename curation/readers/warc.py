@@ -34,13 +34,7 @@ def read_warc(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]
         if (record.http_content_type or "").lower() not in _HTML_CONTENT_TYPES:
             return None
         if record.content_length > source.max_document_bytes:
-            return reject(
-                source,
-                uri,
-                "document_too_large",
-                offset=record.stream_pos,
-                excerpt=f"{record.content_length} bytes",
-            )
+            return _too_large(source, uri, record)
         from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
         body = record.reader.read()
@@ -50,16 +44,15 @@ def read_warc(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]
     return _read_archive(source, uri, WarcRecordType.response, response_to_document)
 
 
+def _too_large(source: SourceConfig, uri: str, record: WarcRecord) -> Document | Quarantine:
+    """The record is judged by its declared length, before its body is read into memory."""
+    return reject(source, uri, "document_too_large", offset=record.stream_pos, excerpt=f"{record.content_length} bytes")
+
+
 def read_wet(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]:
     def conversion_to_document(source: SourceConfig, uri: str, record: WarcRecord) -> Document | Quarantine:
         if record.content_length > source.max_document_bytes:
-            return reject(
-                source,
-                uri,
-                "document_too_large",
-                offset=record.stream_pos,
-                excerpt=f"{record.content_length} bytes",
-            )
+            return _too_large(source, uri, record)
         body = record.reader.read()
         try:
             text = body.decode("utf-8")
