@@ -15,7 +15,7 @@ from curation.document import Document, Quarantine
 from curation.readers.records import document_from_record, reject, unreadable_reason
 from mixes.manifest import SourceConfig
 
-# JSON escapes (\uXXXX) can make a line several times longer than the text it carries.
+# JSON unicode escapes (backslash-u and four hex digits) can make a line several times longer than the text it carries.
 _JSON_ESCAPE_ALLOWANCE = 4
 _SKIP_CHUNK_BYTES = 1024 * 1024
 
