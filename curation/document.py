@@ -11,6 +11,9 @@ from typing import Any
 
 import xxhash
 
+# How a document is named across the run: ids are unique only within a source.
+DocKey = tuple[str, str]  # (source, doc id)
+
 
 def text_hash(text: str) -> str:
     """Content digest of a text: 128-bit xxh3, hex. Fast enough to compute for every document."""

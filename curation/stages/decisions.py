@@ -10,7 +10,7 @@ from typing import Any, Iterable
 import orjson
 
 from curation import storage
-from curation.document import Rejection
+from curation.document import DocKey, Rejection
 
 REJECTIONS = "rejections.jsonl.zst"
 CLUSTERS = "clusters.jsonl.zst"
@@ -18,7 +18,6 @@ EDITS = "edits.jsonl.zst"
 MATCHES = "matches.jsonl.zst"
 COMPLETE = "complete.json"
 
-DocKey = tuple[str, str]  # (source, doc id): ids are unique only within a source
 
 
 @dataclass

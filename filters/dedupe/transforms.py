@@ -17,7 +17,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsDict, TaggedOutput
 
-from curation.document import Rejection
+from curation.document import DocKey, Rejection
 from filters.dedupe import components
 from filters.dedupe.buckets import band_rows_by_shard, bucket_pairs
 from filters.dedupe.config import DedupeConfig, MinHashConfig, ParagraphDedupeConfig, Scope
@@ -31,7 +31,6 @@ URL_FILTER = "url_dedupe_v1"
 MINHASH_FILTER = "minhash_v1"
 PARAGRAPH_FILTER = "paragraph_dedupe_v1"
 
-DocKey = tuple[str, str]  # (source, doc id): ids are unique only within a source
 # (batch key, sketches): the batch key, the node of the batch's first document, routes decisions back.
 SketchBatch = tuple[int, list[DocSketch]]
 # What exact and URL grouping shuffle per document: (keep key as a plain tuple, represents, node, batch
