@@ -86,54 +86,106 @@ def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int 
     from filters.dedupe.transforms import Deduplicate
 
     workdir.mkdir(parents=True, exist_ok=True)
+    spill = workdir / "work"
     start, cpu_start = time.perf_counter(), time.process_time()
     options = PipelineOptions(
         direct_num_workers=workers, direct_running_mode="multi_processing" if workers > 1 else "in_memory"
     )
-    with beam.Pipeline(options=options) as p:
-        result = (
-            p
-            | "ListShards" >> beam.Create([str(input_path)])
-            # As the pipeline reads pool files: batches are made inside a DoFn and go straight to
-            # sketching, so no runner ever holds the documents' text.
-            | "ReadBatches" >> beam.FlatMap(_read_batches, batch_docs)
-            | "Deduplicate" >> Deduplicate(DedupeConfig(minhash=MinHashConfig()))
-        )
-        (
-            result.rejections
-            | "RemovedAsJson" >> beam.Map(lambda r: json.dumps([r.doc_id, r.detail["cluster_id"]]))
-            | "WriteRemoved" >> beam.io.WriteToText(str(workdir / "removed"))
-        )
-        (
-            result.clusters
-            | "ClustersAsJson"
-            >> beam.Map(lambda kv: json.dumps([kv[0][1], kv[1]["cluster_id"], kv[1]["cluster_size"]]))
-            | "WriteClusters" >> beam.io.WriteToText(str(workdir / "clusters"))
-        )
-    clusters, removed = {}, set()
+    p = beam.Pipeline(options=options)
+    result = (
+        p
+        | "ListShards" >> beam.Create([str(input_path)])
+        # As the pipeline reads pool files: batches are made inside a DoFn and go straight to
+        # sketching, so no runner ever holds the documents' text.
+        | "ReadBatches" >> beam.FlatMap(_read_batches, batch_docs)
+        | "Deduplicate" >> Deduplicate(DedupeConfig(minhash=MinHashConfig()), str(spill))
+    )
+    (
+        result.rejections
+        | "RemovedAsJson" >> beam.Map(lambda r: json.dumps([r.doc_id, r.detail["cluster_id"]]))
+        | "WriteRemoved" >> beam.io.WriteToText(str(workdir / "removed"))
+    )
+    (
+        result.clusters
+        | "ClustersAsJson"
+        >> beam.Map(lambda kv: json.dumps([kv[0][1], kv[1]["cluster_id"], kv[1]["cluster_size"]]))
+        | "WriteClusters" >> beam.io.WriteToText(str(workdir / "clusters"))
+    )
+    shuffle_inputs = _dedupe_shuffle_inputs(p)
+    outcome = p.run()
+    outcome.wait_until_finish()
+    spilled = {
+        part: sum(f.stat().st_size for f in (spill / part).glob("*")) for part in ("sketches", "bands")
+    }
+    shutil.rmtree(spill)
+    removed = set()
     for f in workdir.glob("removed-*"):
         for line in f.open():
-            doc_id, cluster = json.loads(line)
-            clusters[doc_id] = cluster
-            removed.add(doc_id)
-    for f in workdir.glob("clusters-*"):
-        for line in f.open():
-            doc_id, cluster, size = json.loads(line)
-            clusters[doc_id] = cluster if size > 1 else doc_id
+            removed.add(json.loads(line)[0])
     # The same last step as datatrove's stage 4: stream the input, drop removed ids, write the rest.
     with gzip.open(input_path, "rt") as src, (workdir / "kept.jsonl").open("w") as dst:
         for line in src:
             if json.loads(line)["id"] not in removed:
                 dst.write(line)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    (workdir / "clusters.json").write_text(json.dumps(clusters))
+    docs = _write_clusters_json(workdir)
     return {
         "tool": "ours",
         "workers": workers,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
-        "docs": len(clusters),
+        "docs": docs,
+        "beam_shuffled_bytes": _shuffled_bytes(outcome, shuffle_inputs),
+        "band_run_bytes": spilled["bands"],
+        "sketch_file_bytes": spilled["sketches"],
     }
+
+
+def _dedupe_shuffle_inputs(pipeline) -> set[str]:
+    """Ids of the PCollections that go into a GroupByKey inside Deduplicate (the bench's own writes excluded)."""
+    components = pipeline.to_runner_api().components
+    return {
+        pcoll
+        for t in components.transforms.values()
+        if t.spec.urn == "beam:transform:group_by_key:v1" and t.unique_name.startswith("Deduplicate/")
+        for pcoll in t.inputs.values()
+    }
+
+
+def _shuffled_bytes(outcome, pcollections: set[str]) -> float:
+    """Bytes that went into those shuffles: the runner's element count times its sampled mean element size."""
+    from apache_beam.metrics import monitoring_infos as mi
+
+    counts, sizes = {}, {}
+    for info in outcome.monitoring_infos():
+        pcoll = info.labels.get("PCOLLECTION")
+        if pcoll not in pcollections:
+            continue
+        if info.urn == mi.ELEMENT_COUNT_URN:
+            counts[pcoll] = counts.get(pcoll, 0) + mi.extract_counter_value(info)
+        elif info.urn == mi.SAMPLED_BYTE_SIZE_URN:
+            n, total, _, _ = mi.extract_distribution(info)
+            sampled_n, sampled_total = sizes.get(pcoll, (0, 0))
+            sizes[pcoll] = (sampled_n + n, sampled_total + total)
+    return sum(counts[pc] * sizes[pc][1] / sizes[pc][0] for pc in counts if sizes.get(pc, (0, 0))[0])
+
+
+def _write_clusters_json(workdir: Path) -> int:
+    """clusters.json as datatrove's side writes it (doc id -> cluster, own id when alone), streamed."""
+    docs = 0
+    with (workdir / "clusters.json").open("w") as out:
+        out.write("{")
+        for pattern, cluster_of in (
+            ("removed-*", lambda r: r[1]),
+            ("clusters-*", lambda r: r[1] if r[2] > 1 else r[0]),
+        ):
+            for f in sorted(workdir.glob(pattern)):
+                for line in f.open():
+                    row = json.loads(line)
+                    out.write(("," if docs else "") + json.dumps(row[0]) + ":" + json.dumps(cluster_of(row)))
+                    docs += 1
+        out.write("}")
+    return docs
 
 
 def _read_batches(path: str, batch_docs: int):
@@ -152,10 +204,7 @@ def _read_batches(path: str, batch_docs: int):
 
 
 def run_signatures(input_path: Path, max_docs: int = 100_000) -> dict:
-    """Sketching throughput on one core, and the bytes per document our shuffles carry: the sketch as
-    pickled inside its batch, plus one packed 32-byte band row per band."""
-    import pickle
-
+    """Sketching throughput on one core (normalize, shingle, signatures, band keys)."""
     from filters.dedupe.config import DedupeConfig, MinHashConfig
     from filters.dedupe.sketch import make_hasher, sketch_batch
 
@@ -165,14 +214,7 @@ def run_signatures(input_path: Path, max_docs: int = 100_000) -> dict:
     start = time.process_time()
     sketches = [s for batch in batches for s in sketch_batch(batch, config, hasher)]
     seconds = time.process_time() - start
-    bands = config.minhash.bands
-    shuffled = sum(len(pickle.dumps(s)) + 32 * bands for s in sketches) / len(sketches)
-    return {
-        "tool": "signatures",
-        "docs": len(sketches),
-        "docs_per_cpu_second": len(sketches) / seconds,
-        "shuffled_bytes_per_doc": shuffled,
-    }
+    return {"tool": "signatures", "docs": len(sketches), "docs_per_cpu_second": len(sketches) / seconds}
 
 
 def write_corpus(out: Path, docs: int) -> dict:
@@ -247,18 +289,23 @@ def run_all(sizes: list[int], workdir: Path, peer_max_docs: int, reps: int) -> N
         rows.append((n, sig, ours, peer))
     print(
         "| docs | sketch docs/s/core | runs | ours wall s | datatrove wall s | wall ratio | ours CPU s "
-        "| datatrove CPU s | CPU ratio | ours peak RSS MB | bytes/doc at peak | shuffled bytes/doc | "
-        "datatrove peak RSS MB |"
+        "| datatrove CPU s | CPU ratio | ours peak RSS MB | bytes/doc at peak | peak growth bytes per added doc "
+        "| shuffled key bytes/doc (Beam + band runs) | sketch file bytes/doc | datatrove peak RSS MB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    previous = None
     for n, sig, ours, peer in rows:
         wall, cpu = _median(ours, "seconds"), _median(ours, "cpu_seconds")
         peer_wall, peer_cpu = _median(peer, "seconds"), _median(peer, "cpu_seconds")
         rss = _median(ours, "peak_rss_mb")
+        growth = f"{(rss - previous[1]) * 2**20 / (n - previous[0]):,.0f}" if previous else ""
+        previous = (n, rss)
+        shuffled = (_median(ours, "beam_shuffled_bytes") + _median(ours, "band_run_bytes")) / n
         print(
             f"| {n:,} | {sig['docs_per_cpu_second']:,.0f} | {len(ours)} | {wall:.1f} | {peer_wall:.1f} | "
             f"{peer_wall / wall:.1f}x | {cpu:.1f} | {peer_cpu:.1f} | {peer_cpu / cpu:.1f}x | {rss:,.0f} | "
-            f"{rss * 2**20 / n:,.0f} | {sig['shuffled_bytes_per_doc']:,.0f} | {_median(peer, 'peak_rss_mb'):.0f} |"
+            f"{rss * 2**20 / n:,.0f} | {growth} | {shuffled:,.0f} | {_median(ours, 'sketch_file_bytes') / n:,.0f} | "
+            f"{_median(peer, 'peak_rss_mb'):.0f} |"
         )
 
 

@@ -48,6 +48,10 @@ class RunLayout:
     def decisions_dir(self, decisions_digest: str) -> str:
         return self.cached("decisions", decisions_digest)
 
+    def work_dir(self, decisions_digest: str) -> str:
+        """Scratch of one decide run, removed when it ends."""
+        return self.cached("work", decisions_digest)
+
     def tokens_prefix(self, source: str, tokens_digest: str) -> str:
         return self.cached("tokens", source, tokens_digest)
 

@@ -153,11 +153,19 @@ def decide(ctx: RunContext, pools: list[PoolFile]) -> tuple[str, str]:
         ctx.log("[decide] decisions already complete")
     else:
         ctx.log(f"[decide] quality thresholds, dedupe and decontamination over {len(pools)} pools")
-        run_pipeline(
-            pipeline_options(ctx.beam_args, len(pools)),
-            lambda p: p | "ListPools" >> beam.Create(pools) | "DecideCorpus" >> DecideCorpus(ctx, folder),
-            log_path=ctx.worker_log("decide"),
-        )
+        # Scratch for dedupe's sketches and band runs; a crashed run's leftovers are never read.
+        work_dir = ctx.layout.work_dir(d)
+        shutil.rmtree(work_dir, ignore_errors=True)
+        try:
+            run_pipeline(
+                pipeline_options(ctx.beam_args, len(pools)),
+                lambda p: p
+                | "ListPools" >> beam.Create(pools)
+                | "DecideCorpus" >> DecideCorpus(ctx, folder, work_dir),
+                log_path=ctx.worker_log("decide"),
+            )
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
     return d, folder
 
 

@@ -49,7 +49,7 @@ def run_dedupe(
     if workers > 1:
         mode["direct_running_mode"] = "multi_processing"
     with beam.Pipeline(options=PipelineOptions(**mode)) as p:
-        result = p | beam.Create(batched(docs, batch_size)) | Deduplicate(config)
+        result = p | beam.Create(batched(docs, batch_size)) | Deduplicate(config, str(out / "work"))
         for name in ("rejections", "span_rejections"):
             (
                 getattr(result, name)

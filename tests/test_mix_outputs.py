@@ -118,3 +118,10 @@ def test_mix_reads_inputs_from_s3(tmp_path, s3_bucket, s3_endpoint, monkeypatch)
     assert set(inputs) == {f"{s3_bucket}/web/c4-sample.01.json.gz", f"{s3_bucket}/web/c4-sample.02.json.gz"}
     assert all(i.get("etag") and len(i["sha256"]) == 64 for i in inputs.values())
     shutil.rmtree(tmp_path / "out")
+
+
+def test_dedupe_scratch_is_gone_once_its_duplicates_are_recorded(mix):
+    root, stats = mix
+    assert stats["dedupe_cluster_sizes"], "exact dedupe must have found the demo's duplicate copies"
+    work = root.parent.parent / "_cache" / "work"
+    assert not work.exists() or not any(work.iterdir())

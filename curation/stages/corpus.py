@@ -46,12 +46,14 @@ class _WriteDecisionsFn(beam.DoFn):
 
 
 class DecideCorpus(beam.PTransform):
-    """PoolFile records -> the run's decisions folder (written once, by one worker, sorted)."""
+    """PoolFile records -> the run's decisions folder (written once, by one worker, sorted). `work_dir` is
+    scratch for the stages that keep bulky intermediate data out of the runner (dedupe)."""
 
-    def __init__(self, ctx, folder: str):
+    def __init__(self, ctx, folder: str, work_dir: str):
         super().__init__()
         self._ctx = ctx
         self._folder = folder
+        self._work_dir = work_dir
 
     def expand(self, pools):
         from curation.stages.decontaminate import decontaminate_stage
@@ -63,7 +65,7 @@ class DecideCorpus(beam.PTransform):
         rejection_parts = [quality_rejections]
         cluster_parts, edit_parts, match_parts = [], [], []
         if manifest.dedupe is not None:
-            rejections, clusters, edits = deduplicate_stage(kept_batches, manifest.dedupe)
+            rejections, clusters, edits = deduplicate_stage(kept_batches, manifest.dedupe, self._work_dir)
             rejection_parts.append(rejections)
             cluster_parts.append(clusters)
             edit_parts.append(edits)

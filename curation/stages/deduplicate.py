@@ -17,8 +17,8 @@ def _span_only(r: Rejection) -> Rejection:
     return dataclasses.replace(r, detail={**(r.detail or {}), "span_only": True})
 
 
-def deduplicate_stage(kept_batches, config: DedupeConfig):
-    result = kept_batches | "Deduplicate" >> Deduplicate(config)
+def deduplicate_stage(kept_batches, config: DedupeConfig, work_dir: str):
+    result = kept_batches | "Deduplicate" >> Deduplicate(config, work_dir)
     span_rows = result.span_rejections | "MarkParagraphRowsSpanOnly" >> beam.Map(_span_only)
     rejections = (result.rejections, span_rows) | "DedupeLedgerRows" >> beam.Flatten()
     edits = result.paragraph_edits | "AsParagraphEdits" >> beam.MapTuple(

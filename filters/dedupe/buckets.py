@@ -1,8 +1,8 @@
 """LSH band buckets found by sorting packed rows, as in the sort-based bucket stage of datatrove's MinHash.
 
-Each document contributes one row per band (band, band key, node, batch key), packed per shard of band
-keys so a shuffle moves a few large arrays instead of one record per document and band; sorting a
-shard turns every bucket into a run of equal (band, key), and each run is linked into candidate pairs.
+Each document contributes one row per band (band, band key, node, batch key). Rows are sorted into
+shards of band keys and written in runs (see `spill`); sorting one shard's rows from every run turns each
+bucket into a run of equal (band, key), and each run is linked into candidate pairs.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 
 import numpy as np
+import xxhash
 
 from filters.dedupe.config import Scope
 from filters.dedupe.sketch import DocSketch
@@ -18,31 +19,38 @@ from filters.dedupe.sketch import DocSketch
 # Buckets up to this size are linked as cliques (at most 28 pairs), larger ones as star plus chain.
 MAX_CLIQUE_BUCKET = 8
 _COLUMNS = 4  # band, band key, node, batch key: uint64 each
+ROW_BYTES = _COLUMNS * 8
 
 
-def band_rows_by_shard(
-    sketches: Iterable[DocSketch], batch_key: int, scope: Scope, shards: int
-) -> dict[tuple[str, int], bytes]:
-    """(source or "" for global scope, shard) -> packed rows of the signed sketches of one batch."""
-    by_scope: dict[str, list[DocSketch]] = {}
-    for s in sketches:
-        if s.band_keys is not None:
-            by_scope.setdefault(s.source if scope == "per_source" else "", []).append(s)
-    out: dict[tuple[str, int], bytes] = {}
-    for source, members in by_scope.items():
-        keys = np.frombuffer(b"".join(s.band_keys for s in members), dtype=np.uint64)
-        bands = len(keys) // len(members)
-        rows = np.empty((len(keys), _COLUMNS), dtype=np.uint64)
-        rows[:, 0] = np.tile(np.arange(bands, dtype=np.uint64), len(members))
-        rows[:, 1] = keys
-        rows[:, 2] = np.repeat(np.array([s.node for s in members], dtype=np.uint64), bands)
-        rows[:, 3] = batch_key
-        shard_of_row = keys % np.uint64(shards)
-        order = np.argsort(shard_of_row, kind="stable")
-        shard_ids, starts = np.unique(shard_of_row[order], return_index=True)
-        for shard, part in zip(shard_ids.tolist(), np.split(rows[order], starts[1:])):
-            out[(source, shard)] = part.tobytes()
-    return out
+def band_rows(sketches: Iterable[DocSketch], batch_key: int, scope: Scope) -> np.ndarray:
+    """(rows, 4) uint64 band rows of the signed sketches of one batch. Per-source scope salts each band key
+    with the source's digest, so equal keys of different sources land in different buckets (a salted
+    collision is as likely as any other 64-bit band-key collision)."""
+    signed = [s for s in sketches if s.band_keys is not None]
+    if not signed:
+        return np.empty((0, _COLUMNS), dtype=np.uint64)
+    keys = np.frombuffer(b"".join(s.band_keys for s in signed), dtype=np.uint64).copy()
+    bands = len(keys) // len(signed)
+    if scope == "per_source":
+        salts = np.array(
+            [xxhash.xxh3_64_intdigest(s.source.encode("utf-8", "surrogatepass")) for s in signed],
+            dtype=np.uint64,
+        )
+        keys ^= np.repeat(salts, bands)
+    rows = np.empty((len(keys), _COLUMNS), dtype=np.uint64)
+    rows[:, 0] = np.tile(np.arange(bands, dtype=np.uint64), len(signed))
+    rows[:, 1] = keys
+    rows[:, 2] = np.repeat(np.array([s.node for s in signed], dtype=np.uint64), bands)
+    rows[:, 3] = batch_key
+    return rows
+
+
+def sort_into_shards(rows: np.ndarray, shards: int) -> tuple[np.ndarray, list[int]]:
+    """Rows ordered by shard of band key, and the row offset where each shard starts (shards + 1 values)."""
+    shard_of_row = rows[:, 1] % np.uint64(shards)
+    order = np.argsort(shard_of_row, kind="stable")
+    offsets = np.searchsorted(shard_of_row[order], np.arange(shards + 1, dtype=np.uint64))
+    return rows[order], offsets.tolist()
 
 
 def bucket_pairs(packed: Iterable[bytes]) -> Iterator[tuple[tuple[int, int], tuple[int, int]]]:

@@ -1,29 +1,43 @@
 """Beam stages for deduplication: exact text, URL, MinHash near-duplicates and repeated paragraphs.
 
-Documents are reduced to sketches once (`SketchDocuments`) and stay in batches keyed by a batch key;
-each method shuffles compact records (digests, packed band rows, node pairs), decides per group and
-sends its few decisions back to the batches by that key, so no shuffle carries one record per document
-and band or a document's text. Each method keeps one copy per group by the stable keep rule and emits a
-ledger row for every other copy; paragraph repeats come out as span edits (Dolma style).
+Documents are reduced to sketches once (`SketchDocuments`), written per batch to the work folder and
+passed on as handles (see `spill`); each method shuffles compact records (digests, node pairs, routes),
+decides per group and sends its few decisions back to the handles by batch key. MinHash band rows go
+through sorted run files that each bucket shard reads its slice of. So no shuffle carries a document's
+text or sketch, and what the runner holds grows with the duplicates, not the corpus. Each method keeps
+one copy per group by the stable keep rule and emits a ledger row for every other copy; paragraph
+repeats come out as span edits (Dolma style).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
-from apache_beam.pvalue import AsDict, TaggedOutput
+from apache_beam.pvalue import AsDict, AsList, TaggedOutput
+from apache_beam.transforms.window import GlobalWindows
 
 from curation.document import DocKey, Rejection
 from filters.dedupe import components
-from filters.dedupe.buckets import band_rows_by_shard, bucket_pairs
+from filters.dedupe.buckets import band_rows, bucket_pairs
 from filters.dedupe.config import DedupeConfig, MinHashConfig, ParagraphDedupeConfig, Scope
 from filters.dedupe.keep_rule import KeepKey
 from filters.dedupe.minhash import estimated_jaccard, exact_jaccard
 from filters.dedupe.sketch import DocSketch, make_hasher, sketch_batch
+from filters.dedupe.spill import (
+    RUN_ROWS,
+    BandRun,
+    SketchHandle,
+    load_sketches,
+    read_band_shard,
+    with_changes,
+    write_band_run,
+    write_sketches,
+)
 
 STAGE = "dedupe"
 EXACT_FILTER = "exact_dedupe_v1"
@@ -31,11 +45,10 @@ URL_FILTER = "url_dedupe_v1"
 MINHASH_FILTER = "minhash_v1"
 PARAGRAPH_FILTER = "paragraph_dedupe_v1"
 
-# (batch key, sketches): the batch key, the node of the batch's first document, routes decisions back.
-SketchBatch = tuple[int, list[DocSketch]]
-# What exact and URL grouping shuffle per document: (keep key as a plain tuple, represents, node, batch
-# key). Plain tuples of str/int/bytes take Beam's fast primitive coder; NamedTuples would be pickled.
-MemberRecord = tuple[tuple, int, int, int]
+# What a method groups per document: (keep key as a plain tuple, represents, node, batch key, score
+# basis). The score basis is the shingles or signature that MinHash scores a removal with, else None.
+# Plain tuples of str/int/bytes take Beam's fast primitive coder; NamedTuples would be pickled.
+MemberRecord = tuple[tuple, int, int, int, bytes | None]
 
 
 class DedupeResult(NamedTuple):
@@ -51,15 +64,17 @@ class DedupeResult(NamedTuple):
 
 class Deduplicate(beam.PTransform):
     """Batches of Documents in; the methods enabled in `config`, in the order exact, URL, MinHash,
-    paragraph, each run on the survivors of the previous one."""
+    paragraph, each run on the survivors of the previous one. `work_dir` holds the sketches and band
+    runs while the pipeline runs (local or s3://, visible to every worker); the caller removes it."""
 
-    def __init__(self, config: DedupeConfig):
+    def __init__(self, config: DedupeConfig, work_dir: str):
         super().__init__()
         self.config = config
+        self.work_dir = work_dir
 
     def expand(self, batches):
         cfg = self.config
-        survivors = batches | "SketchDocuments" >> beam.ParDo(_SketchBatch(cfg))
+        survivors = batches | "SketchDocuments" >> beam.ParDo(_SketchBatch(cfg, self.work_dir))
         removed = []
         if cfg.exact is not None:
             exact = survivors | "DeduplicateExactText" >> KeepOnePerKey(
@@ -72,7 +87,7 @@ class Deduplicate(beam.PTransform):
             )
             survivors, removed = url.kept, removed + [url.rejections]
         if cfg.minhash is not None:
-            near = survivors | "DeduplicateMinHash" >> DeduplicateMinHash(cfg.minhash)
+            near = survivors | "DeduplicateMinHash" >> DeduplicateMinHash(cfg.minhash, self.work_dir)
             survivors, removed = near.kept, removed + [near.rejections]
         if cfg.paragraph is not None:
             edits, span_rejections = survivors | "DeduplicateParagraphs" >> DeduplicateParagraphs(
@@ -84,27 +99,27 @@ class Deduplicate(beam.PTransform):
         rejections = (
             removed or [batches.pipeline | "NoRejections" >> beam.Create([])]
         ) | "MergeRejections" >> (beam.Flatten())
-        clusters = survivors | "ReportClusters" >> beam.FlatMapTuple(_cluster_records)
+        clusters = survivors | "ReportClusters" >> beam.FlatMap(_cluster_records)
         return DedupeResult(rejections, clusters, edits, span_rejections)
 
 
 class _Decided(NamedTuple):
-    # Sketch batches that survive.
+    # Sketch handles carrying the removals and new cluster sizes.
     kept: beam.PCollection
     rejections: beam.PCollection
 
 
 class KeepOnePerKey(beam.PTransform):
     """Group member records by a key (None: the document takes no part) and keep the first of each group
-    by the keep rule; the removals and new cluster sizes go back to the sketch batches."""
+    by the keep rule; the removals and new cluster sizes go back to the sketch handles."""
 
     def __init__(self, key_of: Callable[[DocSketch], Any], filter_name: str, reason: str):
         super().__init__()
         self.key_of, self.filter_name, self.reason = key_of, filter_name, reason
 
-    def expand(self, batches):
+    def expand(self, handles):
         decided = (
-            batches
+            handles
             | "KeyMembers" >> beam.FlatMap(_member_records, key_of=self.key_of)
             | "GroupByKey" >> beam.GroupByKey()
             | "KeepFirstByRule"
@@ -112,49 +127,70 @@ class KeepOnePerKey(beam.PTransform):
                 "rejections", main="decisions"
             )
         )
-        kept = (
-            {"batch": batches, "decision": decided.decisions}
-            | "JoinDecisions" >> beam.CoGroupByKey()
-            | "ApplyDecisions" >> beam.FlatMapTuple(_apply_decisions)
-        )
+        kept = handles | "ApplyDecisions" >> ApplyDecisions(decided.decisions)
         return _Decided(kept, decided.rejections)
+
+
+class ApplyDecisions(beam.PTransform):
+    """Sketch handles in, each carrying the (node, cluster size or None) decisions of its batch key."""
+
+    def __init__(self, decisions):
+        super().__init__()
+        self.decisions = decisions
+
+    def expand(self, handles):
+        return (
+            {"handle": handles | "KeyByBatch" >> beam.Map(lambda h: (h[0], h)), "decision": self.decisions}
+            | "JoinDecisions" >> beam.CoGroupByKey()
+            | "CarryDecisions" >> beam.FlatMapTuple(_carry_decisions)
+        )
 
 
 class DeduplicateMinHash(beam.PTransform):
     """LSH band buckets give candidate pairs, connected components give clusters, the keep rule
     picks each cluster's representative; the rest are near duplicates.
 
-    Only candidates (documents sharing a bucket with another) leave their batch: their shingles go to
-    the pair check and their sketches to the cluster decision."""
+    Band rows go to sorted run files; one task per shard of band keys reads its slice of every run
+    and links the buckets it finds. Only candidates (documents sharing a bucket with another) are
+    shuffled after that: their shingles to the pair check, their member records to the cluster decision."""
 
-    def __init__(self, config: MinHashConfig):
+    def __init__(self, config: MinHashConfig, work_dir: str):
         super().__init__()
         self.config = config
+        self.work_dir = work_dir
 
-    def expand(self, batches):
+    def expand(self, handles):
         cfg = self.config
-        batch_to_candidate_routes = (
-            batches
-            | "PackBandRows" >> beam.FlatMap(_band_rows, scope=cfg.scope, shards=cfg.band_shards)
-            | "GroupShards" >> beam.GroupByKey()
-            | "LinkBucketMembers" >> beam.FlatMapTuple(_candidate_routes)
+        runs = handles | "WriteBandRuns" >> beam.ParDo(
+            _WriteBandRuns(self.work_dir, cfg.scope, cfg.band_shards, RUN_ROWS)
+        )
+        routes = (
+            handles.pipeline
+            | "BandShards" >> beam.Create(range(cfg.band_shards))
+            | "LinkBucketMembers" >> beam.FlatMap(_candidate_routes, runs=AsList(runs))
         )
         split = (
-            {"batch": batches, "route": batch_to_candidate_routes}
+            {"handle": handles | "KeyByBatch" >> beam.Map(lambda h: (h[0], h)), "route": routes}
             | "JoinCandidates" >> beam.CoGroupByKey()
-            | "SplitCandidates"
-            >> beam.ParDo(_SplitCandidates()).with_outputs("candidates", "halves", main="alone")
+            | "SplitCandidates" >> beam.ParDo(_SplitCandidates()).with_outputs("halves", main="members")
         )
         similar_pairs = split.halves | "VerifyPairs" >> KeepSimilarPairs(cfg.verify_jaccard)
         node_to_component = similar_pairs | "FindComponents" >> FindConnectedComponents(cfg.component_rounds)
         decided = (
-            {"sketch": split.candidates, "component": node_to_component}
+            {"member": split.members, "component": node_to_component}
             | "JoinComponents" >> beam.CoGroupByKey()
             | "KeyByComponent" >> beam.FlatMapTuple(_key_by_component)
             | "GroupClusters" >> beam.GroupByKey()
-            | "KeepFirstByRule" >> beam.ParDo(_KeepFirstSketch()).with_outputs("rejections", main="kept")
+            | "KeepFirstByRule"
+            >> beam.ParDo(
+                _KeepFirstMember(
+                    MINHASH_FILTER,
+                    "near_duplicate",
+                    functools.partial(_near_score, cfg.verify_jaccard is not None),
+                )
+            ).with_outputs("rejections", main="decisions")
         )
-        kept = (split.alone, decided.kept) | "MergeKept" >> beam.Flatten()
+        kept = handles | "ApplyDecisions" >> ApplyDecisions(decided.decisions)
         return _Decided(kept, decided.rejections)
 
 
@@ -257,92 +293,101 @@ class DeduplicateParagraphs(beam.PTransform):
 
 
 class _SketchBatch(beam.DoFn):
-    def __init__(self, config: DedupeConfig):
+    def __init__(self, config: DedupeConfig, work_dir: str):
         self.config = config
+        self.work_dir = work_dir
         self.hasher = None
 
     def setup(self):
         self.hasher = make_hasher(self.config)
 
-    def process(self, batch) -> Iterator[SketchBatch]:
+    def process(self, batch) -> Iterator[SketchHandle]:
         sketches = sketch_batch(list(batch), self.config, self.hasher)
         if sketches:
-            yield sketches[0].node, sketches
+            # The batch key, the node of the batch's first document, routes decisions back.
+            yield write_sketches(self.work_dir, sketches[0].node, sketches)
+
+
+class _WriteBandRuns(beam.DoFn):
+    """Band rows of the surviving sketches, gathered across batches into runs of about `run_rows` rows."""
+
+    def __init__(self, work_dir: str, scope: Scope, shards: int, run_rows: int):
+        self.work_dir, self.scope, self.shards, self.run_rows = work_dir, scope, shards, run_rows
+        self._parts: list[np.ndarray] = []
+        self._rows = 0
+
+    def start_bundle(self):
+        self._parts, self._rows = [], 0
+
+    def process(self, handle: SketchHandle) -> Iterator[BandRun]:
+        rows = band_rows(load_sketches(handle), handle[0], self.scope)
+        self._parts.append(rows)
+        self._rows += len(rows)
+        if self._rows >= self.run_rows:
+            yield self._flush()
+
+    def finish_bundle(self):
+        if self._rows:
+            yield GlobalWindows.windowed_value(self._flush())
+
+    def _flush(self) -> BandRun:
+        rows = np.concatenate(self._parts)
+        self._parts, self._rows = [], 0
+        return write_band_run(self.work_dir, rows, self.shards)
 
 
 class _KeepFirstMember(beam.DoFn):
     """A group's first member by the keep rule stands for the group: (batch key, (node, cluster size))
-    for it, (batch key, (node, None)) for every other member, which also gets a ledger row."""
+    for it, (batch key, (node, None)) for every other member, which also gets a ledger row (scored by
+    `score` of the removed and the kept member's score basis, when given)."""
 
-    def __init__(self, filter_name: str, reason: str):
-        self.filter_name, self.reason = filter_name, reason
+    def __init__(self, filter_name: str, reason: str, score: Callable[[bytes, bytes], float] | None = None):
+        self.filter_name, self.reason, self.score = filter_name, reason, score
         self.removed = Metrics.counter(STAGE, reason)
 
     def process(self, keyed_group) -> Iterator[Any]:
-        members = sorted(keyed_group[1])
+        members = sorted(keyed_group[1], key=lambda m: m[:4])
         if len(members) == 1:
             return
-        kept_keep, _, kept_node, kept_batch = members[0]
-        cluster_size = sum(represents for _, represents, _, _ in members)
+        kept_keep, _, kept_node, kept_batch, kept_basis = members[0]
+        cluster_size = sum(m[1] for m in members)
         yield kept_batch, (kept_node, cluster_size)
-        for keep, _, node, batch in members[1:]:
+        for keep, _, node, batch, basis in members[1:]:
             self.removed.inc()
             yield batch, (node, None)
             yield TaggedOutput(
                 "rejections",
                 _duplicate_rejection(
-                    KeepKey(*keep), KeepKey(*kept_keep), cluster_size, self.filter_name, self.reason
+                    KeepKey(*keep),
+                    KeepKey(*kept_keep),
+                    cluster_size,
+                    self.filter_name,
+                    self.reason,
+                    score=self.score(basis, kept_basis) if self.score else None,
                 ),
             )
 
 
 class _SplitCandidates(beam.DoFn):
-    """Per batch: documents with no candidate pair stay (without their MinHash arrays, which nothing
-    later reads); a candidate leaves as (node, sketch) and sends one half per pair to the pair check."""
+    """Per batch with candidates (documents sharing a bucket): a member record per candidate for the
+    cluster decision, and one half per pair, with the candidate's shingles, for the pair check."""
 
     def process(self, keyed) -> Iterator[Any]:
-        batch_key, g = keyed
+        _, g = keyed
         neighbours: dict[int, set[int]] = {}
         for node, other in g["route"]:
             neighbours.setdefault(node, set()).add(other)
-        for sketches in g["batch"]:
-            alone = []
-            for s in sketches:
+        if not neighbours:
+            return
+        for handle in g["handle"]:
+            for s in load_sketches(handle):
                 if s.node not in neighbours:
-                    alone.append(_without_minhash(s))
                     continue
-                yield TaggedOutput("candidates", (s.node, s))
+                basis = s.shingles if s.shingles is not None else s.signature
+                yield s.node, (tuple(s.keep), s.represents, s.node, handle[0], basis)
                 for other in neighbours[s.node]:
                     pair = (s.node, other) if s.node < other else (other, s.node)
                     yield TaggedOutput("halves", (pair, s.shingles))
-            if alone:
-                yield batch_key, alone
-
-
-class _KeepFirstSketch(beam.DoFn):
-    """A cluster's first sketch by the keep rule survives, as a batch of one, standing for the cluster."""
-
-    def __init__(self):
-        self.removed = Metrics.counter(STAGE, "near_duplicate")
-
-    def process(self, keyed_group) -> Iterator[Any]:
-        members = sorted(keyed_group[1], key=lambda s: s.keep)
-        kept = members[0]
-        cluster_size = sum(s.represents for s in members)
-        yield kept.node, [_without_minhash(kept._replace(represents=cluster_size))]
-        for s in members[1:]:
-            self.removed.inc()
-            yield TaggedOutput(
-                "rejections",
-                _duplicate_rejection(
-                    s.keep,
-                    kept.keep,
-                    cluster_size,
-                    MINHASH_FILTER,
-                    "near_duplicate",
-                    score=_similarity_to_kept(s, kept),
-                ),
-            )
 
 
 class _DifferingLabels(beam.DoFn):
@@ -388,43 +433,26 @@ def _digest_key(field: str, scope: Scope) -> Callable[[DocSketch], Any]:
 
 
 def _member_records(
-    batch: SketchBatch, key_of: Callable[[DocSketch], Any]
+    handle: SketchHandle, key_of: Callable[[DocSketch], Any]
 ) -> Iterator[tuple[Any, MemberRecord]]:
-    batch_key, sketches = batch
-    for s in sketches:
+    for s in load_sketches(handle):
         key = key_of(s)
         if key is not None:
-            yield key, (tuple(s.keep), s.represents, s.node, batch_key)
+            yield key, (tuple(s.keep), s.represents, s.node, handle[0], None)
 
 
-def _apply_decisions(batch_key: int, g: dict) -> Iterator[SketchBatch]:
-    """The batch without its removed members, kept representatives carrying their cluster size."""
-    size_of = dict(g["decision"])
-    for sketches in g["batch"]:
-        kept = [
-            s if s.node not in size_of else s._replace(represents=size_of[s.node])
-            for s in sketches
-            if s.node not in size_of or size_of[s.node] is not None
-        ]
-        if kept:
-            yield batch_key, kept
+def _carry_decisions(_, g: dict) -> Iterator[SketchHandle]:
+    decided = dict(g["decision"])
+    for handle in g["handle"]:
+        yield with_changes(handle, decided) if decided else handle
 
 
-def _band_rows(batch: SketchBatch, scope: Scope, shards: int) -> Iterator[tuple[tuple[str, int], bytes]]:
-    batch_key, sketches = batch
-    yield from band_rows_by_shard(sketches, batch_key, scope, shards).items()
-
-
-def _candidate_routes(_, packed: Iterable[bytes]) -> Iterator[tuple[int, tuple[int, int]]]:
-    """(batch key, (node, other node)) for both ends of every candidate pair, so each batch learns
-    which of its documents are candidates and with whom."""
-    for (u, batch_u), (v, batch_v) in bucket_pairs(packed):
+def _candidate_routes(shard: int, runs: list[BandRun]) -> Iterator[tuple[int, tuple[int, int]]]:
+    """(batch key, (node, other node)) for both ends of every candidate pair in one shard of band keys,
+    so each batch learns which of its documents are candidates and with whom."""
+    for (u, batch_u), (v, batch_v) in bucket_pairs(read_band_shard(run, shard) for run in runs):
         yield batch_u, (u, v)
         yield batch_v, (v, u)
-
-
-def _without_minhash(sketch: DocSketch) -> DocSketch:
-    return sketch._replace(signature=None, band_keys=None, shingles=None)
 
 
 def _similar_pair(
@@ -452,29 +480,30 @@ def _carry_label(u: int, g: dict) -> Iterator[tuple[int, int]]:
         yield v, label_u
 
 
-def _key_by_component(node: int, g: dict) -> Iterator[tuple[int, DocSketch]]:
+def _key_by_component(node: int, g: dict) -> Iterator[tuple[int, MemberRecord]]:
     labels = list(g["component"])
-    for sketch in g["sketch"]:
-        yield (labels[0] if labels else node), sketch
+    for member in g["member"]:
+        yield (labels[0] if labels else node), member
 
 
-def _similarity_to_kept(sketch: DocSketch, kept: DocSketch) -> float:
-    if sketch.shingles is not None and kept.shingles is not None:
-        return exact_jaccard(_uint32(sketch.shingles), _uint32(kept.shingles))
-    return estimated_jaccard(_uint32(sketch.signature), _uint32(kept.signature))
+def _near_score(exact: bool, removed: bytes, kept: bytes) -> float:
+    """Jaccard of a near duplicate to its kept copy: exact on shingles, else estimated from signatures."""
+    if exact:
+        return exact_jaccard(_uint32(removed), _uint32(kept))
+    return estimated_jaccard(_uint32(removed), _uint32(kept))
 
 
 def _uint32(raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint32)
 
 
-def _cluster_records(_, sketches: list[DocSketch]) -> Iterator[tuple[DocKey, dict[str, Any]]]:
-    for s in sketches:
+def _cluster_records(handle: SketchHandle) -> Iterator[tuple[DocKey, dict[str, Any]]]:
+    for s in load_sketches(handle):
         yield (s.source, s.doc_id), {"cluster_id": s.content_hash, "cluster_size": s.represents}
 
 
-def _paragraph_records(batch: SketchBatch, scope: Scope) -> Iterator[tuple[Any, tuple]]:
-    for s in batch[1]:
+def _paragraph_records(handle: SketchHandle, scope: Scope) -> Iterator[tuple[Any, tuple]]:
+    for s in load_sketches(handle):
         for p in s.paragraphs:
             key = (s.source, p.digest) if scope == "per_source" else p.digest
             yield key, (tuple(s.keep), p.start, p.end)

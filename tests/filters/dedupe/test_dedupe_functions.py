@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from filters.dedupe import components
-from filters.dedupe.buckets import band_rows_by_shard, bucket_pairs, link_bucket
+from filters.dedupe.buckets import band_rows, bucket_pairs, link_bucket, sort_into_shards
 from filters.dedupe.config import DedupeConfig, MinHashConfig
 from filters.dedupe.keep_rule import keep_key
 from filters.dedupe.minhash import (
@@ -150,11 +150,17 @@ def test_packed_band_rows_find_the_buckets_of_a_direct_grouping_whatever_the_sha
     assert len(expected) >= 30
     batch_of = {s.node: i // 17 for i, s in enumerate(sketches)}
     for shards in (1, 5, 256):
-        packed: dict = {}
-        for i in range(0, len(sketches), 17):
-            for key, rows in band_rows_by_shard(sketches[i : i + 17], i // 17, "global", shards).items():
-                packed.setdefault(key, []).append(rows)
-        found = [pair for rows in packed.values() for pair in bucket_pairs(rows)]
+        runs = [
+            sort_into_shards(band_rows(sketches[i : i + 17], i // 17, "global"), shards)
+            for i in range(0, len(sketches), 17)
+        ]
+        found = [
+            pair
+            for shard in range(shards)
+            for pair in bucket_pairs(
+                rows[offsets[shard] : offsets[shard + 1]].tobytes() for rows, offsets in runs
+            )
+        ]
         assert all(batch_of[u] == bu and batch_of[v] == bv for (u, bu), (v, bv) in found)
         assert {(u, v) for (u, _), (v, _) in found} == expected
 

@@ -7,6 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from curation.document import Document
+from filters.dedupe import transforms
 from filters.dedupe.config import (
     DedupeConfig,
     ExactDedupeConfig,
@@ -148,6 +149,36 @@ def test_kept_sets_and_cluster_ids_are_identical_for_one_and_two_workers_and_rer
     assert runs[0]["rejections"], "the planted copies must be removed"
     for other in runs[1:]:
         assert other == runs[0]
+
+
+def test_band_rows_split_over_many_runs_and_shards_find_the_same_clusters(tmp_path, monkeypatch):
+    docs = cc_documents(60)
+    planted = [_copy(docs[i], f"near-{i}", text=_edited(docs[i].text, 60 + i)) for i in range(0, 40, 4)]
+    one_run = run_dedupe(docs + planted, DedupeConfig(minhash=MinHashConfig()), tmp_path / "one")
+    # 14 rows per document: a run every ~7 documents, each cut into 3 shards.
+    monkeypatch.setattr(transforms, "RUN_ROWS", 100)
+    many_runs = run_dedupe(
+        docs + planted, DedupeConfig(minhash=MinHashConfig(band_shards=3)), tmp_path / "many", workers=2
+    )
+    removed = {doc_id for _, doc_id in _removed(one_run, "near_duplicate")}
+    # Each planted copy or its original goes (the sample has a natural near pair of its own as well).
+    assert all(len(removed & {p.id, docs[int(p.id[5:])].id}) == 1 for p in planted)
+    assert many_runs == one_run
+
+
+def test_per_source_minhash_keeps_a_near_copy_in_another_source(tmp_path):
+    docs = cc_documents(20)
+    planted = [
+        _copy(docs[5], "near-web", text=_edited(docs[5].text, 80)),
+        _copy(docs[5], "near-wiki", source="wiki", text=_edited(docs[5].text, 90)),
+    ]
+    per_source = run_dedupe(
+        docs + planted, DedupeConfig(minhash=MinHashConfig(scope="per_source")), tmp_path / "a"
+    )
+    across = run_dedupe(docs + planted, DedupeConfig(minhash=MinHashConfig()), tmp_path / "b")
+    family = {("web", docs[5].id), ("web", "near-web"), ("wiki", "near-wiki")}
+    assert set(_removed(per_source, "near_duplicate")) & family == {("web", "near-web")}
+    assert len(set(_removed(across, "near_duplicate")) & family) == 2
 
 
 def test_texts_without_words_are_deduplicated_on_their_raw_text(tmp_path):

@@ -1,0 +1,60 @@
+"""The work-folder side of dedupe: sketch files read back with the decisions so far, and band runs
+read back shard by shard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from filters.dedupe.buckets import band_rows
+from filters.dedupe.config import DedupeConfig, MinHashConfig
+from filters.dedupe.sketch import make_hasher, sketch_batch
+from filters.dedupe.spill import load_sketches, read_band_shard, with_changes, write_band_run, write_sketches
+from tests.helpers_dedupe import cc_documents
+
+CONFIG = DedupeConfig(minhash=MinHashConfig())
+
+
+@pytest.fixture(scope="module")
+def sketches():
+    return sketch_batch(cc_documents(12), CONFIG, make_hasher(CONFIG))
+
+
+def test_a_sketch_file_reads_back_without_removed_members_and_with_new_cluster_sizes(tmp_path, sketches):
+    handle = write_sketches(str(tmp_path), sketches[0].node, sketches)
+    assert load_sketches(handle) == sketches
+    decided = with_changes(handle, {sketches[1].node: None, sketches[2].node: 3})
+    decided = with_changes(decided, {sketches[4].node: None})
+    back = load_sketches(decided)
+    assert [s.node for s in back] == [s.node for i, s in enumerate(sketches) if i not in (1, 4)]
+    assert back[1].represents == 3 and back[1].doc_id == sketches[2].doc_id
+    assert load_sketches(handle) == sketches, "a handle's changes never rewrite the file"
+
+
+def test_each_shard_of_a_band_run_holds_exactly_the_rows_of_its_band_keys(tmp_path, sketches):
+    rows = band_rows(sketches, batch_key=7, scope="global")
+    assert rows.shape == (len(sketches) * 14, 4)
+    run = write_band_run(str(tmp_path), rows, shards=5)
+    back = [np.frombuffer(read_band_shard(run, s), dtype=np.uint64).reshape(-1, 4) for s in range(5)]
+    assert sum(len(b) for b in back) == len(rows)
+    for shard, part in enumerate(back):
+        assert np.all(part[:, 1] % 5 == shard)
+    assert sorted(map(tuple, np.concatenate(back).tolist())) == sorted(map(tuple, rows.tolist()))
+    assert write_band_run(str(tmp_path), rows, shards=5) == run, "a rewritten run keeps its name"
+
+
+def test_a_truncated_band_run_is_an_error_not_fewer_buckets(tmp_path, sketches):
+    uri, offsets = write_band_run(str(tmp_path), band_rows(sketches, 7, "global"), shards=2)
+    with open(uri, "r+b") as f:
+        f.truncate(offsets[1] * 32 + 8)
+    with pytest.raises(RuntimeError, match="shorter than its index"):
+        read_band_shard((uri, offsets), 1)
+
+
+def test_per_source_scope_gives_the_same_text_different_band_keys_in_different_sources(sketches):
+    web = band_rows(sketches[:1], 0, "per_source")
+    wiki = band_rows([sketches[0]._replace(keep=sketches[0].keep._replace(source="wiki"))], 0, "per_source")
+    assert not set(web[:, 1].tolist()) & set(wiki[:, 1].tolist())
+    assert np.array_equal(
+        band_rows(sketches[:1], 0, "global")[:, 1], np.frombuffer(sketches[0].band_keys, np.uint64)
+    )
