@@ -2,13 +2,13 @@
 
 Subcommands (each prints one JSON line):
   datatrove --input X --workdir W   run in datatrove's venv: stages 1-4, clusters.json in W
-  ours      --input X --workdir W   our Beam Deduplicate (MinHash, FineWeb defaults) then the same
-                                    filter-and-write pass; clusters.json in W
-  signatures --input X              our sketching throughput on one core (docs/s) and the bytes per
-                                    document our shuffles carry
+  ours      --input X --workdir W   our Beam Deduplicate (MinHash, FineWeb defaults; --methods adds
+                                    exact, url, paragraph) then the same filter-and-write pass;
+                                    clusters.json in W; bytes shuffled by Beam and spilled to files
+  signatures --input X              our sketching throughput on one core (docs/s)
   corpus    --out X --docs N        real text (IMDB, BBC), scaled up to N documents by seeded
                                     recombination of real review sentences
-  run       [--sizes 10000,100000] [--reps 3] [--peer-max-docs N]
+  run       [--sizes 10000,100000] [--reps 3] [--peer-max-docs N] [--methods minhash]
                                     everything above in subprocesses pinned to core 0, alternating the
                                     two tools; medians of wall, CPU and peak RSS as a Markdown table
 Top-level imports are the standard library only: the `datatrove` subcommand runs in the peer's venv.
@@ -31,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 PEER_PYTHON = Path.home() / "peers/datatrove/bin/python"
+METHODS_HELP = "dedupe methods of ours, comma-separated: exact, url, minhash, paragraph"
 
 
 def run_datatrove(input_path: Path, workdir: Path) -> dict:
@@ -78,12 +79,22 @@ def run_datatrove(input_path: Path, workdir: Path) -> dict:
     return {"tool": "datatrove", "seconds": seconds, "cpu_seconds": cpu_seconds, "docs": len(clusters)}
 
 
-def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int = 512) -> dict:
+def run_ours(
+    input_path: Path, workdir: Path, workers: int = 1, batch_docs: int = 512, methods: str = "minhash"
+) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from filters.dedupe.config import DedupeConfig, MinHashConfig
+    from filters.dedupe import config as dedupe_config
     from filters.dedupe.transforms import Deduplicate
+
+    method_configs = {
+        "exact": dedupe_config.ExactDedupeConfig,
+        "url": dedupe_config.UrlDedupeConfig,
+        "minhash": dedupe_config.MinHashConfig,
+        "paragraph": dedupe_config.ParagraphDedupeConfig,
+    }
+    config = dedupe_config.DedupeConfig(**{m: method_configs[m]() for m in methods.split(",")})
 
     workdir.mkdir(parents=True, exist_ok=True)
     spill = workdir / "work"
@@ -98,10 +109,11 @@ def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int 
         # As the pipeline reads pool files: batches are made inside a DoFn and go straight to
         # sketching, so no runner ever holds the documents' text.
         | "ReadBatches" >> beam.FlatMap(_read_batches, batch_docs)
-        | "Deduplicate" >> Deduplicate(DedupeConfig(minhash=MinHashConfig()), str(spill))
+        | "Deduplicate" >> Deduplicate(config, str(spill))
     )
     (
         result.rejections
+        | "DroppedOnly" >> beam.Filter(lambda r: r.reason != "duplicate_paragraph")
         | "RemovedAsJson" >> beam.Map(lambda r: json.dumps([r.doc_id, r.detail["cluster_id"]]))
         | "WriteRemoved" >> beam.io.WriteToText(str(workdir / "removed"))
     )
@@ -132,6 +144,7 @@ def run_ours(input_path: Path, workdir: Path, workers: int = 1, batch_docs: int 
     return {
         "tool": "ours",
         "workers": workers,
+        "methods": methods,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "docs": docs,
@@ -265,7 +278,7 @@ def _median(runs: list[dict], field: str) -> float:
     return statistics.median(r[field] for r in runs) if runs else float("nan")
 
 
-def run_all(sizes: list[int], workdir: Path, peer_max_docs: int, reps: int) -> None:
+def run_all(sizes: list[int], workdir: Path, peer_max_docs: int, reps: int, methods: str) -> None:
     """Per size: sketching throughput, then `reps` runs of ours and of datatrove, alternating so both
     see the same machine load, each pinned to core 0; medians of wall, CPU and peak RSS."""
     rows = []
@@ -284,6 +297,8 @@ def run_all(sizes: list[int], workdir: Path, peer_max_docs: int, reps: int) -> N
                 shutil.rmtree(out, ignore_errors=True)
                 python = me if tool == "ours" else [str(PEER_PYTHON), __file__]
                 cmd = ["taskset", "-c", "0"] + python + [tool, "--input", str(corpus), "--workdir", str(out)]
+                if tool == "ours":
+                    cmd += ["--methods", methods]
                 runs.append(_measured(cmd))
                 print(json.dumps({"docs": n, "rep": rep, **runs[-1]}), flush=True)
         rows.append((n, sig, ours, peer))
@@ -332,6 +347,7 @@ def main() -> None:
         p.add_argument("--workdir", type=Path, required=True)
         if name == "ours":
             p.add_argument("--workers", type=int, default=1)
+            p.add_argument("--methods", default="minhash", help=METHODS_HELP)
     sub.add_parser("signatures").add_argument("--input", type=Path, required=True)
     corpus = sub.add_parser("corpus")
     corpus.add_argument("--out", type=Path, required=True)
@@ -341,18 +357,24 @@ def main() -> None:
     run.add_argument("--workdir", type=Path, default=Path("/tmp/bench_dedupe"))
     run.add_argument("--peer-max-docs", type=int, default=100_000, help="run datatrove up to this size")
     run.add_argument("--reps", type=int, default=3, help="runs per tool at sizes where both run")
+    run.add_argument("--methods", default="minhash", help=METHODS_HELP + "; datatrove runs only for minhash")
     args = parser.parse_args()
     if args.command == "datatrove":
         print(json.dumps(run_datatrove(args.input.resolve(), args.workdir.resolve())))
     elif args.command == "ours":
-        print(json.dumps(run_ours(args.input.resolve(), args.workdir.resolve(), args.workers)))
+        print(
+            json.dumps(
+                run_ours(args.input.resolve(), args.workdir.resolve(), args.workers, methods=args.methods)
+            )
+        )
     elif args.command == "signatures":
         print(json.dumps(run_signatures(args.input)))
     elif args.command == "corpus":
         print(json.dumps(write_corpus(args.out, args.docs)))
     else:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        run_all([int(s) for s in args.sizes.split(",")], args.workdir, args.peer_max_docs, args.reps)
+        peer_max = args.peer_max_docs if args.methods == "minhash" else 0
+        run_all([int(s) for s in args.sizes.split(",")], args.workdir, peer_max, args.reps, args.methods)
 
 
 if __name__ == "__main__":
