@@ -126,9 +126,7 @@ def run_ours(
     shuffle_inputs = _dedupe_shuffle_inputs(p)
     outcome = p.run()
     outcome.wait_until_finish()
-    spilled = {
-        part: sum(f.stat().st_size for f in (spill / part).glob("*")) for part in ("sketches", "bands")
-    }
+    spilled = {part: sum(f.stat().st_size for f in (spill / part).glob("*")) for part in ("sketches", "runs")}
     shutil.rmtree(spill)
     removed = set()
     for f in workdir.glob("removed-*"):
@@ -149,7 +147,8 @@ def run_ours(
         "cpu_seconds": cpu_seconds,
         "docs": docs,
         "beam_shuffled_bytes": _shuffled_bytes(outcome, shuffle_inputs),
-        "band_run_bytes": spilled["bands"],
+        # Band rows and keyed records grouped through run files instead of a Beam shuffle.
+        "run_bytes": spilled["runs"],
         "sketch_file_bytes": spilled["sketches"],
     }
 
@@ -305,7 +304,7 @@ def run_all(sizes: list[int], workdir: Path, peer_max_docs: int, reps: int, meth
     print(
         "| docs | sketch docs/s/core | runs | ours wall s | datatrove wall s | wall ratio | ours CPU s "
         "| datatrove CPU s | CPU ratio | ours peak RSS MB | bytes/doc at peak | peak growth bytes per added doc "
-        "| shuffled key bytes/doc (Beam + band runs) | sketch file bytes/doc | datatrove peak RSS MB |"
+        "| shuffled key bytes/doc (Beam + runs) | sketch file bytes/doc | datatrove peak RSS MB |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     previous = None
@@ -315,7 +314,7 @@ def run_all(sizes: list[int], workdir: Path, peer_max_docs: int, reps: int, meth
         rss = _median(ours, "peak_rss_mb")
         growth = f"{(rss - previous[1]) * 2**20 / (n - previous[0]):,.0f}" if previous else ""
         previous = (n, rss)
-        shuffled = (_median(ours, "beam_shuffled_bytes") + _median(ours, "band_run_bytes")) / n
+        shuffled = (_median(ours, "beam_shuffled_bytes") + _median(ours, "run_bytes")) / n
         peer_cells = (
             [f"{peer_wall:.1f}", f"{peer_wall / wall:.1f}x"] if peer else ["not run", ""],
             [f"{peer_cpu:.1f}", f"{peer_cpu / cpu:.1f}x"] if peer else ["not run", ""],

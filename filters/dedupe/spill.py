@@ -1,35 +1,43 @@
 """Bulky per-document dedup data kept in a work folder, so the runner's shuffles carry only small records.
 
 Beam's DirectRunner holds every shuffled PCollection in memory and copies a stage's whole input several
-times while handing it to a worker; shuffling the sketches (a few hundred bytes to a few KB per document)
-and the band rows (32 bytes per band) made peak memory several times their size. So each batch's sketches
-are written once to a file and travel as a handle, and band rows are written in sorted runs that each
-bucket shard reads its slice of. What Beam shuffles then grows with the duplicates found (candidate
-routes, pairs, decisions), plus one handle per batch. Any runner whose workers share the folder (one
-machine's disk, or S3 for a cluster) runs the same graph.
+times while handing it to a worker; shuffling the sketches (a few hundred bytes to a few KB per document),
+the band rows (32 bytes per band) or one keyed record per document and paragraph made peak memory several
+times their size. So each batch's sketches are written once to a file and travel as a handle, and the
+records grouped per document (band rows; exact, URL and paragraph keys) are written in runs split into
+shards of keys, which one task per shard reads back and groups: the external-sort shuffle of datatrove's
+MinHash stages, inside the Beam graph. What Beam itself shuffles then grows with the duplicates found
+(candidate routes, pairs, decisions), plus one handle per batch. Any runner whose workers share the
+folder (one machine's disk, or S3 for a cluster) runs the same graph.
 """
 
 from __future__ import annotations
 
+import itertools
 import pickle
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import xxhash
 
 from curation import storage
-from filters.dedupe.buckets import ROW_BYTES, sort_into_shards
+from filters.dedupe.buckets import sort_into_shards
 from filters.dedupe.sketch import DocSketch
 
 # (batch key, sketch file, changes): changes map a node to the count of documents it now stands for, or
 # to None once it is removed, so deciding never rewrites the file. Plain tuple and dict: Beam's fast coder.
 SketchHandle = tuple[int, str, dict[int, Any]]
-# (run file, row offset where each shard starts, shards + 1 values)
-BandRun = tuple[str, list[int]]
+# (run file, byte offset where each shard starts, shards + 1 values)
+Run = tuple[str, list[int]]
 
 # Band rows gathered before a run is sorted and written: 4 MB of rows (the writer holds about three times
 # that while sorting), fixed whatever the corpus size; a million documents at 14 bands make ~110 runs.
 RUN_ROWS = 1 << 17
+# Keyed records (exact, URL, paragraph) gathered before a run is written: ~15 MB as Python objects.
+RUN_RECORDS = 1 << 16
+# Shards of keys for the grouping through runs: a grouping task holds one shard's records.
+GROUP_SHARDS = 256
 
 
 def write_sketches(work_dir: str, batch_key: int, sketches: list[DocSketch]) -> SketchHandle:
@@ -60,26 +68,62 @@ def with_changes(handle: SketchHandle, decided: dict[int, Any]) -> SketchHandle:
     return batch_key, uri, {**changes, **decided}
 
 
-def write_band_run(work_dir: str, rows: np.ndarray, shards: int) -> BandRun:
-    """One sorted run; named by its content, so a retried bundle rewrites the same file."""
-    ordered, offsets = sort_into_shards(rows, shards)
-    data = memoryview(ordered).cast("B")
-    uri = storage.join(work_dir, "bands", f"{xxhash.xxh3_128_hexdigest(data)}.rows")
+def write_run(work_dir: str, blobs: list) -> Run:
+    """One run file: a blob per shard, one after the other. Named by its content, so a retried bundle
+    rewrites the same file."""
+    hasher = xxhash.xxh3_128()
+    offsets = [0]
+    for blob in blobs:
+        hasher.update(blob)
+        offsets.append(offsets[-1] + len(blob))
+    uri = storage.join(work_dir, "runs", f"{hasher.hexdigest()}.run")
     with storage.atomic_write(uri) as f:
-        f.write(data)
+        for blob in blobs:
+            f.write(blob)
     return uri, offsets
 
 
-def read_band_shard(run: BandRun, shard: int) -> bytes:
+def read_run_shard(run: Run, shard: int) -> bytes:
     uri, offsets = run
-    start, end = offsets[shard] * ROW_BYTES, offsets[shard + 1] * ROW_BYTES
+    start, end = offsets[shard], offsets[shard + 1]
     if start == end:
         return b""
     with storage.open_seekable(uri) as f:
         f.seek(start)
         data = f.read(end - start)
     if len(data) != end - start:
-        raise RuntimeError(
-            f"band run {uri} is shorter than its index says ({len(data)} of {end - start} bytes)"
-        )
+        raise RuntimeError(f"run {uri} is shorter than its index says ({len(data)} of {end - start} bytes)")
     return data
+
+
+def write_band_run(work_dir: str, rows: np.ndarray, shards: int) -> Run:
+    """Band rows ordered by shard of band key; each shard's blob is its packed rows."""
+    ordered, starts = sort_into_shards(rows, shards)
+    flat = ordered.reshape(-1).view(np.uint8)
+    row_bytes = rows.shape[1] * rows.itemsize
+    return write_run(work_dir, [flat[a * row_bytes : b * row_bytes] for a, b in itertools.pairwise(starts)])
+
+
+def write_keyed_run(work_dir: str, records: Iterable[tuple[Any, Any]], shards: int) -> Run:
+    """(key, value) records, each shard's blob the pickled list of the records whose key falls in it."""
+    per_shard: list[list] = [[] for _ in range(shards)]
+    for record in records:
+        per_shard[shard_of_key(record[0], shards)].append(record)
+    return write_run(work_dir, [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in per_shard])
+
+
+def read_keyed_groups(runs: Iterable[Run], shard: int) -> dict[Any, list]:
+    """Every value of every key in one shard, gathered from all runs."""
+    groups: dict[Any, list] = {}
+    for run in runs:
+        blob = read_run_shard(run, shard)
+        for key, value in pickle.loads(blob) if blob else ():
+            groups.setdefault(key, []).append(value)
+    return groups
+
+
+def shard_of_key(key: bytes | tuple, shards: int) -> int:
+    """Stable across processes (Python's own str/bytes hash is salted per process)."""
+    if isinstance(key, tuple):
+        key = b"\0".join(k.encode("utf-8", "surrogatepass") if isinstance(k, str) else k for k in key)
+    return xxhash.xxh3_64_intdigest(key) % shards

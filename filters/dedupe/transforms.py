@@ -12,6 +12,7 @@ repeats come out as span edits (Dolma style).
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -29,13 +30,17 @@ from filters.dedupe.keep_rule import KeepKey
 from filters.dedupe.minhash import estimated_jaccard, exact_jaccard
 from filters.dedupe.sketch import DocSketch, make_hasher, sketch_batch
 from filters.dedupe.spill import (
+    GROUP_SHARDS,
+    RUN_RECORDS,
     RUN_ROWS,
-    BandRun,
+    Run,
     SketchHandle,
     load_sketches,
-    read_band_shard,
+    read_keyed_groups,
+    read_run_shard,
     with_changes,
     write_band_run,
+    write_keyed_run,
     write_sketches,
 )
 
@@ -78,12 +83,12 @@ class Deduplicate(beam.PTransform):
         removed = []
         if cfg.exact is not None:
             exact = survivors | "DeduplicateExactText" >> KeepOnePerKey(
-                _digest_key("text_digest", cfg.exact.scope), EXACT_FILTER, "duplicate_exact"
+                _digest_key("text_digest", cfg.exact.scope), EXACT_FILTER, "duplicate_exact", self.work_dir
             )
             survivors, removed = exact.kept, removed + [exact.rejections]
         if cfg.url is not None:
             url = survivors | "DeduplicateUrls" >> KeepOnePerKey(
-                _digest_key("url_digest", cfg.url.scope), URL_FILTER, "duplicate_url"
+                _digest_key("url_digest", cfg.url.scope), URL_FILTER, "duplicate_url", self.work_dir
             )
             survivors, removed = url.kept, removed + [url.rejections]
         if cfg.minhash is not None:
@@ -91,7 +96,7 @@ class Deduplicate(beam.PTransform):
             survivors, removed = near.kept, removed + [near.rejections]
         if cfg.paragraph is not None:
             edits, span_rejections = survivors | "DeduplicateParagraphs" >> DeduplicateParagraphs(
-                cfg.paragraph
+                cfg.paragraph, self.work_dir
             )
         else:
             edits = batches.pipeline | "NoParagraphEdits" >> beam.Create([])
@@ -113,15 +118,15 @@ class KeepOnePerKey(beam.PTransform):
     """Group member records by a key (None: the document takes no part) and keep the first of each group
     by the keep rule; the removals and new cluster sizes go back to the sketch handles."""
 
-    def __init__(self, key_of: Callable[[DocSketch], Any], filter_name: str, reason: str):
+    def __init__(self, key_of: Callable[[DocSketch], Any], filter_name: str, reason: str, work_dir: str):
         super().__init__()
-        self.key_of, self.filter_name, self.reason = key_of, filter_name, reason
+        self.key_of, self.filter_name, self.reason, self.work_dir = key_of, filter_name, reason, work_dir
 
     def expand(self, handles):
         decided = (
             handles
-            | "KeyMembers" >> beam.FlatMap(_member_records, key_of=self.key_of)
-            | "GroupByKey" >> beam.GroupByKey()
+            | "GroupMembers"
+            >> GroupInRuns(functools.partial(_member_records, key_of=self.key_of), self.work_dir)
             | "KeepFirstByRule"
             >> beam.ParDo(_KeepFirstMember(self.filter_name, self.reason)).with_outputs(
                 "rejections", main="decisions"
@@ -129,6 +134,26 @@ class KeepOnePerKey(beam.PTransform):
         )
         kept = handles | "ApplyDecisions" >> ApplyDecisions(decided.decisions)
         return _Decided(kept, decided.rejections)
+
+
+class GroupInRuns(beam.PTransform):
+    """A GroupByKey for the (key, value) records `records_of(handle)` makes from each sketch handle, done
+    through run files in the work folder: one task per shard of keys reads its slice of every run, so a
+    worker holds one shard's records instead of the runner holding them all."""
+
+    def __init__(self, records_of: Callable[[SketchHandle], list], work_dir: str):
+        super().__init__()
+        self.records_of, self.work_dir = records_of, work_dir
+
+    def expand(self, handles):
+        write = functools.partial(_write_keyed_run, self.work_dir, GROUP_SHARDS)
+        runs = handles | "WriteRuns" >> beam.ParDo(_WriteRuns(self.records_of, write, RUN_RECORDS))
+        return (
+            handles.pipeline
+            | "KeyShards" >> beam.Create(range(GROUP_SHARDS))
+            | "ReadGroups"
+            >> beam.FlatMap(lambda shard, runs: read_keyed_groups(runs, shard).items(), runs=AsList(runs))
+        )
 
 
 class ApplyDecisions(beam.PTransform):
@@ -162,7 +187,11 @@ class DeduplicateMinHash(beam.PTransform):
     def expand(self, handles):
         cfg = self.config
         runs = handles | "WriteBandRuns" >> beam.ParDo(
-            _WriteBandRuns(self.work_dir, cfg.scope, cfg.band_shards, RUN_ROWS)
+            _WriteRuns(
+                functools.partial(_band_rows, scope=cfg.scope),
+                functools.partial(_write_band_run, self.work_dir, cfg.band_shards),
+                RUN_ROWS,
+            )
         )
         routes = (
             handles.pipeline
@@ -275,15 +304,16 @@ class DeduplicateParagraphs(beam.PTransform):
     """Repeated paragraphs (lines) keep their first occurrence by the keep rule, then by position;
     every other occurrence becomes a span to remove."""
 
-    def __init__(self, config: ParagraphDedupeConfig):
+    def __init__(self, config: ParagraphDedupeConfig, work_dir: str):
         super().__init__()
         self.config = config
+        self.work_dir = work_dir
 
-    def expand(self, batches):
+    def expand(self, handles):
         doc_to_spans = (
-            batches
-            | "KeyByParagraph" >> beam.FlatMap(_paragraph_records, self.config.scope)
-            | "GroupParagraphs" >> beam.GroupByKey()
+            handles
+            | "GroupParagraphs"
+            >> GroupInRuns(functools.partial(_paragraph_records, scope=self.config.scope), self.work_dir)
             | "RepeatedOccurrences" >> beam.FlatMapTuple(_repeated_occurrences)
             | "GroupByDocument" >> beam.GroupByKey()
             | "SortSpans" >> beam.MapTuple(lambda key, spans: (key, sorted(spans)))
@@ -308,32 +338,32 @@ class _SketchBatch(beam.DoFn):
             yield write_sketches(self.work_dir, sketches[0].node, sketches)
 
 
-class _WriteBandRuns(beam.DoFn):
-    """Band rows of the surviving sketches, gathered across batches into runs of about `run_rows` rows."""
+class _WriteRuns(beam.DoFn):
+    """What `parts_of` makes of each handle (band rows, keyed records), gathered across batches and
+    written by `write` as one run every `run_size` rows or records, so memory stays fixed."""
 
-    def __init__(self, work_dir: str, scope: Scope, shards: int, run_rows: int):
-        self.work_dir, self.scope, self.shards, self.run_rows = work_dir, scope, shards, run_rows
-        self._parts: list[np.ndarray] = []
-        self._rows = 0
+    def __init__(self, parts_of: Callable[[SketchHandle], Any], write: Callable[[list], Run], run_size: int):
+        self.parts_of, self.write, self.run_size = parts_of, write, run_size
+        self._parts: list = []
+        self._size = 0
 
     def start_bundle(self):
-        self._parts, self._rows = [], 0
+        self._parts, self._size = [], 0
 
-    def process(self, handle: SketchHandle) -> Iterator[BandRun]:
-        rows = band_rows(load_sketches(handle), handle[0], self.scope)
-        self._parts.append(rows)
-        self._rows += len(rows)
-        if self._rows >= self.run_rows:
+    def process(self, handle: SketchHandle) -> Iterator[Run]:
+        part = self.parts_of(handle)
+        self._parts.append(part)
+        self._size += len(part)
+        if self._size >= self.run_size:
             yield self._flush()
 
     def finish_bundle(self):
-        if self._rows:
+        if self._size:
             yield GlobalWindows.windowed_value(self._flush())
 
-    def _flush(self) -> BandRun:
-        rows = np.concatenate(self._parts)
-        self._parts, self._rows = [], 0
-        return write_band_run(self.work_dir, rows, self.shards)
+    def _flush(self) -> Run:
+        parts, self._parts, self._size = self._parts, [], 0
+        return self.write(parts)
 
 
 class _KeepFirstMember(beam.DoFn):
@@ -434,11 +464,13 @@ def _digest_key(field: str, scope: Scope) -> Callable[[DocSketch], Any]:
 
 def _member_records(
     handle: SketchHandle, key_of: Callable[[DocSketch], Any]
-) -> Iterator[tuple[Any, MemberRecord]]:
+) -> list[tuple[Any, MemberRecord]]:
+    records = []
     for s in load_sketches(handle):
         key = key_of(s)
         if key is not None:
-            yield key, (tuple(s.keep), s.represents, s.node, handle[0], None)
+            records.append((key, (tuple(s.keep), s.represents, s.node, handle[0], None)))
+    return records
 
 
 def _carry_decisions(_, g: dict) -> Iterator[SketchHandle]:
@@ -447,10 +479,22 @@ def _carry_decisions(_, g: dict) -> Iterator[SketchHandle]:
         yield with_changes(handle, decided) if decided else handle
 
 
-def _candidate_routes(shard: int, runs: list[BandRun]) -> Iterator[tuple[int, tuple[int, int]]]:
+def _band_rows(handle: SketchHandle, scope: Scope) -> np.ndarray:
+    return band_rows(load_sketches(handle), handle[0], scope)
+
+
+def _write_band_run(work_dir: str, shards: int, parts: list[np.ndarray]) -> Run:
+    return write_band_run(work_dir, np.concatenate(parts), shards)
+
+
+def _write_keyed_run(work_dir: str, shards: int, parts: list[list]) -> Run:
+    return write_keyed_run(work_dir, itertools.chain.from_iterable(parts), shards)
+
+
+def _candidate_routes(shard: int, runs: list[Run]) -> Iterator[tuple[int, tuple[int, int]]]:
     """(batch key, (node, other node)) for both ends of every candidate pair in one shard of band keys,
     so each batch learns which of its documents are candidates and with whom."""
-    for (u, batch_u), (v, batch_v) in bucket_pairs(read_band_shard(run, shard) for run in runs):
+    for (u, batch_u), (v, batch_v) in bucket_pairs(read_run_shard(run, shard) for run in runs):
         yield batch_u, (u, v)
         yield batch_v, (v, u)
 
@@ -502,11 +546,12 @@ def _cluster_records(handle: SketchHandle) -> Iterator[tuple[DocKey, dict[str, A
         yield (s.source, s.doc_id), {"cluster_id": s.content_hash, "cluster_size": s.represents}
 
 
-def _paragraph_records(handle: SketchHandle, scope: Scope) -> Iterator[tuple[Any, tuple]]:
-    for s in load_sketches(handle):
-        for p in s.paragraphs:
-            key = (s.source, p.digest) if scope == "per_source" else p.digest
-            yield key, (tuple(s.keep), p.start, p.end)
+def _paragraph_records(handle: SketchHandle, scope: Scope) -> list[tuple[Any, tuple]]:
+    return [
+        ((s.source, p.digest) if scope == "per_source" else p.digest, (tuple(s.keep), p.start, p.end))
+        for s in load_sketches(handle)
+        for p in s.paragraphs
+    ]
 
 
 def _repeated_occurrences(_, occurrences: Iterable[tuple]) -> Iterator[tuple[DocKey, tuple[int, int]]]:

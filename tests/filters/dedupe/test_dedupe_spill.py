@@ -9,7 +9,16 @@ import pytest
 from filters.dedupe.buckets import band_rows
 from filters.dedupe.config import DedupeConfig, MinHashConfig
 from filters.dedupe.sketch import make_hasher, sketch_batch
-from filters.dedupe.spill import load_sketches, read_band_shard, with_changes, write_band_run, write_sketches
+from filters.dedupe.spill import (
+    load_sketches,
+    read_keyed_groups,
+    read_run_shard,
+    shard_of_key,
+    with_changes,
+    write_band_run,
+    write_keyed_run,
+    write_sketches,
+)
 from tests.helpers_dedupe import cc_documents
 
 CONFIG = DedupeConfig(minhash=MinHashConfig())
@@ -35,7 +44,7 @@ def test_each_shard_of_a_band_run_holds_exactly_the_rows_of_its_band_keys(tmp_pa
     rows = band_rows(sketches, batch_key=7, scope="global")
     assert rows.shape == (len(sketches) * 14, 4)
     run = write_band_run(str(tmp_path), rows, shards=5)
-    back = [np.frombuffer(read_band_shard(run, s), dtype=np.uint64).reshape(-1, 4) for s in range(5)]
+    back = [np.frombuffer(read_run_shard(run, s), dtype=np.uint64).reshape(-1, 4) for s in range(5)]
     assert sum(len(b) for b in back) == len(rows)
     for shard, part in enumerate(back):
         assert np.all(part[:, 1] % 5 == shard)
@@ -46,9 +55,9 @@ def test_each_shard_of_a_band_run_holds_exactly_the_rows_of_its_band_keys(tmp_pa
 def test_a_truncated_band_run_is_an_error_not_fewer_buckets(tmp_path, sketches):
     uri, offsets = write_band_run(str(tmp_path), band_rows(sketches, 7, "global"), shards=2)
     with open(uri, "r+b") as f:
-        f.truncate(offsets[1] * 32 + 8)
+        f.truncate(offsets[1] + 8)
     with pytest.raises(RuntimeError, match="shorter than its index"):
-        read_band_shard((uri, offsets), 1)
+        read_run_shard((uri, offsets), 1)
 
 
 def test_per_source_scope_gives_the_same_text_different_band_keys_in_different_sources(sketches):
@@ -58,3 +67,19 @@ def test_per_source_scope_gives_the_same_text_different_band_keys_in_different_s
     assert np.array_equal(
         band_rows(sketches[:1], 0, "global")[:, 1], np.frombuffer(sketches[0].band_keys, np.uint64)
     )
+
+
+def test_keyed_runs_gather_every_value_of_a_key_from_every_run_in_its_one_shard(tmp_path, sketches):
+    records = [(s.text_digest, s.doc_id) for s in sketches] + [
+        (("wiki", s.text_digest), s.doc_id) for s in sketches
+    ]
+    half = len(records) // 2
+    runs = [write_keyed_run(str(tmp_path), part, shards=4) for part in (records[:half], records[half:])]
+    runs.append(write_keyed_run(str(tmp_path), [(sketches[0].text_digest, "again")], shards=4))
+    groups = [read_keyed_groups(runs, shard) for shard in range(4)]
+    for shard, found in enumerate(groups):
+        assert all(shard_of_key(key, 4) == shard for key in found)
+    merged = {k: v for found in groups for k, v in found.items()}
+    assert len(merged) == 2 * len(sketches)
+    assert sorted(merged[sketches[0].text_digest]) == sorted([sketches[0].doc_id, "again"])
+    assert merged[("wiki", sketches[3].text_digest)] == [sketches[3].doc_id]
