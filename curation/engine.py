@@ -1,6 +1,12 @@
 """Beam pipeline options: the DirectRunner on every local core is the embedded default, and any Beam
 option given on the command line (`--runner=FlinkRunner`, `--direct_num_workers=1`, ...) passes through
-unchanged, so the same command targets Dataflow, Flink or Spark."""
+unchanged, so the same command targets Dataflow, Flink or Spark.
+
+"DirectRunner" here means Beam's FnApiRunner, which is what Beam's DirectRunner runs a batch pipeline on
+after first trying its Prism runner: Beam 2.77 downloads Prism (a Go binary) from GitHub on each pipeline,
+so a connected machine would run a different runner than the one tested and measured, and an offline one
+makes a network call per phase (and leaks a temporary folder) before falling back. `LocalRunner` skips
+that attempt."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from typing import Callable, Iterator, TextIO
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.runner import PipelineRunner
 
 from curation import errors
 from curation.errors import CurationError
@@ -26,12 +33,11 @@ def usable_cores() -> int:
 def pipeline_options(beam_args: list[str], elements: int | None = None) -> PipelineOptions:
     """Options for one phase; `elements` (its input files or shards) caps the default local workers, since
     each element is one unit of work and a worker without one only costs start-up."""
-    args = list(beam_args)
-    given = {a.split("=", 1)[0].lstrip("-") for a in args if a.startswith("--")}
-    if "runner" not in given:
-        args.append("--runner=DirectRunner")
-    runner = next((a.split("=", 1)[1] for a in args if a.startswith("--runner=")), "DirectRunner")
-    if runner in ("DirectRunner", "direct"):
+    given = {a.split("=", 1)[0].lstrip("-") for a in beam_args if a.startswith("--")}
+    runner = next((a.split("=", 1)[1] for a in beam_args if a.startswith("--runner=")), "DirectRunner")
+    args = [a for a in beam_args if not a.startswith("--runner=")]
+    if runner.lower() in ("directrunner", "direct"):
+        args.append(f"--runner={LOCAL_RUNNER}")
         workers = max(1, min(usable_cores(), elements or usable_cores()))
         if "direct_num_workers" not in given:
             args.append(f"--direct_num_workers={workers}")
@@ -42,9 +48,29 @@ def pipeline_options(beam_args: list[str], elements: int | None = None) -> Pipel
         # one worker runs in this process, which saves spawning one (about a second of start-up).
         if "direct_running_mode" not in given:
             args.append("--direct_running_mode=" + ("multi_processing" if workers > 1 else "in_memory"))
+    else:
+        args.append(f"--runner={runner}")
     if "default_sdk_harness_log_level" not in given:
         args.append("--default_sdk_harness_log_level=WARNING")
     return PipelineOptions(args)
+
+
+class LocalRunner(PipelineRunner):
+    """The FnApiRunner, given the pipeline options for its workers, as Beam's DirectRunner sets it up."""
+
+    def run_pipeline(self, pipeline, options):
+        from apache_beam.portability.api import beam_provision_api_pb2
+        from apache_beam.runners.portability.fn_api_runner import fn_runner
+        from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+        encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+        provision = fn_runner.ExtendedProvisionInfo(
+            beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+        )
+        return fn_runner.FnApiRunner(provision_info=provision).run_pipeline(pipeline, options)
+
+
+LOCAL_RUNNER = f"{__name__}.{LocalRunner.__name__}"
 
 
 _WORKER_ERROR = re.compile(r"curation\.errors\.(\w+): (.+?)(?: \[while running|\n|$)")
