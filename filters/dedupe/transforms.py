@@ -1,13 +1,13 @@
 """Beam stages for deduplication: exact text, URL, MinHash near-duplicates and repeated paragraphs.
 
 Documents are reduced to sketches once (`SketchDocuments`), written per batch to the work folder and
-passed on as handles (see `spill`); each method shuffles compact records (digests, node pairs, routes),
-decides per group and sends its few decisions back to the handles by batch key. MinHash band rows go
-through sorted run files that each bucket shard reads its slice of. So no shuffle carries a document's
-text or sketch, and what the runner holds grows with the duplicates, not the corpus. Each method keeps
-one copy per group by the stable keep rule and emits a ledger row for every other copy; paragraph
-repeats come out as span edits (Dolma style).
-"""
+passed on as handles (see `spill`). The records each method groups per document (digests for exact and
+URL, paragraph digests, MinHash band rows) go through run files that one task per shard of keys reads
+back (`GroupInRuns`, and the band runs of `DeduplicateMinHash`); each method decides per group and sends
+its few decisions back to the handles by batch key. So no shuffle carries a document's text or sketch,
+and what the runner holds grows with the duplicates, not the corpus. Each method keeps one copy per group
+by the stable keep rule and emits a ledger row for every other copy; paragraph repeats come out as span
+edits (Dolma style)."""
 
 from __future__ import annotations
 
