@@ -122,8 +122,19 @@ def read_keyed_groups(runs: Iterable[Run], shard: int) -> dict[Any, list]:
     return groups
 
 
-def shard_of_key(key: bytes | tuple, shards: int) -> int:
-    """Stable across processes (Python's own str/bytes hash is salted per process)."""
+def shard_of_key(key: Any, shards: int) -> int:
+    """Stable across processes (Python's own str/bytes hash is salted per process). Keys are bytes, str,
+    int or tuples of them."""
+    return xxhash.xxh3_64_intdigest(_key_bytes(key)) % shards
+
+
+def _key_bytes(key: Any) -> bytes:
+    if isinstance(key, bytes):
+        return key
+    if isinstance(key, str):
+        return key.encode("utf-8", "surrogatepass")
+    if isinstance(key, int):
+        return key.to_bytes(16, "little", signed=True)
     if isinstance(key, tuple):
-        key = b"\0".join(k.encode("utf-8", "surrogatepass") if isinstance(k, str) else k for k in key)
-    return xxhash.xxh3_64_intdigest(key) % shards
+        return b"\x00".join(_key_bytes(k) for k in key)
+    raise TypeError(f"cannot shard a key of type {type(key).__name__}")

@@ -125,48 +125,69 @@ class KeepOnePerKey(beam.PTransform):
     def expand(self, handles):
         decided = (
             handles
-            | "GroupMembers"
-            >> GroupInRuns(functools.partial(_member_records, key_of=self.key_of), self.work_dir)
+            | "KeyMembers" >> beam.FlatMap(_member_records, key_of=self.key_of)
+            | "GroupMembers" >> GroupInRuns(self.work_dir)
             | "KeepFirstByRule"
             >> beam.ParDo(_KeepFirstMember(self.filter_name, self.reason)).with_outputs(
                 "rejections", main="decisions"
             )
         )
-        kept = handles | "ApplyDecisions" >> ApplyDecisions(decided.decisions)
+        kept = handles | "ApplyDecisions" >> ApplyDecisions(decided.decisions, self.work_dir)
         return _Decided(kept, decided.rejections)
 
 
-class GroupInRuns(beam.PTransform):
-    """A GroupByKey for the (key, value) records `records_of(handle)` makes from each sketch handle, done
-    through run files in the work folder: one task per shard of keys reads its slice of every run, so a
-    worker holds one shard's records instead of the runner holding them all."""
+class CoGroupInRuns(beam.PTransform):
+    """Beam's CoGroupByKey done through run files in the work folder: {tag: (key, value) PCollection} in,
+    (key, {tag: [values]}) out. Each input's records are written, as they are made, to runs split into
+    shards of keys; one task per shard reads its slice of every run. So a worker holds one shard's
+    records, where the DirectRunner would hold (and copy) every record of the shuffle."""
 
-    def __init__(self, records_of: Callable[[SketchHandle], list], work_dir: str):
+    def __init__(self, work_dir: str):
         super().__init__()
-        self.records_of, self.work_dir = records_of, work_dir
+        self.work_dir = work_dir
 
-    def expand(self, handles):
+    def expand(self, tagged: dict):
+        pipeline = next(iter(tagged.values())).pipeline
         write = functools.partial(_write_keyed_run, self.work_dir, GROUP_SHARDS)
-        runs = handles | "WriteRuns" >> beam.ParDo(_WriteRuns(self.records_of, write, RUN_RECORDS))
+        runs = [
+            pcoll
+            | f"WriteRuns[{tag}]"
+            >> beam.ParDo(_WriteRuns(functools.partial(_tagged, tag), write, RUN_RECORDS))
+            for tag, pcoll in tagged.items()
+        ] | "AllRuns" >> beam.Flatten()
         return (
-            handles.pipeline
+            pipeline
             | "KeyShards" >> beam.Create(range(GROUP_SHARDS))
-            | "ReadGroups"
-            >> beam.FlatMap(lambda shard, runs: read_keyed_groups(runs, shard).items(), runs=AsList(runs))
+            | "ReadGroups" >> beam.FlatMap(_read_cogroups, tags=tuple(tagged), runs=AsList(runs))
+        )
+
+
+class GroupInRuns(beam.PTransform):
+    """Beam's GroupByKey done through run files (see `CoGroupInRuns`): (key, value) in, (key, [values]) out."""
+
+    def __init__(self, work_dir: str):
+        super().__init__()
+        self.work_dir = work_dir
+
+    def expand(self, pcoll):
+        return (
+            {"values": pcoll}
+            | "CoGroup" >> CoGroupInRuns(self.work_dir)
+            | "Values" >> beam.MapTuple(lambda key, g: (key, g["values"]))
         )
 
 
 class ApplyDecisions(beam.PTransform):
     """Sketch handles in, each carrying the (node, cluster size or None) decisions of its batch key."""
 
-    def __init__(self, decisions):
+    def __init__(self, decisions, work_dir: str):
         super().__init__()
-        self.decisions = decisions
+        self.decisions, self.work_dir = decisions, work_dir
 
     def expand(self, handles):
         return (
             {"handle": handles | "KeyByBatch" >> beam.Map(lambda h: (h[0], h)), "decision": self.decisions}
-            | "JoinDecisions" >> beam.CoGroupByKey()
+            | "JoinDecisions" >> CoGroupInRuns(self.work_dir)
             | "CarryDecisions" >> beam.FlatMapTuple(_carry_decisions)
         )
 
@@ -200,16 +221,16 @@ class DeduplicateMinHash(beam.PTransform):
         )
         split = (
             {"handle": handles | "KeyByBatch" >> beam.Map(lambda h: (h[0], h)), "route": routes}
-            | "JoinCandidates" >> beam.CoGroupByKey()
+            | "JoinCandidates" >> CoGroupInRuns(self.work_dir)
             | "SplitCandidates" >> beam.ParDo(_SplitCandidates()).with_outputs("halves", main="members")
         )
-        similar_pairs = split.halves | "VerifyPairs" >> KeepSimilarPairs(cfg.verify_jaccard)
+        similar_pairs = split.halves | "VerifyPairs" >> KeepSimilarPairs(cfg.verify_jaccard, self.work_dir)
         node_to_component = similar_pairs | "FindComponents" >> FindConnectedComponents(cfg.component_rounds)
         decided = (
             {"member": split.members, "component": node_to_component}
-            | "JoinComponents" >> beam.CoGroupByKey()
+            | "JoinComponents" >> CoGroupInRuns(self.work_dir)
             | "KeyByComponent" >> beam.FlatMapTuple(_key_by_component)
-            | "GroupClusters" >> beam.GroupByKey()
+            | "GroupClusters" >> GroupInRuns(self.work_dir)
             | "KeepFirstByRule"
             >> beam.ParDo(
                 _KeepFirstMember(
@@ -219,7 +240,7 @@ class DeduplicateMinHash(beam.PTransform):
                 )
             ).with_outputs("rejections", main="decisions")
         )
-        kept = handles | "ApplyDecisions" >> ApplyDecisions(decided.decisions)
+        kept = handles | "ApplyDecisions" >> ApplyDecisions(decided.decisions, self.work_dir)
         return _Decided(kept, decided.rejections)
 
 
@@ -227,14 +248,14 @@ class KeepSimilarPairs(beam.PTransform):
     """Pair halves ((u, v), shingles) in, one from each end; the pair (u, v) out when its exact
     shingle Jaccard reaches the threshold (None: every candidate pair, trusting LSH)."""
 
-    def __init__(self, min_jaccard: float | None):
+    def __init__(self, min_jaccard: float | None, work_dir: str):
         super().__init__()
-        self.min_jaccard = min_jaccard
+        self.min_jaccard, self.work_dir = min_jaccard, work_dir
 
     def expand(self, halves):
         return (
             halves
-            | "GroupPairs" >> beam.GroupByKey()
+            | "GroupPairs" >> GroupInRuns(self.work_dir)
             | "KeepSimilar" >> beam.FlatMap(_similar_pair, self.min_jaccard)
         )
 
@@ -312,10 +333,10 @@ class DeduplicateParagraphs(beam.PTransform):
     def expand(self, handles):
         doc_to_spans = (
             handles
-            | "GroupParagraphs"
-            >> GroupInRuns(functools.partial(_paragraph_records, scope=self.config.scope), self.work_dir)
+            | "KeyByParagraph" >> beam.FlatMap(_paragraph_records, scope=self.config.scope)
+            | "GroupParagraphs" >> GroupInRuns(self.work_dir)
             | "RepeatedOccurrences" >> beam.FlatMapTuple(_repeated_occurrences)
-            | "GroupByDocument" >> beam.GroupByKey()
+            | "GroupByDocument" >> GroupInRuns(self.work_dir)
             | "SortSpans" >> beam.MapTuple(lambda key, spans: (key, sorted(spans)))
         )
         span_rejections = doc_to_spans | "LedgerRows" >> beam.MapTuple(_span_rejection)
@@ -339,8 +360,9 @@ class _SketchBatch(beam.DoFn):
 
 
 class _WriteRuns(beam.DoFn):
-    """What `parts_of` makes of each handle (band rows, keyed records), gathered across batches and
-    written by `write` as one run every `run_size` rows or records, so memory stays fixed."""
+    """What `parts_of` makes of each element (band rows of a sketch handle, a keyed record), gathered
+    across elements and written by `write` as one run every `run_size` rows or records, so memory stays
+    fixed."""
 
     def __init__(self, parts_of: Callable[[SketchHandle], Any], write: Callable[[list], Run], run_size: int):
         self.parts_of, self.write, self.run_size = parts_of, write, run_size
@@ -350,8 +372,8 @@ class _WriteRuns(beam.DoFn):
     def start_bundle(self):
         self._parts, self._size = [], 0
 
-    def process(self, handle: SketchHandle) -> Iterator[Run]:
-        part = self.parts_of(handle)
+    def process(self, element) -> Iterator[Run]:
+        part = self.parts_of(element)
         self._parts.append(part)
         self._size += len(part)
         if self._size >= self.run_size:
@@ -477,6 +499,18 @@ def _carry_decisions(_, g: dict) -> Iterator[SketchHandle]:
     decided = dict(g["decision"])
     for handle in g["handle"]:
         yield with_changes(handle, decided) if decided else handle
+
+
+def _tagged(tag: str, record: tuple[Any, Any]) -> list[tuple[Any, tuple[str, Any]]]:
+    return [(record[0], (tag, record[1]))]
+
+
+def _read_cogroups(shard: int, tags: tuple[str, ...], runs: list[Run]) -> Iterator[tuple[Any, dict]]:
+    for key, tagged_values in read_keyed_groups(runs, shard).items():
+        by_tag: dict[str, list] = {tag: [] for tag in tags}
+        for tag, value in tagged_values:
+            by_tag[tag].append(value)
+        yield key, by_tag
 
 
 def _band_rows(handle: SketchHandle, scope: Scope) -> np.ndarray:
