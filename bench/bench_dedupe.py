@@ -7,7 +7,8 @@ Subcommands (each prints one JSON line):
                                     clusters.json in W; bytes shuffled by Beam and spilled to files
   signatures --input X              our sketching throughput on one core (docs/s)
   corpus    --out X --docs N        real text (IMDB, BBC), scaled up to N documents by seeded
-                                    recombination of real review sentences
+                                    recombination of real review sentences; --near-copies makes the
+                                    second half edited copies of the first
   run       [--sizes 10000,100000] [--reps 3] [--peer-max-docs N] [--methods minhash]
                                     everything above in subprocesses pinned to core 0, alternating the
                                     two tools; medians of wall, CPU and peak RSS as a Markdown table
@@ -229,10 +230,12 @@ def run_signatures(input_path: Path, max_docs: int = 100_000) -> dict:
     return {"tool": "signatures", "docs": len(sketches), "docs_per_cpu_second": len(sketches) / seconds}
 
 
-def write_corpus(out: Path, docs: int) -> dict:
+def write_corpus(out: Path, docs: int, near_copies: bool = False) -> dict:
     """Real documents first (IMDB with its natural duplicates, BBC, code, OSCAR); beyond them, new
     documents made of seeded random runs of sentences from real reviews, so length and vocabulary
-    stay realistic while the count grows."""
+    stay realistic while the count grows. With `near_copies`, the second half of the corpus is the first
+    half again with 3% of the words replaced (seeded): a duplicate-heavy corpus, where many documents
+    are candidates and many candidate pairs fall on either side of the Jaccard check."""
     import random
 
     sys.path.insert(0, str(REPO))
@@ -245,13 +248,20 @@ def write_corpus(out: Path, docs: int) -> dict:
     ] + [(f"bbc/{r['id']}", r["text"]) for r in _read_jsonl(corpora / "news/bbc-fulltext-2225.jsonl.gz")]
     rng = random.Random(20261122)
     sentences = [s for _, t in real[:20000] for s in t.split(". ") if len(s) > 20]
+    originals = docs - docs // 2 if near_copies else docs
     with gzip.open(out, "wt", compresslevel=1) as f:
-        for i in range(docs):
+        written = []
+        for i in range(originals):
             if i < len(real):
                 doc_id, text = real[i]
             else:
                 doc_id, text = f"scaled/{i}", ". ".join(rng.choices(sentences, k=rng.randint(4, 14)))
             f.write(json.dumps({"id": doc_id, "text": text, "source": "bench"}) + "\n")
+            if near_copies:
+                written.append((doc_id, text))
+        for doc_id, text in written[: docs - originals]:
+            edited = " ".join("EDIT" if rng.random() < 0.03 else w for w in text.split(" "))
+            f.write(json.dumps({"id": f"{doc_id}-near", "text": edited, "source": "bench"}) + "\n")
     return {"corpus": str(out), "docs": docs}
 
 
@@ -277,15 +287,17 @@ def _median(runs: list[dict], field: str) -> float:
     return statistics.median(r[field] for r in runs) if runs else float("nan")
 
 
-def run_all(sizes: list[int], workdir: Path, peer_max_docs: int, reps: int, methods: str) -> None:
+def run_all(
+    sizes: list[int], workdir: Path, peer_max_docs: int, reps: int, methods: str, near_copies: bool = False
+) -> None:
     """Per size: sketching throughput, then `reps` runs of ours and of datatrove, alternating so both
     see the same machine load, each pinned to core 0; medians of wall, CPU and peak RSS."""
     rows = []
     me = [sys.executable, __file__]
     for n in sizes:
-        corpus = workdir / f"corpus-{n}.jsonl.gz"
+        corpus = workdir / f"corpus-{'near-' if near_copies else ''}{n}.jsonl.gz"
         if not corpus.exists():
-            write_corpus(corpus, n)
+            write_corpus(corpus, n, near_copies)
         sig = _measured(["taskset", "-c", "0"] + me + ["signatures", "--input", str(corpus)])
         ours, peer = [], []
         for rep in range(reps if n <= peer_max_docs else 1):
@@ -351,11 +363,13 @@ def main() -> None:
     corpus = sub.add_parser("corpus")
     corpus.add_argument("--out", type=Path, required=True)
     corpus.add_argument("--docs", type=int, required=True)
+    corpus.add_argument("--near-copies", action="store_true", help="second half: edited copies of the first")
     run = sub.add_parser("run")
     run.add_argument("--sizes", default="10000,100000")
     run.add_argument("--workdir", type=Path, default=Path("/tmp/bench_dedupe"))
     run.add_argument("--peer-max-docs", type=int, default=100_000, help="run datatrove up to this size")
     run.add_argument("--reps", type=int, default=3, help="runs per tool at sizes where both run")
+    run.add_argument("--near-copies", action="store_true", help="duplicate-heavy corpus (see `corpus`)")
     run.add_argument("--methods", default="minhash", help=METHODS_HELP + "; datatrove runs only for minhash")
     args = parser.parse_args()
     if args.command == "datatrove":
@@ -369,11 +383,12 @@ def main() -> None:
     elif args.command == "signatures":
         print(json.dumps(run_signatures(args.input)))
     elif args.command == "corpus":
-        print(json.dumps(write_corpus(args.out, args.docs)))
+        print(json.dumps(write_corpus(args.out, args.docs, args.near_copies)))
     else:
         args.workdir.mkdir(parents=True, exist_ok=True)
         peer_max = args.peer_max_docs if args.methods == "minhash" else 0
-        run_all([int(s) for s in args.sizes.split(",")], args.workdir, peer_max, args.reps, args.methods)
+        sizes = [int(s) for s in args.sizes.split(",")]
+        run_all(sizes, args.workdir, peer_max, args.reps, args.methods, args.near_copies)
 
 
 if __name__ == "__main__":
