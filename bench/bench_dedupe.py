@@ -86,6 +86,7 @@ def run_ours(
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
+    from curation.engine import LOCAL_RUNNER
     from filters.dedupe import config as dedupe_config
     from filters.dedupe.transforms import Deduplicate
 
@@ -101,7 +102,9 @@ def run_ours(
     spill = workdir / "work"
     start, cpu_start = time.perf_counter(), time.process_time()
     options = PipelineOptions(
-        direct_num_workers=workers, direct_running_mode="multi_processing" if workers > 1 else "in_memory"
+        runner=LOCAL_RUNNER,
+        direct_num_workers=workers,
+        direct_running_mode="multi_processing" if workers > 1 else "in_memory",
     )
     p = beam.Pipeline(options=options)
     result = (

@@ -153,7 +153,7 @@ def decide(ctx: RunContext, pools: list[PoolFile]) -> tuple[str, str]:
         ctx.log("[decide] decisions already complete")
     else:
         ctx.log(f"[decide] quality thresholds, dedupe and decontamination over {len(pools)} pools")
-        # Scratch for dedupe's sketches and band runs; a crashed run's leftovers are never read.
+        # Scratch for dedupe's sketches and runs; a crashed run's leftovers are never read.
         work_dir = ctx.layout.work_dir(d)
         shutil.rmtree(work_dir, ignore_errors=True)
         try:

@@ -12,6 +12,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from curation.document import Document
+from curation.engine import LOCAL_RUNNER
 from filters.dedupe.config import DedupeConfig
 from filters.dedupe.transforms import Deduplicate
 
@@ -45,7 +46,7 @@ def run_dedupe(
 ) -> dict:
     """Outputs of `Deduplicate` as plain Python: rejections and span_rejections (lists of dicts),
     clusters and paragraph_edits (dicts keyed by (source, doc_id))."""
-    mode = {"direct_num_workers": workers}
+    mode = {"runner": LOCAL_RUNNER, "direct_num_workers": workers}
     if workers > 1:
         mode["direct_running_mode"] = "multi_processing"
     with beam.Pipeline(options=PipelineOptions(**mode)) as p:

@@ -3,12 +3,12 @@
 Beam's DirectRunner holds every shuffled PCollection in memory and copies a stage's whole input several
 times while handing it to a worker; shuffling the sketches (a few hundred bytes to a few KB per document),
 the band rows (32 bytes per band) or one keyed record per document and paragraph made peak memory several
-times their size. So each batch's sketches are written once to a file and travel as a handle, and the
-records grouped per document (band rows; exact, URL and paragraph keys) are written in runs split into
-shards of keys, which one task per shard reads back and groups: the external-sort shuffle of datatrove's
-MinHash stages, inside the Beam graph. What Beam itself shuffles then grows with the duplicates found
-(candidate routes, pairs, decisions), plus one handle per batch. Any runner whose workers share the
-folder (one machine's disk, or S3 for a cluster) runs the same graph.
+times their size. So each batch's sketches are written once to a file and travel as a handle, and every
+record dedupe groups (band rows; exact, URL and paragraph keys; candidates' routes, pair halves, cluster
+members; decisions) is written in runs split into shards of keys, which one task per shard reads back and
+groups: the external-sort shuffle of datatrove's MinHash stages, inside the Beam graph. Beam itself then
+shuffles only the connected-component rounds (integer edges) and the list of runs. Any runner whose
+workers share the folder (one machine's disk, or S3 for a cluster) runs the same graph.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import xxhash
 
 from curation import storage
-from filters.dedupe.buckets import sort_into_shards
+from filters.dedupe.buckets import ROW_BYTES, sort_into_shards
 from filters.dedupe.sketch import DocSketch
 
 # (batch key, sketch file, changes): changes map a node to the count of documents it now stands for, or
@@ -34,7 +34,8 @@ Run = tuple[str, list[int]]
 # Band rows gathered before a run is sorted and written: 4 MB of rows (the writer holds about three times
 # that while sorting), fixed whatever the corpus size; a million documents at 14 bands make ~110 runs.
 RUN_ROWS = 1 << 17
-# Keyed records (exact, URL, paragraph) gathered before a run is written: ~15 MB as Python objects.
+# Keyed records gathered before a run is written: ~15 MB as Python objects for exact, URL and paragraph
+# keys; more when records carry shingles (candidate pairs).
 RUN_RECORDS = 1 << 16
 # Shards of keys for the grouping through runs: a grouping task holds one shard's records.
 GROUP_SHARDS = 256
@@ -100,8 +101,7 @@ def write_band_run(work_dir: str, rows: np.ndarray, shards: int) -> Run:
     """Band rows ordered by shard of band key; each shard's blob is its packed rows."""
     ordered, starts = sort_into_shards(rows, shards)
     flat = ordered.reshape(-1).view(np.uint8)
-    row_bytes = rows.shape[1] * rows.itemsize
-    return write_run(work_dir, [flat[a * row_bytes : b * row_bytes] for a, b in itertools.pairwise(starts)])
+    return write_run(work_dir, [flat[a * ROW_BYTES : b * ROW_BYTES] for a, b in itertools.pairwise(starts)])
 
 
 def write_keyed_run(work_dir: str, records: Iterable[tuple[Any, Any]], shards: int) -> Run:

@@ -69,8 +69,8 @@ class DedupeResult(NamedTuple):
 
 class Deduplicate(beam.PTransform):
     """Batches of Documents in; the methods enabled in `config`, in the order exact, URL, MinHash,
-    paragraph, each run on the survivors of the previous one. `work_dir` holds the sketches and band
-    runs while the pipeline runs (local or s3://, visible to every worker); the caller removes it."""
+    paragraph, each run on the survivors of the previous one. `work_dir` holds the sketches and runs
+    while the pipeline runs (local or s3://, visible to every worker); the caller removes it."""
 
     def __init__(self, config: DedupeConfig, work_dir: str):
         super().__init__()
@@ -186,7 +186,7 @@ class ApplyDecisions(beam.PTransform):
 
     def expand(self, handles):
         return (
-            {"handle": handles | "KeyByBatch" >> beam.Map(lambda h: (h[0], h)), "decision": self.decisions}
+            {"handle": handles | "KeyByBatch" >> beam.Map(_by_batch), "decision": self.decisions}
             | "JoinDecisions" >> CoGroupInRuns(self.work_dir)
             | "CarryDecisions" >> beam.FlatMapTuple(_carry_decisions)
         )
@@ -197,8 +197,8 @@ class DeduplicateMinHash(beam.PTransform):
     picks each cluster's representative; the rest are near duplicates.
 
     Band rows go to sorted run files; one task per shard of band keys reads its slice of every run
-    and links the buckets it finds. Only candidates (documents sharing a bucket with another) are
-    shuffled after that: their shingles to the pair check, their member records to the cluster decision."""
+    and links the buckets it finds. Only candidates (documents sharing a bucket with another) take part
+    after that: their shingles go to the pair check, their member records to the cluster decision."""
 
     def __init__(self, config: MinHashConfig, work_dir: str):
         super().__init__()
@@ -220,7 +220,7 @@ class DeduplicateMinHash(beam.PTransform):
             | "LinkBucketMembers" >> beam.FlatMap(_candidate_routes, runs=AsList(runs))
         )
         split = (
-            {"handle": handles | "KeyByBatch" >> beam.Map(lambda h: (h[0], h)), "route": routes}
+            {"handle": handles | "KeyByBatch" >> beam.Map(_by_batch), "route": routes}
             | "JoinCandidates" >> CoGroupInRuns(self.work_dir)
             | "SplitCandidates" >> beam.ParDo(_SplitCandidates()).with_outputs("halves", main="members")
         )
@@ -364,7 +364,7 @@ class _WriteRuns(beam.DoFn):
     across elements and written by `write` as one run every `run_size` rows or records, so memory stays
     fixed."""
 
-    def __init__(self, parts_of: Callable[[SketchHandle], Any], write: Callable[[list], Run], run_size: int):
+    def __init__(self, parts_of: Callable[[Any], Any], write: Callable[[list], Run], run_size: int):
         self.parts_of, self.write, self.run_size = parts_of, write, run_size
         self._parts: list = []
         self._size = 0
@@ -499,6 +499,10 @@ def _carry_decisions(_, g: dict) -> Iterator[SketchHandle]:
     decided = dict(g["decision"])
     for handle in g["handle"]:
         yield with_changes(handle, decided) if decided else handle
+
+
+def _by_batch(handle: SketchHandle) -> tuple[int, SketchHandle]:
+    return handle[0], handle
 
 
 def _tagged(tag: str, record: tuple[Any, Any]) -> list[tuple[Any, tuple[str, Any]]]:
