@@ -6,6 +6,7 @@ A document is the Dolma JSON shape (`id`, `text`, `source`, `added`, `created`, 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +24,12 @@ def text_hash(text: str) -> str:
 def stable_id(source: str, uri: str, position: int, root: str | None = None) -> str:
     """An id for a record that has none, stable across runs: digest of (source, input file, position).
 
-    The file is named relative to `root` (the manifest's folder) when it lies below it, so a checkout of the
-    same manifest and data in another place gives the same ids, hence the same sampling and order.
+    A local file is named relative to `root` (the manifest's folder), also when it lies beside it rather
+    than below (`../../data/...`, as the demo's), so a checkout of the same manifest and data in another
+    place gives the same ids, hence the same sampling and order. S3 objects keep their full URI.
     """
-    if root and uri.startswith(root.rstrip("/") + "/"):
-        uri = uri[len(root.rstrip("/")) + 1 :]
+    if root and "://" not in uri and "://" not in root:
+        uri = os.path.relpath(uri, root)
     return xxhash.xxh3_128_hexdigest(f"{source}\x00{uri}\x00{position}".encode())
 
 

@@ -226,3 +226,18 @@ def test_a_copy_of_manifest_and_data_elsewhere_selects_the_same_documents_and_to
     assert shards(tmp_path / "a") == shards(tmp_path / "b") and shards(tmp_path / "a")
     ids = lambda folder: pq.read_table(folder / "out" / "small" / "1.0.0" / "shards" / "part-00000.index").column("doc_id").to_pylist()  # noqa: E731
     assert ids(tmp_path / "a") == ids(tmp_path / "b")
+
+
+def test_ids_stay_the_same_elsewhere_when_the_data_lies_beside_the_manifests_folder(tmp_path):
+    # As the demo: manifests/<name>/<name>.yaml reads ../../data/..., outside the manifest's own folder.
+    body = small_manifest(tmp_path / "a", mix={"target_tokens": 12_000, "sources": {"web": {"ratio": 0.5}, "papers": {"ratio": 0.5}}})
+    for source in body["sources"]:
+        source["paths"] = ["../../" + p for p in source["paths"]]
+    body["output"]["path"] = "../../out"
+    for checkout in ("a", "b"):
+        if checkout == "b":
+            shutil.copytree(tmp_path / "a" / "data", tmp_path / "b" / "data")
+        (tmp_path / checkout / "manifests" / "small").mkdir(parents=True)
+        run_manifest(write_manifest(tmp_path / checkout / "manifests" / "small", body), "--direct_num_workers=1")
+    ids = lambda folder: pq.read_table(folder / "out" / "small" / "1.0.0" / "shards" / "part-00000.index").column("doc_id").to_pylist()  # noqa: E731
+    assert ids(tmp_path / "a") and ids(tmp_path / "a") == ids(tmp_path / "b")
