@@ -20,7 +20,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.runner import PipelineRunner
 
-from curation import errors
+from curation import data_plane_guard, errors
 from curation.errors import CurationError
 from curation.progress import watch
 
@@ -59,6 +59,7 @@ class LocalRunner(PipelineRunner):
     """The FnApiRunner, given the pipeline options for its workers, as Beam's DirectRunner sets it up."""
 
     def run_pipeline(self, pipeline, options):
+        data_plane_guard.install()
         from apache_beam.portability.api import beam_provision_api_pb2
         from apache_beam.runners.portability.fn_api_runner import fn_runner
         from apache_beam.runners.portability.portable_runner import JobServiceHandle
@@ -110,6 +111,7 @@ def run_pipeline(
     bar on a terminal. A user-facing error raised inside a worker reaches the driver wrapped in the
     runner's traceback text; it is raised again as itself, so the command prints one clear line.
     """
+    data_plane_guard.install()
     try:
         with worker_output_to(log_path) as console:
             with watch(*(progress or ("", 0, lambda: 0)), stream=console):

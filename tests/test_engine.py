@@ -42,3 +42,34 @@ def test_a_local_run_never_tries_prism_and_produces_every_element(tmp_path, monk
     )
     assert tried == []
     assert sorted(int(line) for line in out.read_text().split()) == [x * x for x in range(100)]
+
+
+def test_the_runners_data_plane_loses_no_bytes_while_a_periodic_flush_is_blocked():
+    """Beam's time-based stream clears whatever is written while its flusher thread waits on a full send
+    queue (how decide lost documents with 2 workers on a busy machine); the guarded one must lose nothing."""
+    import threading
+    import time
+
+    from apache_beam.runners.worker import data_plane
+
+    from curation import data_plane_guard
+
+    data_plane_guard.install()
+    delivered: list[int] = []
+    flushing = threading.Event()
+
+    def slow_send(data: bytes) -> None:
+        delivered.append(len(data))
+        flushing.set()
+        time.sleep(0.02)  # a full send queue: the flusher waits here, the writer goes on
+
+    stream = data_plane.ClosableOutputStream.create(lambda data: delivered.append(len(data)), slow_send, 5)
+    assert isinstance(stream, data_plane_guard.GuardedTimeBasedStream)
+    written = 0
+    deadline = time.monotonic() + 30
+    while (not flushing.is_set() or written < 1 << 22) and time.monotonic() < deadline:
+        stream.write(b"x" * 1000)
+        written += 1000
+    stream.close()
+    assert flushing.is_set(), "the periodic flush never ran"
+    assert sum(delivered) == written
