@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from curation import storage
+from curation.document import PIECE_MARK
 from curation.errors import CurationError, InputError
 from curation.writers import iter_zstd_frames, read_zstd_frame
 
@@ -31,7 +32,6 @@ RECORD_OFFSETS = "records.offsets.npy"
 ID_KEYS, ID_ROWS = "ids.keys.npy", "ids.rows.npy"
 LOCATION_KEYS, LOCATION_ROWS = "locations.keys.npy", "locations.rows.npy"
 SHARD_STARTS, SHARD_ROWS = "starts.npy", "rows.npy"
-PIECE_MARK = "#part"  # decontamination splits a document into `{id}#part{k}` pieces (curation/edits.py)
 
 
 class AuditError(CurationError):

@@ -7,6 +7,7 @@ A document is the Dolma JSON shape (`id`, `text`, `source`, `added`, `created`, 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,21 @@ import xxhash
 
 # How a document is named across the run: ids are unique only within a source.
 DocKey = tuple[str, str]  # (source, doc id)
+
+# Decontamination splits a document into pieces named `{id}#part{k}`, so no input id may contain it.
+PIECE_MARK = "#part"
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def id_problem(doc_id: str) -> str | None:
+    """Why `doc_id` cannot name a document (ledgers, audit and shard indexes key on it), or None."""
+    if not doc_id:
+        return "empty id"
+    if _CONTROL_CHARACTER.search(doc_id):
+        return "id has a control character"
+    if PIECE_MARK in doc_id:
+        return f"id contains the reserved {PIECE_MARK!r}"
+    return None
 
 
 def text_hash(text: str) -> str:

@@ -47,6 +47,9 @@ class SourceConfig:
     filters: list[dict[str, Any]] = field(default_factory=list)
     # Ids made for records without one name their file relative to this folder; default: the manifest's.
     id_root: str | None = None
+    # A record whose id is unusable (empty, control characters, the reserved `#part`) or repeats an earlier
+    # record's id in this source: quarantined (`invalid_id`, `duplicate_id`), or given a derived id.
+    ids: Literal["quarantine", "derive"] = "quarantine"
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import orjson
 
+from curation.document import PIECE_MARK
 from curation.errors import InputError
 
 
@@ -51,7 +52,7 @@ def run(args) -> int:
         elif args.doc is not None:
             records, text_of = (
                 [index.document(args.doc, args.source)],
-                args.doc if "#part" in args.doc else None,
+                args.doc if PIECE_MARK in args.doc else None,
             )
             print(orjson.dumps(records[0]).decode() if args.json else audit.format_record(records[0]))
         elif args.input is not None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import zstandard
 
-from curation.document import Document, Provenance, Quarantine, stable_id, text_hash
+from curation.document import Document, Provenance, Quarantine, id_problem, stable_id, text_hash
 from curation.errors import InputError
 from mixes.manifest import SourceConfig
 
@@ -75,6 +75,11 @@ def build_document(
         return reject(source, uri, "empty_text", line=line, offset=offset, excerpt=repr(text))
     if _utf8_size_exceeds(text, source.max_document_bytes):
         return reject(source, uri, "document_too_large", line=line, offset=offset, excerpt=text)
+    problem = id_problem(doc_id)
+    if problem is not None:
+        if source.ids != "derive":
+            return reject(source, uri, "invalid_id", line=line, offset=offset, excerpt=f"{problem}: {doc_id!r}")
+        doc_id = stable_id(source.name, uri, line if line is not None else offset, source.id_root)
     return Document(
         id=doc_id,
         text=text,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from curation.document import Document, text_hash
+from curation.document import PIECE_MARK, Document, text_hash
 from filters.decontaminate.index import FILTER_NAME
 
 TOO_MANY_SPLITS = "too_many_splits"
@@ -57,7 +57,7 @@ def _piece(doc: Document, k: int, text: str, start: int) -> Document:
     }
     return replace(
         doc,
-        id=f"{doc.id}#part{k}",
+        id=f"{doc.id}{PIECE_MARK}{k}",
         text=text,
         metadata=dict(doc.metadata),
         attributes=attributes,
