@@ -19,3 +19,8 @@ class InfeasibleMixError(CurationError):
 
 class ReleaseConflictError(CurationError):
     """An output of the same name and version exists and was made from a different manifest."""
+
+
+class AccountingError(CurationError):
+    """Documents unaccounted for (a verdict missing or given twice, read != kept + rejected + quarantined):
+    a bug or a broken runner, reported before anything is published rather than shipped."""

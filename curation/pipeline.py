@@ -21,12 +21,13 @@ import orjson
 
 from curation import storage
 from curation.engine import pipeline_options, run_pipeline
-from curation.errors import ManifestError, ReleaseConflictError
+from curation.errors import AccountingError, ManifestError, ReleaseConflictError
 from curation.layout import RunLayout
 from curation.stages.corpus import DecideCorpus, decisions_digest
 from curation.stages.curate import CurateFiles, PoolFile, pool_digest, pool_meta_uri, read_pool_meta
-from curation.stages.decisions import decisions_complete, read_decisions
+from curation.stages.decisions import decisions_complete, mark_complete
 from curation.stages.tokenize import TokenFile, TokenizePools, tokenizer_sha256, tokens_digest
+from curation.stages.verdicts import read_pool_counts
 from mixes.manifest import LoadedManifest, Manifest, SourceConfig
 
 MODEL_KEYS = ("model", "model_path")
@@ -153,20 +154,36 @@ def decide(ctx: RunContext, pools: list[PoolFile]) -> tuple[str, str]:
         ctx.log("[decide] decisions already complete")
     else:
         ctx.log(f"[decide] quality thresholds, dedupe and decontamination over {len(pools)} pools")
-        # Scratch for dedupe's sketches and runs; a crashed run's leftovers are never read.
+        # Scratch for the groupings through run files; a crashed run's leftovers are never read.
         work_dir = ctx.layout.work_dir(d)
         shutil.rmtree(work_dir, ignore_errors=True)
         try:
             run_pipeline(
                 pipeline_options(ctx.beam_args, len(pools)),
                 lambda p: p
-                | "ListPools" >> beam.Create(pools)
-                | "DecideCorpus" >> DecideCorpus(ctx, folder, work_dir),
+                | "ListPools" >> beam.Create(list(enumerate(pools)))
+                | "DecideCorpus" >> DecideCorpus(ctx, folder, work_dir, [pool.input_uri for pool in pools]),
                 log_path=ctx.worker_log("decide"),
             )
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
+        check_verdicts_cover_pools(folder, pools)
+        mark_complete(folder)
     return d, folder
+
+
+def check_verdicts_cover_pools(folder: str, pools: list[PoolFile]) -> None:
+    """Every pool has its verdict file, with one verdict per pooled document: the last line of defence
+    against a runner that lost work, checked before anything downstream may use the decisions."""
+    for pool in pools:
+        counts = read_pool_counts(folder, pool.digest)
+        documents = pool.read - pool.quarantined
+        if counts is None or sum(counts.values()) != documents:
+            found = "no verdicts" if counts is None else f"{sum(counts.values())} verdicts"
+            raise AccountingError(
+                f"decide: {found} for the {documents} documents of {pool.input_uri}; the runner lost work, "
+                "nothing was published: run again"
+            )
 
 
 def tokenize(ctx: RunContext, pools: list[PoolFile], decisions_d: str, folder: str) -> list[TokenFile]:
@@ -213,4 +230,4 @@ def run(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None]
     decisions_d, folder = decide(ctx, pools)
     token_files = tokenize(ctx, pools, decisions_d, folder)
     mix = mix_and_write(ctx, token_files)
-    return finish_run(ctx, pools, read_decisions(folder), token_files, mix, elapsed_s=time.time() - started)
+    return finish_run(ctx, pools, folder, token_files, mix, elapsed_s=time.time() - started)

@@ -12,13 +12,15 @@ import orjson
 import pyarrow as pa
 
 from curation import storage
-from curation.document import Rejection
+from curation.document import PIECE_MARK, Rejection
+from curation.errors import AccountingError
 from curation.stages.curate import PoolFile
-from curation.stages.decisions import Decisions, rejection_sort_key
+from curation.stages.decisions import Decisions, read_decisions, rejection_sort_key
 from curation.stages.decontaminate import write_decontamination_report
 from curation.stages.mix import MixResult
 from curation.stages.publish import publish_documents
 from curation.stages.tokenize import TokenFile
+from curation.stages.verdicts import KEPT, read_pool_counts
 from curation.writers import write_parquet_rows
 
 EDIT_STAGE = "edit"
@@ -47,10 +49,6 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
-class AccountingError(RuntimeError):
-    """read != kept + rejected + quarantined: a bug, reported rather than shipped."""
-
-
 def all_rejections(decisions: Decisions, token_files: list[TokenFile]) -> list[Rejection]:
     rows = list(decisions.rejections)
     for tf in token_files:
@@ -61,7 +59,7 @@ def all_rejections(decisions: Decisions, token_files: list[TokenFile]) -> list[R
     return sorted(rows, key=rejection_sort_key)
 
 
-def _write_ledger(ctx, rejections: list[Rejection], pools: list[PoolFile]) -> None:
+def _write_ledger(ctx, rejections: list[Rejection], pools: list[PoolFile], decide_quarantined: list[dict[str, Any]]) -> None:
     def ledger_row(r: Rejection) -> dict[str, Any]:
         row = r.to_dict()
         row["detail"] = orjson.dumps(row["detail"], option=orjson.OPT_SORT_KEYS).decode() if row["detail"] is not None else None
@@ -73,10 +71,11 @@ def _write_ledger(ctx, rejections: list[Rejection], pools: list[PoolFile]) -> No
         uri = ctx.layout.pool_prefix(pool.source, pool.digest) + ".quarantine.jsonl"
         with storage.open_binary(uri) as f:
             quarantine_rows.extend(orjson.loads(line) for line in f if line.strip())
+    quarantine_rows.extend(decide_quarantined)
     write_parquet_rows(storage.join(ctx.layout.ledger_dir, "quarantine.parquet"), quarantine_rows, QUARANTINE_SCHEMA)
 
 
-def source_stats(ctx, pools, rejections, token_files, mix: MixResult) -> dict[str, dict[str, Any]]:
+def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix: MixResult, kept_verdicts: dict[str, int]) -> dict[str, dict[str, Any]]:
     stats: dict[str, dict[str, Any]] = {}
     for name in ctx.sources:
         stats[name] = {
@@ -96,6 +95,10 @@ def source_stats(ctx, pools, rejections, token_files, mix: MixResult) -> dict[st
         s["read"] += pool.read
         s["quarantined"] += pool.quarantined
         s["quarantine_reasons"].update(pool.quarantine_reasons)
+    for row in decisions.quarantined:
+        s = stats[row["source"]]
+        s["quarantined"] += 1
+        s["quarantine_reasons"][row["reason"]] += 1
     dropped = set()
     for r in rejections:
         s = stats[r.source]
@@ -116,9 +119,15 @@ def source_stats(ctx, pools, rejections, token_files, mix: MixResult) -> dict[st
 
         with storage.open_binary(tf.table_uri) as f:
             ids = pq.read_table(f, columns=["id"]).column("id").to_pylist()
-        originals[tf.source].update(i.split("#part", 1)[0] for i in ids)
+        originals[tf.source].update(i.split(PIECE_MARK, 1)[0] for i in ids)
     for name, s in stats.items():
         s["kept_documents"] = len(originals[name])
+        emptied = sum(len(tf.emptied) for tf in token_files if tf.source == name)
+        if kept_verdicts.get(name, 0) != s["kept_documents"] + emptied:
+            raise AccountingError(
+                f"source {name}: {kept_verdicts.get(name, 0)} documents judged kept, but {s['kept_documents']} tokenized "
+                f"and {emptied} emptied by span edits"
+            )
         if s["read"] != s["kept_documents"] + s["rejected"] + s["quarantined"]:
             raise AccountingError(
                 f"source {name}: read {s['read']} != kept {s['kept_documents']} + rejected {s['rejected']} + quarantined {s['quarantined']}"
@@ -168,11 +177,15 @@ def contamination_summary(rejections: list[Rejection]) -> dict[str, dict[str, in
     }
 
 
-def finish_run(ctx, pools, decisions: Decisions, token_files, mix: MixResult, elapsed_s: float) -> dict[str, Any]:
-    publish_documents(ctx, token_files)
+def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult, elapsed_s: float) -> dict[str, Any]:
+    decisions = read_decisions(decisions_dir)
+    kept_verdicts: collections.Counter = collections.Counter()
+    for pool in pools:
+        kept_verdicts[pool.source] += (read_pool_counts(decisions_dir, pool.digest) or {}).get(KEPT, 0)
     rejections = all_rejections(decisions, token_files)
-    _write_ledger(ctx, rejections, pools)
-    per_source = source_stats(ctx, pools, rejections, token_files, mix)
+    per_source = source_stats(ctx, pools, decisions, rejections, token_files, mix, kept_verdicts)
+    publish_documents(ctx, token_files)
+    _write_ledger(ctx, rejections, pools, decisions.quarantined)
     m = ctx.manifest
     stats = {
         "name": m.name,

@@ -1,28 +1,34 @@
-"""Phase two: every corpus-level decision in one Beam pipeline. Quality thresholds first (a document a
-filter drops can never be kept as a duplicate's representative), then deduplication and decontamination
-over the survivors, each shuffling compact records only; the small results are gathered and written,
-sorted, to one content-addressed decisions folder."""
+"""Phase two: every corpus-level decision in one Beam pipeline. Duplicate ids are settled first, then quality
+thresholds (a document a filter drops can never be kept as a duplicate's representative), then deduplication
+and decontamination over the survivors, each shuffling compact records only. Every stage's word on every
+document is joined into one verdict per pooled document and written per pool (verdicts.py); the small ledger
+results (rejection rows, contamination matches, quarantined records) are gathered and written, sorted."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import apache_beam as beam
 
+from curation.chain import QUALITY_STAGE
 from curation.digests import CODE_VERSION, digest
 from curation.stages.curate import PoolFile
 from curation.stages.decide import DecideQuality
 from curation.stages.decisions import Decisions, write_decisions
+from curation.stages.ids import FindDuplicateIds
+from curation.stages.verdicts import located_parts, pool_verdicts, write_pool_verdicts
+from filters.decontaminate.actions import STAGE as DECONTAMINATION_STAGE
+from filters.dedupe.transforms import STAGE as DEDUPE_STAGE
+from filters.dedupe.transforms import CoGroupInRuns, GroupInRuns
 
 
 def decisions_digest(manifest, sources: dict, pools: list[PoolFile], loaded) -> str:
-    """Everything a decision depends on: the pools, every filter's full config, dedupe and decon settings."""
+    """Everything a decision depends on: the pools in input order (which decides the first of repeated ids),
+    every filter's full config, the sources' id policies, dedupe and decontamination settings."""
     from curation.stages.decontaminate import decontamination_identity
 
     return digest(
         CODE_VERSION,
-        sorted(p.digest for p in pools),
-        {name: s.filters for name, s in sorted(sources.items())},
+        [p.digest for p in pools],
+        {name: (s.filters, s.ids) for name, s in sorted(sources.items())},
         manifest.dedupe,
         decontamination_identity(manifest.decontaminate, loaded),
     )
@@ -32,47 +38,58 @@ class _WriteDecisionsFn(beam.DoFn):
     def __init__(self, folder: str):
         self._folder = folder
 
-    def process(self, _, rejections, clusters, edits, matches):
-        merged_edits: dict[Any, dict[str, Any]] = {}
-        for key, edit in edits:
-            slot = merged_edits.setdefault(key, {})
-            for kind, value in edit.items():
-                if isinstance(value, list):
-                    slot.setdefault(kind, []).extend(value)
-                else:
-                    slot[kind] = value
-        write_decisions(self._folder, Decisions(list(rejections), dict(clusters), merged_edits, list(matches)))
+    def process(self, _, rejections, matches, quarantined):
+        write_decisions(self._folder, Decisions(list(rejections), list(matches), list(quarantined)))
         yield self._folder
 
 
-class DecideCorpus(beam.PTransform):
-    """PoolFile records -> the run's decisions folder (written once, by one worker, sorted). `work_dir` is
-    scratch for the stages that keep bulky intermediate data out of the runner (dedupe)."""
+class _WritePoolVerdictsFn(beam.DoFn):
+    """One pool's verdicts, checked to cover each of its documents exactly once, written in pool order."""
 
-    def __init__(self, ctx, folder: str, work_dir: str):
+    def __init__(self, folder: str, corpus_stages: tuple[str, ...]):
+        self._folder = folder
+        self._corpus_stages = corpus_stages
+
+    def process(self, keyed):
+        _, joined = keyed
+        (pool,) = joined["pool"]
+        rows = pool_verdicts(pool.input_uri, pool.read - pool.quarantined, joined["part"], self._corpus_stages)
+        yield write_pool_verdicts(self._folder, pool.digest, rows)
+
+
+class DecideCorpus(beam.PTransform):
+    """(ordinal, PoolFile) records in input order -> the run's decisions folder: one verdict file per pool and
+    the ledger files. `work_dir` is scratch for the groupings that go through run files (dedupe's, the
+    duplicate ids', the verdicts')."""
+
+    def __init__(self, ctx, folder: str, work_dir: str, input_uris: list[str]):
         super().__init__()
         self._ctx = ctx
         self._folder = folder
         self._work_dir = work_dir
+        self._input_uris = input_uris
 
     def expand(self, pools):
         from curation.stages.decontaminate import decontaminate_stage
         from curation.stages.deduplicate import deduplicate_stage
 
         manifest = self._ctx.manifest
-        kept_batches, quality_rejections = pools | "DecideQuality" >> DecideQuality(self._ctx.sources)
         p = pools.pipeline
-        rejection_parts = [quality_rejections]
-        cluster_parts, edit_parts, match_parts = [], [], []
+        duplicates = pools | "FindDuplicateIds" >> FindDuplicateIds(GroupInRuns(self._work_dir))
+        quality = {"pool": pools, "duplicate": duplicates} | "DecideQuality" >> DecideQuality(
+            self._ctx.sources, self._input_uris
+        )
+        stages, ledger_parts, said_parts, match_parts = [QUALITY_STAGE], [quality.rejections], [quality.said], []
         if manifest.dedupe is not None:
-            rejections, clusters, edits = deduplicate_stage(kept_batches, manifest.dedupe, self._work_dir)
-            rejection_parts.append(rejections)
-            cluster_parts.append(clusters)
-            edit_parts.append(edits)
+            ledger, said = deduplicate_stage(quality.kept, manifest.dedupe, self._work_dir)
+            stages.append(DEDUPE_STAGE)
+            ledger_parts.append(ledger)
+            said_parts.append(said)
         if manifest.decontaminate is not None:
-            rejections, edits, matches = decontaminate_stage(kept_batches, manifest.decontaminate, self._ctx)
-            rejection_parts.append(rejections)
-            edit_parts.append(edits)
+            ledger, matches, said = decontaminate_stage(quality.kept, manifest.decontaminate, self._ctx)
+            stages.append(DECONTAMINATION_STAGE)
+            ledger_parts.append(ledger)
+            said_parts.append(said)
             match_parts.append(matches)
 
         def gathered(parts, label):
@@ -80,16 +97,24 @@ class DecideCorpus(beam.PTransform):
                 return p | f"No{label}" >> beam.Create([])
             return tuple(parts) | f"All{label}" >> beam.Flatten()
 
+        located = (
+            {"at": quality.located, "said": gathered(said_parts, "StageVerdicts")}
+            | "JoinVerdictsToDocuments" >> CoGroupInRuns(self._work_dir)
+            | "LocateVerdicts" >> beam.FlatMapTuple(lambda key, g: located_parts(key, g["at"], g["said"]))
+        )
+        (
+            {"pool": pools, "part": (located, quality.parts) | "AllPoolParts" >> beam.Flatten()}
+            | "GroupVerdictsByPool" >> CoGroupInRuns(self._work_dir)
+            | "WritePoolVerdicts" >> beam.ParDo(_WritePoolVerdictsFn(self._folder, tuple(stages)))
+        )
         return (
             p
             | "One" >> beam.Create([None])
             | "WriteDecisions"
             >> beam.ParDo(
                 _WriteDecisionsFn(self._folder),
-                rejections=beam.pvalue.AsList(gathered(rejection_parts, "Rejections")),
-                clusters=beam.pvalue.AsList(gathered(cluster_parts, "Clusters")),
-                edits=beam.pvalue.AsList(gathered(edit_parts, "Edits")),
+                rejections=beam.pvalue.AsList(gathered(ledger_parts, "Rejections")),
                 matches=beam.pvalue.AsList(gathered(match_parts, "Matches")),
+                quarantined=beam.pvalue.AsList(quality.quarantined),
             )
         )
-

@@ -1,23 +1,34 @@
 """Phase two, first step: decide from stored scores. Per-document thresholds are applied to each pool;
 top-fraction rules (DCLM's "keep the top 10% of this source by classifier score") need a cutoff computed
-over the whole source, which travels as a small side input."""
+over the whole source, which travels as a small side input. Reading the pools, this step also settles
+duplicate ids (curation/stages/ids.py) and locates every document for the verdicts (verdicts.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from curation.batching import BATCH_DOCUMENTS, batched
 from curation.chain import QUALITY_STAGE, Chain, scores_of
-from curation.document import Document, Rejection
-from curation.stages.curate import PoolFile, read_pool
+from curation.document import Document, Quarantine, Rejection, stable_id
+from curation.errors import InputError
+from curation.stages.curate import read_pool
+from curation.stages.ids import DUPLICATE_ID
+from curation.stages.verdicts import KEPT
+from curation.stages.verdicts import REJECTED as REJECTED_VERDICT
 from filters.quality_classifier import kept_by_cutoff, top_fraction_cutoff
 from mixes.manifest import SourceConfig
 
 REJECTED = "rejected"
 RANKED = "ranked"
+# ((source, id), stage record) for the verdicts; ((source, id), (pool ordinal, position)) locators; the
+# duplicate-id quarantine rows and their pool parts.
+SAID = "said"
+LOCATED = "located"
+QUARANTINED = "quarantined"
+PARTS = "parts"
 
 
 BELOW_TOP_FRACTION = "below_top_fraction"
@@ -38,8 +49,9 @@ def ranking_score(step: Any, doc: Document) -> float:
 
 
 class _DecidePoolFn(beam.DoFn):
-    def __init__(self, sources: dict[str, SourceConfig]):
+    def __init__(self, sources: dict[str, SourceConfig], input_uris: list[str]):
         self._sources = sources
+        self._input_uris = input_uris
         self._rejected = Metrics.counter(QUALITY_STAGE, "documents_rejected")
 
     def setup(self):
@@ -47,12 +59,22 @@ class _DecidePoolFn(beam.DoFn):
         self._chains = {name: Chain.from_specs(s.filters) for name, s in self._sources.items()}
         self._rules = {name: top_fraction_rules(c) for name, c in self._chains.items()}
 
-    def process(self, pool: PoolFile):
+    def process(self, element: tuple[int, dict[str, list]]):
+        ordinal, joined = element
+        (pool,) = joined["pool"]
+        duplicates = dict(joined["duplicate"])
+        source = self._sources[pool.source]
         chain = self._chains[pool.source]
         rules = self._rules[pool.source]
-        for batch in batched(read_pool(pool), BATCH_DOCUMENTS):
+        for batch in batched(enumerate(read_pool(pool)), BATCH_DOCUMENTS):
             kept = []
-            for doc in batch:
+            for position, doc in batch:
+                if position in duplicates:
+                    yield from self._settle_duplicate(source, ordinal, position, doc, duplicates[position])
+                    if source.ids != "derive":
+                        continue
+                key = (doc.source, doc.id)
+                yield beam.pvalue.TaggedOutput(LOCATED, (key, (ordinal, position)))
                 rejection = chain.decide(doc)
                 if rejection is None:
                     kept.append(doc)
@@ -62,9 +84,29 @@ class _DecidePoolFn(beam.DoFn):
                     self._rejected.inc()
                     Metrics.counter(QUALITY_STAGE, rejection.reason).inc()
                     yield beam.pvalue.TaggedOutput(REJECTED, rejection)
+                    yield beam.pvalue.TaggedOutput(SAID, (key, (QUALITY_STAGE, REJECTED_VERDICT, rejection.to_dict())))
             if kept:
                 yield kept
 
+    def _settle_duplicate(self, source: SourceConfig, ordinal: int, position: int, doc: Document, duplicate: dict):
+        """Quarantine a later occurrence of an id (or fail the run, under `on_error: fail`), or give it a
+        derived id under `ids: derive`; `doc` is renamed in place."""
+        prov = doc.provenance
+        first_ordinal, _, first_line, first_offset = duplicate["first"]
+        first = f"{self._input_uris[first_ordinal]} " + (f"line {first_line}" if first_line is not None else f"byte offset {first_offset}")
+        where = f"line {prov.line}" if prov.line is not None else f"byte offset {prov.offset}"
+        Metrics.counter(QUALITY_STAGE, DUPLICATE_ID).inc()
+        if source.ids == "derive":
+            doc.id = stable_id(source.name, prov.uri, prov.line if prov.line is not None else prov.offset, source.id_root)
+            return
+        if source.on_error == "fail":
+            raise InputError(
+                f"{prov.uri}: {where}: duplicate id {doc.id!r} (first at {first}); fix the input or give source "
+                f"{source.name!r} `ids: derive`"
+            )
+        quarantine = Quarantine(source.name, prov.uri, DUPLICATE_ID, prov.line, prov.offset, f"id {doc.id!r} first at {first}")
+        yield beam.pvalue.TaggedOutput(QUARANTINED, quarantine.to_dict())
+        yield beam.pvalue.TaggedOutput(PARTS, (ordinal, (position, doc.id, (DUPLICATE_ID, {"reason": DUPLICATE_ID}))))
 
 class _ApplyCutoffsFn(beam.DoFn):
     def __init__(self, sources: dict[str, SourceConfig]):
@@ -93,25 +135,46 @@ class _ApplyCutoffsFn(beam.DoFn):
                         uri=doc.provenance.uri if doc.provenance else None,
                     )
                     break
+            key = (doc.source, doc.id)
             if rejection is None:
                 kept.append(doc)
+                yield beam.pvalue.TaggedOutput(SAID, (key, (QUALITY_STAGE, KEPT, {})))
             else:
                 Metrics.counter(QUALITY_STAGE, BELOW_TOP_FRACTION).inc()
                 yield beam.pvalue.TaggedOutput(REJECTED, rejection)
+                yield beam.pvalue.TaggedOutput(SAID, (key, (QUALITY_STAGE, REJECTED_VERDICT, rejection.to_dict())))
         if kept:
             yield kept
 
 
-class DecideQuality(beam.PTransform):
-    """PoolFile records -> (batches of kept documents, quality rejections)."""
+class QualityDecided(NamedTuple):
+    # Batches of documents that passed every quality rule, for dedupe and decontamination.
+    kept: beam.PCollection
+    # Ledger rows (Rejection) and duplicate-id quarantine rows (dicts).
+    rejections: beam.PCollection
+    quarantined: beam.PCollection
+    # For the verdicts: stage records and locators by (source, id), duplicate-id parts by pool ordinal.
+    said: beam.PCollection
+    located: beam.PCollection
+    parts: beam.PCollection
 
-    def __init__(self, sources: dict[str, SourceConfig]):
+
+class DecideQuality(beam.PTransform):
+    """{"pool": (ordinal, PoolFile), "duplicate": (ordinal, (position, duplicate))} -> QualityDecided."""
+
+    def __init__(self, sources: dict[str, SourceConfig], input_uris: list[str]):
         super().__init__()
         self._sources = sources
+        self._input_uris = input_uris
 
-    def expand(self, pools):
-        decided = pools | "ApplyThresholds" >> beam.ParDo(_DecidePoolFn(self._sources)).with_outputs(
-            REJECTED, RANKED, main="kept"
+    def expand(self, pools_and_duplicates):
+        decided = (
+            pools_and_duplicates
+            | "JoinDuplicatesToPools" >> beam.CoGroupByKey()
+            | "ApplyThresholds"
+            >> beam.ParDo(_DecidePoolFn(self._sources, self._input_uris)).with_outputs(
+                REJECTED, RANKED, SAID, LOCATED, QUARANTINED, PARTS, main="kept"
+            )
         )
         cutoffs = (
             decided[RANKED]
@@ -120,9 +183,10 @@ class DecideQuality(beam.PTransform):
         )
         after_cut = decided.kept | "ApplyTopFraction" >> beam.ParDo(
             _ApplyCutoffsFn(self._sources), cutoffs=beam.pvalue.AsDict(cutoffs)
-        ).with_outputs(REJECTED, main="kept")
+        ).with_outputs(REJECTED, SAID, main="kept")
         rejected = (decided[REJECTED], after_cut[REJECTED]) | "AllQualityRejections" >> beam.Flatten()
-        return after_cut.kept, rejected
+        said = (decided[SAID], after_cut[SAID]) | "AllQualityVerdicts" >> beam.Flatten()
+        return QualityDecided(after_cut.kept, rejected, decided[QUARANTINED], said, decided[LOCATED], decided[PARTS])
 
     def _fraction(self, key: tuple[str, str]) -> float:
         source, filter_name = key

@@ -9,14 +9,15 @@ from typing import Any
 
 import apache_beam as beam
 
-from curation.document import Rejection
-from filters.decontaminate.actions import CONTAMINATED_SPAN
+from curation.document import PIECE_MARK, Document, Rejection
+from curation.stages.verdicts import EDIT, KEPT, REJECTED
+from filters.decontaminate.actions import CONTAMINATED_SPAN, STAGE
 from filters.decontaminate.config import DecontaminateConfig
 from filters.decontaminate.detect import Match
 from filters.decontaminate.evalsets import resolve_benchmarks
 from filters.decontaminate.index import DecontaminationIndex, build_index, index_digest
 from filters.decontaminate.report import DocumentMatch, write_report
-from filters.decontaminate.transforms import EDITS, MATCHES, REJECTIONS, Decontaminate
+from filters.decontaminate.transforms import DOCUMENTS, EDITS, MATCHES, REJECTIONS, Decontaminate
 
 
 def decontamination_identity(config: DecontaminateConfig | None, loaded) -> Any:
@@ -48,14 +49,34 @@ def match_record(m: DocumentMatch) -> dict[str, Any]:
     return {"source": m.source, "doc_id": m.doc_id, "excerpt": m.excerpt, **m.match.to_dict()}
 
 
+def _survivors(batch: list[Document]) -> list[tuple[tuple[str, str], tuple]]:
+    """A kept verdict for each document that came out of decontamination, whole or as pieces."""
+    keys = dict.fromkeys((d.source, d.id.split(PIECE_MARK, 1)[0]) for d in batch)
+    return [(key, (STAGE, KEPT, {})) for key in keys]
+
+
 def decontaminate_stage(kept_batches, config: DecontaminateConfig, ctx):
+    """(ledger rows, contamination matches, verdict records keyed by (source, id)) of decontamination."""
     result = kept_batches | "Decontaminate" >> Decontaminate(config, index_path(ctx))
-    rejections = result[REJECTIONS] | "MarkSpanRows" >> beam.Map(_mark_span_rows)
-    edits = result[EDITS] | "AsCutEdits" >> beam.MapTuple(
-        lambda key, cuts: (key, {"decontaminate": [[int(s), int(e)] for s, e in cuts], "min_piece_chars": config.min_piece_chars})
-    )
+    ledger = result[REJECTIONS] | "MarkSpanRows" >> beam.Map(_mark_span_rows)
+    said = (
+        result[DOCUMENTS] | "KeptAfterDecontamination" >> beam.FlatMap(_survivors),
+        result[REJECTIONS]
+        | "DroppedAsContaminated"
+        >> beam.FlatMap(
+            lambda r: [] if r.reason == CONTAMINATED_SPAN else [((r.source, r.doc_id), (STAGE, REJECTED, r.to_dict()))]
+        ),
+        result[EDITS]
+        | "CutSpans"
+        >> beam.MapTuple(
+            lambda key, cuts: (
+                key,
+                (STAGE, EDIT, {"decontaminate": [[int(s), int(e)] for s, e in cuts], "min_piece_chars": config.min_piece_chars}),
+            )
+        ),
+    ) | "DecontaminationVerdicts" >> beam.Flatten()
     matches = result[MATCHES] | "AsMatchRecords" >> beam.Map(match_record)
-    return rejections, edits, matches
+    return ledger, matches, said
 
 
 def write_decontamination_report(ctx, matches: list[dict[str, Any]]) -> None:

@@ -1,5 +1,6 @@
-"""Adapter from the run to the dedupe library (filters/dedupe): the library's Beam stage over kept
-documents, with its results shaped as the run's decisions (whole-document rejections, clusters, span edits)."""
+"""Adapter from the run to the dedupe library (filters/dedupe): the library's Beam stage over kept documents,
+with its results shaped as the run's ledger rows and verdict records (kept with its cluster, or removed as a
+duplicate; repeated paragraphs as span edits)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import dataclasses
 import apache_beam as beam
 
 from curation.document import Rejection
+from curation.stages.verdicts import EDIT, KEPT, REJECTED
 from filters.dedupe.config import DedupeConfig
-from filters.dedupe.transforms import Deduplicate
+from filters.dedupe.transforms import STAGE, Deduplicate
 
 
 def _span_only(r: Rejection) -> Rejection:
@@ -18,10 +20,16 @@ def _span_only(r: Rejection) -> Rejection:
 
 
 def deduplicate_stage(kept_batches, config: DedupeConfig, work_dir: str):
+    """(ledger rows, verdict records keyed by (source, id)) of the dedupe stage."""
     result = kept_batches | "Deduplicate" >> Deduplicate(config, work_dir)
     span_rows = result.span_rejections | "MarkParagraphRowsSpanOnly" >> beam.Map(_span_only)
-    rejections = (result.rejections, span_rows) | "DedupeLedgerRows" >> beam.Flatten()
-    edits = result.paragraph_edits | "AsParagraphEdits" >> beam.MapTuple(
-        lambda key, spans: (key, {"paragraph": [[int(s), int(e)] for s, e in spans]})
-    )
-    return rejections, result.clusters, edits
+    ledger = (result.rejections, span_rows) | "DedupeLedgerRows" >> beam.Flatten()
+    said = (
+        result.clusters | "KeptWithCluster" >> beam.MapTuple(lambda key, cluster: (key, (STAGE, KEPT, cluster))),
+        result.rejections
+        | "RemovedAsDuplicate" >> beam.Map(lambda r: ((r.source, r.doc_id), (STAGE, REJECTED, r.to_dict()))),
+        result.paragraph_edits
+        | "ParagraphCuts"
+        >> beam.MapTuple(lambda key, spans: (key, (STAGE, EDIT, {"paragraph": [[int(s), int(e)] for s, e in spans]}))),
+    ) | "DedupeVerdicts" >> beam.Flatten()
+    return ledger, said

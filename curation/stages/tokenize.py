@@ -1,5 +1,5 @@
-"""Phase three, per pool: apply the run's decisions (drop, cut spans, attach dedup clusters), tokenize the
-kept documents once, and cache their tokens with a document table. The mixer then samples and orders
+"""Phase three, per pool: apply the pool's verdicts (keep only what was judged kept, cut spans, attach dedup
+clusters), tokenize the kept documents once, and cache their tokens with a document table. The mixer then samples and orders
 these compact tables and copies token ranges into shards, so no text is tokenized twice."""
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from curation import storage
 from curation.batching import BATCH_DOCUMENTS, batched
 from curation.digests import CODE_VERSION, digest
 from curation.document import Document
+from curation.errors import AccountingError
 from curation.layout import RunLayout
 from curation.stages.curate import PoolFile, read_pool
-from curation.stages.decisions import Decisions, read_decisions
+from curation.stages.verdicts import KEPT, read_pool_verdicts
 from mixes.manifest import OutputConfig
 from mixes.tokenizer import dtype_for, load_tokenizer, with_document_markers
 
@@ -91,16 +92,17 @@ def tokens_digest(pool: PoolFile, decisions_digest: str, tokenizer_sha256: str, 
     return digest(CODE_VERSION, pool.digest, decisions_digest, tokenizer_sha256, policy)
 
 
-def apply_decisions(doc: Document, decisions: Decisions, dropped: set) -> Iterator[Document]:
-    """The document as it enters the mix: nothing if dropped; else with spans cut and cluster attached."""
-    key = (doc.source, doc.id)
-    if key in dropped:
+def apply_verdict(doc: Document, verdict: dict[str, Any]) -> Iterator[Document]:
+    """The document as it enters the mix: nothing unless its verdict is kept; else under its final id (a
+    repeated id may have been replaced), with its dedup cluster attached and its cut spans removed."""
+    if verdict["verdict"] != KEPT:
         return
-    cluster = decisions.clusters.get(key)
+    doc.id = verdict["id"]
+    cluster = verdict.get("cluster")
     if cluster is not None:
         doc.attributes["dedupe/cluster_id"] = cluster["cluster_id"]
         doc.attributes["dedupe/cluster_size"] = cluster["cluster_size"]
-    edit = decisions.edits.get(key)
+    edit = verdict.get("edit")
     if edit is None:
         yield doc
         return
@@ -109,11 +111,23 @@ def apply_decisions(doc: Document, decisions: Decisions, dropped: set) -> Iterat
     yield from apply_edit(doc, edit)
 
 
+def judged_documents(pool: PoolFile, decisions_dir: str) -> Iterator[tuple[Document, dict[str, Any]]]:
+    """The pool's documents, each with its verdict; a document without one (or a verdict without a document)
+    stops the run, since "not judged" must never mean "kept"."""
+    verdicts = read_pool_verdicts(decisions_dir, pool.digest)
+    for position, doc in enumerate(read_pool(pool)):
+        verdict = next(verdicts, None)
+        if verdict is None or verdict["i"] != position:
+            raise AccountingError(f"tokenize: document {position} ({doc.id!r}) of {pool.input_uri} has no verdict")
+        yield doc, verdict
+    if next(verdicts, None) is not None:
+        raise AccountingError(f"tokenize: {pool.input_uri} has more verdicts than documents")
+
+
 def tokenize_pool(
     pool: PoolFile,
     ordinal: int,
-    decisions: Decisions,
-    dropped: set,
+    decisions_dir: str,
     decisions_digest: str,
     tokenizer,
     output: OutputConfig,
@@ -131,12 +145,12 @@ def tokenize_pool(
     emptied: list[str] = []
     with storage.atomic_write(prefix + ".tokens") as tokens_out, storage.atomic_write(prefix + ".docs.jsonl.zst") as raw_docs:
         with zstandard.ZstdCompressor(level=3).stream_writer(raw_docs, closefd=False) as docs_out:
-            for batch in batched(read_pool(pool), BATCH_DOCUMENTS):
+            for batch in batched(judged_documents(pool, decisions_dir), BATCH_DOCUMENTS):
                 kept = []
-                for doc in batch:
-                    survivors = list(apply_decisions(doc, decisions, dropped))
-                    if not survivors and (doc.source, doc.id) not in dropped:
-                        emptied.append(doc.id)
+                for doc, verdict in batch:
+                    survivors = list(apply_verdict(doc, verdict))
+                    if not survivors and verdict["verdict"] == KEPT:
+                        emptied.append(verdict["id"])
                     kept.extend(survivors)
                 if not kept:
                     continue
@@ -188,14 +202,12 @@ class _TokenizePoolFn(beam.DoFn):
         self._tokens = Metrics.counter("tokenize", "tokens")
 
     def setup(self):
-        self._decisions = read_decisions(self._decisions_dir)
-        self._dropped = self._decisions.dropped()
         self._tokenizer = DocumentTokenizer(self._tokenizer_path, self._output)
 
     def process(self, element: tuple[int, PoolFile]):
         ordinal, pool = element
         token_file = tokenize_pool(
-            pool, ordinal, self._decisions, self._dropped, self._decisions_digest, self._tokenizer, self._output, self._layout
+            pool, ordinal, self._decisions_dir, self._decisions_digest, self._tokenizer, self._output, self._layout
         )
         self._docs.inc(token_file.documents)
         self._tokens.inc(token_file.tokens)
