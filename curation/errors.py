@@ -19,3 +19,7 @@ class InfeasibleMixError(CurationError):
 
 class ReleaseConflictError(CurationError):
     """An output of the same name and version exists and was made from a different manifest."""
+
+
+class RunLockedError(CurationError):
+    """Another run holds the output's run lock: the message names its host, PID and start, and what to do."""
