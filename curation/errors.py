@@ -24,3 +24,7 @@ class ReleaseConflictError(CurationError):
 class AccountingError(CurationError):
     """Documents unaccounted for (a verdict missing or given twice, read != kept + rejected + quarantined):
     a bug or a broken runner, reported before anything is published rather than shipped."""
+
+
+class RunLockedError(CurationError):
+    """Another run holds the output's run lock: the message names its host, PID and start, and what to do."""

@@ -27,6 +27,11 @@ class RunLayout:
         output_path = root.rstrip("/").rsplit("/", 2)[0]
         return cls(root.rstrip("/"), storage.join(output_path, CACHE_DIR))
 
+    # Beside the cache, not in it: `curation regenerate` moves the cache aside while it holds the lock.
+    @property
+    def run_lock_file(self) -> str:
+        return self.cache + ".lock"
+
     def cached(self, *parts: str) -> str:
         return storage.join(self.cache, *parts)
 

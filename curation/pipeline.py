@@ -19,7 +19,7 @@ from typing import Any, Callable
 import apache_beam as beam
 import orjson
 
-from curation import storage
+from curation import run_lock, storage
 from curation.engine import pipeline_options, run_pipeline
 from curation.errors import AccountingError, ManifestError, ReleaseConflictError
 from curation.layout import RunLayout
@@ -214,14 +214,21 @@ def tokenize(ctx: RunContext, pools: list[PoolFile], decisions_d: str, folder: s
 
 
 def run(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run a manifest end to end; returns the run's stats (also written to stats.json)."""
+    """Run a manifest end to end; returns the run's stats (also written to stats.json). A second run on the
+    same output is refused while this one holds the output's run lock."""
+    ctx = prepare(loaded, beam_args, log)
+    with run_lock.held(ctx.layout.run_lock_file, ctx.manifest.name, ctx.manifest.version, log):
+        return run_locked(ctx)
+
+
+def run_locked(ctx: RunContext) -> dict[str, Any]:
+    """The run, for a caller that holds the output's run lock (`curation regenerate` holds it longer)."""
     from curation.report import finish_run
     from curation.stages.mix import check_budgets_from_text_bytes, mix_and_write
 
     started = time.time()
-    ctx = prepare(loaded, beam_args, log)
     if released_already(ctx):
-        log(f"[release] {ctx.layout.root} is already released from this manifest; `curation regenerate` rebuilds and verifies it")
+        ctx.log(f"[release] {ctx.layout.root} is already released from this manifest; `curation regenerate` rebuilds and verifies it")
         with storage.open_binary(ctx.layout.stats_file) as f:
             return orjson.loads(f.read())
     claim_release(ctx)

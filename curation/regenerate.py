@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from curation import storage
+from curation import run_lock, storage
 from curation.errors import CurationError, InputError
 from curation.layout import RunLayout
 from curation.lock import output_files, read_lock
@@ -198,7 +198,7 @@ def regenerate(
     log: Callable[[str], None] = print,
 ) -> RegenerateReport:
     """Check inputs, move the output aside, rebuild it in place and (with `verify`) compare every file."""
-    from curation.pipeline import run
+    from curation.pipeline import prepare, run_locked
 
     if storage.is_s3(lock_path):
         raise InputError(f"{lock_path}: regenerate rebuilds a local output; copy the release locally first")
@@ -211,15 +211,18 @@ def regenerate(
             + "\n".join(f"  {d}" for d in drifts)
         )
     loaded = locked_manifest(lock, root)
-    previous = root + PREVIOUS_SUFFIX
-    if os.path.exists(previous):
-        raise InputError(
-            f"{previous} exists (an earlier regenerate's old output): remove or restore it first"
-        )
-    os.rename(root, previous)
-    log(f"[regenerate] inputs match the lock; old output moved to {previous}; rebuilding {root}")
-    with cache_set_aside(RunLayout.from_root(root).cache):
-        run(loaded, beam_args, log=log)
+    layout = RunLayout.from_root(root)
+    # Held before anything moves, not only while rebuilding: a run on this output would lose its cache.
+    with run_lock.held(layout.run_lock_file, loaded.manifest.name, loaded.manifest.version, log):
+        previous = root + PREVIOUS_SUFFIX
+        if os.path.exists(previous):
+            raise InputError(
+                f"{previous} exists (an earlier regenerate's old output): remove or restore it first"
+            )
+        os.rename(root, previous)
+        log(f"[regenerate] inputs match the lock; old output moved to {previous}; rebuilding {root}")
+        with cache_set_aside(layout.cache):
+            run_locked(prepare(loaded, beam_args, log))
     differences = compare_outputs(lock, previous, root) if verify else []
     changes = library_changes(lock, read_lock(os.path.join(root, "lock.json")))
     if verify and not differences and not keep_previous:
