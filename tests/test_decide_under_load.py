@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 import zstandard
+from apache_beam.runners.worker import data_plane
 from conftest import TOKENIZER, write_manifest
 
 from curation.engine import usable_cores
@@ -24,7 +25,8 @@ from curation.pipeline import curate, decide, prepare
 from curation.stages.decisions import read_decisions
 from mixes.manifest import load_manifest
 
-REVIEW_FILES, REVIEWS_PER_FILE = 8, 1500
+REVIEW_FILES, REVIEWS_PER_FILE = 6, 1000
+SEND_QUEUE_BYTES = 1 << 20
 # Each burner stops by itself after this long, and is killed when the test ends.
 BURNER_SECONDS = 1800
 
@@ -83,30 +85,33 @@ def build_corpus(shared: Path, folder: Path) -> Path:
     return write_manifest(folder, body)
 
 
-def decision_digests(ctx, pools, workers: int) -> dict[str, str]:
-    """Decide from scratch with `workers` worker processes; the sha256 of every file it wrote."""
+def decide_afresh(ctx, pools, workers: int) -> tuple[str, dict[str, str]]:
+    """Decide from scratch with `workers` worker processes: its folder, and the sha256 of every file in it."""
     options = [f"--direct_num_workers={workers}", "--direct_running_mode=" + ("in_memory" if workers == 1 else "multi_processing")]
     ctx = dataclasses.replace(ctx, beam_args=options)
     shutil.rmtree(ctx.layout.cached("decisions"), ignore_errors=True)
     _, folder = decide(ctx, pools)
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    return folder, {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 @pytest.mark.slow
-def test_decide_gives_identical_decisions_with_1_2_and_3_workers_while_the_cpus_are_busy(tmp_path, shared):
+def test_decide_gives_identical_decisions_with_1_2_and_3_workers_while_the_cpus_are_busy(tmp_path, shared, monkeypatch):
+    # A busy machine slows the runner's sending of bundle inputs to its workers, which is when Beam's flush
+    # lost them; a small send queue makes every flush wait on it, as a saturated machine does on large inputs.
+    monkeypatch.setattr(data_plane, "_DEFAULT_SEND_QUEUE_MAX_BYTES", SEND_QUEUE_BYTES)
     ctx = prepare(load_manifest(build_corpus(shared, tmp_path)), ["--direct_num_workers=2"], log=lambda _: None)
     pools = curate(ctx)
-    reference = decision_digests(ctx, pools, workers=1)
-    decisions = read_decisions(ctx.layout.decisions_dir(Path(next(iter(Path(ctx.layout.cached("decisions")).iterdir()))).name))
+    folder, reference = decide_afresh(ctx, pools, workers=1)
+    decisions = read_decisions(folder)
     # The corpus exercises every stage: quality, exact and near duplicates, contamination.
     reasons = {r.reason for r in decisions.rejections}
     assert {"duplicate_exact", "near_duplicate", "duplicate_paragraph"} <= reasons and decisions.matches, reasons
     assert len([name for name in reference if name.startswith("verdicts/")]) == 2 * len(pools)
 
     with busy_cpus(2 * usable_cores()):
-        runs = [decision_digests(ctx, pools, workers=2) for _ in range(5)]
-        runs.append(decision_digests(ctx, pools, workers=3))
+        runs = [decide_afresh(ctx, pools, workers=2)[1] for _ in range(5)]
+        runs.append(decide_afresh(ctx, pools, workers=3)[1])
     for run in runs:
         differing = sorted(name for name in reference if run.get(name) != reference[name])
         assert not differing and run.keys() == reference.keys(), f"decisions differ from one worker's: {differing}"
