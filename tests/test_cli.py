@@ -97,3 +97,33 @@ def test_run_refuses_an_s3_output_path(tmp_path, capsys):
     body["output"]["path"] = "s3://bucket/out"
     assert main(["run", str(write_manifest(tmp_path, body))]) == 2
     assert "must be a local folder" in capsys.readouterr().err
+
+
+def _manifest_refused_after_parsing(tmp_path):
+    """A manifest the run refuses at once (S3 output), so reaching that refusal proves the arguments parsed."""
+    body = small_manifest(tmp_path)
+    body["output"]["path"] = "s3://bucket/out"
+    return str(write_manifest(tmp_path, body))
+
+
+@pytest.mark.parametrize(
+    "words", [["--direct_num_workers", "1", "MANIFEST"], ["--runner", "DirectRunner", "MANIFEST", "--quiet"]]
+)
+def test_beam_options_given_as_separate_words_before_the_manifest(tmp_path, capsys, words):
+    manifest = _manifest_refused_after_parsing(tmp_path)
+    assert main(["run", *[manifest if w == "MANIFEST" else w for w in words]]) == 2
+    assert "must be a local folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["--runner", "DaskRunner"], "--runner=DaskRunner is not supported: "),
+        (["--direct_num_worker=2"], "--direct_num_worker: no such option (did you mean '--direct_num_workers'?)"),
+        (["--quite"], "--quite: no such option (did you mean '--quiet'?)"),
+    ],
+)
+def test_a_bad_beam_option_is_one_line_naming_it(tmp_path, capsys, words, expected):
+    assert main(["run", *words, _manifest_refused_after_parsing(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"curation run: error: {expected}") and err.count("\n") == 1, err
