@@ -366,11 +366,14 @@ class _S3MultipartWriter(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
-        self._buffer += data
+        """Any bytes-like object; a numpy array is taken as its bytes (as a local file takes it), not added
+        element-wise, and the count returned is of bytes, not of array items."""
+        view = memoryview(data).cast("B")
+        self._buffer += view
         while len(self._buffer) >= self._part_size:
             self._upload_part(bytes(self._buffer[: self._part_size]))
             del self._buffer[: self._part_size]
-        return len(data)
+        return view.nbytes
 
     def _upload_part(self, data: bytes) -> None:
         client = _s3()

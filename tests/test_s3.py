@@ -102,6 +102,20 @@ def test_atomic_write_uploads_in_parts_and_completes(s3_bucket):
         assert f.read() == payload
 
 
+def test_atomic_write_takes_a_numpy_array_across_parts(s3_bucket):
+    import numpy as np
+
+    part_size = 5 * 1024 * 1024  # S3's smallest part
+    tokens = np.arange(6 * 1024 * 1024 // 4, dtype="<u4").reshape(-1, 1024)
+    uri = f"{s3_bucket}/tokens.bin"
+    with storage.atomic_write(uri, part_size_bytes=part_size) as f:
+        assert f.write(tokens) == tokens.nbytes
+    bucket, key = storage.split_s3(uri)
+    assert storage._s3().head_object(Bucket=bucket, Key=key)["ETag"].strip('"').endswith("-2")
+    with storage.open_binary(uri) as f:
+        assert f.read() == tokens.tobytes()
+
+
 def test_atomic_write_aborts_the_upload_when_the_block_raises(s3_bucket):
     uri = f"{s3_bucket}/failed.bin"
     with pytest.raises(RuntimeError), storage.atomic_write(uri, part_size_bytes=5 * 1024 * 1024) as f:
