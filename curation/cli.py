@@ -47,14 +47,17 @@ def _quiet_library_logs() -> None:
 def _with_beam_options(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """The command's arguments parsed again once Beam's options are taken out: argparse alone cannot know
     that in `--runner FlinkRunner manifest.yaml` the runner name belongs to an option it has never heard of.
-    Words neither side knows go to Beam's check, which names them with the closest options of both."""
+    Words neither side knows go to Beam's check, which names them with the closest options of both. Beam's
+    S3 options set this process's S3 client; workers read the same options from their pipeline's."""
+    from curation import storage
     from curation.engine import beam_options, option_strings, split_beam_args
 
     ours, beam_args = split_beam_args(argv)
     args, unknown = parser.parse_known_args(ours)
     args.beam_args = beam_args + unknown
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
-    beam_options(args.beam_args, option_strings(commands[args.command]))
+    options = beam_options(args.beam_args, option_strings(commands[args.command]))
+    storage.configure_s3(**storage.s3_client_settings(options.get_all_options()))
     return args
 
 

@@ -127,3 +127,19 @@ def test_a_bad_beam_option_is_one_line_naming_it(tmp_path, capsys, words, expect
     assert main(["run", *words, _manifest_refused_after_parsing(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"curation run: error: {expected}") and err.count("\n") == 1, err
+
+
+def test_s3_options_on_the_command_line_configure_its_s3_client(tmp_path, capsys, s3_bucket, s3_endpoint, monkeypatch):
+    from curation import storage
+
+    body = small_manifest(tmp_path)
+    body["sources"] = [{"name": "web", "paths": [f"{s3_bucket}/none/*.json.gz"]}]
+    manifest = str(write_manifest(tmp_path, body))
+    monkeypatch.delenv("CURATION_S3_ENDPOINT_URL", raising=False)
+    storage.configure_s3()  # forget the fixture's endpoint: only the command line gives it
+    try:
+        assert main(["run", manifest, "--s3_endpoint_url", s3_endpoint, "--s3_region_name=us-east-1"]) == 2
+    finally:
+        storage.configure_s3(endpoint_url=s3_endpoint)
+    # Listing the bucket worked, so the command reached the loopback server; it merely found nothing there.
+    assert f"{s3_bucket}/none/*.json.gz: no input file matches this path" in capsys.readouterr().err
