@@ -43,7 +43,7 @@ SUPPORTED_RUNNERS = ("DirectRunner", "PortableRunner", "FlinkRunner", "SparkRunn
 # Runners Beam offers that curation refuses, with the reason the user is told.
 UNSUPPORTED_RUNNERS = {
     "DaskRunner": "Beam 2.77's DaskRunner loses tagged outputs and those of finish_bundle",
-    "PrismRunner": "Beam 2.77 downloads the Prism binary from GitHub at run time, and curation is not tested on it",
+    "PrismRunner": "Beam 2.77 fetches the Prism binary from GitHub at run time; curation is not tested on it",
 }
 
 
@@ -82,7 +82,7 @@ def split_beam_args(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def option_strings(parser: argparse.ArgumentParser) -> list[str]:
-    """Every option string a parser knows (argparse lists them only on its actions, as Beam's hints read them)."""
+    """Every option string a parser knows (argparse keeps them only on its actions, where Beam reads them)."""
     return [option for action in parser._actions for option in action.option_strings]
 
 
@@ -105,7 +105,8 @@ def runner_of(options: PipelineOptions) -> str:
     reason = next((why for name, why in UNSUPPORTED_RUNNERS.items() if name.lower() == wanted), None)
     if reason:
         raise BeamOptionError(f"--runner={given} is not supported: {reason}; {supported}")
-    raise BeamOptionError(f"--runner={given}: unknown runner{close_matches(given, SUPPORTED_RUNNERS)}; {supported}")
+    hint = close_matches(given, SUPPORTED_RUNNERS)
+    raise BeamOptionError(f"--runner={given}: unknown runner{hint}; {supported}")
 
 
 def beam_options(beam_args: list[str], command_options: Iterable[str] = ()) -> PipelineOptions:
@@ -129,9 +130,10 @@ def pipeline_options(beam_args: list[str], elements: int | None = None) -> Pipel
     overrides: dict[str, Any] = {}
     if runner_of(options) == "DirectRunner":
         overrides["runner"] = LOCAL_RUNNER
+        cores = usable_cores()
         workers = options.view_as(DirectOptions).direct_num_workers
         if "--direct_num_workers" not in given:
-            workers = overrides["direct_num_workers"] = max(1, min(usable_cores(), elements or usable_cores()))
+            workers = overrides["direct_num_workers"] = max(1, min(cores, elements or cores))
         # Separate processes, so CPU-bound Python stages use every core (threads would share one GIL);
         # one worker runs in this process, which saves spawning one (about a second of start-up).
         if "--direct_running_mode" not in given:

@@ -65,7 +65,9 @@ class FileStat:
 
 def s3_client_settings(options: Mapping[str, Any]) -> dict[str, Any]:
     """boto3 client arguments from Beam's S3 pipeline options, those given only."""
-    settings = {arg: options[name] for name, arg in _S3_OPTION_CLIENT_ARGS.items() if options.get(name) is not None}
+    settings = {
+        arg: options[name] for name, arg in _S3_OPTION_CLIENT_ARGS.items() if options.get(name) is not None
+    }
     if options.get("s3_disable_ssl"):
         settings["use_ssl"] = False
     return settings
@@ -78,12 +80,15 @@ def configure_s3(endpoint_url: str | None = None, **client_kwargs: Any) -> None:
     _s3_settings.update(client_kwargs)
     if endpoint_url is not None:
         _s3_settings["endpoint_url"] = endpoint_url
+    # A fresh client also picks up credentials changed in the environment since.
+    _s3_clients.clear()
 
 
 def _worker_pipeline_options() -> Mapping[str, Any]:
     """The options of the Beam pipeline this process is an SDK worker of, on any runner: Beam hands each
     worker its pipeline's options and keeps them where runtime ValueProviders read them (empty in a driver).
-    A process that has not imported Beam is no worker, and importing it here would cost every command a second."""
+    A process that has not imported Beam is no worker, and importing Beam here would cost each command a
+    second."""
     value_provider = sys.modules.get("apache_beam.options.value_provider")
     return (value_provider.RuntimeValueProvider.runtime_options if value_provider else None) or {}
 

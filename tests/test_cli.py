@@ -100,7 +100,7 @@ def test_run_refuses_an_s3_output_path(tmp_path, capsys):
 
 
 def _manifest_refused_after_parsing(tmp_path):
-    """A manifest the run refuses at once (S3 output), so reaching that refusal proves the arguments parsed."""
+    """A manifest the run refuses at once (S3 output): reaching that refusal proves the arguments parsed."""
     body = small_manifest(tmp_path)
     body["output"]["path"] = "s3://bucket/out"
     return str(write_manifest(tmp_path, body))
@@ -119,7 +119,7 @@ def test_beam_options_given_as_separate_words_before_the_manifest(tmp_path, caps
     ("words", "expected"),
     [
         (["--runner", "DaskRunner"], "--runner=DaskRunner is not supported: "),
-        (["--direct_num_worker=2"], "--direct_num_worker: no such option (did you mean '--direct_num_workers'?)"),
+        (["--direct_num_worker=2"], "--direct_num_worker: no such option (did you mean '--direct_num_workers'?"),
         (["--quite"], "--quite: no such option (did you mean '--quiet'?)"),
     ],
 )
@@ -129,7 +129,9 @@ def test_a_bad_beam_option_is_one_line_naming_it(tmp_path, capsys, words, expect
     assert err.startswith(f"curation run: error: {expected}") and err.count("\n") == 1, err
 
 
-def test_s3_options_on_the_command_line_configure_its_s3_client(tmp_path, capsys, s3_bucket, s3_endpoint, monkeypatch):
+def test_s3_options_on_the_command_line_configure_its_s3_client(
+    tmp_path, capsys, s3_bucket, s3_endpoint, monkeypatch
+):
     from curation import storage
 
     body = small_manifest(tmp_path)

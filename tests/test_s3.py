@@ -165,7 +165,8 @@ def test_workers_reach_s3_through_the_pipeline_options_alone(s3_bucket, s3_endpo
     uris = [f"{s3_bucket}/part-{i}.txt" for i in range(4)]
     for i, uri in enumerate(uris):
         _put(uri, f"part {i}".encode())
-    # The worker processes inherit this environment: with no endpoint or keys in it, the options are all they have.
+    # The worker processes inherit this environment: with no endpoint or keys in it, the options are all
+    # they have.
     for name in ("CURATION_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
     options = pipeline_options(
@@ -179,17 +180,21 @@ def test_workers_reach_s3_through_the_pipeline_options_alone(s3_bucket, s3_endpo
             "--direct_running_mode=multi_processing",
         ]
     )
+
+    def read_in_worker(uri: str) -> str:
+        return f"{os.getpid()} {storage._s3().meta.region_name} {storage.open_binary(uri).read().decode()}"
+
     out = tmp_path / "read"
     run_pipeline(
         options,
         lambda p: (
             p
             | beam.Create(uris)
-            | beam.Map(lambda uri: f"{os.getpid()} {storage._s3().meta.region_name} {storage.open_binary(uri).read().decode()}")
+            | beam.Map(read_in_worker)
             | beam.io.WriteToText(str(out), shard_name_template="")
         ),
     )
     lines = [line.split(" ", 2) for line in out.read_text().splitlines()]
     assert sorted(text for _, _, text in lines) == [f"part {i}" for i in range(4)]
     assert {region for _, region, _ in lines} == {"eu-west-3"}
-    assert str(os.getpid()) not in {pid for pid, _, _ in lines}, "the objects must be read by worker processes"
+    assert str(os.getpid()) not in {pid for pid, _, _ in lines}, "worker processes must read the objects"
