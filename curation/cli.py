@@ -44,14 +44,34 @@ def _quiet_library_logs() -> None:
     logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
 
 
+def _with_beam_options(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The command's arguments parsed again once Beam's options are taken out: argparse alone cannot know
+    that in `--runner FlinkRunner manifest.yaml` the runner name belongs to an option it has never heard of.
+    Words neither side knows go to Beam's check, which names them with the closest options of both. Beam's
+    S3 options set this process's S3 client; workers read the same options from their pipeline's."""
+    from curation import storage
+    from curation.engine import beam_options, option_strings, split_beam_args
+
+    ours, beam_args = split_beam_args(argv)
+    args, unknown = parser.parse_known_args(ours)
+    args.beam_args = beam_args + unknown
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    options = beam_options(args.beam_args, option_strings(commands[args.command]))
+    storage.configure_s3(**storage.s3_client_settings(options.get_all_options()))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_library_logs()
+    argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and not getattr(args, "accepts_beam_args", False):
+    accepts_beam_args = getattr(args, "accepts_beam_args", False)
+    if extra and not accepts_beam_args:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.beam_args = extra
     try:
+        if accepts_beam_args:
+            args = _with_beam_options(parser, argv)
         return int(args.handler(args) or 0)
     except (CurationError, ConfigError) as exc:
         print(f"curation {args.command}: error: {exc}", file=sys.stderr)

@@ -1,6 +1,7 @@
-"""Beam pipeline options: the DirectRunner on every local core is the embedded default, and any Beam
-option given on the command line (`--runner=FlinkRunner`, `--direct_num_workers=1`, ...) passes through
-unchanged, so the same command targets Dataflow, Flink or Spark.
+"""Beam pipeline options: the DirectRunner on every local core is the embedded default, and Beam options given
+on the command line (`--runner FlinkRunner`, `--direct_num_workers=1`, ...) pass through as Beam's own parser
+reads them, so the same command targets Dataflow, Flink or Spark. An option Beam does not know or a runner
+curation does not support is an error, not a silent local run.
 
 "DirectRunner" here means Beam's FnApiRunner, which is what Beam's DirectRunner runs a batch pipeline on
 after first trying its Prism runner: Beam 2.77 downloads Prism (a Go binary) from GitHub on each pipeline,
@@ -10,18 +11,26 @@ that attempt."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, TextIO
+from typing import Any, TextIO
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    StandardOptions,
+    _BeamArgumentParser,
+)
 from apache_beam.runners.runner import PipelineRunner
 
 from curation import data_plane_guard, errors
-from curation.errors import CurationError
+from curation.config import close_matches
+from curation.errors import BeamOptionError, CurationError
 from curation.progress import watch
 
 
@@ -30,29 +39,109 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+SUPPORTED_RUNNERS = ("DirectRunner", "PortableRunner", "FlinkRunner", "SparkRunner", "DataflowRunner")
+# Runners Beam offers that curation refuses, with the reason the user is told.
+UNSUPPORTED_RUNNERS = {
+    "DaskRunner": "Beam 2.77's DaskRunner loses tagged outputs and those of finish_bundle",
+    "PrismRunner": "Beam 2.77 fetches the Prism binary from GitHub at run time; curation is not tested on it",
+}
+
+
+def _beam_parser() -> argparse.ArgumentParser:
+    """Every option Beam knows, gathered as `PipelineOptions.get_all_options` does it, but without `-h` (that
+    is curation's) and raising on a bad value instead of printing Beam's usage and exiting."""
+    parser = _BeamArgumentParser(allow_abbrev=False, add_help=False, exit_on_error=False)
+    for options_class in {str(c): c for c in PipelineOptions.__subclasses__()}.values():
+        options_class._add_argparse_args(parser)
+    return parser
+
+
+def _parse_known(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:
+    """The words of `args` the parser does not know; a bad value for an option it knows is an error."""
+    try:
+        return parser.parse_known_args(args)[1]
+    except argparse.ArgumentError as exc:
+        raise BeamOptionError(str(exc)) from None
+
+
+class _Word(str):
+    """A command-line word that knows its position: argparse returns the words it did not use as the very
+    objects it was given, so positions tell exactly which words were Beam's, even among equal words."""
+
+    position: int
+
+
+def split_beam_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(curation's words, Beam's options with their values). Beam's parser takes its options out first, so
+    in `--runner FlinkRunner manifest.yaml` the runner is never taken for curation's manifest argument."""
+    words = [_Word(text) for text in argv]
+    for position, word in enumerate(words):
+        word.position = position
+    ours = {word.position for word in _parse_known(_beam_parser(), words)}
+    return [w for i, w in enumerate(argv) if i in ours], [w for i, w in enumerate(argv) if i not in ours]
+
+
+def option_strings(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option string a parser knows (argparse keeps them only on its actions, where Beam reads them)."""
+    return [option for action in parser._actions for option in action.option_strings]
+
+
+def _unknown_options(unknown: list[str], known: list[str]) -> str:
+    names = [word.split("=", 1)[0] for word in unknown if word.startswith("-")]
+    if not names:
+        return f"unexpected argument {' '.join(unknown)}"
+    return "; ".join(f"{name}: no such option{close_matches(name, known)}" for name in names)
+
+
+def runner_of(options: PipelineOptions) -> str:
+    """The supported runner the options name, matched as Beam matches runner names (any case, "Runner"
+    optional); DirectRunner when none is named."""
+    given = options.view_as(StandardOptions).runner or "DirectRunner"
+    wanted = given.lower().removesuffix("runner") + "runner"
+    for name in SUPPORTED_RUNNERS:
+        if name.lower() == wanted:
+            return name
+    supported = "supported runners: " + ", ".join(SUPPORTED_RUNNERS) + " (DirectRunner is the default)"
+    reason = next((why for name, why in UNSUPPORTED_RUNNERS.items() if name.lower() == wanted), None)
+    if reason:
+        raise BeamOptionError(f"--runner={given} is not supported: {reason}; {supported}")
+    hint = close_matches(given, SUPPORTED_RUNNERS)
+    raise BeamOptionError(f"--runner={given}: unknown runner{hint}; {supported}")
+
+
+def beam_options(beam_args: list[str], command_options: Iterable[str] = ()) -> PipelineOptions:
+    """The options as Beam's own parser reads them (`--opt value` and `--opt=value` alike), checked: an option
+    Beam does not know, a bad value or an unsupported runner is an error rather than silently ignored. An
+    unknown option is named with the closest of Beam's options and `command_options` (the command's own)."""
+    parser = _beam_parser()
+    unknown = _parse_known(parser, beam_args)
+    if unknown:
+        raise BeamOptionError(_unknown_options(unknown, [*option_strings(parser), *command_options]))
+    options = PipelineOptions(beam_args)
+    runner_of(options)
+    return options
+
+
 def pipeline_options(beam_args: list[str], elements: int | None = None) -> PipelineOptions:
     """Options for one phase; `elements` (its input files or shards) caps the default local workers, since
     each element is one unit of work and a worker without one only costs start-up."""
-    given = {a.split("=", 1)[0].lstrip("-") for a in beam_args if a.startswith("--")}
-    runner = next((a.split("=", 1)[1] for a in beam_args if a.startswith("--runner=")), "DirectRunner")
-    args = [a for a in beam_args if not a.startswith("--runner=")]
-    if runner.lower() in ("directrunner", "direct"):
-        args.append(f"--runner={LOCAL_RUNNER}")
-        workers = max(1, min(usable_cores(), elements or usable_cores()))
-        if "direct_num_workers" not in given:
-            args.append(f"--direct_num_workers={workers}")
-        else:
-            value = next((a.split("=", 1)[1] for a in args if a.startswith("--direct_num_workers=")), "")
-            workers = int(value) if value.isdigit() else usable_cores()
+    options = beam_options(beam_args)
+    given = {a.split("=", 1)[0] for a in beam_args if a.startswith("--")}
+    overrides: dict[str, Any] = {}
+    if runner_of(options) == "DirectRunner":
+        overrides["runner"] = LOCAL_RUNNER
+        cores = usable_cores()
+        workers = options.view_as(DirectOptions).direct_num_workers
+        if "--direct_num_workers" not in given:
+            workers = overrides["direct_num_workers"] = max(1, min(cores, elements or cores))
         # Separate processes, so CPU-bound Python stages use every core (threads would share one GIL);
         # one worker runs in this process, which saves spawning one (about a second of start-up).
-        if "direct_running_mode" not in given:
-            args.append("--direct_running_mode=" + ("multi_processing" if workers > 1 else "in_memory"))
-    else:
-        args.append(f"--runner={runner}")
-    if "default_sdk_harness_log_level" not in given:
-        args.append("--default_sdk_harness_log_level=WARNING")
-    return PipelineOptions(args)
+        if "--direct_running_mode" not in given:
+            overrides["direct_running_mode"] = "multi_processing" if workers > 1 else "in_memory"
+    if "--default_sdk_harness_log_level" not in given:
+        overrides["default_sdk_harness_log_level"] = "WARNING"
+    # Values given as keywords override the same options in the flags.
+    return PipelineOptions(beam_args, **overrides)
 
 
 class LocalRunner(PipelineRunner):

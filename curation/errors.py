@@ -28,3 +28,7 @@ class AccountingError(CurationError):
 
 class RunLockedError(CurationError):
     """Another run holds the output's run lock: the message names its host, PID and start, and what to do."""
+
+
+class BeamOptionError(CurationError):
+    """A Beam pipeline option is unknown or has a bad value, or the runner is not one curation supports."""

@@ -15,9 +15,10 @@ import io
 import lzma
 import os
 import re
+import sys
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -39,8 +40,20 @@ DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (
     lzma.LZMAError,
 )
 
+# Beam's own S3 pipeline options (`--s3_endpoint_url`, ...: apache_beam's S3Options) and the boto3 client
+# arguments they stand for, as Beam's S3 filesystem passes them on.
+_S3_OPTION_CLIENT_ARGS = {
+    "s3_endpoint_url": "endpoint_url",
+    "s3_region_name": "region_name",
+    "s3_access_key_id": "aws_access_key_id",
+    "s3_secret_access_key": "aws_secret_access_key",
+    "s3_session_token": "aws_session_token",
+    "s3_api_version": "api_version",
+    "s3_verify": "verify",
+}
+
 _s3_settings: dict[str, Any] = {}
-_s3_client_cache: list[Any] = []
+_s3_clients: dict[tuple[tuple[str, Any], ...], Any] = {}
 
 
 @dataclass(frozen=True)
@@ -50,26 +63,51 @@ class FileStat:
     etag: str | None
 
 
+def s3_client_settings(options: Mapping[str, Any]) -> dict[str, Any]:
+    """boto3 client arguments from Beam's S3 pipeline options, those given only."""
+    settings = {
+        arg: options[name] for name, arg in _S3_OPTION_CLIENT_ARGS.items() if options.get(name) is not None
+    }
+    if options.get("s3_disable_ssl"):
+        settings["use_ssl"] = False
+    return settings
+
+
 def configure_s3(endpoint_url: str | None = None, **client_kwargs: Any) -> None:
-    """Set the S3 endpoint and boto3 client options for this process (default: AWS env vars and
-    `CURATION_S3_ENDPOINT_URL`)."""
+    """Set the S3 endpoint and boto3 client options for this process, over those from the environment and
+    the pipeline options; the `curation` command sets them from its command line's S3 options."""
     _s3_settings.clear()
     _s3_settings.update(client_kwargs)
     if endpoint_url is not None:
         _s3_settings["endpoint_url"] = endpoint_url
-    _s3_client_cache.clear()
+    # A fresh client also picks up credentials changed in the environment since.
+    _s3_clients.clear()
+
+
+def _worker_pipeline_options() -> Mapping[str, Any]:
+    """The options of the Beam pipeline this process is an SDK worker of, on any runner: Beam hands each
+    worker its pipeline's options and keeps them where runtime ValueProviders read them (empty in a driver).
+    A process that has not imported Beam is no worker, and importing Beam here would cost each command a
+    second."""
+    value_provider = sys.modules.get("apache_beam.options.value_provider")
+    return (value_provider.RuntimeValueProvider.runtime_options if value_provider else None) or {}
 
 
 def _s3() -> Any:
-    if not _s3_client_cache:
+    """The client for this process's S3 settings: `CURATION_S3_ENDPOINT_URL`, then the S3 options of the
+    pipeline this process works for, then `configure_s3`. What none gives, boto3 looks up itself (AWS_*
+    variables, config files, instance roles)."""
+    settings = s3_client_settings(_worker_pipeline_options())
+    env_endpoint = os.environ.get("CURATION_S3_ENDPOINT_URL")
+    if env_endpoint:
+        settings.setdefault("endpoint_url", env_endpoint)
+    settings.update(_s3_settings)
+    key = tuple(sorted(settings.items()))
+    if key not in _s3_clients:
         import boto3
 
-        settings = dict(_s3_settings)
-        env_endpoint = os.environ.get("CURATION_S3_ENDPOINT_URL")
-        if "endpoint_url" not in settings and env_endpoint:
-            settings["endpoint_url"] = env_endpoint
-        _s3_client_cache.append(boto3.client("s3", **settings))
-    return _s3_client_cache[0]
+        _s3_clients[key] = boto3.client("s3", **settings)
+    return _s3_clients[key]
 
 
 def is_s3(uri: str) -> bool:
@@ -366,11 +404,14 @@ class _S3MultipartWriter(io.RawIOBase):
         return True
 
     def write(self, data: Any) -> int:
-        self._buffer += data
+        """Any bytes-like object; a numpy array is taken as its bytes (as a local file takes it), not added
+        element-wise, and the count returned is of bytes, not of array items."""
+        view = memoryview(data).cast("B")
+        self._buffer += view
         while len(self._buffer) >= self._part_size:
             self._upload_part(bytes(self._buffer[: self._part_size]))
             del self._buffer[: self._part_size]
-        return len(data)
+        return view.nbytes
 
     def _upload_part(self, data: bytes) -> None:
         client = _s3()

@@ -97,3 +97,51 @@ def test_run_refuses_an_s3_output_path(tmp_path, capsys):
     body["output"]["path"] = "s3://bucket/out"
     assert main(["run", str(write_manifest(tmp_path, body))]) == 2
     assert "must be a local folder" in capsys.readouterr().err
+
+
+def _manifest_refused_after_parsing(tmp_path):
+    """A manifest the run refuses at once (S3 output): reaching that refusal proves the arguments parsed."""
+    body = small_manifest(tmp_path)
+    body["output"]["path"] = "s3://bucket/out"
+    return str(write_manifest(tmp_path, body))
+
+
+@pytest.mark.parametrize(
+    "words", [["--direct_num_workers", "1", "MANIFEST"], ["--runner", "DirectRunner", "MANIFEST", "--quiet"]]
+)
+def test_beam_options_given_as_separate_words_before_the_manifest(tmp_path, capsys, words):
+    manifest = _manifest_refused_after_parsing(tmp_path)
+    assert main(["run", *[manifest if w == "MANIFEST" else w for w in words]]) == 2
+    assert "must be a local folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["--runner", "DaskRunner"], "--runner=DaskRunner is not supported: "),
+        (["--direct_num_worker=2"], "--direct_num_worker: no such option (did you mean '--direct_num_workers'?"),
+        (["--quite"], "--quite: no such option (did you mean '--quiet'?)"),
+    ],
+)
+def test_a_bad_beam_option_is_one_line_naming_it(tmp_path, capsys, words, expected):
+    assert main(["run", *words, _manifest_refused_after_parsing(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"curation run: error: {expected}") and err.count("\n") == 1, err
+
+
+def test_s3_options_on_the_command_line_configure_its_s3_client(
+    tmp_path, capsys, s3_bucket, s3_endpoint, monkeypatch
+):
+    from curation import storage
+
+    body = small_manifest(tmp_path)
+    body["sources"] = [{"name": "web", "paths": [f"{s3_bucket}/none/*.json.gz"]}]
+    manifest = str(write_manifest(tmp_path, body))
+    monkeypatch.delenv("CURATION_S3_ENDPOINT_URL", raising=False)
+    storage.configure_s3()  # forget the fixture's endpoint: only the command line gives it
+    try:
+        assert main(["run", manifest, "--s3_endpoint_url", s3_endpoint, "--s3_region_name=us-east-1"]) == 2
+    finally:
+        storage.configure_s3(endpoint_url=s3_endpoint)
+    # Listing the bucket worked, so the command reached the loopback server; it merely found nothing there.
+    assert f"{s3_bucket}/none/*.json.gz: no input file matches this path" in capsys.readouterr().err

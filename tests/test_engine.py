@@ -2,23 +2,85 @@
 
 from __future__ import annotations
 
+import re
+
 import apache_beam as beam
 import pytest
 from apache_beam.runners.portability import prism_runner
 
-from curation.engine import LOCAL_RUNNER, pipeline_options, run_pipeline
+from curation.engine import LOCAL_RUNNER, pipeline_options, run_pipeline, split_beam_args
+from curation.errors import BeamOptionError
+
+SUPPORTED = "supported runners: DirectRunner, PortableRunner, FlinkRunner, SparkRunner, DataflowRunner"
+TYPO_HINT = re.escape("--direct_num_worker: no such option (did you mean '--direct_num_workers'?)")
 
 
-@pytest.mark.parametrize("given", [[], ["--runner=DirectRunner"], ["--runner=direct"]])
+@pytest.mark.parametrize(
+    "given",
+    [
+        [],
+        ["--runner=DirectRunner"],
+        ["--runner=direct"],
+        ["--runner", "DirectRunner", "--direct_num_workers", "1"],
+    ],
+)
 def test_the_direct_runner_is_the_local_fn_api_runner(given):
     options = pipeline_options(given, elements=1).get_all_options()
     assert options["runner"] == LOCAL_RUNNER
     assert (options["direct_num_workers"], options["direct_running_mode"]) == (1, "in_memory")
 
 
-def test_another_runner_passes_through_untouched():
-    options = pipeline_options(["--runner=FlinkRunner", "--flink_master=localhost:8081"]).get_all_options()
-    assert options["runner"] == "FlinkRunner" and options["flink_master"] == "localhost:8081"
+def test_workers_given_as_a_separate_word_are_the_workers_used():
+    options = pipeline_options(["--direct_num_workers", "1"]).get_all_options()
+    assert (options["direct_num_workers"], options["direct_running_mode"]) == (1, "in_memory")
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["--runner=FlinkRunner", "--flink_master=localhost:8081"],
+        ["--runner", "FlinkRunner", "--flink_master", "localhost:8081"],
+        ["--runner", "flink", "--flink_master=localhost:8081"],
+    ],
+)
+def test_another_runner_passes_through_untouched(given):
+    options = pipeline_options(given).get_all_options()
+    assert options["runner"] in ("FlinkRunner", "flink") and options["flink_master"] == "localhost:8081"
+
+
+@pytest.mark.parametrize(
+    ("runner", "expected"),
+    [
+        ("DaskRunner", r"--runner=DaskRunner is not supported: Beam 2\.77's DaskRunner loses tagged outputs"),
+        ("PrismRunner", r"--runner=PrismRunner is not supported: Beam 2\.77 fetches the Prism binary"),
+        ("Flinkk", r"--runner=Flinkk: unknown runner \(did you mean 'FlinkRunner'\?\)"),
+    ],
+)
+def test_an_unsupported_runner_is_an_error_listing_the_supported_ones(runner, expected):
+    for given in ([f"--runner={runner}"], ["--runner", runner]):
+        with pytest.raises(BeamOptionError, match=expected) as raised:
+            pipeline_options(given)
+        assert SUPPORTED in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (["--direct_num_worker=2"], rf"^{TYPO_HINT}$"),
+        (["--direct_num_worker", "2"], rf"^{TYPO_HINT}$"),
+        (["--direct_num_workers", "two"], r"--direct_num_workers: invalid int value: 'two'"),
+        (["--runner"], r"--runner: expected one argument"),
+    ],
+)
+def test_an_unknown_option_or_bad_value_is_an_error_naming_it(given, expected):
+    with pytest.raises(BeamOptionError, match=expected):
+        pipeline_options(given)
+
+
+def test_beam_words_are_split_by_position_even_when_equal_to_ours():
+    # The first "m.yaml" is the job name, the second the manifest: equal words, told apart by position.
+    argv = ["run", "--job_name", "m.yaml", "--streaming", "m.yaml", "--quiet"]
+    assert split_beam_args(argv) == (["run", "m.yaml", "--quiet"], ["--job_name", "m.yaml", "--streaming"])
 
 
 @pytest.mark.parametrize("workers", [1, 2])

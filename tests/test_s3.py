@@ -1,14 +1,17 @@
 """Storage, readers and writers against S3 as served by moto in server mode on loopback."""
 
 import gzip
+import os
 import urllib.request
 
+import apache_beam as beam
 import helpers_io
 import pytest
 import zstandard
 from helpers_io import REPO_DATA, source, split
 
 from curation import storage
+from curation.engine import pipeline_options, run_pipeline
 from curation.errors import InputError
 from curation.readers import read_source_file
 from curation.writers import DocumentWriter
@@ -102,6 +105,20 @@ def test_atomic_write_uploads_in_parts_and_completes(s3_bucket):
         assert f.read() == payload
 
 
+def test_atomic_write_takes_a_numpy_array_across_parts(s3_bucket):
+    import numpy as np
+
+    part_size = 5 * 1024 * 1024  # S3's smallest part
+    tokens = np.arange(6 * 1024 * 1024 // 4, dtype="<u4").reshape(-1, 1024)
+    uri = f"{s3_bucket}/tokens.bin"
+    with storage.atomic_write(uri, part_size_bytes=part_size) as f:
+        assert f.write(tokens) == tokens.nbytes
+    bucket, key = storage.split_s3(uri)
+    assert storage._s3().head_object(Bucket=bucket, Key=key)["ETag"].strip('"').endswith("-2")
+    with storage.open_binary(uri) as f:
+        assert f.read() == tokens.tobytes()
+
+
 def test_atomic_write_aborts_the_upload_when_the_block_raises(s3_bucket):
     uri = f"{s3_bucket}/failed.bin"
     with pytest.raises(RuntimeError), storage.atomic_write(uri, part_size_bytes=5 * 1024 * 1024) as f:
@@ -142,3 +159,42 @@ def test_object_without_permission_is_an_input_error(s3_bucket, s3_endpoint):
             list(read_source_file(source(), uri))
     finally:
         _set_moto_auth(s3_endpoint, b"inf")
+
+
+def test_workers_reach_s3_through_the_pipeline_options_alone(s3_bucket, s3_endpoint, tmp_path, monkeypatch):
+    uris = [f"{s3_bucket}/part-{i}.txt" for i in range(4)]
+    for i, uri in enumerate(uris):
+        _put(uri, f"part {i}".encode())
+    # The worker processes inherit this environment: with no endpoint or keys in it, the options are all
+    # they have.
+    for name in ("CURATION_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    options = pipeline_options(
+        [
+            "--s3_endpoint_url",
+            s3_endpoint,
+            "--s3_region_name=eu-west-3",
+            "--s3_access_key_id=testing",
+            "--s3_secret_access_key=testing",
+            "--direct_num_workers=2",
+            "--direct_running_mode=multi_processing",
+        ]
+    )
+
+    def read_in_worker(uri: str) -> str:
+        return f"{os.getpid()} {storage._s3().meta.region_name} {storage.open_binary(uri).read().decode()}"
+
+    out = tmp_path / "read"
+    run_pipeline(
+        options,
+        lambda p: (
+            p
+            | beam.Create(uris)
+            | beam.Map(read_in_worker)
+            | beam.io.WriteToText(str(out), shard_name_template="")
+        ),
+    )
+    lines = [line.split(" ", 2) for line in out.read_text().splitlines()]
+    assert sorted(text for _, _, text in lines) == [f"part {i}" for i in range(4)]
+    assert {region for _, region, _ in lines} == {"eu-west-3"}
+    assert str(os.getpid()) not in {pid for pid, _, _ in lines}, "worker processes must read the objects"
