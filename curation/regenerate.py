@@ -96,7 +96,7 @@ def drifted_files(lock: dict[str, Any]) -> list[Drift]:
             drifts.append(Drift(uri, f"size {entry['size']:,} bytes in the lock, now {st.size:,}"))
         elif entry.get("etag") and st.etag != entry["etag"]:
             drifts.append(Drift(uri, f"ETag {entry['etag']} in the lock, now {st.etag}"))
-        elif storage.sha256(uri) != entry["sha256"]:
+        elif storage.sha256(uri, entry["size"]) != entry["sha256"]:
             drifts.append(Drift(uri, "same size but sha256 differs from the lock"))
     return drifts
 
