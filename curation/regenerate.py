@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from curation import run_lock, storage
 from curation.errors import CurationError, InputError
@@ -113,6 +114,39 @@ def library_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return changes
 
 
+def check_release_folder(lock: dict[str, Any], root: str) -> None:
+    """Regenerate renames `root` and rebuilds `<output>/<name>/<version>/` two levels up, so the lock must sit
+    in exactly that folder, claimed (release.json) by the same manifest: a lock copied anywhere else moves
+    and writes nothing."""
+    name, version = lock["name"], lock["version"]
+    if (Path(root).parent.name, Path(root).name) != (name, version):
+        raise InputError(
+            f"{root}: not the release folder <output>/{name}/{version}/ of this lock ({name} {version}); "
+            "regenerate only with the lock.json inside its release"
+        )
+    claim_file = RunLayout.from_root(root).release_file
+    claimed = _read_claim(claim_file)
+    wanted = {"name": name, "version": version, "manifest_sha256": lock["manifest_sha256"]}
+    if {key: claimed.get(key) for key in wanted} != wanted:
+        raise InputError(
+            f"{claim_file}: missing or not a claim of {name} {version} by manifest "
+            f"{lock['manifest_sha256'][:12]}, so this is not the lock's release; regenerate only with the "
+            "lock.json inside its release"
+        )
+
+
+def _read_claim(claim_file: str) -> dict[str, Any]:
+    """The release.json claim, or nothing when it is missing or not a JSON object (not a claim at all)."""
+    if not os.path.isfile(claim_file):
+        return {}
+    try:
+        with open(claim_file, "rb") as f:
+            claimed = orjson.loads(f.read())
+    except orjson.JSONDecodeError:
+        return {}
+    return claimed if isinstance(claimed, dict) else {}
+
+
 def locked_manifest(lock: dict[str, Any], root: str) -> LoadedManifest:
     """The manifest of the release, writing into `root`: the original file when it is unchanged, else the
     copy saved in the output (relative paths still resolve against the original manifest's folder)."""
@@ -123,6 +157,13 @@ def locked_manifest(lock: dict[str, Any], root: str) -> LoadedManifest:
         loaded = dataclasses.replace(load_manifest(os.path.join(root, "manifest.yaml")), path=original)
         if loaded.sha256 != lock["manifest_sha256"]:
             raise InputDriftError(f"{root}/manifest.yaml: its hash differs from the lock's manifest_sha256")
+    named = (loaded.manifest.name, loaded.manifest.version)
+    if named != (lock["name"], lock["version"]):
+        # The rebuild writes to the manifest's name and version: only the lock's are its release folder.
+        raise InputError(
+            f"{loaded.path}: the manifest is {' '.join(named)}, the lock {lock['name']} {lock['version']}; "
+            "regenerate only with the lock.json the release was written with"
+        )
     output_path = str(Path(root).resolve().parent.parent)
     manifest = dataclasses.replace(
         loaded.manifest, output=dataclasses.replace(loaded.manifest.output, path=output_path)
@@ -197,20 +238,22 @@ def regenerate(
     keep_previous: bool = False,
     log: Callable[[str], None] = print,
 ) -> RegenerateReport:
-    """Check inputs, move the output aside, rebuild it in place and (with `verify`) compare every file."""
+    """Check the release folder and inputs against the lock, move the output aside, rebuild it in place and
+    (with `verify`) compare every file."""
     from curation.pipeline import prepare, run_locked
 
     if storage.is_s3(lock_path):
         raise InputError(f"{lock_path}: regenerate rebuilds a local output; copy the release locally first")
     lock = read_lock(lock_path)
     root = str(Path(lock_path).resolve().parent)
+    check_release_folder(lock, root)
+    loaded = locked_manifest(lock, root)
     drifts = drifted_files(lock)
     if drifts:
         raise InputDriftError(
             f"{len(drifts)} locked files drifted, so the release cannot be rebuilt:\n"
             + "\n".join(f"  {d}" for d in drifts)
         )
-    loaded = locked_manifest(lock, root)
     layout = RunLayout.from_root(root)
     # Held before anything moves, not only while rebuilding: a run on this output would lose its cache.
     with run_lock.held(layout.run_lock_file, loaded.manifest.name, loaded.manifest.version, log):

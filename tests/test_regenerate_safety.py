@@ -1,10 +1,11 @@
 """A lock file can be edited or copied anywhere: regenerate refuses, in one line and before anything moves,
-a lock that names an input with no end (a device, a pipe)."""
+a lock that names an input with no end (a device, a pipe), or sits outside its own release folder."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +16,8 @@ import orjson
 import pytest
 from conftest import REPO
 from helpers_provenance import build_release
+
+from curation.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +37,10 @@ def crafted_lock(release: Path, craft: Callable[[dict], None]) -> Iterator[Path]
         yield lock_path
     finally:
         lock_path.write_bytes(original)
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
 
 
 def error_line(stderr: str) -> str:
@@ -62,3 +69,49 @@ def test_lock_naming_an_endless_input_fails_at_once(release, tmp_path, kind):
     assert child.returncode == 2
     assert f"{uri}: not a regular file" in error_line(child.stderr)
     assert not (release.parent / "1.0.0.previous").exists()
+
+
+def copy_unrelated(release: Path, folder: Path) -> Path:
+    target = folder / "somewhere" / "else" / "entirely"
+    target.mkdir(parents=True)
+    (target / "notes.txt").write_text("the user's own files")
+    shutil.copy(release / "lock.json", target)
+    return target / "lock.json"
+
+
+def copy_unclaimed(release: Path, folder: Path) -> Path:
+    """Into a folder named like the release, but holding no release of it."""
+    target = folder / "copies" / "small" / "1.0.0"
+    target.mkdir(parents=True)
+    shutil.copy(release / "lock.json", target)
+    return target / "lock.json"
+
+
+def copy_renamed(release: Path, folder: Path) -> Path:
+    """Lock and claim renamed alike, beside the manifest copy (which still names small 1.0.0)."""
+    target = folder / "copies" / "renamed" / "9.9.9"
+    target.mkdir(parents=True)
+    shutil.copy(release / "manifest.yaml", target)
+    for name in ("lock.json", "release.json"):
+        claim = orjson.loads((release / name).read_bytes())
+        claim.update(name="renamed", version="9.9.9")
+        (target / name).write_bytes(orjson.dumps(claim))
+    return target / "lock.json"
+
+
+@pytest.mark.parametrize(
+    ("place", "refusal"),
+    [
+        (copy_unrelated, "not the release folder <output>/small/1.0.0/"),
+        (copy_unclaimed, "release.json: missing or not a claim of small 1.0.0"),
+        (copy_renamed, "the manifest is small 1.0.0, the lock renamed 9.9.9"),
+    ],
+    ids=["unrelated-folder", "unclaimed-folder", "renamed-lock"],
+)
+def test_lock_outside_its_release_folder_moves_and_writes_nothing(release, tmp_path, capsys, place, refusal):
+    lock_path = place(release, tmp_path)
+    output = release.parents[1]
+    before = listing(tmp_path), listing(output)
+    assert main(["regenerate", str(lock_path), "--quiet", "--direct_num_workers=1"]) == 2
+    assert refusal in error_line(capsys.readouterr().err)
+    assert (listing(tmp_path), listing(output)) == before
