@@ -147,6 +147,21 @@ def _read_claim(claim_file: str) -> dict[str, Any]:
     return claimed if isinstance(claimed, dict) else {}
 
 
+def check_output_uris(lock: dict[str, Any], root: str) -> None:
+    """Every locked output is a path inside the release folder: each is read in the old output and in the
+    rebuild, so one that leaves it (`../`, absolute, through a symlink) would hash files the release never
+    wrote."""
+    real_root = os.path.realpath(root)
+    for entry in lock["outputs"]:
+        rel = entry["uri"]
+        resolved = os.path.realpath(os.path.join(real_root, rel))
+        if os.path.isabs(rel) or ".." in Path(rel).parts or not resolved.startswith(real_root + os.sep):
+            raise InputError(
+                f"{root}: the lock's output {rel!r} is not a path inside this release folder; a lock lists "
+                "only its release's own files, so restore the lock.json the release was written with"
+            )
+
+
 def locked_manifest(lock: dict[str, Any], root: str) -> LoadedManifest:
     """The manifest of the release, writing into `root`: the original file when it is unchanged, else the
     copy saved in the output (relative paths still resolve against the original manifest's folder)."""
@@ -247,6 +262,7 @@ def regenerate(
     lock = read_lock(lock_path)
     root = str(Path(lock_path).resolve().parent)
     check_release_folder(lock, root)
+    check_output_uris(lock, root)
     loaded = locked_manifest(lock, root)
     drifts = drifted_files(lock)
     if drifts:

@@ -1,5 +1,5 @@
 """A lock file can be edited or copied anywhere: regenerate refuses, in one line and before anything moves,
-a lock that names an input with no end (a device, a pipe), or sits outside its own release folder."""
+a lock that names a device, sits outside its own release folder, or lists outputs outside it."""
 
 from __future__ import annotations
 
@@ -48,6 +48,10 @@ def error_line(stderr: str) -> str:
     (line,) = stderr.strip().splitlines()
     assert line.startswith("curation regenerate: error: "), line
     return line
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("kind", ["device", "pipe"])
@@ -115,3 +119,24 @@ def test_lock_outside_its_release_folder_moves_and_writes_nothing(release, tmp_p
     assert main(["regenerate", str(lock_path), "--quiet", "--direct_num_workers=1"]) == 2
     assert refusal in error_line(capsys.readouterr().err)
     assert (listing(tmp_path), listing(output)) == before
+
+
+@pytest.mark.parametrize("kind", ["parent", "absolute", "symlink"])
+def test_locked_output_outside_the_release_folder_is_refused(release, capsys, kind):
+    outside = release.parents[2] / "manifest.yaml"  # the original manifest, beside out/
+    uris = {"parent": "../../../manifest.yaml", "absolute": str(outside), "symlink": "audit/outside.yaml"}
+    uri = uris[kind]
+    entry = {"uri": uri, "size": outside.stat().st_size, "sha256": sha256_of(outside)}
+    link = release / "audit" / "outside.yaml"
+    if kind == "symlink":
+        link.symlink_to(outside)
+    try:
+        with crafted_lock(release, lambda lock: lock["outputs"].append(entry)) as lock_path:
+            code = main(["regenerate", str(lock_path), "--verify", "--quiet", "--direct_num_workers=1"])
+    finally:
+        link.unlink(missing_ok=True)
+    assert code == 2
+    assert f"the lock's output {uri!r} is not a path inside this release folder" in error_line(
+        capsys.readouterr().err
+    )
+    assert not (release.parent / "1.0.0.previous").exists()
