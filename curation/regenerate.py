@@ -163,27 +163,33 @@ def check_output_uris(lock: dict[str, Any], root: str) -> None:
 
 
 def locked_manifest(lock: dict[str, Any], root: str) -> LoadedManifest:
-    """The manifest of the release, writing into `root`: the original file when it is unchanged, else the
-    copy saved in the output (relative paths still resolve against the original manifest's folder)."""
-    original = Path(lock["manifest_path"])
-    if original.exists() and load_manifest(original).sha256 == lock["manifest_sha256"]:
-        loaded = load_manifest(original)
-    else:
-        loaded = dataclasses.replace(load_manifest(os.path.join(root, "manifest.yaml")), path=original)
-        if loaded.sha256 != lock["manifest_sha256"]:
-            raise InputDriftError(f"{root}/manifest.yaml: its hash differs from the lock's manifest_sha256")
+    """The manifest of the release, writing into `root`: its copy in the release, which must match the lock's
+    hash, name and version. Relative paths resolve against the original manifest's folder, but the file at
+    the lock's manifest_path is never read: it may have moved or changed since, or (edited) name anything."""
+    copy = RunLayout.from_root(root).manifest_copy
+    loaded = load_manifest(copy)
+    if loaded.sha256 != lock["manifest_sha256"]:
+        raise InputDriftError(f"{copy}: its hash differs from the lock's manifest_sha256")
     named = (loaded.manifest.name, loaded.manifest.version)
     if named != (lock["name"], lock["version"]):
         # The rebuild writes to the manifest's name and version: only the lock's are its release folder.
         raise InputError(
-            f"{loaded.path}: the manifest is {' '.join(named)}, the lock {lock['name']} {lock['version']}; "
+            f"{copy}: the manifest is {' '.join(named)}, the lock {lock['name']} {lock['version']}; "
             "regenerate only with the lock.json the release was written with"
         )
     output_path = str(Path(root).resolve().parent.parent)
     manifest = dataclasses.replace(
         loaded.manifest, output=dataclasses.replace(loaded.manifest.output, path=output_path)
     )
-    return dataclasses.replace(loaded, manifest=manifest)
+    return dataclasses.replace(loaded, manifest=manifest, path=Path(lock["manifest_path"]))
+
+
+def carry_claim(previous: str, layout: RunLayout) -> None:
+    """Start the rebuild from the release's claim and manifest copy, both checked against the lock: the run
+    then finds its release claimed, and never copies the file at the lock's manifest_path."""
+    os.mkdir(layout.root)
+    for claim_file in (layout.release_file, layout.manifest_copy):
+        shutil.copyfile(os.path.join(previous, os.path.basename(claim_file)), claim_file)
 
 
 def _sha256_or_none(path: str) -> str | None:
@@ -279,6 +285,7 @@ def regenerate(
                 f"{previous} exists (an earlier regenerate's old output): remove or restore it first"
             )
         os.rename(root, previous)
+        carry_claim(previous, layout)
         log(f"[regenerate] inputs match the lock; old output moved to {previous}; rebuilding {root}")
         with cache_set_aside(layout.cache):
             run_locked(prepare(loaded, beam_args, log))

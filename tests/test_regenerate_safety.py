@@ -1,5 +1,6 @@
 """A lock file can be edited or copied anywhere: regenerate refuses, in one line and before anything moves,
-a lock that names a device, sits outside its own release folder, or lists outputs outside it."""
+a lock that names an input with no end (a device, a pipe), sits outside its own release folder or lists
+outputs outside it; and it rebuilds from the release's manifest copy, never reading the lock's manifest_path."""
 
 from __future__ import annotations
 
@@ -54,6 +55,19 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def regenerate_in_child(lock_path: Path, *options: str) -> subprocess.CompletedProcess:
+    """`curation regenerate` in a child process, so a regression that reads for ever (or waits for a writer
+    to a pipe) fails the test instead of hanging the suite."""
+    return subprocess.run(
+        [sys.executable, "-m", "curation.cli", "regenerate", str(lock_path), *options, "--quiet"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
 @pytest.mark.parametrize("kind", ["device", "pipe"])
 def test_lock_naming_an_endless_input_fails_at_once(release, tmp_path, kind):
     uri = "/dev/zero" if kind == "device" else str(tmp_path / "pipe")
@@ -61,15 +75,7 @@ def test_lock_naming_an_endless_input_fails_at_once(release, tmp_path, kind):
         os.mkfifo(uri)
     endless = {"uri": uri, "size": 0, "sha256": hashlib.sha256(b"").hexdigest(), "source": "web"}
     with crafted_lock(release, lambda lock: lock["inputs"].append(endless)) as lock_path:
-        # In a child process, so a regression (reading for ever, or waiting for a writer) fails, not hangs.
-        child = subprocess.run(
-            [sys.executable, "-m", "curation.cli", "regenerate", str(lock_path), "--quiet"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
+        child = regenerate_in_child(lock_path)
     assert child.returncode == 2
     assert f"{uri}: not a regular file" in error_line(child.stderr)
     assert not (release.parent / "1.0.0.previous").exists()
@@ -140,3 +146,20 @@ def test_locked_output_outside_the_release_folder_is_refused(release, capsys, ki
         capsys.readouterr().err
     )
     assert not (release.parent / "1.0.0.previous").exists()
+
+
+@pytest.mark.parametrize("kind", ["pipe", "moved"])
+def test_rebuild_never_reads_the_manifest_the_lock_names(tmp_path, kind):
+    own_release = build_release(tmp_path)
+    lock_path = own_release / "lock.json"
+    if kind == "pipe":
+        pipe = tmp_path / "manifest-pipe.yaml"  # beside the original, so relative paths resolve alike
+        os.mkfifo(pipe)
+        lock = orjson.loads(lock_path.read_bytes())
+        lock_path.write_bytes(orjson.dumps(dict(lock, manifest_path=str(pipe))))
+    else:
+        (tmp_path / "manifest.yaml").rename(tmp_path / "manifest.moved")
+    child = regenerate_in_child(lock_path, "--verify", "--direct_num_workers=1")
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert f"verified: every output of {own_release} is byte-identical to the lock" in child.stdout
+    assert not (own_release.parent / "1.0.0.previous").exists()
