@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from curation import run_lock, storage
 from curation.errors import CurationError, InputError
@@ -96,7 +97,7 @@ def drifted_files(lock: dict[str, Any]) -> list[Drift]:
             drifts.append(Drift(uri, f"size {entry['size']:,} bytes in the lock, now {st.size:,}"))
         elif entry.get("etag") and st.etag != entry["etag"]:
             drifts.append(Drift(uri, f"ETag {entry['etag']} in the lock, now {st.etag}"))
-        elif storage.sha256(uri) != entry["sha256"]:
+        elif storage.sha256(uri, entry["size"]) != entry["sha256"]:
             drifts.append(Drift(uri, "same size but sha256 differs from the lock"))
     return drifts
 
@@ -113,21 +114,82 @@ def library_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return changes
 
 
+def check_release_folder(lock: dict[str, Any], root: str) -> None:
+    """Regenerate renames `root` and rebuilds `<output>/<name>/<version>/` two levels up, so the lock must sit
+    in exactly that folder, claimed (release.json) by the same manifest: a lock copied anywhere else moves
+    and writes nothing."""
+    name, version = lock["name"], lock["version"]
+    if (Path(root).parent.name, Path(root).name) != (name, version):
+        raise InputError(
+            f"{root}: not the release folder <output>/{name}/{version}/ of this lock ({name} {version}); "
+            "regenerate only with the lock.json inside its release"
+        )
+    claim_file = RunLayout.from_root(root).release_file
+    claimed = _read_claim(claim_file)
+    wanted = {"name": name, "version": version, "manifest_sha256": lock["manifest_sha256"]}
+    if {key: claimed.get(key) for key in wanted} != wanted:
+        raise InputError(
+            f"{claim_file}: missing or not a claim of {name} {version} by manifest "
+            f"{lock['manifest_sha256'][:12]}, so this is not the lock's release; regenerate only with the "
+            "lock.json inside its release"
+        )
+
+
+def _read_claim(claim_file: str) -> dict[str, Any]:
+    """The release.json claim, or nothing when it is missing or not a JSON object (not a claim at all)."""
+    if not os.path.isfile(claim_file):
+        return {}
+    try:
+        with open(claim_file, "rb") as f:
+            claimed = orjson.loads(f.read())
+    except orjson.JSONDecodeError:
+        return {}
+    return claimed if isinstance(claimed, dict) else {}
+
+
+def check_output_uris(lock: dict[str, Any], root: str) -> None:
+    """Every locked output is a path inside the release folder: each is read in the old output and in the
+    rebuild, so one that leaves it (`../`, absolute, through a symlink) would hash files the release never
+    wrote."""
+    real_root = os.path.realpath(root)
+    for entry in lock["outputs"]:
+        rel = entry["uri"]
+        resolved = os.path.realpath(os.path.join(real_root, rel))
+        if os.path.isabs(rel) or ".." in Path(rel).parts or not resolved.startswith(real_root + os.sep):
+            raise InputError(
+                f"{root}: the lock's output {rel!r} is not a path inside this release folder; a lock lists "
+                "only its release's own files, so restore the lock.json the release was written with"
+            )
+
+
 def locked_manifest(lock: dict[str, Any], root: str) -> LoadedManifest:
-    """The manifest of the release, writing into `root`: the original file when it is unchanged, else the
-    copy saved in the output (relative paths still resolve against the original manifest's folder)."""
-    original = Path(lock["manifest_path"])
-    if original.exists() and load_manifest(original).sha256 == lock["manifest_sha256"]:
-        loaded = load_manifest(original)
-    else:
-        loaded = dataclasses.replace(load_manifest(os.path.join(root, "manifest.yaml")), path=original)
-        if loaded.sha256 != lock["manifest_sha256"]:
-            raise InputDriftError(f"{root}/manifest.yaml: its hash differs from the lock's manifest_sha256")
+    """The manifest of the release, writing into `root`: its copy in the release, which must match the lock's
+    hash, name and version. Relative paths resolve against the original manifest's folder, but the file at
+    the lock's manifest_path is never read: it may have moved or changed since, or (edited) name anything."""
+    copy = RunLayout.from_root(root).manifest_copy
+    loaded = load_manifest(copy)
+    if loaded.sha256 != lock["manifest_sha256"]:
+        raise InputDriftError(f"{copy}: its hash differs from the lock's manifest_sha256")
+    named = (loaded.manifest.name, loaded.manifest.version)
+    if named != (lock["name"], lock["version"]):
+        # The rebuild writes to the manifest's name and version: only the lock's are its release folder.
+        raise InputError(
+            f"{copy}: the manifest is {' '.join(named)}, the lock {lock['name']} {lock['version']}; "
+            "regenerate only with the lock.json the release was written with"
+        )
     output_path = str(Path(root).resolve().parent.parent)
     manifest = dataclasses.replace(
         loaded.manifest, output=dataclasses.replace(loaded.manifest.output, path=output_path)
     )
-    return dataclasses.replace(loaded, manifest=manifest)
+    return dataclasses.replace(loaded, manifest=manifest, path=Path(lock["manifest_path"]))
+
+
+def carry_claim(previous: str, layout: RunLayout) -> None:
+    """Start the rebuild from the release's claim and manifest copy, both checked against the lock: the run
+    then finds its release claimed, and never copies the file at the lock's manifest_path."""
+    os.mkdir(layout.root)
+    for claim_file in (layout.release_file, layout.manifest_copy):
+        shutil.copyfile(os.path.join(previous, os.path.basename(claim_file)), claim_file)
 
 
 def _sha256_or_none(path: str) -> str | None:
@@ -197,20 +259,23 @@ def regenerate(
     keep_previous: bool = False,
     log: Callable[[str], None] = print,
 ) -> RegenerateReport:
-    """Check inputs, move the output aside, rebuild it in place and (with `verify`) compare every file."""
+    """Check the release folder and inputs against the lock, move the output aside, rebuild it in place and
+    (with `verify`) compare every file."""
     from curation.pipeline import prepare, run_locked
 
     if storage.is_s3(lock_path):
         raise InputError(f"{lock_path}: regenerate rebuilds a local output; copy the release locally first")
     lock = read_lock(lock_path)
     root = str(Path(lock_path).resolve().parent)
+    check_release_folder(lock, root)
+    check_output_uris(lock, root)
+    loaded = locked_manifest(lock, root)
     drifts = drifted_files(lock)
     if drifts:
         raise InputDriftError(
             f"{len(drifts)} locked files drifted, so the release cannot be rebuilt:\n"
             + "\n".join(f"  {d}" for d in drifts)
         )
-    loaded = locked_manifest(lock, root)
     layout = RunLayout.from_root(root)
     # Held before anything moves, not only while rebuilding: a run on this output would lose its cache.
     with run_lock.held(layout.run_lock_file, loaded.manifest.name, loaded.manifest.version, log):
@@ -220,6 +285,7 @@ def regenerate(
                 f"{previous} exists (an earlier regenerate's old output): remove or restore it first"
             )
         os.rename(root, previous)
+        carry_claim(previous, layout)
         log(f"[regenerate] inputs match the lock; old output moved to {previous}; rebuilding {root}")
         with cache_set_aside(layout.cache):
             run_locked(prepare(loaded, beam_args, log))

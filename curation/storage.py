@@ -20,6 +20,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from stat import S_ISREG
 from typing import Any, BinaryIO
 
 import zstandard
@@ -357,12 +358,40 @@ def stat(uri: str) -> FileStat:
     return FileStat(uri, head["ContentLength"], head.get("ETag", "").strip('"') or None)
 
 
-def sha256(uri: str) -> str:
+def sha256(uri: str, size: int | None = None) -> str:
+    """The sha256 of a regular file or an S3 object. Given the `size` recorded for it (a lock's), reading stops
+    once past that size: a path in a lock can be edited to name anything, and a longer file must fail at
+    once rather than be read to its end, if it has one."""
+    if not is_s3(uri):
+        _check_regular_file(uri)
     digest = hashlib.sha256()
+    read_bytes = 0
     with open_binary(uri) as f:
         while chunk := f.read(_READ_CHUNK_BYTES):
+            read_bytes += len(chunk)
+            if size is not None and read_bytes > size:
+                raise InputError(
+                    f"{uri}: longer than the {size:,} bytes recorded; it changed or is not that file"
+                )
             digest.update(chunk)
+    if size is not None and read_bytes != size:
+        raise InputError(
+            f"{uri}: {read_bytes:,} bytes read, {size:,} recorded; it changed or is not that file"
+        )
     return digest.hexdigest()
+
+
+def _check_regular_file(path: str) -> None:
+    """Only a regular file is hashed: a device such as /dev/zero never ends, and a pipe waits for a writer."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open input file ({exc.strerror})") from None
+    if not S_ISREG(mode):
+        raise InputError(
+            f"{path}: not a regular file (a device, pipe or folder), so it is not hashed; "
+            "only regular files and S3 objects are"
+        )
 
 
 def exists(uri: str) -> bool:

@@ -111,6 +111,17 @@ def test_stat_sha256_exists_remove_on_a_real_file(tmp_path):
     storage.remove(str(path))
 
 
+@pytest.mark.parametrize(
+    ("recorded", "refusal"),
+    [(10, "longer than the 10 bytes recorded"), (10**9, "bytes read, 1,000,000,000 recorded")],
+)
+def test_sha256_checks_the_bytes_read_against_the_recorded_size(tmp_path, recorded, refusal):
+    path = tmp_path / "sample.parquet"
+    path.write_bytes((REPO_DATA / "universal_fdedup__sample1.parquet").read_bytes())
+    with pytest.raises(InputError, match=f"sample.parquet: .*{refusal}"):
+        storage.sha256(str(path), recorded)
+
+
 def test_atomic_write_publishes_only_on_success(tmp_path):
     target = tmp_path / "out" / "part-00000.jsonl"
     with storage.atomic_write(str(target)) as f:
