@@ -31,6 +31,8 @@ S3_SCHEME = "s3://"
 DEFAULT_PART_SIZE_BYTES = 64 * 1024 * 1024
 _READ_CHUNK_BYTES = 1024 * 1024
 _GLOB_CHARS = re.compile(r"[*?\[]")
+# What open_decompressed decodes, by file extension; each one streams in bounded memory, even a bomb.
+CODECS = ("gz", "zst", "bz2", "xz")
 
 # What a decompressing stream raises on corrupt or truncated input (gzip's BadGzipFile is an OSError).
 DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (
@@ -246,18 +248,37 @@ class _S3RangeReader(io.RawIOBase):
         return len(data)
 
 
-class _ZstdFramesReader(io.RawIOBase):
-    """Concatenated zstd frames, raising EOFError when the input ends inside a frame.
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_ZSTD_SKIPPABLE_MAGIC = 0x184D2A50  # low 4 bits are free (RFC 8878, 3.1.2)
+_ZSTD_BLOCK_HEADER_BYTES = 3
+_ZSTD_RLE_BLOCK = 1
+_ZSTD_CHECKSUM_FLAG = 0x04
 
-    zstandard's own stream_reader ends quietly on a truncated frame, which would hide a cut-off file.
+
+def _zstd_frame_header_rest_bytes(descriptor: int) -> int:
+    """Bytes after the Frame_Header_Descriptor: window descriptor, dictionary id, content size (RFC 8878)."""
+    single_segment = bool(descriptor & 0x20)
+    window_bytes = 0 if single_segment else 1
+    dictionary_id_bytes = (0, 1, 2, 4)[descriptor & 0x03]
+    content_size_bytes = (1 if single_segment else 0, 2, 4, 8)[descriptor >> 6]
+    return window_bytes + dictionary_id_bytes + content_size_bytes
+
+
+class _ZstdFramesReader(io.RawIOBase):
+    """Concatenated zstd frames, fed to the decoder one block at a time.
+
+    A block never decodes to more than 128 KiB (RFC 8878, Block_Maximum_Size), so memory stays bounded
+    however far a bomb expands, and the caller's line cap applies before anything grows. Input that ends
+    inside a frame raises EOFError (zstandard's own stream_reader ends quietly there, which would hide a
+    cut-off file).
     """
 
-    _COMPRESSED_CHUNK_BYTES = 128 * 1024
+    _SKIP_CHUNK_BYTES = 1024 * 1024
 
     def __init__(self, raw: BinaryIO):
         self._raw = raw
         self._dctx = zstandard.ZstdDecompressor()
-        self._frame: Any = None
+        self._pieces = self._decoded_pieces()
         self._pending = b""
         self._pending_pos = 0
 
@@ -266,25 +287,56 @@ class _ZstdFramesReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while self._pending_pos == len(self._pending):
-            chunk = self._raw.read(self._COMPRESSED_CHUNK_BYTES)
-            if not chunk:
-                if self._frame is not None and not self._frame.eof:
-                    raise EOFError("zstd input ended inside a frame")
+            piece = next(self._pieces, None)
+            if piece is None:
                 return 0
-            self._pending, self._pending_pos = self._decompress(chunk), 0
+            self._pending, self._pending_pos = piece, 0
         n = min(len(buffer), len(self._pending) - self._pending_pos)
         buffer[:n] = self._pending[self._pending_pos : self._pending_pos + n]
         self._pending_pos += n
         return n
 
-    def _decompress(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            if self._frame is None or self._frame.eof:
-                self._frame = self._dctx.decompressobj()
-            out.append(self._frame.decompress(data))
-            data = self._frame.unused_data if self._frame.eof else b""
-        return b"".join(out)
+    def _decoded_pieces(self) -> Iterator[bytes]:
+        while magic := self._raw.read(4):
+            yield from self._decode_frame(magic)
+
+    def _decode_frame(self, magic: bytes) -> Iterator[bytes]:
+        if len(magic) < 4:
+            raise EOFError("zstd input ended inside a frame")
+        if int.from_bytes(magic, "little") & ~0x0F == _ZSTD_SKIPPABLE_MAGIC:
+            self._skip(int.from_bytes(self._take(4), "little"))
+            return
+        if magic != _ZSTD_MAGIC:
+            raise zstandard.ZstdError(f"not a zstd frame (starts {magic.hex()})")
+        decoder = self._dctx.decompressobj()
+        descriptor = self._take(1)
+        decoder.decompress(magic + descriptor + self._take(_zstd_frame_header_rest_bytes(descriptor[0])))
+        last_block = False
+        while not last_block:
+            header = self._take(_ZSTD_BLOCK_HEADER_BYTES)
+            fields = int.from_bytes(header, "little")
+            last_block, block_type, block_size = bool(fields & 1), (fields >> 1) & 3, fields >> 3
+            body = self._take(1 if block_type == _ZSTD_RLE_BLOCK else block_size)
+            if decoded := decoder.decompress(header + body):
+                yield decoded
+        if descriptor[0] & _ZSTD_CHECKSUM_FLAG:
+            decoder.decompress(self._take(4))
+        if not decoder.eof:
+            raise zstandard.ZstdError("frame did not end after its last block")
+
+    def _take(self, size: int) -> bytes:
+        """Exactly `size` bytes of the frame being decoded (at most a block, about 2 MiB)."""
+        data = self._raw.read(size)
+        if len(data) < size:
+            raise EOFError("zstd input ended inside a frame")
+        return data
+
+    def _skip(self, size: int) -> None:
+        while size > 0:
+            data = self._raw.read(min(size, self._SKIP_CHUNK_BYTES))
+            if not data:
+                raise EOFError("zstd input ended inside a skippable frame")
+            size -= len(data)
 
     def close(self) -> None:
         if not self.closed:
@@ -319,8 +371,8 @@ def open_seekable(uri: str) -> BinaryIO:
 
 
 def compression_of(uri: str) -> str | None:
-    """The codec named by the file extension: gz, zst, bz2, xz, or None for plain."""
-    for ext in ("gz", "zst", "bz2", "xz"):
+    """The codec named by the file extension (one of CODECS), or None for plain."""
+    for ext in CODECS:
         if uri.endswith("." + ext):
             return ext
     return None

@@ -1,7 +1,9 @@
 """Bad input: every broken record is quarantined with a reason and a position (or, with on_error: fail,
 raises InputError naming file and position); documents before the damage are kept."""
 
+import bz2
 import gzip
+import lzma
 import subprocess
 import sys
 
@@ -11,6 +13,7 @@ import zstandard
 from conftest import REPO
 from helpers_io import REPO_DATA, shared_corpus, source, split
 
+from curation import storage
 from curation.errors import InputError
 from curation.readers import read_source_file
 
@@ -167,6 +170,12 @@ def test_fifty_megabyte_line_is_quarantined_within_a_few_times_its_size(tmp_path
         f.write(lines[0])
         f.write(b'{"text": "' + b"word " * (FIFTY_MB // 5) + b'"}\n')
         f.write(lines[1])
+    report = _read_in_child(path, max_bytes)
+    assert report["items"] == [["Document", None], ["Quarantine", "document_too_large"], ["Document", None]]
+    assert report["growth"] < growth_limit, (max_bytes, report["growth"])
+
+
+def _read_in_child(path, max_bytes: int) -> dict:
     child = subprocess.run(
         [sys.executable, "-c", _READ_AND_REPORT_PEAK_GROWTH, str(path), str(max_bytes)],
         cwd=REPO,
@@ -175,9 +184,33 @@ def test_fifty_megabyte_line_is_quarantined_within_a_few_times_its_size(tmp_path
         timeout=600,
     )
     assert child.returncode == 0, child.stderr.decode(errors="replace")[-2000:]
-    report = orjson.loads(child.stdout)
-    assert report["items"] == [["Document", None], ["Quarantine", "document_too_large"], ["Document", None]]
-    assert report["growth"] < growth_limit, (max_bytes, report["growth"])
+    return orjson.loads(child.stdout)
+
+
+# Streaming compressors, so a test writes a bomb of a gibibyte holding only one chunk of it in memory.
+_BOMB_WRITERS = {
+    "zst": lambda f: zstandard.ZstdCompressor(level=1).stream_writer(f),
+    "gz": lambda f: gzip.GzipFile(fileobj=f, mode="wb"),
+    "bz2": lambda f: bz2.BZ2File(f, "wb", compresslevel=1),
+    "xz": lambda f: lzma.LZMAFile(f, "wb", preset=0),
+}
+
+
+def test_every_codec_the_readers_decode_has_a_bomb_test():
+    assert set(_BOMB_WRITERS) == set(storage.CODECS)
+
+
+@pytest.mark.parametrize("codec", sorted(_BOMB_WRITERS))
+def test_decompression_bomb_is_quarantined_in_bounded_memory(tmp_path, codec):
+    # One gibibyte of one character, no newline: a line far over the cap, in 64 KB (zstd) to 1 MB (gzip).
+    path = tmp_path / f"bomb.jsonl.{codec}"
+    chunk = b"a" * (16 * 1024 * 1024)
+    with open(path, "wb") as f, _BOMB_WRITERS[codec](f) as bomb:
+        for _ in range(64):
+            bomb.write(chunk)
+    report = _read_in_child(path, 1024 * 1024)
+    assert report["items"] == [["Quarantine", "document_too_large"]]
+    assert report["growth"] < 256 * 1024 * 1024, report["growth"]
 
 
 def test_truncated_parquet_is_quarantined(tmp_path):
