@@ -80,6 +80,8 @@ def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix:
     for name in ctx.sources:
         stats[name] = {
             "files": 0,
+            # Files that gave no record at all (no document, no quarantine row): empty or blank lines only.
+            "empty_files": 0,
             "read": 0,
             "quarantined": 0,
             "quarantine_reasons": collections.Counter(),
@@ -92,6 +94,7 @@ def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix:
     for pool in pools:
         s = stats[pool.source]
         s["files"] += 1
+        s["empty_files"] += int(pool.read == 0)
         s["read"] += pool.read
         s["quarantined"] += pool.quarantined
         s["quarantine_reasons"].update(pool.quarantine_reasons)
@@ -195,7 +198,7 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult, elap
         "sources": per_source,
         "totals": {
             key: sum(s[key] for s in per_source.values())
-            for key in ("files", "read", "quarantined", "rejected", "kept_documents", "kept_tokens")
+            for key in ("files", "empty_files", "read", "quarantined", "rejected", "kept_documents", "kept_tokens")
         }
         | {"mixed_tokens": sum(sh["tokens"] for sh in mix.shards), "mixed_documents": sum(sh["documents"] for sh in mix.shards)},
         "shards": mix.shards,
@@ -225,6 +228,8 @@ def format_summary(stats: dict[str, Any]) -> str:
         for stage, reasons in s["rejected_by"].items():
             by_count = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
             lines.extend(textwrap.wrap(by_count, 110, initial_indent=f"    {stage}: ", subsequent_indent="      "))
+        if s["empty_files"]:
+            lines.append(f"    empty files (no record): {s['empty_files']}")
         if s["quarantine_reasons"]:
             lines.append("    quarantine: " + ", ".join(f"{k} {v}" for k, v in s["quarantine_reasons"].items()))
         if s["span_edits"]:

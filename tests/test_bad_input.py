@@ -73,6 +73,46 @@ def test_empty_files_yield_nothing(tmp_path):
         assert list(read_source_file(source(), str(tmp_path / name))) == []
 
 
+class _CallCounter:
+    """Stands in for a decompressed stream, counting the calls a reader makes of it."""
+
+    def __init__(self, stream):
+        self.stream, self.calls = stream, 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stream.close()
+
+    def __getattr__(self, name):
+        self.calls += 1
+        return getattr(self.stream, name)
+
+
+def test_runs_of_blank_lines_are_skipped_a_buffer_at_a_time_and_still_counted(tmp_path, monkeypatch):
+    first, second = _c4_lines()[:2]
+    newlines = 8 * 1024 * 1024
+    path = tmp_path / "newlines.jsonl.gz"
+    path.write_bytes(gzip.compress(first + b"\n" * newlines + b" \r\n\t\n" + second))
+    streams = []
+    open_decompressed = storage.open_decompressed
+
+    def open_counting(uri):
+        streams.append(_CallCounter(open_decompressed(uri)))
+        return streams[-1]
+
+    monkeypatch.setattr(storage, "open_decompressed", open_counting)
+    docs, quarantined = split(read_source_file(source(), str(path)))
+    assert quarantined == []
+    assert [(d.provenance.line, d.provenance.offset) for d in docs] == [
+        (1, 0),
+        (newlines + 4, len(first) + newlines + 5),
+    ]
+    # One Python call per line would be millions; a buffer at a time is a few thousand.
+    assert streams[0].calls < newlines // 1000, streams[0].calls
+
+
 def test_missing_input_is_an_input_error_even_when_quarantining(tmp_path):
     with pytest.raises(InputError, match="absent.jsonl.gz"):
         list(read_source_file(source(on_error="quarantine"), str(tmp_path / "absent.jsonl.gz")))

@@ -63,11 +63,13 @@ def test_bad_inputs_are_quarantined_and_counted(tmp_path):
     lines = [good[0], b"{not json", b'{"id": "x1", "text": "caf\xe9 latin-1 bytes"}', b'{"id": "x2"}', good[1]]
     (web / "mixed-bad.json.gz").write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
     (web / "empty.json.gz").write_bytes(gzip.compress(b""))
+    (web / "blank.json.gz").write_bytes(gzip.compress(b"\n \r\n" * 1000))
     whole = (web / "c4-sample.02.json.gz").read_bytes()
     (web / "truncated.json.gz").write_bytes(whole[: len(whole) // 2])
     stats = run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
     s = stats["sources"]["web"]
     assert s["read"] == s["kept_documents"] + s["rejected"] + s["quarantined"]
+    assert (s["files"], s["empty_files"], stats["totals"]["empty_files"]) == (6, 2, 2)
     reasons = s["quarantine_reasons"]
     assert reasons.get("invalid_json") == 1 and reasons.get("invalid_utf8") == 1
     assert sum(v for k, v in reasons.items() if "text" in k) >= 1

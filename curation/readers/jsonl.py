@@ -27,10 +27,14 @@ class _LineStream:
         self._stream = stream
         self._max_line_bytes = max_line_bytes
         self.line_number = 0
+        # Where the last line returned starts, and how far reading has come.
+        self.line_offset = 0
         self.offset = 0
 
     def next_line(self) -> bytes | None:
-        """The next line, b"" at the end, or None for a line longer than the cap (skipped)."""
+        """The next line that is not blank, b"" at the end, or None for a line longer than the cap (skipped)."""
+        self._skip_blank_lines()
+        self.line_offset = self.offset
         raw = self._stream.readline(self._max_line_bytes + 1)
         if not raw:
             return b""
@@ -45,19 +49,33 @@ class _LineStream:
             self.offset += len(raw)
         return None
 
+    def _skip_blank_lines(self) -> None:
+        """Skips blank lines a buffer at a time, still counting them: a gibibyte of newlines read one line
+        per Python iteration costs minutes of CPU and yields nothing."""
+        while buffered := self._stream.peek(1):
+            blank_bytes = len(buffered) - len(buffered.lstrip())
+            # Whitespace that leads into a record stays with it, so only whole blank lines are skipped.
+            skipped = buffered.rfind(b"\n", 0, blank_bytes) + 1
+            if skipped == 0:
+                return
+            self.line_number += buffered.count(b"\n", 0, skipped)
+            self.offset += skipped
+            self._stream.read(skipped)
+            if skipped < len(buffered):
+                return
+
 
 def read_jsonl(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]:
     max_line_bytes = _JSON_ESCAPE_ALLOWANCE * source.max_document_bytes + 64 * 1024
     with storage.open_decompressed(uri) as stream:
         lines = _LineStream(stream, max_line_bytes)
         while True:
-            line_start = lines.offset
             try:
                 raw = lines.next_line()
             except storage.DECOMPRESSION_ERRORS as exc:
                 reason = unreadable_reason(exc, "unreadable_file")
                 yield reject(
-                    source, uri, reason, line=lines.line_number + 1, offset=line_start, excerpt=str(exc)
+                    source, uri, reason, line=lines.line_number + 1, offset=lines.offset, excerpt=str(exc)
                 )
                 return
             if raw == b"":
@@ -68,13 +86,13 @@ def read_jsonl(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine
                     uri,
                     "document_too_large",
                     line=lines.line_number,
-                    offset=line_start,
-                    excerpt=f"line of {lines.offset - line_start} bytes",
+                    offset=lines.line_offset,
+                    excerpt=f"line of {lines.offset - lines.line_offset} bytes",
                 )
                 continue
             if raw.isspace():
                 continue
-            yield _parse_line(source, uri, raw, lines.line_number, line_start)
+            yield _parse_line(source, uri, raw, lines.line_number, lines.line_offset)
 
 
 def _parse_line(source: SourceConfig, uri: str, raw: bytes, line: int, offset: int) -> Document | Quarantine:
