@@ -248,6 +248,15 @@ class _S3RangeReader(io.RawIOBase):
         return len(data)
 
 
+class SkippedCorruptFrame(zstandard.ZstdError):
+    """A read met a corrupt zstd frame and skipped to the next one: reading again goes on there, so a reader
+    records the loss and continues instead of ending the file."""
+
+    def __init__(self, compressed_offset: int, detail: str):
+        super().__init__(f"corrupt zstd frame at compressed byte {compressed_offset}, skipped: {detail}")
+        self.compressed_offset = compressed_offset
+
+
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _ZSTD_SKIPPABLE_MAGIC = 0x184D2A50  # low 4 bits are free (RFC 8878, 3.1.2)
 _ZSTD_BLOCK_HEADER_BYTES = 3
@@ -268,16 +277,22 @@ class _ZstdFramesReader(io.RawIOBase):
     """Concatenated zstd frames, fed to the decoder one block at a time.
 
     A block never decodes to more than 128 KiB (RFC 8878, Block_Maximum_Size), so memory stays bounded
-    however far a bomb expands, and the caller's line cap applies before anything grows. Input that ends
-    inside a frame raises EOFError (zstandard's own stream_reader ends quietly there, which would hide a
-    cut-off file).
+    however far a bomb expands, and the caller's line cap applies before anything grows. Walking the frame
+    layout also tells where frames start: a corrupt frame raises SkippedCorruptFrame and reading goes on
+    at the next frame, so only that frame is lost. Input that ends inside a frame raises EOFError (zstandard's
+    own stream_reader ends quietly there, which would hide a cut-off file).
     """
 
-    _SKIP_CHUNK_BYTES = 1024 * 1024
+    _SCAN_CHUNK_BYTES = 1024 * 1024
 
     def __init__(self, raw: BinaryIO):
         self._raw = raw
         self._dctx = zstandard.ZstdDecompressor()
+        # Compressed bytes consumed so far; `_pushed_back` is input to consume again after a resync.
+        self._offset = 0
+        self._pushed_back = b""
+        # Input of the frame part being decoded, searched for the next frame when that part is corrupt.
+        self._unit = b""
         self._pieces = self._decoded_pieces()
         self._pending = b""
         self._pending_pos = 0
@@ -290,15 +305,29 @@ class _ZstdFramesReader(io.RawIOBase):
             piece = next(self._pieces, None)
             if piece is None:
                 return 0
+            if isinstance(piece, SkippedCorruptFrame):
+                raise piece
             self._pending, self._pending_pos = piece, 0
         n = min(len(buffer), len(self._pending) - self._pending_pos)
         buffer[:n] = self._pending[self._pending_pos : self._pending_pos + n]
         self._pending_pos += n
         return n
 
-    def _decoded_pieces(self) -> Iterator[bytes]:
-        while magic := self._raw.read(4):
-            yield from self._decode_frame(magic)
+    def _decoded_pieces(self) -> Iterator[bytes | SkippedCorruptFrame]:
+        while True:
+            frame_start = self._offset
+            magic = self._read_input(4)
+            if not magic:
+                return
+            try:
+                yield from self._decode_frame(magic)
+            except (zstandard.ZstdError, EOFError) as exc:
+                found_next_frame = self._resync()
+                if isinstance(exc, EOFError) and not found_next_frame:
+                    raise
+                yield SkippedCorruptFrame(frame_start, str(exc))
+                if not found_next_frame:
+                    return
 
     def _decode_frame(self, magic: bytes) -> Iterator[bytes]:
         if len(magic) < 4:
@@ -307,12 +336,16 @@ class _ZstdFramesReader(io.RawIOBase):
             self._skip(int.from_bytes(self._take(4), "little"))
             return
         if magic != _ZSTD_MAGIC:
+            # The next frame may start inside these four bytes (a stray byte before it).
+            self._unit = magic[1:]
             raise zstandard.ZstdError(f"not a zstd frame (starts {magic.hex()})")
+        self._unit = b""
         decoder = self._dctx.decompressobj()
         descriptor = self._take(1)
         decoder.decompress(magic + descriptor + self._take(_zstd_frame_header_rest_bytes(descriptor[0])))
         last_block = False
         while not last_block:
+            self._unit = b""
             header = self._take(_ZSTD_BLOCK_HEADER_BYTES)
             fields = int.from_bytes(header, "little")
             last_block, block_type, block_size = bool(fields & 1), (fields >> 1) & 3, fields >> 3
@@ -326,17 +359,40 @@ class _ZstdFramesReader(io.RawIOBase):
 
     def _take(self, size: int) -> bytes:
         """Exactly `size` bytes of the frame being decoded (at most a block, about 2 MiB)."""
-        data = self._raw.read(size)
+        data = self._read_input(size)
+        self._unit += data
         if len(data) < size:
             raise EOFError("zstd input ended inside a frame")
         return data
 
+    def _read_input(self, size: int) -> bytes:
+        data = self._pushed_back[:size]
+        self._pushed_back = self._pushed_back[size:]
+        if len(data) < size:
+            data += self._raw.read(size - len(data))
+        self._offset += len(data)
+        return data
+
     def _skip(self, size: int) -> None:
         while size > 0:
-            data = self._raw.read(min(size, self._SKIP_CHUNK_BYTES))
+            data = self._read_input(min(size, self._SCAN_CHUNK_BYTES))
             if not data:
                 raise EOFError("zstd input ended inside a skippable frame")
             size -= len(data)
+
+    def _resync(self) -> bool:
+        """Go on at the next frame magic, looking first in the failed part (a damaged block size may have
+        swallowed the next frame), then further on; False when no frame is left."""
+        window = self._unit
+        while (found := window.find(_ZSTD_MAGIC)) < 0:
+            chunk = self._read_input(self._SCAN_CHUNK_BYTES)
+            if not chunk:
+                return False
+            # Keep three bytes, as a magic may straddle two chunks.
+            window = window[-3:] + chunk
+        self._pushed_back = window[found:] + self._pushed_back
+        self._offset -= len(window) - found
+        return True
 
     def close(self) -> None:
         if not self.closed:

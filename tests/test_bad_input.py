@@ -10,7 +10,7 @@ import sys
 import orjson
 import pytest
 import zstandard
-from conftest import REPO
+from conftest import DEMO_DATA, REPO
 from helpers_io import REPO_DATA, shared_corpus, source, split
 
 from curation import storage
@@ -152,6 +152,35 @@ def test_truncated_zstd_keeps_documents_before_the_cut(tmp_path):
     assert len(docs) == 6
     (q,) = quarantined
     assert q.reason in ("truncated_file", "corrupt_compression") and q.line == 7
+
+
+def _zeroed_middle(frame: bytes) -> bytes:
+    middle = len(frame) // 2
+    return frame[:middle] + bytes(64) + frame[middle + 64 :]
+
+
+def _block_size_swallowing_the_next_frame(frame: bytes) -> bytes:
+    # The frame's one block (last-block flag and type in the low 3 bits) claims to be 1 MiB long.
+    at = zstandard.frame_header_size(frame)
+    header = int.from_bytes(frame[at : at + 3], "little")
+    assert header & 1 and header >> 3 == len(frame) - at - 3
+    return frame[:at] + ((header & 0b111) | (1024 * 1024) << 3).to_bytes(3, "little") + frame[at + 3 :]
+
+
+@pytest.mark.parametrize("damage", [_zeroed_middle, _block_size_swallowing_the_next_frame])
+def test_corrupt_zstd_frame_loses_only_its_own_documents(tmp_path, damage):
+    lines = gzip.decompress((DEMO_DATA / "papers" / "arxiv-abstracts-head1000.jsonl.gz").read_bytes())
+    lines = lines.splitlines(keepends=True)[:300]
+    cctx = zstandard.ZstdCompressor(write_content_size=True)
+    frames = [cctx.compress(b"".join(lines[i : i + 100])) for i in (0, 100, 200)]
+    path = tmp_path / "papers.jsonl.zst"
+    path.write_bytes(frames[0] + damage(frames[1]) + frames[2])
+    docs, quarantined = split(read_source_file(source(), str(path)))
+    assert [d.text for d in docs] == [orjson.loads(x)["text"] for x in lines[:100] + lines[200:]]
+    (q,) = quarantined
+    assert q.reason == "corrupt_compression" and q.line is None
+    assert f"corrupt zstd frame at compressed byte {len(frames[0])}" in q.excerpt
+    assert [d.provenance.line for d in docs] == list(range(1, 201))
 
 
 def test_not_a_gzip_file_is_quarantined_at_the_start(tmp_path):

@@ -72,6 +72,11 @@ def read_jsonl(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine
         while True:
             try:
                 raw = lines.next_line()
+            except storage.SkippedCorruptFrame as exc:
+                # Reading goes on at the next intact frame. How many lines the lost frame held is unknown, so
+                # the row names no line, and lines after it are numbered as read.
+                yield reject(source, uri, "corrupt_compression", offset=lines.offset, excerpt=str(exc))
+                continue
             except storage.DECOMPRESSION_ERRORS as exc:
                 reason = unreadable_reason(exc, "unreadable_file")
                 yield reject(
