@@ -4,6 +4,7 @@ raises InputError naming file and position); documents before the damage are kep
 import bz2
 import gzip
 import lzma
+import re
 import subprocess
 import sys
 
@@ -261,7 +262,7 @@ _BOMB_WRITERS = {
     "zst": lambda f: zstandard.ZstdCompressor(level=1).stream_writer(f),
     "gz": lambda f: gzip.GzipFile(fileobj=f, mode="wb"),
     "bz2": lambda f: bz2.BZ2File(f, "wb", compresslevel=1),
-    "xz": lambda f: lzma.LZMAFile(f, "wb", preset=0),
+    "xz": lambda f: lzma.LZMAFile(f, "wb", preset=0),  # noqa: SIM115 (opened in a with statement)
 }
 
 
@@ -302,13 +303,61 @@ def test_clipped_warc_keeps_the_record_before_the_cut():
     assert items[-1] is quarantined[0] and quarantined[0].offset is not None
 
 
-def test_truncated_warc_record_is_quarantined_after_the_good_ones():
-    docs, quarantined = split(
-        read_source_file(source(), str(shared_corpus("warc/warcio/example-trunc.warc")))
+def test_warc_record_whose_length_misses_the_next_record_is_quarantined_itself():
+    # warcio's example-trunc.warc: the response's Content-Length stops two bytes short of its trailer.
+    path = shared_corpus("warc/warcio/example-trunc.warc")
+    data = path.read_bytes()
+    response_offset = data.rindex(b"WARC/1.0", 0, data.index(b"WARC-Type: response"))
+    docs, quarantined = split(read_source_file(source(), str(path)))
+    assert docs == []
+    assert [(q.reason, q.offset) for q in quarantined] == [("corrupt_warc", response_offset)]
+
+
+SAMPLE_WARC = DEMO_DATA / "warc" / "sample-0000.warc.gz"
+
+
+def _sample_warc_records() -> tuple[bytes, list[int]]:
+    """The demo WARC decompressed, and where each of its records starts."""
+    data = gzip.decompress(SAMPLE_WARC.read_bytes())
+    return data, [m.start() for m in re.finditer(rb"WARC/1\.0\r\n", data)]
+
+
+@pytest.mark.parametrize("error_bytes", [500, -500, 5_000_000], ids=["long", "short", "past-the-end"])
+def test_warc_record_with_a_wrong_content_length_is_quarantined_and_reading_resynchronises(
+    tmp_path, error_bytes
+):
+    data, starts = _sample_warc_records()
+    broken = starts[4]
+    length = re.compile(rb"Content-Length: (\d+)\r\n").search(data, broken)
+    path = tmp_path / "wrong-length.warc"
+    path.write_bytes(
+        data[: length.start(1)] + b"%d" % (int(length.group(1)) + error_bytes) + data[length.end(1) :]
     )
-    assert len(docs) == 1
-    assert [q.reason for q in quarantined] == ["corrupt_warc"]
-    assert quarantined[0].offset == docs[0].provenance.offset
+    intact, _ = split(read_source_file(source(), str(SAMPLE_WARC)))
+    docs, quarantined = split(read_source_file(source(), str(path)))
+    assert [(q.reason, q.offset) for q in quarantined] == [("corrupt_warc", broken)]
+    assert [d.id for d in docs] == [d.id for d in intact if d.provenance.offset != broken]
+    assert len(docs) == len(intact) - 1
+
+
+def test_damage_between_warc_records_is_one_row_and_both_neighbours_are_read(tmp_path):
+    data, starts = _sample_warc_records()
+    path = tmp_path / "damaged.warc"
+    path.write_bytes(data[: starts[10]] + b"\x00garbage\r\n" * 3 + data[starts[10] :])
+    intact, _ = split(read_source_file(source(), str(SAMPLE_WARC)))
+    docs, quarantined = split(read_source_file(source(), str(path)))
+    assert [(q.reason, q.offset) for q in quarantined] == [("corrupt_warc", starts[10])]
+    assert [d.id for d in docs] == [d.id for d in intact]
+
+
+def test_warc_0_18_from_clueweb09_is_read():
+    # WARC/0.18 headers, and HTTP headers ended by a bare LF; 29 HTML responses in EUC-JP.
+    docs, quarantined = split(
+        read_source_file(source(), str(shared_corpus("warc/resiliparse/clueweb-quirk.warc.gz")))
+    )
+    assert quarantined == [] and len(docs) == 29
+    assert all(d.url.startswith("http://") and d.id.startswith("urn:uuid:") for d in docs)
+    assert "吉田カバン" in docs[0].text
 
 
 def test_wet_with_invalid_utf8_record_is_quarantined(tmp_path):

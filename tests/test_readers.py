@@ -3,6 +3,7 @@ import gzip
 import orjson
 import pytest
 import zstandard
+from conftest import DEMO_DATA
 from helpers_io import REPO_DATA, shared_corpus, source, split
 
 from curation.document import stable_id, text_hash
@@ -141,6 +142,16 @@ def test_shared_warc_samples_yield_every_html_response():
         assert all(d.url.startswith("http") for d in docs)
         offsets = [d.provenance.offset for d in docs]
         assert offsets == sorted(offsets) and len(set(offsets)) == len(offsets)
+
+
+def test_zstd_warc_reads_like_gzip(tmp_path):
+    # FastWARC seeks the stream it is given, and a zstd (or S3) stream cannot seek: records are framed first.
+    gzipped = DEMO_DATA / "warc" / "sample-0000.warc.gz"
+    path = tmp_path / "sample.warc.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(gzip.decompress(gzipped.read_bytes())))
+    from_zstd, _ = split(read_source_file(source(), str(path)))
+    from_gzip, _ = split(read_source_file(source(), str(gzipped)))
+    assert len(from_zstd) == 22 and [d.text for d in from_zstd] == [d.text for d in from_gzip]
 
 
 def test_chunked_transfer_encoding_is_decoded():
