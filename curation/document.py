@@ -142,6 +142,14 @@ class Rejection:
 
 
 @dataclass(slots=True, frozen=True)
+class Skipped:
+    """A record left out by design, not for damage (a WARC response that is not an HTML page): counted by
+    reason in the stats, and neither read as a document nor quarantined."""
+
+    reason: str
+
+
+@dataclass(slots=True, frozen=True)
 class Quarantine:
     """A record that could not be read into a document: the file, its line or byte offset, and why."""
 

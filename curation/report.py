@@ -85,6 +85,7 @@ def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix:
             "read": 0,
             "quarantined": 0,
             "quarantine_reasons": collections.Counter(),
+            "skipped_reasons": collections.Counter(),
             "rejected": 0,
             "rejected_by": collections.defaultdict(collections.Counter),
             "span_edits": collections.Counter(),
@@ -98,6 +99,7 @@ def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix:
         s["read"] += pool.read
         s["quarantined"] += pool.quarantined
         s["quarantine_reasons"].update(pool.quarantine_reasons)
+        s["skipped_reasons"].update(pool.skipped_reasons)
     for row in decisions.quarantined:
         s = stats[row["source"]]
         s["quarantined"] += 1
@@ -137,6 +139,7 @@ def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix:
             )
         s.update(mix.per_source.get(name, {}))
         s["quarantine_reasons"] = dict(sorted(s["quarantine_reasons"].items()))
+        s["skipped_reasons"] = dict(sorted(s["skipped_reasons"].items()))
         s["rejected_by"] = {stage: dict(sorted(c.items())) for stage, c in sorted(s["rejected_by"].items())}
         s["span_edits"] = dict(sorted(s["span_edits"].items()))
     total_achieved = sum(s.get("achieved_tokens", 0) for s in stats.values())
@@ -232,6 +235,8 @@ def format_summary(stats: dict[str, Any]) -> str:
             lines.append(f"    empty files (no record): {s['empty_files']}")
         if s["quarantine_reasons"]:
             lines.append("    quarantine: " + ", ".join(f"{k} {v}" for k, v in s["quarantine_reasons"].items()))
+        if s["skipped_reasons"]:
+            lines.append("    skipped by design: " + ", ".join(f"{k} {v}" for k, v in s["skipped_reasons"].items()))
         if s["span_edits"]:
             lines.append("    span edits: " + ", ".join(f"{k} {v}" for k, v in s["span_edits"].items()))
     lines.append(format_mix_table(stats))

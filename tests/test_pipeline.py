@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO, small_manifest, write_manifest
+from conftest import DEMO_DATA, REPO, small_manifest, write_manifest
 
 from curation.cli import main
 from curation.errors import InputError, ReleaseConflictError
@@ -66,10 +66,16 @@ def test_bad_inputs_are_quarantined_and_counted(tmp_path):
     (web / "blank.json.gz").write_bytes(gzip.compress(b"\n \r\n" * 1000))
     whole = (web / "c4-sample.02.json.gz").read_bytes()
     (web / "truncated.json.gz").write_bytes(whole[: len(whole) // 2])
+    # A crawl whose one 404 page is skipped by design: counted, but not read as a document.
+    crawl = gzip.decompress((DEMO_DATA / "warc" / "sample-0000.warc.gz").read_bytes())
+    (tmp_path / "data" / "crawl.warc").write_bytes(crawl.replace(b"HTTP/1.1 200 OK", b"HTTP/1.1 404 OK", 1))
+    body["sources"].append({"name": "crawl", "paths": ["data/crawl.warc"]})
     stats = run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
-    s = stats["sources"]["web"]
-    assert s["read"] == s["kept_documents"] + s["rejected"] + s["quarantined"]
+    for s in stats["sources"].values():
+        assert s["read"] == s["kept_documents"] + s["rejected"] + s["quarantined"]
+    s, crawl_stats = stats["sources"]["web"], stats["sources"]["crawl"]
     assert (s["files"], s["empty_files"], stats["totals"]["empty_files"]) == (6, 2, 2)
+    assert (crawl_stats["read"], crawl_stats["skipped_reasons"]) == (21, {"http_status_not_200": 1})
     reasons = s["quarantine_reasons"]
     assert reasons.get("invalid_json") == 1 and reasons.get("invalid_utf8") == 1
     assert sum(v for k, v in reasons.items() if "text" in k) >= 1

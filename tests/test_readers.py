@@ -6,7 +6,7 @@ import zstandard
 from conftest import DEMO_DATA
 from helpers_io import REPO_DATA, shared_corpus, source, split
 
-from curation.document import stable_id, text_hash
+from curation.document import Skipped, stable_id, text_hash
 from curation.errors import CurationError, InputError
 from curation.readers import detect_format, read_source_file
 
@@ -152,6 +152,20 @@ def test_zstd_warc_reads_like_gzip(tmp_path):
     from_zstd, _ = split(read_source_file(source(), str(path)))
     from_gzip, _ = split(read_source_file(source(), str(gzipped)))
     assert len(from_zstd) == 22 and [d.text for d in from_zstd] == [d.text for d in from_gzip]
+
+
+def test_warc_responses_that_are_not_html_pages_are_counted_as_skipped(tmp_path):
+    data = gzip.decompress((DEMO_DATA / "warc" / "sample-0000.warc.gz").read_bytes())
+    # Same-length edits, so every record keeps its Content-Length: one 404 page, one PNG.
+    data = data.replace(b"HTTP/1.1 200 OK", b"HTTP/1.1 404 OK", 1)
+    data = data.replace(b"Content-Type: text/html", b"Content-Type: image/png", 2)
+    path = tmp_path / "edited.warc"
+    path.write_bytes(data)
+    items = list(read_source_file(source(), str(path)))
+    docs, quarantined = split(items)
+    skipped = [i.reason for i in items if isinstance(i, Skipped)]
+    assert (len(docs), quarantined) == (20, [])
+    assert sorted(skipped) == ["http_status_not_200", "not_html"]
 
 
 def test_chunked_transfer_encoding_is_decoded():

@@ -6,7 +6,7 @@ import collections
 import textwrap
 
 from curation import storage
-from curation.document import Document, Quarantine
+from curation.document import Document, Quarantine, Skipped
 from curation.readers import read_source_file
 from mixes.manifest import SourceConfig
 
@@ -28,10 +28,14 @@ def run(args) -> int:
     documents = 0
     text_chars = 0
     quarantined: collections.Counter[str] = collections.Counter()
+    skipped: collections.Counter[str] = collections.Counter()
     for uri in uris:
         for record in read_source_file(source, uri):
             if isinstance(record, Quarantine):
                 quarantined[record.reason] += 1
+                continue
+            if isinstance(record, Skipped):
+                skipped[record.reason] += 1
                 continue
             assert isinstance(record, Document)
             if documents < args.show:
@@ -41,6 +45,8 @@ def run(args) -> int:
     print(f"files: {len(uris)}  documents: {documents}  text characters: {text_chars:,}")
     if quarantined:
         print("quarantined: " + ", ".join(f"{reason} {n}" for reason, n in sorted(quarantined.items())))
+    if skipped:
+        print("skipped by design: " + ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from curation.document import Document, Quarantine
+from curation.document import Document, Quarantine, Skipped
 from curation.errors import InputError
 from curation.readers.jsonl import read_jsonl
 from curation.readers.parquet import read_parquet
@@ -37,7 +37,8 @@ def detect_format(uri: str) -> str:
     raise InputError(f"{uri}: cannot tell the format from the extension; set the source's format")
 
 
-def read_source_file(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]:
-    """Documents and Quarantine rows of one input file, streamed; an empty file yields nothing."""
+def read_source_file(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine | Skipped]:
+    """Documents, Quarantine rows and Skipped records of one input file, streamed; an empty file yields
+    nothing."""
     fmt = detect_format(uri) if source.format == "auto" else source.format
     return _READERS[fmt](source, uri)

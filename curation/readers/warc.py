@@ -19,7 +19,7 @@ from typing import BinaryIO
 from fastwarc.warc import WarcRecord, WarcRecordType
 
 from curation import storage
-from curation.document import Document, Quarantine, stable_id
+from curation.document import Document, Quarantine, Skipped, stable_id
 from curation.errors import CurationError
 from curation.readers.records import build_document, reject, unreadable_reason
 from mixes.manifest import SourceConfig
@@ -37,7 +37,7 @@ _RECORD_START = re.compile(rb"WARC/\d")
 _NEXT_RECORD_START = re.compile(rb"\nWARC/\d")
 _NOT_BLANK = re.compile(rb"[^\r\n]")
 
-RecordToDocument = Callable[[SourceConfig, str, "_Framed", WarcRecord], "Document | Quarantine | None"]
+RecordToDocument = Callable[[SourceConfig, str, "_Framed", WarcRecord], "Document | Quarantine | Skipped"]
 
 
 @dataclass(frozen=True)
@@ -209,17 +209,19 @@ class _Framing:
                 return
 
 
-def read_warc(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]:
+def read_warc(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine | Skipped]:
     extract = html_to_text(source.extractor)
 
     def response_to_document(
         source: SourceConfig, uri: str, framed: _Framed, record: WarcRecord
-    ) -> Document | Quarantine | None:
+    ) -> Document | Quarantine | Skipped:
         # Only successful HTML pages are documents; redirects, errors and other media are not text sources.
-        if record.http_headers is None or record.http_headers.status_code != 200:
-            return None
+        if record.http_headers is None:
+            return Skipped("not_http")
+        if record.http_headers.status_code != 200:
+            return Skipped("http_status_not_200")
         if (record.http_content_type or "").lower() not in _HTML_CONTENT_TYPES:
-            return None
+            return Skipped("not_html")
         if not framed.whole or record.content_length > source.max_document_bytes:
             return _too_large(source, uri, framed)
         from resiliparse.parse.encoding import bytes_to_str, detect_encoding
@@ -238,7 +240,7 @@ def _too_large(source: SourceConfig, uri: str, framed: _Framed) -> Quarantine:
     )
 
 
-def read_wet(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]:
+def read_wet(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine | Skipped]:
     def conversion_to_document(
         source: SourceConfig, uri: str, framed: _Framed, record: WarcRecord
     ) -> Document | Quarantine:
@@ -272,7 +274,7 @@ def html_to_text(extractor: str) -> Callable[[str], str | None]:
 
 def _read_archive(
     source: SourceConfig, uri: str, record_type: WarcRecordType, to_document: RecordToDocument
-) -> Iterator[Document | Quarantine]:
+) -> Iterator[Document | Quarantine | Skipped]:
     with storage.open_decompressed(uri) as stream:
         framing = _Framing(stream, source.max_document_bytes + _HTTP_HEAD_BYTES)
         records = framing.records()
@@ -299,7 +301,7 @@ def _record_item(
     framed: _Framed,
     record_type: WarcRecordType,
     to_document: RecordToDocument,
-) -> Document | Quarantine | None:
+) -> Document | Quarantine | Skipped | None:
     try:
         record = framed.parse()
         if record.record_type != record_type:

@@ -17,7 +17,7 @@ from curation import storage
 from curation.batching import BATCH_DOCUMENTS, batched
 from curation.chain import Chain, scoring_identity
 from curation.digests import CODE_VERSION, digest
-from curation.document import Document, Quarantine
+from curation.document import Document, Quarantine, Skipped
 from curation.layout import RunLayout
 from curation.readers import read_source_file
 from mixes.manifest import SourceConfig
@@ -38,6 +38,8 @@ class PoolFile:
     read: int
     quarantined: int
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    # Records left out by design (not read, so outside read = kept + rejected + quarantined), by reason.
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
     # UTF-8 bytes of the documents' text: an upper bound on their tokens for byte-level BPE tokenizers.
     text_bytes: int = 0
 
@@ -50,6 +52,7 @@ class PoolFile:
             "read": self.read,
             "quarantined": self.quarantined,
             "quarantine_reasons": self.quarantine_reasons,
+            "skipped_reasons": self.skipped_reasons,
             "text_bytes": self.text_bytes,
         }
 
@@ -95,6 +98,7 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
     read = 0
     text_bytes = 0
     reasons: dict[str, int] = {}
+    skipped: dict[str, int] = {}
     with storage.atomic_write(documents_uri) as raw_docs, storage.atomic_write(quarantine_uri) as quarantine_out:
         with zstandard.ZstdCompressor(level=POOL_ZSTD_LEVEL).stream_writer(raw_docs, closefd=False) as docs_out:
             for batch in batched(read_source_file(source, uri), BATCH_DOCUMENTS):
@@ -102,7 +106,9 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
                 for q in (r for r in batch if isinstance(r, Quarantine)):
                     reasons[q.reason] = reasons.get(q.reason, 0) + 1
                     quarantine_out.write(orjson.dumps(q.to_dict()) + b"\n")
-                read += len(batch)
+                for skip in (r for r in batch if isinstance(r, Skipped)):
+                    skipped[skip.reason] = skipped.get(skip.reason, 0) + 1
+                read += sum(not isinstance(r, Skipped) for r in batch)
                 if docs:
                     chain.score_batch(docs)
                     text_bytes += sum(len(d.text.encode("utf-8", "surrogatepass")) for d in docs)
@@ -115,6 +121,7 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
         read=read,
         quarantined=sum(reasons.values()),
         quarantine_reasons=reasons,
+        skipped_reasons=skipped,
         text_bytes=text_bytes,
     )
     with storage.atomic_write(pool_meta_uri(layout, source.name, file_digest)) as f:
