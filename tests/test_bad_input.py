@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import zstandard
 from conftest import DEMO_DATA, REPO
@@ -281,6 +283,19 @@ def test_decompression_bomb_is_quarantined_in_bounded_memory(tmp_path, codec):
     report = _read_in_child(path, 1024 * 1024)
     assert report["items"] == [["Quarantine", "document_too_large"]]
     assert report["growth"] < 256 * 1024 * 1024, report["growth"]
+
+
+def test_parquet_row_with_invalid_json_metadata_is_quarantined(tmp_path):
+    records = [orjson.loads(line) for line in _c4_lines()[:3]]
+    metadata = [orjson.dumps({"url": r["url"]}).decode() for r in records]
+    metadata[1] = '{"url": "cut off'
+    path = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"text": [r["text"] for r in records], "metadata": metadata}), path)
+    docs, quarantined = split(read_source_file(source(), str(path)))
+    assert [(d.provenance.line, d.url) for d in docs] == [(1, records[0]["url"]), (3, records[2]["url"])]
+    assert [(q.reason, q.line) for q in quarantined] == [("invalid_json", 2)]
+    with pytest.raises(InputError, match=r"docs\.parquet: line 2: invalid_json: column metadata"):
+        list(read_source_file(source(on_error="fail"), str(path)))
 
 
 def test_truncated_parquet_is_quarantined(tmp_path):

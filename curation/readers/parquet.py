@@ -49,7 +49,7 @@ def read_parquet(source: SourceConfig, uri: str) -> Iterator[Document | Quaranti
                 return
             for row in batch.to_pylist():
                 row_number += 1
-                yield document_from_record(source, uri, _decode_json_columns(row), line=row_number)
+                yield _row_to_document(source, uri, row, row_number)
 
 
 def _columns_to_read(source: SourceConfig, names: list[str]) -> list[str]:
@@ -62,8 +62,15 @@ def _columns_to_read(source: SourceConfig, names: list[str]) -> list[str]:
     return [n for n in names if n in wanted]
 
 
-def _decode_json_columns(row: dict[str, Any]) -> dict[str, Any]:
+def _row_to_document(
+    source: SourceConfig, uri: str, row: dict[str, Any], row_number: int
+) -> Document | Quarantine:
     for name in _JSON_COLUMNS:
         if isinstance(row.get(name), str):
-            row[name] = orjson.loads(row[name])
-    return row
+            try:
+                row[name] = orjson.loads(row[name])
+            except orjson.JSONDecodeError:
+                return reject(
+                    source, uri, "invalid_json", line=row_number, excerpt=f"column {name}: {row[name]}"
+                )
+    return document_from_record(source, uri, row, line=row_number)
