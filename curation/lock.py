@@ -48,6 +48,14 @@ def file_entry(uri: str) -> dict[str, Any]:
     return entry
 
 
+def input_entry(uri: str) -> dict[str, Any]:
+    """An input quarantined as unreadable has no digest: its entry says why instead."""
+    try:
+        return file_entry(uri)
+    except storage.UnreadableFile as exc:
+        return {"uri": uri, "size": storage.stat(uri).size, "sha256": None, "unreadable": str(exc)}
+
+
 def output_files(root: str) -> list[str]:
     """The products of a run (everything but its logs and the lock itself), relative, sorted."""
     found = []
@@ -106,7 +114,7 @@ def run_facts(ctx, pools) -> dict[str, Any]:
         "code_version": curation.__version__,
         "python": platform.python_version(),
         "libraries": library_versions(),
-        "inputs": [dict(file_entry(p.input_uri), source=p.source) for p in pools],
+        "inputs": [dict(input_entry(p.input_uri), source=p.source) for p in pools],
         "tokenizer": file_entry(ctx.tokenizer_path),
         "models": [file_entry(p) for p in models],
         "eval_sets": [file_entry(p) for p in eval_files(m.decontaminate, ctx.loaded)],

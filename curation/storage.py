@@ -43,6 +43,12 @@ DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (
     lzma.LZMAError,
 )
 
+
+class UnreadableFile(InputError):
+    """An input file that exists but cannot be opened (permission denied, an I/O error). Unlike a missing
+    file, which stops a run, it is one quarantine row under `on_error: quarantine`."""
+
+
 # Beam's own S3 pipeline options (`--s3_endpoint_url`, ...: apache_beam's S3Options) and the boto3 client
 # arguments they stand for, as Beam's S3 filesystem passes them on.
 _S3_OPTION_CLIENT_ARGS = {
@@ -406,7 +412,8 @@ def open_binary(uri: str) -> BinaryIO:
         try:
             return open(uri, "rb")
         except OSError as exc:
-            raise InputError(f"{uri}: cannot open input file ({exc.strerror})") from None
+            error = InputError if isinstance(exc, FileNotFoundError) else UnreadableFile
+            raise error(f"{uri}: cannot open input file ({exc.strerror})") from None
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = split_s3(uri)

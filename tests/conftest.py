@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -22,6 +23,28 @@ def shared() -> Path:
     if not SHARED.exists():
         pytest.skip(f"{SHARED} is absent: this test reads the team's shared corpora")
     return SHARED
+
+
+# Write-only sysfs attributes: the kernel refuses to open them for reading, to root too (EACCES).
+_WRITE_ONLY_SYSFS_FILES = ("/sys/bus/pci/rescan", "/sys/class/zram-control/hot_remove")
+
+
+def link_unopenable_file(path: Path) -> Path:
+    """Makes `path` a regular file that open() refuses with a real OSError. Tests run as root, whom chmod 000
+    does not stop, so `path` links to a write-only sysfs attribute; as another user, it is a chmod 000 file."""
+    if os.geteuid() != 0:
+        path.write_bytes(b"")
+        path.chmod(0)
+        return path
+    for target in _WRITE_ONLY_SYSFS_FILES:
+        try:
+            open(target, "rb").close()
+        except PermissionError:
+            path.symlink_to(target)
+            return path
+        except OSError:
+            continue
+    pytest.skip(f"none of {_WRITE_ONLY_SYSFS_FILES} refuses reading here, and root may open any other file")
 
 
 def write_manifest(folder: Path, body: dict, name: str = "manifest.yaml") -> Path:

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
-from conftest import DEMO_DATA, REPO
+from conftest import DEMO_DATA, REPO, link_unopenable_file
 from helpers_io import REPO_DATA, shared_corpus, source, split
 
 from curation import storage
@@ -119,6 +119,15 @@ def test_runs_of_blank_lines_are_skipped_a_buffer_at_a_time_and_still_counted(tm
 def test_missing_input_is_an_input_error_even_when_quarantining(tmp_path):
     with pytest.raises(InputError, match="absent.jsonl.gz"):
         list(read_source_file(source(on_error="quarantine"), str(tmp_path / "absent.jsonl.gz")))
+
+
+def test_file_that_cannot_be_opened_is_one_quarantine_row_or_under_fail_an_input_error(tmp_path):
+    path = link_unopenable_file(tmp_path / "locked.jsonl.gz")
+    (q,) = read_source_file(source(), str(path))
+    assert (q.reason, q.uri, q.offset) == ("unreadable_file", str(path), 0)
+    assert "Permission denied" in q.excerpt
+    with pytest.raises(InputError, match=r"locked\.jsonl\.gz: .*unreadable_file"):
+        list(read_source_file(source(on_error="fail"), str(path)))
 
 
 def test_truncated_gzip_keeps_documents_before_the_cut(tmp_path):

@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 import pyarrow.parquet as pq
 import pytest
-from conftest import DEMO_DATA, REPO, small_manifest, write_manifest
+from conftest import DEMO_DATA, REPO, link_unopenable_file, small_manifest, write_manifest
 
 from curation.cli import main
 from curation.errors import InputError, ReleaseConflictError
@@ -83,6 +83,17 @@ def test_bad_inputs_are_quarantined_and_counted(tmp_path):
     quarantine = pq.read_table(tmp_path / "out" / "small" / "1.0.0" / "ledger" / "quarantine.parquet").to_pylist()
     assert {q["uri"].rsplit("/", 1)[-1] for q in quarantine} >= {"mixed-bad.json.gz", "truncated.json.gz"}
     assert all(q["line"] is not None or q["offset"] is not None for q in quarantine)
+
+
+def test_an_input_that_cannot_be_opened_is_quarantined_and_its_source_goes_on(tmp_path):
+    body = small_manifest(tmp_path)
+    link_unopenable_file(tmp_path / "data" / "web" / "locked.json.gz")
+    stats = run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
+    web = stats["sources"]["web"]
+    assert (web["files"], web["read"], web["quarantine_reasons"]) == (3, 21, {"unreadable_file": 1})
+    lock = orjson.loads((tmp_path / "out" / "small" / "1.0.0" / "lock.json").read_bytes())
+    (locked,) = [e for e in lock["inputs"] if e["uri"].endswith("locked.json.gz")]
+    assert locked["sha256"] is None and "Permission denied" in locked["unreadable"]
 
 
 def test_on_error_fail_stops_with_the_file_and_line(tmp_path, capsys):

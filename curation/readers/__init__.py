@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from curation import storage
 from curation.document import Document, Quarantine, Skipped
 from curation.errors import InputError
 from curation.readers.jsonl import read_jsonl
 from curation.readers.parquet import read_parquet
+from curation.readers.records import reject
 from curation.readers.warc import read_warc, read_wet
 from mixes.manifest import SourceConfig
 
@@ -41,4 +43,14 @@ def read_source_file(source: SourceConfig, uri: str) -> Iterator[Document | Quar
     """Documents, Quarantine rows and Skipped records of one input file, streamed; an empty file yields
     nothing."""
     fmt = detect_format(uri) if source.format == "auto" else source.format
-    return _READERS[fmt](source, uri)
+    return _unless_unreadable(source, uri, _READERS[fmt](source, uri))
+
+
+def _unless_unreadable(
+    source: SourceConfig, uri: str, records: Iterator[Document | Quarantine | Skipped]
+) -> Iterator[Document | Quarantine | Skipped]:
+    """A file that exists but cannot be opened is one quarantine row, so the rest of the source is read."""
+    try:
+        yield from records
+    except storage.UnreadableFile as exc:
+        yield reject(source, uri, "unreadable_file", offset=0, excerpt=str(exc))
