@@ -260,7 +260,6 @@ class SkippedCorruptFrame(zstandard.ZstdError):
 
     def __init__(self, compressed_offset: int, detail: str):
         super().__init__(f"corrupt zstd frame at compressed byte {compressed_offset}, skipped: {detail}")
-        self.compressed_offset = compressed_offset
 
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
