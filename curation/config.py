@@ -2,7 +2,8 @@
 
 One loader serves the manifest and every filter's config, so validation is written once: unknown keys
 are refused with close matches, types are checked, and nested dataclasses, lists, dicts, Literals and
-unions (`int | None`) are followed.
+unions (`int | None`) are followed. YAML files are read through `read_yaml`, which bounds what aliases
+may expand to before anything walks the data.
 """
 
 from __future__ import annotations
@@ -11,9 +12,18 @@ import dataclasses
 import difflib
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+import yaml
+
+from curation.errors import ManifestError
+
 T = TypeVar("T")
+
+# Nodes that YAML aliases may add to a file beyond its own: plenty for a shared filter list, far too few for
+# a "billion laughs" file, whose few hundred bytes expand to 10^9 nodes once anything walks the loaded data.
+MAX_ALIAS_NODES = 10_000
 
 
 class ConfigError(ValueError):
@@ -31,6 +41,67 @@ def close_matches(word: str, choices: typing.Iterable[str]) -> str:
     best = scored[0][0] if scored else 0.0
     matches = [c for ratio, c in scored[:3] if ratio >= max(0.5, best - 0.1)]
     return f" (did you mean {', '.join(repr(m) for m in matches)}?)" if matches else ""
+
+
+def read_yaml(path: Path, kind: str) -> Any:
+    """The data of a YAML `kind` file (manifest, eval-set), or a one-line ManifestError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: {kind} file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read this {kind} file as UTF-8 text ({exc})") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_alias_expansion(node, path)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        # PyYAML's messages span lines; the user gets one.
+        raise ManifestError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ManifestError(f"{path}: nested too deeply to be a {kind}") from None
+    finally:
+        loader.dispose()
+
+
+def _check_alias_expansion(root: yaml.Node, path: Path) -> None:
+    """Refuse aliases that expand the file past MAX_ALIAS_NODES, or that refer to a node containing them.
+
+    Aliases share nodes, so each distinct node is sized once as its expanded tree (a depth-first walk
+    without recursion): linear in the file, whatever it expands to.
+    """
+    expanded: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_sized = stack.pop()
+        key = id(node)
+        if children_sized:
+            open_nodes.discard(key)
+            expanded[key] = 1 + sum(expanded[id(child)] for child in _children(node))
+        elif key in open_nodes:
+            raise ManifestError(f"{path}: a YAML alias refers to a node that contains it; write the value out")
+        elif key not in expanded:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    added = expanded[id(root)] - len(expanded)
+    if added > MAX_ALIAS_NODES:
+        raise ManifestError(
+            f"{path}: YAML aliases expand this file by {added:,} nodes, more than the {MAX_ALIAS_NODES:,} "
+            "allowed; write repeated values out or use fewer aliases"
+        )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    return []
 
 
 def from_mapping(cls: type[T], data: Any, path: str = "") -> T:

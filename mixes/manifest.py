@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-import yaml
 
-from curation.config import ConfigError, close_matches, from_mapping
+from curation.config import ConfigError, close_matches, from_mapping, read_yaml
 from curation.errors import ManifestError
 from filters.decontaminate.config import DecontaminateConfig
 from filters.dedupe.config import DedupeConfig
@@ -151,14 +150,7 @@ def manifest_hash(raw: dict[str, Any]) -> str:
 
 def load_manifest(path: str | os.PathLike) -> LoadedManifest:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: manifest file not found") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, "manifest")
     if not isinstance(raw, dict):
         raise ManifestError(f"{path}: a manifest is a YAML mapping with name, version, seed, sources, output")
     raw = _normalize_yaml(raw)

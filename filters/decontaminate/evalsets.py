@@ -21,10 +21,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.ipc
 import pyarrow.parquet as pq
-import yaml
 import zstandard
 
-from curation.config import ConfigError, close_matches, from_mapping
+from curation.config import ConfigError, close_matches, from_mapping, read_yaml
 from curation.errors import InputError, ManifestError
 from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig, EvalSuiteConfig
 
@@ -60,12 +59,7 @@ class ResolvedBenchmark:
 
 def load_eval_suite(path: str | Path) -> EvalSuiteConfig:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: eval-set file not found") from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, "eval-set")
     try:
         return from_mapping(EvalSuiteConfig, raw)
     except ConfigError as exc:
