@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -20,6 +22,11 @@ import yaml
 from curation.errors import ManifestError
 
 T = TypeVar("T")
+
+# Names of manifests, sources, eval suites and benchmarks; matched whole (`fullmatch`), so no trailing newline.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Semantic versions: MAJOR.MINOR.PATCH with an optional pre-release or build suffix.
+VERSION_PATTERN = re.compile(r"\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?")
 
 # Nodes that YAML aliases may add to a file beyond its own: plenty for a shared filter list, far too few for
 # a "billion laughs" file, whose few hundred bytes expand to 10^9 nodes once anything walks the loaded data.
@@ -114,11 +121,11 @@ def from_mapping(cls: type[T], data: Any, path: str = "") -> T:
     if unknown:
         key = unknown[0]
         raise ConfigError(
-            _join(path, str(key)), f"unknown field{close_matches(str(key), fields)}; allowed: {', '.join(fields)}"
+            join_path(path, str(key)), f"unknown field{close_matches(str(key), fields)}; allowed: {', '.join(fields)}"
         )
     kwargs = {}
     for name, f in fields.items():
-        sub = _join(path, name)
+        sub = join_path(path, name)
         if name in data:
             kwargs[name] = convert(hints[name], data[name], sub)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -131,7 +138,8 @@ def from_mapping(cls: type[T], data: Any, path: str = "") -> T:
         raise ConfigError(path, str(exc)) from None
 
 
-def _join(path: str, name: str) -> str:
+def join_path(path: str, name: str) -> str:
+    """The dotted field path of `name` under `path` (`sources[0]` + `paths` -> `sources[0].paths`)."""
     return f"{path}.{name}" if path else name
 
 
@@ -143,10 +151,12 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         options = get_args(tp)
         if value is None and type(None) in options:
             return None
+        options = tuple(opt for opt in options if opt is not type(None))
+        if len(options) == 1:
+            # `X | None`: X's own error, which names the field inside X that is wrong.
+            return convert(options[0], value, path)
         errors = []
         for opt in options:
-            if opt is type(None):
-                continue
             try:
                 return convert(opt, value, path)
             except ConfigError as exc:
@@ -173,10 +183,13 @@ def convert(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(path, f"expected a mapping, got {type(value).__name__}")
         args = get_args(tp)
         key_tp, val_tp = args if args else (Any, Any)
-        return {convert(key_tp, k, path): convert(val_tp, v, _join(path, str(k))) for k, v in value.items()}
+        return {convert(key_tp, k, path): convert(val_tp, v, join_path(path, str(k))) for k, v in value.items()}
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(path, f"expected a number, got {value!r}")
+        # NaN passes every range check (`nan < 1` and `nan > 1` are both false), so it is refused here once.
+        if not math.isfinite(value):
+            raise ConfigError(path, f"expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):

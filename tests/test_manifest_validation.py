@@ -58,3 +58,31 @@ def test_the_demo_manifest_alias_expands_to_the_same_filters():
 
     m = load_manifest(REPO / "manifests" / "demo" / "demo.yaml").manifest
     assert m.source("web_warc").filters == m.source("web").filters and len(m.source("web").filters) == 6
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda b: b["output"].update(shard_tokens=0), "output: shard_tokens must be positive"),
+        (lambda b: b["output"].update(shard_tokens=-5), "output: shard_tokens must be positive"),
+        (lambda b: b["output"].update(documents_target_bytes=0), "output: documents_target_bytes must be positive"),
+        (lambda b: b["sources"][0].update(max_document_bytes=0), "sources[0]: max_document_bytes must be positive"),
+        (lambda b: b["sources"][0].update(max_document_bytes=-1), "sources[0]: max_document_bytes must be positive"),
+        (lambda b: b.update(mix={"target_tokens": 0, "sources": {"web": {"ratio": 1.0}}}), "mix: target_tokens must be positive"),
+        (lambda b: b.update(mix={"target_tokens": -10, "sources": {"web": {"ratio": 1.0}}}), "mix: target_tokens must be positive"),
+        (lambda b: b.update(mix={"target_tokens": 10, "sources": {"web": {"ratio": 1.0, "max_repetition": math.nan}}}), "mix.sources.web.max_repetition: expected a finite number"),
+        (lambda b: b.update(mix={"target_tokens": 10, "sources": {"web": {"ratio": 1.0, "max_repetition": math.inf}}}), "mix.sources.web.max_repetition: expected a finite number"),
+        (lambda b: b["sources"][0].update(filters=[{"use": "gopher_quality_v1", "max_hash_to_word_ratio": math.nan}]), "sources[0].filters[0].max_hash_to_word_ratio: expected a finite number"),
+        (lambda b: b.update(seed=2**70), "seed: 1180591620717411303424 does not fit in 64 bits"),
+        (lambda b: b["sources"][0].update(filters=[{"use": "gopher_quality_v1", "min_words": -(2**64)}]), "sources[0].filters[0].min_words: -18446744073709551616 does not fit in 64 bits"),
+        (lambda b: b.update(name="small\n"), "name 'small\\n' must be letters"),
+        (lambda b: b.update(version="1.0.0\n"), "version '1.0.0\\n' must be semantic"),
+        (lambda b: b["sources"][0].update(name="web\n"), "sources[0]: source name 'web\\n' must be letters"),
+    ],
+)
+def test_validate_refuses_values_a_run_would_only_trip_over_later(tmp_path, capsys, change, field):
+    body = small_manifest(tmp_path)
+    change(body)
+    path = write_manifest(tmp_path, body)
+    err = _refused(capsys, path)
+    assert f"{path}: {field}" in err, err
