@@ -34,9 +34,16 @@ def test_alias_bomb_is_refused_in_seconds_naming_the_file(tmp_path):
     path.write_text(ALIAS_BOMB)
     # A subprocess with a timeout: without the bound this expansion runs for minutes and takes gigabytes.
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from curation.cli import main; sys.exit(main())", "validate", str(path)],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from curation.cli import main; sys.exit(main())",
+            "validate",
+            str(path),
+        ],
         capture_output=True,
         text=True,
+        check=False,
         timeout=120,
         cwd=REPO,
         env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
@@ -60,24 +67,48 @@ def test_the_demo_manifest_alias_expands_to_the_same_filters():
     assert m.source("web_warc").filters == m.source("web").filters and len(m.source("web").filters) == 6
 
 
+def _top(**values):
+    return lambda body: body.update(values)
+
+
+def _output(**values):
+    return lambda body: body["output"].update(values)
+
+
+def _source(**values):
+    return lambda body: body["sources"][0].update(values)
+
+
+def _mix(target_tokens: int = 10, **web):
+    return lambda body: body.update(
+        mix={"target_tokens": target_tokens, "sources": {"web": {"ratio": 1.0, **web}}}
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (lambda b: b["output"].update(shard_tokens=0), "output: shard_tokens must be positive"),
-        (lambda b: b["output"].update(shard_tokens=-5), "output: shard_tokens must be positive"),
-        (lambda b: b["output"].update(documents_target_bytes=0), "output: documents_target_bytes must be positive"),
-        (lambda b: b["sources"][0].update(max_document_bytes=0), "sources[0]: max_document_bytes must be positive"),
-        (lambda b: b["sources"][0].update(max_document_bytes=-1), "sources[0]: max_document_bytes must be positive"),
-        (lambda b: b.update(mix={"target_tokens": 0, "sources": {"web": {"ratio": 1.0}}}), "mix: target_tokens must be positive"),
-        (lambda b: b.update(mix={"target_tokens": -10, "sources": {"web": {"ratio": 1.0}}}), "mix: target_tokens must be positive"),
-        (lambda b: b.update(mix={"target_tokens": 10, "sources": {"web": {"ratio": 1.0, "max_repetition": math.nan}}}), "mix.sources.web.max_repetition: expected a finite number"),
-        (lambda b: b.update(mix={"target_tokens": 10, "sources": {"web": {"ratio": 1.0, "max_repetition": math.inf}}}), "mix.sources.web.max_repetition: expected a finite number"),
-        (lambda b: b["sources"][0].update(filters=[{"use": "gopher_quality_v1", "max_hash_to_word_ratio": math.nan}]), "sources[0].filters[0].max_hash_to_word_ratio: expected a finite number"),
-        (lambda b: b.update(seed=2**70), "seed: 1180591620717411303424 does not fit in 64 bits"),
-        (lambda b: b["sources"][0].update(filters=[{"use": "gopher_quality_v1", "min_words": -(2**64)}]), "sources[0].filters[0].min_words: -18446744073709551616 does not fit in 64 bits"),
-        (lambda b: b.update(name="small\n"), "name 'small\\n' must be letters"),
-        (lambda b: b.update(version="1.0.0\n"), "version '1.0.0\\n' must be semantic"),
-        (lambda b: b["sources"][0].update(name="web\n"), "sources[0]: source name 'web\\n' must be letters"),
+        (_output(shard_tokens=0), "output: shard_tokens must be positive"),
+        (_output(shard_tokens=-5), "output: shard_tokens must be positive"),
+        (_output(documents_target_bytes=0), "output: documents_target_bytes must be positive"),
+        (_source(max_document_bytes=0), "sources[0]: max_document_bytes must be positive"),
+        (_source(max_document_bytes=-1), "sources[0]: max_document_bytes must be positive"),
+        (_mix(target_tokens=0), "mix: target_tokens must be positive"),
+        (_mix(target_tokens=-10), "mix: target_tokens must be positive"),
+        (_mix(max_repetition=math.nan), "mix.sources.web.max_repetition: expected a finite number, got nan"),
+        (_mix(max_repetition=math.inf), "mix.sources.web.max_repetition: expected a finite number, got inf"),
+        (
+            _source(filters=[{"use": "gopher_quality_v1", "max_hash_to_word_ratio": math.nan}]),
+            "sources[0].filters[0].max_hash_to_word_ratio: expected a finite number",
+        ),
+        (_top(seed=2**70), "seed: 1180591620717411303424 does not fit in 64 bits"),
+        (
+            _source(filters=[{"use": "gopher_quality_v1", "min_words": -(2**64)}]),
+            "sources[0].filters[0].min_words: -18446744073709551616 does not fit in 64 bits",
+        ),
+        (_top(name="small\n"), "name 'small\\n' must be letters"),
+        (_top(version="1.0.0\n"), "version '1.0.0\\n' must be semantic"),
+        (_source(name="web\n"), "sources[0]: source name 'web\\n' must be letters"),
     ],
 )
 def test_validate_refuses_values_a_run_would_only_trip_over_later(tmp_path, capsys, change, field):
@@ -86,3 +117,93 @@ def test_validate_refuses_values_a_run_would_only_trip_over_later(tmp_path, caps
     path = write_manifest(tmp_path, body)
     err = _refused(capsys, path)
     assert f"{path}: {field}" in err, err
+
+
+def _tokenizer_not_json(tmp_path):
+    (tmp_path / "tok.json").write_text("<html>not found</html>")
+    return "tok.json", "is not JSON"
+
+
+def _tokenizer_without_model(tmp_path):
+    (tmp_path / "tok.json").write_bytes(orjson.dumps({"version": "1.0", "vocab": {"a": 0}}))
+    return "tok.json", "has no 'model' object"
+
+
+def _tokenizer_missing(tmp_path):
+    return "absent.json", "not found"
+
+
+@pytest.mark.parametrize("make", [_tokenizer_not_json, _tokenizer_without_model, _tokenizer_missing])
+def test_validate_refuses_a_tokenizer_that_is_not_a_tokenizer_json(tmp_path, capsys, make):
+    name, problem = make(tmp_path)
+    body = small_manifest(tmp_path)
+    body["output"]["tokenizer"] = name
+    path = write_manifest(tmp_path, body)
+    err = _refused(capsys, path)
+    assert f"{path}: output.tokenizer: {tmp_path / name}" in err and problem in err, err
+
+
+@pytest.mark.parametrize(
+    ("spec", "key", "real_model"),
+    [
+        (
+            {"use": "quality_classifier_v1", "min_score": 0.5},
+            "model",
+            REPO / "models" / "quality-dclm-labels.ftz",
+        ),
+        ({"use": "language_v1"}, "model_path", REPO / "filters" / "resources" / "lid.176.ftz"),
+    ],
+)
+def test_validate_refuses_a_filter_model_that_is_not_a_fasttext_model(
+    tmp_path, capsys, spec, key, real_model
+):
+    body = small_manifest(tmp_path)
+    body["sources"][0]["filters"] = [{**spec, key: str(real_model)}]
+    assert main(["validate", str(write_manifest(tmp_path, body))]) == 0
+    capsys.readouterr()
+    (tmp_path / "notes.bin").write_bytes(b"__label__hq a well written page\n")
+    for name, problem in [("notes.bin", "is not a fastText model"), ("absent.bin", "not found")]:
+        body["sources"][0]["filters"][0][key] = name
+        path = write_manifest(tmp_path, body)
+        err = _refused(capsys, path)
+        assert f"{path}: sources[0].filters[0].{key}: {tmp_path / name}" in err and problem in err, err
+
+
+def _eval_bad_json_line(tmp_path):
+    (tmp_path / "ev.jsonl").write_bytes(b'{"question": "What is two plus two?"}\n{"question": oops\n')
+    return "ev.jsonl", "ev.jsonl:2: not valid JSON"
+
+
+def _eval_corrupt_gzip(tmp_path):
+    (tmp_path / "ev.jsonl.gz").write_bytes(gzip.compress(b'{"question": "q"}\n' * 50)[:40])
+    return "ev.jsonl.gz", "ev.jsonl.gz: cannot read"
+
+
+def _eval_without_the_text_field(tmp_path):
+    (tmp_path / "ev.jsonl").write_bytes(b'{"query": "What is two plus two?"}\n')
+    return "ev.jsonl", "text field 'question' has text in no record"
+
+
+def _eval_missing(tmp_path):
+    return "absent.jsonl", "eval file not found"
+
+
+@pytest.mark.parametrize(
+    "make", [_eval_bad_json_line, _eval_corrupt_gzip, _eval_without_the_text_field, _eval_missing]
+)
+def test_validate_refuses_an_eval_file_that_does_not_parse(tmp_path, capsys, make):
+    name, problem = make(tmp_path)
+    body = small_manifest(tmp_path)
+    body["decontaminate"] = {"evals": [{"name": "quiz", "paths": [name], "text_fields": ["question"]}]}
+    path = write_manifest(tmp_path, body)
+    err = _refused(capsys, path)
+    assert f"{path}: decontaminate: benchmark 'quiz'" in err and problem in err, err
+
+
+def test_run_refuses_a_bad_file_before_doing_any_work(tmp_path, capsys):
+    (tmp_path / "tok.json").write_text("not json")
+    body = small_manifest(tmp_path)
+    body["output"]["tokenizer"] = "tok.json"
+    err = _refused(capsys, write_manifest(tmp_path, body), "run", "--direct_num_workers=1", "--quiet")
+    assert "output.tokenizer" in err
+    assert not (tmp_path / "out").exists()
