@@ -57,7 +57,7 @@ def read_yaml(path: Path, kind: str) -> Any:
     except FileNotFoundError:
         raise ManifestError(f"{path}: {kind} file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: cannot read this {kind} file as UTF-8 text ({exc})") from None
+        raise ManifestError(f"{path}: cannot read this {kind} file ({exc})") from None
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()

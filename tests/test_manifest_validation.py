@@ -62,6 +62,22 @@ def test_self_referencing_alias_is_refused(tmp_path, capsys):
     assert str(path) in err and "alias" in err
 
 
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"name: [demo,\n  version: 1.0.0\n", "not valid YAML: while parsing a flow sequence"),
+        (b"[" * 5000 + b"]" * 5000, "nested too deeply to be a manifest"),
+        (b"name: \xff\xfe demo\n", "cannot read this manifest file ('utf-8' codec can't decode"),
+    ],
+    ids=["malformed", "deeply_nested", "not_utf8"],
+)
+def test_a_manifest_that_is_not_yaml_text_is_one_line_naming_the_file(tmp_path, capsys, content, problem):
+    path = tmp_path / "manifest.yaml"
+    path.write_bytes(content)
+    err = _refused(capsys, path)
+    assert f"{path}: {problem}" in err, err
+
+
 def test_aliases_may_add_up_to_the_budget_and_no_more(tmp_path):
     from curation.config import MAX_ALIAS_NODES, read_yaml
 
