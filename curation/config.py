@@ -2,18 +2,35 @@
 
 One loader serves the manifest and every filter's config, so validation is written once: unknown keys
 are refused with close matches, types are checked, and nested dataclasses, lists, dicts, Literals and
-unions (`int | None`) are followed.
+unions (`int | None`) are followed. YAML files are read through `read_yaml`, which bounds what aliases
+may expand to before anything walks the data.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import re
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
+import yaml
+
+from curation.errors import ManifestError
+
 T = TypeVar("T")
+
+# Names of manifests, sources, eval suites and benchmarks; matched whole (`fullmatch`), so no trailing newline.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Semantic versions: MAJOR.MINOR.PATCH with an optional pre-release or build suffix.
+VERSION_PATTERN = re.compile(r"\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?")
+
+# Nodes that YAML aliases may add to a file beyond its own: plenty for a shared filter list, far too few for
+# a "billion laughs" file, whose few hundred bytes expand to 10^9 nodes once anything walks the loaded data.
+MAX_ALIAS_NODES = 10_000
 
 
 class ConfigError(ValueError):
@@ -33,6 +50,67 @@ def close_matches(word: str, choices: typing.Iterable[str]) -> str:
     return f" (did you mean {', '.join(repr(m) for m in matches)}?)" if matches else ""
 
 
+def read_yaml(path: Path, kind: str) -> Any:
+    """The data of a YAML `kind` file (manifest, eval-set), or a one-line ManifestError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: {kind} file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read this {kind} file ({exc})") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_alias_expansion(node, path)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        # PyYAML's messages span lines; the user gets one.
+        raise ManifestError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ManifestError(f"{path}: nested too deeply to be a {kind}") from None
+    finally:
+        loader.dispose()
+
+
+def _check_alias_expansion(root: yaml.Node, path: Path) -> None:
+    """Refuse aliases that expand the file past MAX_ALIAS_NODES, or that refer to a node containing them.
+
+    Aliases share nodes, so each distinct node is sized once as its expanded tree (a depth-first walk
+    without recursion): linear in the file, whatever it expands to.
+    """
+    expanded: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_sized = stack.pop()
+        key = id(node)
+        if children_sized:
+            open_nodes.discard(key)
+            expanded[key] = 1 + sum(expanded[id(child)] for child in _children(node))
+        elif key in open_nodes:
+            raise ManifestError(f"{path}: a YAML alias refers to a node that contains it; write the value out")
+        elif key not in expanded:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node))
+    added = expanded[id(root)] - len(expanded)
+    if added > MAX_ALIAS_NODES:
+        raise ManifestError(
+            f"{path}: YAML aliases expand this file by {added:,} nodes, more than the {MAX_ALIAS_NODES:,} "
+            "allowed; write repeated values out or use fewer aliases"
+        )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    return []
+
+
 def from_mapping(cls: type[T], data: Any, path: str = "") -> T:
     """Build dataclass `cls` from `data`, checking keys and types recursively."""
     if not isinstance(data, dict):
@@ -43,11 +121,11 @@ def from_mapping(cls: type[T], data: Any, path: str = "") -> T:
     if unknown:
         key = unknown[0]
         raise ConfigError(
-            _join(path, str(key)), f"unknown field{close_matches(str(key), fields)}; allowed: {', '.join(fields)}"
+            join_path(path, str(key)), f"unknown field{close_matches(str(key), fields)}; allowed: {', '.join(fields)}"
         )
     kwargs = {}
     for name, f in fields.items():
-        sub = _join(path, name)
+        sub = join_path(path, name)
         if name in data:
             kwargs[name] = convert(hints[name], data[name], sub)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -60,7 +138,8 @@ def from_mapping(cls: type[T], data: Any, path: str = "") -> T:
         raise ConfigError(path, str(exc)) from None
 
 
-def _join(path: str, name: str) -> str:
+def join_path(path: str, name: str) -> str:
+    """The dotted field path of `name` under `path` (`sources[0]` + `paths` -> `sources[0].paths`)."""
     return f"{path}.{name}" if path else name
 
 
@@ -72,10 +151,12 @@ def convert(tp: Any, value: Any, path: str) -> Any:
         options = get_args(tp)
         if value is None and type(None) in options:
             return None
+        options = tuple(opt for opt in options if opt is not type(None))
+        if len(options) == 1:
+            # `X | None`: X's own error, which names the field inside X that is wrong.
+            return convert(options[0], value, path)
         errors = []
         for opt in options:
-            if opt is type(None):
-                continue
             try:
                 return convert(opt, value, path)
             except ConfigError as exc:
@@ -102,10 +183,13 @@ def convert(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(path, f"expected a mapping, got {type(value).__name__}")
         args = get_args(tp)
         key_tp, val_tp = args if args else (Any, Any)
-        return {convert(key_tp, k, path): convert(val_tp, v, _join(path, str(k))) for k, v in value.items()}
+        return {convert(key_tp, k, path): convert(val_tp, v, join_path(path, str(k))) for k, v in value.items()}
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(path, f"expected a number, got {value!r}")
+        # NaN passes every range check (`nan < 1` and `nan > 1` are both false), so it is refused here once.
+        if not math.isfinite(value):
+            raise ConfigError(path, f"expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -15,7 +15,7 @@ import orjson
 import curation
 from curation import storage
 from curation.errors import InputError
-from curation.pipeline import MODEL_KEYS
+from filters.registry import MODEL_KEYS
 
 LIBRARIES = (
     "apache-beam",

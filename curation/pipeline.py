@@ -23,14 +23,14 @@ from curation import run_lock, storage
 from curation.engine import pipeline_options, run_pipeline
 from curation.errors import AccountingError, ManifestError, ReleaseConflictError
 from curation.layout import RunLayout
+from curation.preflight import check_files
 from curation.stages.corpus import DecideCorpus, decisions_digest
 from curation.stages.curate import CurateFiles, PoolFile, pool_digest, pool_meta_uri, read_pool_meta
 from curation.stages.decisions import decisions_complete, mark_complete
 from curation.stages.tokenize import TokenFile, TokenizePools, tokenizer_sha256, tokens_digest
 from curation.stages.verdicts import read_pool_counts
+from filters.registry import MODEL_KEYS
 from mixes.manifest import LoadedManifest, Manifest, SourceConfig
-
-MODEL_KEYS = ("model", "model_path")
 
 
 @dataclass
@@ -64,6 +64,7 @@ def prepare(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], N
     if storage.is_s3(m.output.path):
         # Token caches are memory-mapped and shards written with local file operations; inputs may be on S3.
         raise ManifestError(f"{loaded.path}: output.path: {m.output.path!r} must be a local folder (inputs may be on S3)")
+    check_files(loaded)
     layout = RunLayout.for_manifest(loaded.resolve(m.output.path), m.name, m.version)
     sources = {s.name: resolved_source(loaded, s) for s in m.sources}
     inputs = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import bz2
 import contextlib
-import glob
 import gzip
 import hashlib
 import io
@@ -145,26 +144,72 @@ def _s3_error(uri: str, exc: Exception) -> InputError:
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """`*` and `?` stay inside one path segment, `**` crosses segments (`a/**/b` also matches `a/b`)."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
+    """The one glob matcher, for local paths and S3 keys alike, with Python glob's rules: `*`, `?` and `[...]`
+    (`[!...]` negated) stay inside one path segment, a `**` segment crosses any number of them (`a/**/b` also
+    matches `a/b`), and a wildcard does not match the leading dot of a hidden name."""
+    segments = pattern.split("/")
+    parts = []
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment == "**":
+            parts.append(_ANY_NAMES if last else _ANY_FOLDERS)
         else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+            parts.append(_segment_regex(segment) + ("" if last else "/"))
+    try:
+        return re.compile("".join(parts) + r"\Z", re.DOTALL)
+    except re.error as exc:  # a reversed range such as `[z-a]`
+        raise InputError(f"{pattern}: not a valid glob ({exc})") from None
+
+
+# A visible name, and what a `**` segment matches: any visible folders, or (last) any visible names below.
+_NAME = r"(?!\.)[^/]+"
+_ANY_FOLDERS = rf"(?:{_NAME}/)*"
+_ANY_NAMES = rf"{_ANY_FOLDERS}{_NAME}"
+
+
+def _segment_regex(segment: str) -> str:
+    # A wildcard at the start would otherwise match a hidden name's leading dot.
+    out = [r"(?!\.)"] if segment[:1] in ("*", "?", "[") else []
+    i = 0
+    while i < len(segment):
+        char = segment[i]
+        end = _class_end(segment, i) if char == "[" else -1
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif end > 0:
+            out.append(_class_regex(segment[i + 1 : end]))
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out)
+
+
+def _class_end(segment: str, start: int) -> int:
+    """Index of the `]` closing the class opened at `start`, or -1 (then `[` is literal, as in glob)."""
+    j = start + 1
+    if segment[j : j + 1] == "!":
+        j += 1
+    if segment[j : j + 1] == "]":  # a `]` first in the class is one of its characters
+        j += 1
+    return segment.find("]", j)
+
+
+def _class_regex(body: str) -> str:
+    negated = body.startswith("!")
+    body = body[1:] if negated else body
+    items, k = [], 0
+    while k < len(body):
+        if k + 2 < len(body) and body[k + 1] == "-":
+            items.append(f"{re.escape(body[k])}-{re.escape(body[k + 2])}")
+            k += 3
+        else:
+            items.append(re.escape(body[k]))
+            k += 1
+    # A class never matches the separator, even negated or through a range such as `[+-0]`.
+    return f"(?!/)[{'^' if negated else ''}{''.join(items)}]"
 
 
 def list_files(pattern: str) -> list[str]:
@@ -176,9 +221,23 @@ def list_files(pattern: str) -> list[str]:
 
 
 def _list_local(pattern: str) -> list[str]:
-    if not _GLOB_CHARS.search(pattern):
+    """Files under the pattern's literal folder that `glob_to_regex` matches, as S3 keys are matched."""
+    first_glob = _GLOB_CHARS.search(pattern)
+    if not first_glob:
         return [pattern] if os.path.isfile(pattern) else []
-    return sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+    regex = glob_to_regex(pattern)
+    # The literal folder before the first wildcard, kept as written so matches read like the pattern.
+    folder = pattern[: pattern.rfind("/", 0, first_glob.start()) + 1]
+    # Without `**`, nothing deeper than the pattern's own segments can match.
+    max_depth = None if "**" in pattern.split("/") else pattern[len(folder) :].count("/")
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder or ".", followlinks=True):
+        relative = os.path.relpath(dirpath, folder or ".")
+        prefix = folder if relative == "." else f"{folder}{relative}/"
+        if max_depth is not None and prefix.count("/") - folder.count("/") >= max_depth:
+            dirnames.clear()
+        found += [prefix + name for name in filenames if regex.match(prefix + name)]
+    return sorted(found)
 
 
 def _list_s3(pattern: str) -> list[str]:

@@ -81,6 +81,13 @@ def _float32_in_double(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float32).astype(np.float64)
 
 
+def is_fasttext_model(path: str | Path) -> bool:
+    """Whether the file starts as fastText's .bin and .ftz files do: its magic number, a little-endian int32."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return len(head) == 4 and struct.unpack("<i", head)[0] == _MAGIC
+
+
 class _Reader:
     def __init__(self, data: bytes):
         self.data, self.at = data, 0

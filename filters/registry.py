@@ -34,6 +34,8 @@ FILTERS: dict[str, type] = {
 
 # Keys of a filter spec that belong to the chain, not to the filter's config.
 CHAIN_KEYS = ("use", "gate")
+# Keys of a filter spec that name a model file (resolved against the manifest's folder).
+MODEL_KEYS = ("model", "model_path")
 
 
 def validate_filter_spec(spec: Any, path: str) -> None:

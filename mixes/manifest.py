@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-import yaml
 
-from curation.config import ConfigError, close_matches, from_mapping
+from curation.config import (
+    NAME_PATTERN,
+    VERSION_PATTERN,
+    ConfigError,
+    close_matches,
+    from_mapping,
+    join_path,
+    read_yaml,
+)
 from curation.errors import ManifestError
 from filters.decontaminate.config import DecontaminateConfig
 from filters.dedupe.config import DedupeConfig
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
-
 Format = Literal["auto", "jsonl", "parquet", "warc", "wet"]
+
+# Whole numbers the manifest hash (orjson) and numpy can hold; YAML's integers are unbounded.
+_INT64 = range(-(2**63), 2**63)
 
 
 @dataclass(frozen=True)
@@ -52,10 +58,12 @@ class SourceConfig:
     ids: Literal["quarantine", "derive"] = "quarantine"
 
     def __post_init__(self) -> None:
-        if not _NAME_RE.match(self.name):
+        if not NAME_PATTERN.fullmatch(self.name):
             raise ValueError(f"source name {self.name!r} must be letters, digits, '.', '_' or '-'")
         if not self.paths:
             raise ValueError(f"source {self.name!r} lists no paths")
+        if self.max_document_bytes <= 0:
+            raise ValueError(f"max_document_bytes must be positive, got {self.max_document_bytes}")
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,10 @@ class MixConfig:
     target_tokens: int | None = None
     sources: dict[str, MixSourceConfig] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.target_tokens is not None and self.target_tokens <= 0:
+            raise ValueError(f"target_tokens must be positive, got {self.target_tokens}")
+
 
 @dataclass(frozen=True)
 class OutputConfig:
@@ -102,6 +114,11 @@ class OutputConfig:
     documents_format: Literal["jsonl.zst", "jsonl.gz", "parquet"] = "jsonl.zst"
     documents_target_bytes: int = 256 * 1024 * 1024
 
+    def __post_init__(self) -> None:
+        for name in ("shard_tokens", "documents_target_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -116,9 +133,9 @@ class Manifest:
     mix: MixConfig | None = None
 
     def __post_init__(self) -> None:
-        if not _NAME_RE.match(self.name):
+        if not NAME_PATTERN.fullmatch(self.name):
             raise ValueError(f"name {self.name!r} must be letters, digits, '.', '_' or '-'")
-        if not _VERSION_RE.match(self.version):
+        if not VERSION_PATTERN.fullmatch(self.version):
             raise ValueError(f"version {self.version!r} must be semantic (MAJOR.MINOR.PATCH)")
 
     def source(self, name: str) -> SourceConfig:
@@ -151,18 +168,11 @@ def manifest_hash(raw: dict[str, Any]) -> str:
 
 def load_manifest(path: str | os.PathLike) -> LoadedManifest:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: manifest file not found") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, "manifest")
     if not isinstance(raw, dict):
         raise ManifestError(f"{path}: a manifest is a YAML mapping with name, version, seed, sources, output")
-    raw = _normalize_yaml(raw)
     try:
+        raw = _normalize_yaml(raw)
         manifest = from_mapping(Manifest, raw)
         _check_cross_references(manifest)
     except ConfigError as exc:
@@ -170,12 +180,14 @@ def load_manifest(path: str | os.PathLike) -> LoadedManifest:
     return LoadedManifest(manifest=manifest, path=path.resolve(), sha256=manifest_hash(raw), raw=raw)
 
 
-def _normalize_yaml(value: Any) -> Any:
+def _normalize_yaml(value: Any, path: str = "") -> Any:
     """YAML dates and other scalars become JSON-able, so the hash is defined for every manifest."""
     if isinstance(value, dict):
-        return {str(k): _normalize_yaml(v) for k, v in value.items()}
+        return {str(k): _normalize_yaml(v, join_path(path, str(k))) for k, v in value.items()}
     if isinstance(value, list):
-        return [_normalize_yaml(v) for v in value]
+        return [_normalize_yaml(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        raise ConfigError(path, f"{value} does not fit in 64 bits (from -2**63 to 2**63 - 1)")
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)

@@ -74,9 +74,20 @@ def load_tokenizer(
     return HFTokenizer(file, special_tokens_in_text)
 
 
-def _read_tokenizer_file(path: Path) -> _TokenizerFile:
+def read_tokenizer_json(path: Path) -> tuple[bytes, dict]:
+    """A Hugging Face tokenizer.json's bytes and data; a ValueError naming the file says why it is not one."""
     raw = path.read_bytes()
-    data = json.loads(raw)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for a binary file
+        raise ValueError(f"{path} is not JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise ValueError(f"{path} has no 'model' object, so it is not a Hugging Face tokenizer.json")
+    return raw, data
+
+
+def _read_tokenizer_file(path: Path) -> _TokenizerFile:
+    raw, data = read_tokenizer_json(path)
     vocab = data["model"]["vocab"]
     added = {t["content"]: t["id"] for t in data.get("added_tokens", [])}
     ids = list(vocab.values()) + list(added.values())

@@ -57,6 +57,31 @@ def test_list_files_globs_keys_under_a_prefix(s3_bucket):
         storage.list_files(f"{s3_bucket}/cc/*.warc.gz")
 
 
+def test_s3_and_local_globs_match_the_same_names(s3_bucket, tmp_path):
+    """Character classes, negation and hidden names behave the same on S3 keys as on local paths."""
+    keys = [
+        "cc/part-1.jsonl.gz",
+        "cc/part-2.jsonl.gz",
+        "cc/part-a.jsonl.gz",
+        "cc/.part-1.jsonl.gz",
+        "cc/sub/part-3.jsonl.gz",
+    ]
+    for key in keys:
+        _put(f"{s3_bucket}/{key}", b"x")
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(b"x")
+    expected = {
+        "cc/part-[12].jsonl.gz": ["cc/part-1.jsonl.gz", "cc/part-2.jsonl.gz"],
+        "cc/part-[!1].jsonl.gz": ["cc/part-2.jsonl.gz", "cc/part-a.jsonl.gz"],
+        "cc/part-[0-9].jsonl.gz": ["cc/part-1.jsonl.gz", "cc/part-2.jsonl.gz"],
+        "cc/*.jsonl.gz": ["cc/part-1.jsonl.gz", "cc/part-2.jsonl.gz", "cc/part-a.jsonl.gz"],
+        "cc/**/part-[3].jsonl.gz": ["cc/sub/part-3.jsonl.gz"],
+    }
+    for pattern, names in expected.items():
+        assert storage.list_files(f"{s3_bucket}/{pattern}") == [f"{s3_bucket}/{n}" for n in names], pattern
+        assert storage.list_files(f"{tmp_path}/{pattern}") == [f"{tmp_path}/{n}" for n in names], pattern
+
+
 def test_streaming_read_of_gzip_and_zstd_objects_gives_the_local_documents(s3_bucket):
     plain = gzip.decompress(C4_SAMPLE.read_bytes())
     _put(f"{s3_bucket}/c4.jsonl.gz", C4_SAMPLE.read_bytes())

@@ -1,18 +1,23 @@
-"""`curation validate MANIFEST`: check a manifest without running it."""
+"""`curation validate MANIFEST`: check a manifest and the files it names without running it."""
 
 from __future__ import annotations
 
+from curation.preflight import check_files
 from mixes.manifest import load_manifest
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("validate", help="check a manifest (schema, filters, sources, mix) without running it")
+    p = subparsers.add_parser(
+        "validate",
+        help="check a manifest (schema, filters, sources, mix; tokenizer, models, eval sets) without running it",
+    )
     p.add_argument("manifest", help="path to a mix manifest (YAML)")
     p.set_defaults(handler=run)
 
 
 def run(args) -> int:
     loaded = load_manifest(args.manifest)
+    check_files(loaded)
     m = loaded.manifest
     print(f"{args.manifest}: valid — {m.name} {m.version}, {len(m.sources)} sources, manifest sha256 {loaded.sha256[:16]}")
     for s in m.sources:

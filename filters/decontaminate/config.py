@@ -6,12 +6,10 @@ more than 10 training documents are not evidence, matched spans cut with 200 cha
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
+from curation.config import NAME_PATTERN, VERSION_PATTERN
 
 EvalFormat = Literal["auto", "jsonl", "json", "csv", "parquet", "arrow"]
 
@@ -32,7 +30,7 @@ class EvalSetConfig:
     format: EvalFormat = "auto"
 
     def __post_init__(self) -> None:
-        if not _NAME_RE.match(self.name):
+        if not NAME_PATTERN.fullmatch(self.name):
             raise ValueError(f"benchmark name {self.name!r} must be letters, digits, '.', '_' or '-'")
         if not self.paths:
             raise ValueError(f"benchmark {self.name!r} lists no paths")
@@ -50,9 +48,9 @@ class EvalSuiteConfig:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not _NAME_RE.match(self.name):
+        if not NAME_PATTERN.fullmatch(self.name):
             raise ValueError(f"name {self.name!r} must be letters, digits, '.', '_' or '-'")
-        if not _VERSION_RE.match(self.version):
+        if not VERSION_PATTERN.fullmatch(self.version):
             raise ValueError(f"version {self.version!r} must be semantic (MAJOR.MINOR.PATCH)")
 
 

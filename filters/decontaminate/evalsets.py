@@ -21,11 +21,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.ipc
 import pyarrow.parquet as pq
-import yaml
 import zstandard
 
-from curation.config import ConfigError, close_matches, from_mapping
+from curation.config import ConfigError, close_matches, from_mapping, read_yaml
 from curation.errors import InputError, ManifestError
+from curation.storage import DECOMPRESSION_ERRORS
 from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig, EvalSuiteConfig
 
 _DECOMPRESSORS = {
@@ -60,12 +60,7 @@ class ResolvedBenchmark:
 
 def load_eval_suite(path: str | Path) -> EvalSuiteConfig:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"{path}: eval-set file not found") from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml(path, "eval-set")
     try:
         return from_mapping(EvalSuiteConfig, raw)
     except ConfigError as exc:
@@ -100,7 +95,7 @@ def read_benchmark(benchmark: ResolvedBenchmark) -> Iterator[EvalItem]:
             raise InputError(f"benchmark {cfg.name!r}: eval file not found: {path}")
         fields_seen: set[str] = set()
         record: Any = {}
-        for row, record in enumerate(_read_records(path, cfg.format)):
+        for row, record in enumerate(_read_records(cfg.name, path, cfg.format)):
             segments: list[str] = []
             standalone: list[bool] = []
             for name in cfg.text_fields:
@@ -167,8 +162,18 @@ def _open_bytes(path: Path) -> bytes:
         return f.read()
 
 
-def _read_records(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
-    fmt = _detect_format(path) if fmt == "auto" else fmt
+def _read_records(benchmark: str, path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+    """The file's records; a file that cannot be parsed is an InputError naming the benchmark and the file."""
+    try:
+        fmt = _detect_format(path) if fmt == "auto" else fmt
+        yield from _parse_records(path, fmt)
+    except InputError as exc:
+        raise InputError(f"benchmark {benchmark!r}: {exc}") from None
+    except (*DECOMPRESSION_ERRORS, ValueError, csv.Error, pa.ArrowException) as exc:
+        raise InputError(f"benchmark {benchmark!r}: {path}: cannot read as {fmt} ({exc})") from None
+
+
+def _parse_records(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
     if fmt == "parquet":
         yield from pq.read_table(path).to_pylist()
     elif fmt == "arrow":
@@ -176,11 +181,18 @@ def _read_records(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
     elif fmt == "csv":
         yield from csv.DictReader(io.StringIO(_open_bytes(path).decode("utf-8-sig")))
     elif fmt == "jsonl":
-        for line in _open_bytes(path).splitlines():
+        for number, line in enumerate(_open_bytes(path).splitlines(), 1):
             if line.strip():
-                yield orjson.loads(line)
+                yield _json_line(path, number, line)
     else:
         yield from _json_records(path, orjson.loads(_open_bytes(path)))
+
+
+def _json_line(path: Path, number: int, line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{path}:{number}: not valid JSON ({exc})") from None
 
 
 def _read_arrow(path: Path) -> pa.Table:

@@ -1,0 +1,56 @@
+"""Checks of the files a manifest names (tokenizer, filter models, eval sets), made before a run does any
+work: `validate` and `run` both call `check_files`, so a manifest that validates does not fail hours later
+at its tokenize or decontaminate phase because a file is not what the manifest says it is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from curation.errors import InputError, ManifestError
+from filters.decontaminate.evalsets import read_benchmark, resolve_benchmarks
+from filters.fasttext_hs import is_fasttext_model
+from filters.registry import MODEL_KEYS
+from mixes.manifest import LoadedManifest
+from mixes.tokenizer import read_tokenizer_json
+
+
+def check_files(loaded: LoadedManifest) -> None:
+    """A one-line ManifestError naming the manifest, the field and the file, for the first bad file."""
+    _check_file(loaded, "output.tokenizer", loaded.manifest.output.tokenizer, read_tokenizer_json)
+    for i, source in enumerate(loaded.manifest.sources):
+        for j, spec in enumerate(source.filters):
+            for key in MODEL_KEYS:
+                if isinstance(spec.get(key), str):
+                    _check_file(loaded, f"sources[{i}].filters[{j}].{key}", spec[key], _fasttext_model)
+    _check_eval_sets(loaded)
+
+
+def _check_file(loaded: LoadedManifest, field: str, value: str, check: Callable[[Path], object]) -> None:
+    path = Path(loaded.resolve(value))
+    try:
+        check(path)
+    except FileNotFoundError:
+        raise ManifestError(f"{loaded.path}: {field}: {path} not found") from None
+    except OSError as exc:
+        raise ManifestError(f"{loaded.path}: {field}: cannot read {path} ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ManifestError(f"{loaded.path}: {field}: {exc}") from None
+
+
+def _fasttext_model(path: Path) -> None:
+    if not is_fasttext_model(path):
+        raise ValueError(f"{path} is not a fastText model (.bin or .ftz): it lacks fastText's magic number")
+
+
+def _check_eval_sets(loaded: LoadedManifest) -> None:
+    """Every eval file is read whole, as decontamination will read it: it parses and has the text fields."""
+    config = loaded.manifest.decontaminate
+    if config is None:
+        return
+    try:
+        for benchmark in resolve_benchmarks(config, loaded.path.parent):
+            for _item in read_benchmark(benchmark):
+                pass
+    except (InputError, ManifestError) as exc:
+        raise ManifestError(f"{loaded.path}: decontaminate: {exc}") from None
