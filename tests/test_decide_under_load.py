@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 import zstandard
+from apache_beam.runners.portability.fn_api_runner import worker_handlers
 from apache_beam.runners.worker import data_plane
 from conftest import TOKENIZER, write_manifest
 
@@ -27,6 +28,7 @@ from mixes.manifest import load_manifest
 
 REVIEW_FILES, REVIEWS_PER_FILE = 6, 1000
 SEND_QUEUE_BYTES = 1 << 20
+FLUSH_INTERVAL_MS = 5
 # Each burner stops by itself after this long, and is killed when the test ends.
 BURNER_SECONDS = 1800
 
@@ -97,8 +99,10 @@ def decide_afresh(ctx, pools, workers: int) -> tuple[str, dict[str, str]]:
 
 @pytest.mark.slow
 def test_decide_gives_identical_decisions_with_1_2_and_3_workers_while_the_cpus_are_busy(tmp_path, shared, monkeypatch):
-    # A busy machine slows the runner's sending of bundle inputs to its workers, which is when Beam's flush
-    # lost them; a small send queue makes every flush wait on it, as a saturated machine does on large inputs.
+    # Beam's flush lost input when it fired while the runner was still writing a bundle's input and then waited
+    # on a full send queue: on a busy machine with inputs of hundreds of MB. Frequent flushes and a small queue
+    # open that window on this small corpus.
+    monkeypatch.setattr(worker_handlers, "DATA_BUFFER_TIME_LIMIT_MS", FLUSH_INTERVAL_MS)
     monkeypatch.setattr(data_plane, "_DEFAULT_SEND_QUEUE_MAX_BYTES", SEND_QUEUE_BYTES)
     ctx = prepare(load_manifest(build_corpus(shared, tmp_path)), ["--direct_num_workers=2"], log=lambda _: None)
     pools = curate(ctx)
