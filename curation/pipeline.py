@@ -42,6 +42,8 @@ class RunContext:
     tokenizer_path: str
     beam_args: list[str] = field(default_factory=list)
     log: Callable[[str], None] = print
+    # Per source, the symlinks its globs left out because they lead outside the glob's folder.
+    skipped_symlinks: dict[str, int] = field(default_factory=dict)
 
     @property
     def manifest(self) -> Manifest:
@@ -68,12 +70,29 @@ def prepare(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], N
     layout = RunLayout.for_manifest(loaded.resolve(m.output.path), m.name, m.version)
     sources = {s.name: resolved_source(loaded, s) for s in m.sources}
     inputs = []
+    skipped_symlinks = {}
     for s in sources.values():
-        uris: list[str] = []
-        for pattern in s.paths:
-            uris.extend(u for u in storage.list_files(pattern) if u not in uris)
+        uris, outside_links = _source_files(s)
         inputs.extend((s.name, u) for u in uris)
-    return RunContext(loaded, layout, sources, inputs, loaded.resolve(m.output.tokenizer), beam_args, log)
+        skipped_symlinks[s.name] = len(outside_links)
+        if outside_links:
+            log(
+                f"[curate] source {s.name}: skipped {len(outside_links)} symlinks leading outside their glob's "
+                f"folder (follow_symlinks: true reads them), e.g. {outside_links[0]}"
+            )
+    tokenizer = loaded.resolve(m.output.tokenizer)
+    return RunContext(loaded, layout, sources, inputs, tokenizer, beam_args, log, skipped_symlinks)
+
+
+def _source_files(source: SourceConfig) -> tuple[list[str], list[str]]:
+    """A source's input files in order, each once, and the symlinks its globs left out."""
+    uris: list[str] = []
+    outside_links: list[str] = []
+    for pattern in source.paths:
+        listing = storage.list_inputs(pattern, follow_symlinks=source.follow_symlinks)
+        uris.extend(u for u in listing.files if u not in uris)
+        outside_links.extend(u for u in listing.outside_links if u not in outside_links)
+    return uris, outside_links
 
 
 PRODUCTS = ("shards", "documents", "ledger", "decontamination", "audit", "stats.json", "card.md", "card.html")

@@ -82,6 +82,8 @@ def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix:
             "files": 0,
             # Files that gave no record at all (no document, no quarantine row): empty or blank lines only.
             "empty_files": 0,
+            # Symlinks the source's globs left out, since they lead outside the glob's folder; never read.
+            "skipped_symlinks": ctx.skipped_symlinks.get(name, 0),
             "read": 0,
             "quarantined": 0,
             "quarantine_reasons": collections.Counter(),
@@ -201,7 +203,7 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult, elap
         "sources": per_source,
         "totals": {
             key: sum(s[key] for s in per_source.values())
-            for key in ("files", "empty_files", "read", "quarantined", "rejected", "kept_documents", "kept_tokens")
+            for key in ("files", "empty_files", "skipped_symlinks", "read", "quarantined", "rejected", "kept_documents", "kept_tokens")
         }
         | {"mixed_tokens": sum(sh["tokens"] for sh in mix.shards), "mixed_documents": sum(sh["documents"] for sh in mix.shards)},
         "shards": mix.shards,

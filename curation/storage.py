@@ -213,31 +213,69 @@ def _class_regex(body: str) -> str:
 
 
 def list_files(pattern: str) -> list[str]:
-    """Files matching a glob, sorted; a pattern that matches nothing is an InputError."""
-    matches = _list_s3(pattern) if is_s3(pattern) else _list_local(pattern)
-    if not matches:
+    """Files matching a glob, sorted, following every symlink; a pattern that matches nothing is an
+    InputError."""
+    return list_inputs(pattern, follow_symlinks=True).files
+
+
+@dataclass(frozen=True)
+class InputListing:
+    files: list[str]
+    # Symlinked files and folders left out because their target lies outside the glob's literal folder.
+    outside_links: list[str]
+
+
+def list_inputs(pattern: str, *, follow_symlinks: bool) -> InputListing:
+    """A source's files matching a glob, sorted. Unless `follow_symlinks`, a symlink met below the pattern's
+    literal folder whose target lies outside that folder is skipped and listed in `outside_links`. A path
+    with no wildcard names its file outright, so it is read even as such a link. A pattern that matches
+    nothing is an InputError."""
+    if is_s3(pattern):
+        listing = InputListing(_list_s3(pattern), [])
+    else:
+        listing = _list_local(pattern, follow_symlinks)
+    if not listing.files:
         raise InputError(f"{pattern}: no input file matches this path")
-    return matches
+    return listing
 
 
-def _list_local(pattern: str) -> list[str]:
+def _list_local(pattern: str, follow_symlinks: bool) -> InputListing:
     """Files under the pattern's literal folder that `glob_to_regex` matches, as S3 keys are matched."""
     first_glob = _GLOB_CHARS.search(pattern)
     if not first_glob:
-        return [pattern] if os.path.isfile(pattern) else []
+        return InputListing([pattern] if os.path.isfile(pattern) else [], [])
     regex = glob_to_regex(pattern)
     # The literal folder before the first wildcard, kept as written so matches read like the pattern.
     folder = pattern[: pattern.rfind("/", 0, first_glob.start()) + 1]
+    root = os.path.realpath(folder or ".")
     # Without `**`, nothing deeper than the pattern's own segments can match.
     max_depth = None if "**" in pattern.split("/") else pattern[len(folder) :].count("/")
-    found = []
+    found, outside = [], []
     for dirpath, dirnames, filenames in os.walk(folder or ".", followlinks=True):
         relative = os.path.relpath(dirpath, folder or ".")
         prefix = folder if relative == "." else f"{folder}{relative}/"
         if max_depth is not None and prefix.count("/") - folder.count("/") >= max_depth:
             dirnames.clear()
-        found += [prefix + name for name in filenames if regex.match(prefix + name)]
-    return sorted(found)
+        matches = [prefix + name for name in filenames if regex.match(prefix + name)]
+        if not follow_symlinks:
+            outside += _drop_outside_links(dirpath, dirnames, root, prefix)
+            leaving = [path for path in matches if _leaves(path, root)]
+            outside += leaving
+            matches = [path for path in matches if path not in leaving]
+        found += matches
+    return InputListing(sorted(found), sorted(outside))
+
+
+def _drop_outside_links(dirpath: str, dirnames: list[str], root: str, prefix: str) -> list[str]:
+    """Removes from the walk's `dirnames` the folders that lead outside `root`; their paths, as listed."""
+    leaving = [name for name in dirnames if _leaves(os.path.join(dirpath, name), root)]
+    dirnames[:] = [name for name in dirnames if name not in leaving]
+    return [prefix + name for name in leaving]
+
+
+def _leaves(path: str, root: str) -> bool:
+    """A symlink whose target lies outside `root` (a real, resolved folder)."""
+    return os.path.islink(path) and os.path.commonpath([root, os.path.realpath(path)]) != root
 
 
 def _list_s3(pattern: str) -> list[str]:

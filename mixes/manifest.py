@@ -56,6 +56,12 @@ class SourceConfig:
     # A record whose id is unusable (empty, control characters, the reserved `#part`) or repeats an earlier
     # record's id in this source: quarantined (`invalid_id`, `duplicate_id`), or given a derived id.
     ids: Literal["quarantine", "derive"] = "quarantine"
+    # Input globs skip (and count per source, as `skipped_symlinks`) symlinks whose target lies outside the
+    # glob's literal folder, so a link cannot carry a file from elsewhere into a release; true follows them.
+    follow_symlinks: bool = False
+    # Quarantine rows are published, so they name a bad record's raw bytes by sha256 and length; true puts
+    # its first 200 bytes in them instead.
+    publish_excerpts: bool = False
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.fullmatch(self.name):

@@ -53,4 +53,4 @@ def _unless_unreadable(
     try:
         yield from records
     except storage.UnreadableFile as exc:
-        yield reject(source, uri, "unreadable_file", offset=0, excerpt=str(exc))
+        yield reject(source, uri, "unreadable_file", offset=0, detail=str(exc))

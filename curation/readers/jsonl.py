@@ -75,12 +75,12 @@ def read_jsonl(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine
             except storage.SkippedCorruptFrame as exc:
                 # Reading goes on at the next intact frame. How many lines the lost frame held is unknown, so
                 # the row names no line, and lines after it are numbered as read.
-                yield reject(source, uri, "corrupt_compression", offset=lines.offset, excerpt=str(exc))
+                yield reject(source, uri, "corrupt_compression", offset=lines.offset, detail=str(exc))
                 continue
             except storage.DECOMPRESSION_ERRORS as exc:
                 reason = unreadable_reason(exc, "unreadable_file")
                 yield reject(
-                    source, uri, reason, line=lines.line_number + 1, offset=lines.offset, excerpt=str(exc)
+                    source, uri, reason, line=lines.line_number + 1, offset=lines.offset, detail=str(exc)
                 )
                 return
             if raw == b"":
@@ -92,7 +92,7 @@ def read_jsonl(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine
                     "document_too_large",
                     line=lines.line_number,
                     offset=lines.line_offset,
-                    excerpt=f"line of {lines.offset - lines.line_offset} bytes",
+                    detail=f"line of {lines.offset - lines.line_offset} bytes",
                 )
                 continue
             if raw.isspace():
@@ -107,8 +107,13 @@ def _parse_line(source: SourceConfig, uri: str, raw: bytes, line: int, offset: i
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
-            return reject(source, uri, "invalid_utf8", line=line, offset=offset, excerpt=raw)
-        return reject(source, uri, "invalid_json", line=line, offset=offset, excerpt=raw)
+            return reject(source, uri, "invalid_utf8", line=line, offset=offset, excerpt=_own_bytes(raw))
+        return reject(source, uri, "invalid_json", line=line, offset=offset, excerpt=_own_bytes(raw))
     if not isinstance(record, dict):
-        return reject(source, uri, "not_an_object", line=line, offset=offset, excerpt=raw)
+        return reject(source, uri, "not_an_object", line=line, offset=offset, excerpt=_own_bytes(raw))
     return document_from_record(source, uri, record, line=line, offset=offset)
+
+
+def _own_bytes(raw: bytes) -> bytes:
+    # A bad line's excerpt leaves out its line break, so its digest matches the line as an editor shows it.
+    return raw.rstrip(b"\r\n")

@@ -27,12 +27,12 @@ def read_parquet(source: SourceConfig, uri: str) -> Iterator[Document | Quaranti
         try:
             parquet_file = pq.ParquetFile(f)
         except (pa.ArrowException, OSError) as exc:
-            yield reject(source, uri, "corrupt_parquet", line=1, excerpt=str(exc))
+            yield reject(source, uri, "corrupt_parquet", line=1, detail=str(exc))
             return
         names = parquet_file.schema_arrow.names
         if source.text_field not in names:
             yield reject(
-                source, uri, "missing_text", line=1, excerpt=f"no column {source.text_field!r} in {names}"
+                source, uri, "missing_text", line=1, detail=f"no column {source.text_field!r} in {names}"
             )
             return
         batches = parquet_file.iter_batches(
@@ -43,7 +43,7 @@ def read_parquet(source: SourceConfig, uri: str) -> Iterator[Document | Quaranti
             try:
                 batch = next(batches, None)
             except (pa.ArrowException, OSError) as exc:
-                yield reject(source, uri, "corrupt_parquet", line=row_number + 1, excerpt=str(exc))
+                yield reject(source, uri, "corrupt_parquet", line=row_number + 1, detail=str(exc))
                 return
             if batch is None:
                 return
@@ -71,6 +71,6 @@ def _row_to_document(
                 row[name] = orjson.loads(row[name])
             except orjson.JSONDecodeError:
                 return reject(
-                    source, uri, "invalid_json", line=row_number, excerpt=f"column {name}: {row[name]}"
+                    source, uri, "invalid_json", line=row_number, detail=f"column {name}", excerpt=row[name]
                 )
     return document_from_record(source, uri, row, line=row_number)

@@ -4,6 +4,7 @@ shape; bad records become Quarantine rows or, with `on_error: fail`, an InputErr
 from __future__ import annotations
 
 import datetime
+import hashlib
 import zlib
 from typing import Any
 
@@ -13,7 +14,8 @@ from curation.document import Document, Provenance, Quarantine, id_problem, stab
 from curation.errors import InputError
 from mixes.manifest import SourceConfig
 
-_EXCERPT_CHARS = 200
+# Quarantine rows show (or digest) at most this much of a bad record.
+_EXCERPT_BYTES = 200
 # Record fields that are Document fields, so never copied into `metadata` wholesale.
 _DOCUMENT_FIELDS = frozenset(
     {"text", "id", "metadata", "source", "added", "created", "attributes", "provenance"}
@@ -27,16 +29,32 @@ def reject(
     *,
     line: int | None = None,
     offset: int | None = None,
+    detail: str = "",
     excerpt: bytes | str = "",
 ) -> Quarantine:
-    """A Quarantine row for a record that cannot become a document; an InputError under `on_error: fail`."""
-    if isinstance(excerpt, bytes):
-        excerpt = excerpt[:_EXCERPT_CHARS].decode("utf-8", "backslashreplace")
-    excerpt = excerpt[:_EXCERPT_CHARS]
+    """A Quarantine row for a record that cannot become a document; an InputError under `on_error: fail`.
+
+    `detail` is our own words (an error message, a size); `excerpt` is the record's raw input, which the
+    row names only by digest unless the source sets `publish_excerpts`, since rows reach the release."""
+    # A character is at least one byte, so slicing first spares encoding a huge document whole.
+    raw = excerpt[:_EXCERPT_BYTES]
+    raw = (raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)[:_EXCERPT_BYTES]
+    detail = detail[:_EXCERPT_BYTES]
+    shown = raw.decode("utf-8", "backslashreplace")
     if source.on_error == "fail":
         where = f"line {line}" if line is not None else f"byte offset {offset}"
-        raise InputError(f"{uri}: {where}: {reason}: {excerpt}")
-    return Quarantine(source.name, uri, reason, line, offset, excerpt)
+        raise InputError(f"{uri}: {where}: {reason}: {_joined(detail, shown)}")
+    published = shown if source.publish_excerpts or not raw else excerpt_digest(raw)
+    return Quarantine(source.name, uri, reason, line, offset, _joined(detail, published))
+
+
+def excerpt_digest(raw: bytes) -> str:
+    """What a quarantine row says of an unpublished excerpt: enough to match it against the input."""
+    return f"sha256:{hashlib.sha256(raw).hexdigest()} ({len(raw)} bytes)"
+
+
+def _joined(detail: str, excerpt: str) -> str:
+    return ": ".join(part for part in (detail, excerpt) if part)
 
 
 def unreadable_reason(exc: BaseException, format_reason: str) -> str:
@@ -67,7 +85,7 @@ def build_document(
 ) -> Document | Quarantine:
     if text is None:
         return reject(
-            source, uri, "missing_text", line=line, offset=offset, excerpt=f"no field {source.text_field!r}"
+            source, uri, "missing_text", line=line, offset=offset, detail=f"no field {source.text_field!r}"
         )
     if not isinstance(text, str):
         return reject(source, uri, "non_string_text", line=line, offset=offset, excerpt=repr(text))
@@ -78,7 +96,7 @@ def build_document(
     problem = id_problem(doc_id)
     if problem is not None:
         if source.ids != "derive":
-            return reject(source, uri, "invalid_id", line=line, offset=offset, excerpt=f"{problem}: {doc_id!r}")
+            return reject(source, uri, "invalid_id", line=line, offset=offset, detail=problem, excerpt=repr(doc_id))
         doc_id = stable_id(source.name, uri, line if line is not None else offset, source.id_root)
     return Document(
         id=doc_id,

@@ -236,7 +236,7 @@ def read_warc(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine 
 def _too_large(source: SourceConfig, uri: str, framed: _Framed) -> Quarantine:
     """The record is judged by its declared length: a block over the cap is never read into memory."""
     return reject(
-        source, uri, "document_too_large", offset=framed.offset, excerpt=f"{framed.block_bytes} bytes"
+        source, uri, "document_too_large", offset=framed.offset, detail=f"{framed.block_bytes} bytes"
     )
 
 
@@ -283,12 +283,12 @@ def _read_archive(
                 framed = next(records, None)
             except storage.DECOMPRESSION_ERRORS as exc:
                 reason = unreadable_reason(exc, "corrupt_warc")
-                yield reject(source, uri, reason, offset=framing.record_offset, excerpt=str(exc))
+                yield reject(source, uri, reason, offset=framing.record_offset, detail=str(exc))
                 return
             if framed is None:
                 return
             if isinstance(framed, _Broken):
-                yield reject(source, uri, "corrupt_warc", offset=framed.offset, excerpt=framed.detail)
+                yield reject(source, uri, "corrupt_warc", offset=framed.offset, detail=framed.detail)
                 continue
             item = _record_item(source, uri, framed, record_type, to_document)
             if item is not None:
@@ -311,7 +311,7 @@ def _record_item(
             # the record. LF-only HTTP headers (ClueWeb09) are accepted.
             record.parse_http(auto_decode="transfer", quirks_mode=True)
     except OSError as exc:
-        return reject(source, uri, "corrupt_warc", offset=framed.offset, excerpt=str(exc))
+        return reject(source, uri, "corrupt_warc", offset=framed.offset, detail=str(exc))
     return to_document(source, uri, framed, record)
 
 

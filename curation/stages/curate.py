@@ -70,7 +70,9 @@ def input_identity(uri: str) -> dict[str, Any]:
 
 
 def pool_digest(source: SourceConfig, uri: str) -> str:
-    reader = {k: v for k, v in source.__dict__.items() if k not in ("filters", "paths", "name")}
+    # Filters count by their scoring identity; paths and follow_symlinks choose files, not how one is read.
+    not_reading = ("filters", "paths", "name", "follow_symlinks")
+    reader = {k: v for k, v in source.__dict__.items() if k not in not_reading}
     return digest(CODE_VERSION, source.name, input_identity(uri), reader, scoring_identity(source.filters))
 
 
