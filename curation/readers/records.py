@@ -22,6 +22,11 @@ _DOCUMENT_FIELDS = frozenset(
 )
 
 
+def place(line: int | None, offset: int | None) -> str:
+    """Where a record sits in its file, as error messages and quarantine rows say it."""
+    return f"line {line}" if line is not None else f"byte offset {offset}"
+
+
 def reject(
     source: SourceConfig,
     uri: str,
@@ -42,7 +47,7 @@ def reject(
     detail = detail[:_EXCERPT_BYTES]
     shown = raw.decode("utf-8", "backslashreplace")
     if source.on_error == "fail":
-        where = f"line {line}" if line is not None else f"byte offset {offset}"
+        where = place(line, offset)
         raise InputError(f"{uri}: {where}: {reason}: {_joined(detail, shown)}")
     published = shown if source.publish_excerpts or not raw else excerpt_digest(raw)
     return Quarantine(source.name, uri, reason, line, offset, _joined(detail, published))

@@ -14,6 +14,7 @@ from curation.batching import BATCH_DOCUMENTS, batched
 from curation.chain import QUALITY_STAGE, Chain, scores_of
 from curation.document import Document, Quarantine, Rejection, stable_id
 from curation.errors import InputError
+from curation.readers.records import place
 from curation.stages.curate import read_pool
 from curation.stages.ids import DUPLICATE_ID
 from curation.stages.verdicts import KEPT
@@ -93,20 +94,20 @@ class _DecidePoolFn(beam.DoFn):
         derived id under `ids: derive`; `doc` is renamed in place."""
         prov = doc.provenance
         first_ordinal, _, first_line, first_offset = duplicate["first"]
-        first = f"{self._input_uris[first_ordinal]} " + (f"line {first_line}" if first_line is not None else f"byte offset {first_offset}")
-        where = f"line {prov.line}" if prov.line is not None else f"byte offset {prov.offset}"
+        first = f"{self._input_uris[first_ordinal]} {place(first_line, first_offset)}"
         Metrics.counter(QUALITY_STAGE, DUPLICATE_ID).inc()
         if source.ids == "derive":
             doc.id = stable_id(source.name, prov.uri, prov.line if prov.line is not None else prov.offset, source.id_root)
             return
         if source.on_error == "fail":
             raise InputError(
-                f"{prov.uri}: {where}: duplicate id {doc.id!r} (first at {first}); fix the input or give source "
+                f"{prov.uri}: {place(prov.line, prov.offset)}: duplicate id {doc.id!r} (first at {first}); fix the input or give source "
                 f"{source.name!r} `ids: derive`"
             )
         quarantine = Quarantine(source.name, prov.uri, DUPLICATE_ID, prov.line, prov.offset, f"id {doc.id!r} first at {first}")
         yield beam.pvalue.TaggedOutput(QUARANTINED, quarantine.to_dict())
         yield beam.pvalue.TaggedOutput(PARTS, (ordinal, (position, doc.id, (DUPLICATE_ID, {"reason": DUPLICATE_ID}))))
+
 
 class _ApplyCutoffsFn(beam.DoFn):
     def __init__(self, sources: dict[str, SourceConfig]):
