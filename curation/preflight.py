@@ -4,6 +4,7 @@ at its tokenize or decontaminate phase because a file is not what the manifest s
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def _check_eval_sets(loaded: LoadedManifest) -> None:
         return
     try:
         for benchmark in resolve_benchmarks(config, loaded.path.parent):
-            for _item in read_benchmark(benchmark):
-                pass
+            # Reading every item is the check: a bad line raises while it is parsed.
+            collections.deque(read_benchmark(benchmark), maxlen=0)
     except (InputError, ManifestError) as exc:
         raise ManifestError(f"{loaded.path}: decontaminate: {exc}") from None
