@@ -46,14 +46,14 @@ class _WriteDecisionsFn(beam.DoFn):
 class _WritePoolVerdictsFn(beam.DoFn):
     """One pool's verdicts, checked to cover each of its documents exactly once, written in pool order."""
 
-    def __init__(self, folder: str, corpus_stages: tuple[str, ...]):
+    def __init__(self, folder: str, stages: tuple[str, ...]):
         self._folder = folder
-        self._corpus_stages = corpus_stages
+        self._stages = stages
 
     def process(self, keyed):
         _, joined = keyed
         (pool,) = joined["pool"]
-        rows = pool_verdicts(pool.input_uri, pool.read - pool.quarantined, joined["part"], self._corpus_stages)
+        rows = pool_verdicts(pool.input_uri, pool.read - pool.quarantined, joined["part"], self._stages)
         yield write_pool_verdicts(self._folder, pool.digest, rows)
 
 

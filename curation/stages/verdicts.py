@@ -1,12 +1,12 @@
 """Positive accounting: every pooled document ends decide with exactly one explicit verdict (kept, rejected with
-stage, filter and reason, or quarantined), and a verdict is only "kept" when every corpus stage that ran said so
-from its own survivors. A document that some stage never judged fails the run; it can never ship as kept.
+stage, filter and reason, or quarantined), and a verdict is only "kept" when every stage that ran said so from
+its own survivors. A document that some stage never judged fails the run; it can never ship as kept.
 
-Each stage reports on a document in a small record: quality thresholds per pool position, the corpus stages
-(dedupe, decontamination) per (source, id). The corpus stages' records are joined to the document's pool
-position by the locator decide's first step emits for each document that passed quality, then every pool's
-records are assembled in pool order, checked against the pool's document count, and written as that pool's
-verdict file, which is all the tokenize step reads of the decisions.
+Each stage (quality, dedupe, decontamination) reports on a document in a small record keyed by (source, id).
+Those records are joined to the document's pool position by the locator decide's first step emits for every
+document it reads; then every pool's records (plus its duplicate-id quarantines) are assembled in pool order,
+checked against the pool's document count, and written as that pool's verdict file, which is all the tokenize
+step reads of the decisions.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import orjson
 from curation import storage
 from curation.errors import AccountingError
 from curation.stages.decisions import write_rows
+from curation.stages.ids import DUPLICATE_ID
 
 KEPT, REJECTED, QUARANTINED = "kept", "rejected", "quarantined"
 
@@ -28,9 +29,9 @@ KEPT, REJECTED, QUARANTINED = "kept", "rejected", "quarantined"
 EDIT = "edit"
 StageRecord = tuple[str, str, dict[str, Any]]
 
-# The parts a pool position is assembled from, (kind, payload): the quality step's rejection, the id check's
-# quarantine, or the corpus stages' records joined to the position.
-QUALITY_REJECTED, DUPLICATE_ID, DECIDED = "quality_rejected", "duplicate_id", "decided"
+# The parts a pool position is assembled from, (kind, payload): the id check's quarantine (DUPLICATE_ID), or
+# every stage's records on the document joined to its position.
+DECIDED = "decided"
 PoolPart = tuple[int, str, tuple[str, Any]]  # (position in the pool, doc id, (kind, payload))
 
 VERDICTS_DIR = "verdicts"
@@ -53,12 +54,12 @@ def located_parts(
 
 
 def pool_verdicts(
-    pool_name: str, documents: int, parts: Iterable[PoolPart], corpus_stages: tuple[str, ...]
+    pool_name: str, documents: int, parts: Iterable[PoolPart], stages: tuple[str, ...]
 ) -> list[dict[str, Any]]:
     """One verdict per position 0..documents-1 of a pool, in pool order, from the parts stages reported.
 
-    Raises AccountingError when a position has no part or several, or when a document that passed quality
-    lacks the verdict of one of `corpus_stages` (the stages that ran, in order)."""
+    Raises AccountingError when a position has no part or several, or when a document lacks the verdict of
+    one of `stages` (the stages that ran, in order, quality first) that it reached."""
     by_position: dict[int, list[tuple[str, tuple[str, Any]]]] = {}
     for position, doc_id, part in parts:
         by_position.setdefault(position, []).append((doc_id, part))
@@ -73,7 +74,7 @@ def pool_verdicts(
             problems.append(f"document {position} has {len(found)} verdicts" + (f" ({found[0][0]!r})" if found else ""))
             continue
         doc_id, (kind, payload) = found[0]
-        row, problem = _verdict(doc_id, kind, payload, corpus_stages)
+        row, problem = _verdict(doc_id, kind, payload, stages)
         if problem:
             problems.append(f"document {position} ({doc_id!r}) {problem}")
         rows.append({"i": position, "id": doc_id, **row})
@@ -83,11 +84,9 @@ def pool_verdicts(
     return rows
 
 
-def _verdict(doc_id: str, kind: str, payload: Any, corpus_stages: tuple[str, ...]) -> tuple[dict[str, Any], str | None]:
+def _verdict(doc_id: str, kind: str, payload: Any, stages: tuple[str, ...]) -> tuple[dict[str, Any], str | None]:
     if kind == DUPLICATE_ID:
         return {"verdict": QUARANTINED, **payload}, None
-    if kind == QUALITY_REJECTED:
-        return {"verdict": REJECTED, **_rejection_fields(payload)}, None
     said: dict[str, list[tuple[str, dict]]] = {}
     edits: dict[str, Any] = {}
     for stage, what, detail in payload:
@@ -96,7 +95,7 @@ def _verdict(doc_id: str, kind: str, payload: Any, corpus_stages: tuple[str, ...
         else:
             said.setdefault(stage, []).append((what, detail))
     cluster = None
-    for stage in corpus_stages:
+    for stage in stages:
         verdicts = said.get(stage, [])
         if len(verdicts) != 1:
             return {}, f"has {len(verdicts)} verdicts from {stage}"
