@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from curation import storage
-from curation.document import PIECE_MARK
+from curation.document import base_id
 from curation.errors import CurationError, InputError
 from curation.writers import iter_zstd_frames, read_zstd_frame
 
@@ -36,10 +36,6 @@ SHARD_STARTS, SHARD_ROWS = "starts.npy", "rows.npy"
 
 class AuditError(CurationError):
     """A query the index cannot answer as asked (unknown shard, token past the end, ambiguous id)."""
-
-
-def base_id(doc_id: str) -> str:
-    return doc_id.split(PIECE_MARK, 1)[0]
 
 
 def id_key(source: str, doc_id: str) -> int:

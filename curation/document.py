@@ -21,6 +21,11 @@ PIECE_MARK = "#part"
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+def base_id(doc_id: str) -> str:
+    """The id of the document a decontamination piece was cut from (the id itself for a whole document)."""
+    return doc_id.split(PIECE_MARK, 1)[0]
+
+
 def id_problem(doc_id: str) -> str | None:
     """Why `doc_id` cannot name a document (ledgers, audit and shard indexes key on it), or None."""
     if not doc_id:

@@ -12,7 +12,7 @@ import orjson
 import pyarrow as pa
 
 from curation import storage
-from curation.document import PIECE_MARK, Rejection
+from curation.document import Rejection, base_id
 from curation.errors import AccountingError
 from curation.stages.curate import PoolFile
 from curation.stages.decisions import Decisions, read_decisions, rejection_sort_key
@@ -126,7 +126,7 @@ def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix:
 
         with storage.open_binary(tf.table_uri) as f:
             ids = pq.read_table(f, columns=["id"]).column("id").to_pylist()
-        originals[tf.source].update(i.split(PIECE_MARK, 1)[0] for i in ids)
+        originals[tf.source].update(base_id(i) for i in ids)
     for name, s in stats.items():
         s["kept_documents"] = len(originals[name])
         emptied = sum(len(tf.emptied) for tf in token_files if tf.source == name)

@@ -9,7 +9,7 @@ from typing import Any
 
 import apache_beam as beam
 
-from curation.document import PIECE_MARK, Document, Rejection
+from curation.document import Document, Rejection, base_id
 from curation.stages.verdicts import EDIT, KEPT, REJECTED
 from filters.decontaminate.actions import CONTAMINATED_SPAN, STAGE
 from filters.decontaminate.config import DecontaminateConfig
@@ -51,7 +51,7 @@ def match_record(m: DocumentMatch) -> dict[str, Any]:
 
 def _survivors(batch: list[Document]) -> list[tuple[tuple[str, str], tuple]]:
     """A kept verdict for each document that came out of decontamination, whole or as pieces."""
-    keys = dict.fromkeys((d.source, d.id.split(PIECE_MARK, 1)[0]) for d in batch)
+    keys = dict.fromkeys((d.source, base_id(d.id)) for d in batch)
     return [(key, (STAGE, KEPT, {})) for key in keys]
 
 
