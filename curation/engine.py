@@ -12,6 +12,7 @@ that attempt."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
@@ -23,6 +24,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import (
     DirectOptions,
     PipelineOptions,
+    PortableOptions,
     StandardOptions,
     _BeamArgumentParser,
 )
@@ -134,9 +136,12 @@ def pipeline_options(beam_args: list[str], elements: int | None = None) -> Pipel
         workers = options.view_as(DirectOptions).direct_num_workers
         if "--direct_num_workers" not in given:
             workers = overrides["direct_num_workers"] = max(1, min(cores, elements or cores))
-        # Separate processes, so CPU-bound Python stages use every core (threads would share one GIL);
-        # one worker runs in this process, which saves spawning one (about a second of start-up).
-        if "--direct_running_mode" not in given:
+        if _worker_environment(options) is not None:
+            # The workers are whatever the environment names (an external worker pool, say), not ours.
+            overrides["direct_running_mode"] = "in_memory"
+        elif "--direct_running_mode" not in given:
+            # Separate processes, so CPU-bound Python stages use every core (threads would share one GIL);
+            # one worker runs in this process, which saves spawning one (about a second of start-up).
             overrides["direct_running_mode"] = "multi_processing" if workers > 1 else "in_memory"
     if "--default_sdk_harness_log_level" not in given:
         overrides["default_sdk_harness_log_level"] = "WARNING"
@@ -144,8 +149,28 @@ def pipeline_options(beam_args: list[str], elements: int | None = None) -> Pipel
     return PipelineOptions(beam_args, **overrides)
 
 
+def _worker_environment(options: PipelineOptions):
+    """The Beam environment `--environment_type` names (e.g. EXTERNAL: a worker pool at
+    `--environment_config`), or None for the runner's own worker processes."""
+    if options.view_as(PortableOptions).environment_type is None:
+        return None
+    from apache_beam.transforms import environments
+
+    return environments.Environment.from_options(options.view_as(PortableOptions))
+
+
+class _InMemoryWarningFilter(logging.Filter):
+    """With an environment of its own, the FnApiRunner runs `direct_num_workers` workers there whatever its
+    running mode, but still warns that `in_memory` gives one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "direct_running_mode should be" not in record.getMessage()
+
+
 class LocalRunner(PipelineRunner):
-    """The FnApiRunner, given the pipeline options for its workers, as Beam's DirectRunner sets it up."""
+    """The FnApiRunner, given the pipeline options for its workers, as Beam's DirectRunner sets it up; with
+    `--environment_type` it runs its `direct_num_workers` workers in that environment (Beam's own portable
+    job service would run just one)."""
 
     def run_pipeline(self, pipeline, options):
         data_plane_guard.install()
@@ -157,7 +182,16 @@ class LocalRunner(PipelineRunner):
         provision = fn_runner.ExtendedProvisionInfo(
             beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
         )
-        return fn_runner.FnApiRunner(provision_info=provision).run_pipeline(pipeline, options)
+        environment = _worker_environment(options)
+        runner = fn_runner.FnApiRunner(default_environment=environment, provision_info=provision)
+        if environment is None:
+            return runner.run_pipeline(pipeline, options)
+        warning_filter = _InMemoryWarningFilter()
+        logging.getLogger(fn_runner.__name__).addFilter(warning_filter)
+        try:
+            return runner.run_pipeline(pipeline, options)
+        finally:
+            logging.getLogger(fn_runner.__name__).removeFilter(warning_filter)
 
 
 LOCAL_RUNNER = f"{__name__}.{LocalRunner.__name__}"

@@ -10,8 +10,10 @@ the same bytes as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -21,7 +23,7 @@ import orjson
 
 from curation import run_lock, storage
 from curation.engine import pipeline_options, run_pipeline
-from curation.errors import AccountingError, ManifestError, ReleaseConflictError
+from curation.errors import AccountingError, ReleaseConflictError
 from curation.layout import RunLayout
 from curation.preflight import check_files
 from curation.stages.corpus import DecideCorpus, decisions_digest
@@ -49,9 +51,26 @@ class RunContext:
     def manifest(self) -> Manifest:
         return self.loaded.manifest
 
-    def worker_log(self, phase: str) -> str | None:
-        """Where a phase's local worker processes log; remote runners keep their own logs."""
-        return None if storage.is_s3(self.layout.root) else self.layout.path("logs", f"{phase}.log")
+    def worker_log(self, phase: str) -> str:
+        """Where a phase's local worker processes log (remote runners keep their own logs): beside the
+        products, or for an output on S3 in local scratch that `upload_logs` copies there."""
+        if storage.is_s3(self.layout.root):
+            return os.path.join(_scratch_logs(self.layout.root), f"{phase}.log")
+        return self.layout.path("logs", f"{phase}.log")
+
+
+def _scratch_logs(root: str) -> str:
+    return os.path.join(tempfile.gettempdir(), "curation-logs", hashlib.sha256(root.encode()).hexdigest()[:16])
+
+
+def upload_logs(ctx: RunContext) -> None:
+    """An S3 output's logs, appended locally while its phases ran, put beside its products."""
+    folder = _scratch_logs(ctx.layout.root)
+    if not storage.is_s3(ctx.layout.root) or not os.path.isdir(folder):
+        return
+    for name in sorted(os.listdir(folder)):
+        storage.upload_file(os.path.join(folder, name), ctx.layout.path("logs", name))
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def resolved_source(loaded: LoadedManifest, source: SourceConfig) -> SourceConfig:
@@ -63,9 +82,6 @@ def resolved_source(loaded: LoadedManifest, source: SourceConfig) -> SourceConfi
 
 def prepare(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None] = print) -> RunContext:
     m = loaded.manifest
-    if storage.is_s3(m.output.path):
-        # Token caches are memory-mapped and shards written with local file operations; inputs may be on S3.
-        raise ManifestError(f"{loaded.path}: output.path: {m.output.path!r} must be a local folder (inputs may be on S3)")
     check_files(loaded)
     layout = RunLayout.for_manifest(loaded.resolve(m.output.path), m.name, m.version)
     sources = {s.name: resolved_source(loaded, s) for s in m.sources}
@@ -101,14 +117,10 @@ PRODUCTS = ("shards", "documents", "ledger", "decontamination", "audit", "stats.
 def remove_unfinished_products(layout: RunLayout) -> None:
     """Delete what an unfinished run of another manifest wrote; the shared cache stays, since its names
     are digests of what each entry was made from."""
-    if storage.is_s3(layout.root):
-        raise ReleaseConflictError(f"{layout.root}: an unfinished run of another manifest is here; remove it first")
     for name in PRODUCTS:
-        path = os.path.join(layout.root, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
+        path = layout.path(name)
+        storage.remove_tree(path)
+        storage.remove(path)
 
 
 def released_already(ctx: RunContext) -> bool:
@@ -176,7 +188,7 @@ def decide(ctx: RunContext, pools: list[PoolFile]) -> tuple[str, str]:
         ctx.log(f"[decide] quality thresholds, dedupe and decontamination over {len(pools)} pools")
         # Scratch for the groupings through run files; a crashed run's leftovers are never read.
         work_dir = ctx.layout.work_dir(d)
-        shutil.rmtree(work_dir, ignore_errors=True)
+        storage.remove_tree(work_dir)
         try:
             run_pipeline(
                 pipeline_options(ctx.beam_args, len(pools)),
@@ -186,7 +198,7 @@ def decide(ctx: RunContext, pools: list[PoolFile]) -> tuple[str, str]:
                 log_path=ctx.worker_log("decide"),
             )
         finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
+            storage.remove_tree(work_dir)
         check_verdicts_cover_pools(folder, pools)
         mark_complete(folder)
     return d, folder
@@ -238,7 +250,10 @@ def run(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None]
     same output is refused while this one holds the output's run lock."""
     ctx = prepare(loaded, beam_args, log)
     with run_lock.held(ctx.layout.run_lock_file, ctx.manifest.name, ctx.manifest.version, log):
-        return run_locked(ctx)
+        try:
+            return run_locked(ctx)
+        finally:
+            upload_logs(ctx)
 
 
 def run_locked(ctx: RunContext) -> dict[str, Any]:

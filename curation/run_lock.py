@@ -5,6 +5,7 @@ names the holder for the message a refused run prints."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
@@ -15,14 +16,16 @@ from typing import Any
 
 import orjson
 
-from curation.errors import RunLockedError
+from curation import storage
+from curation.errors import InputError, RunLockedError
 
 
 @contextmanager
 def held(lock_file: str, name: str, version: str, log: Callable[[str], None] = print) -> Iterator[None]:
-    """Hold the run lock `lock_file` (a local path) for the body of the `with`, for manifest `name` `version`.
-    A lock held by a live run, or left on another host, raises RunLockedError; one left by a dead run on this
-    host is reported through `log` and taken over. The file is removed however the body ends."""
+    """Hold the run lock `lock_file` (a local path or an S3 object) for the body of the `with`, for manifest
+    `name` `version`. A lock held by a live run, or left on another host, raises RunLockedError; one left by
+    a dead run on this host is reported through `log` and taken over. The lock is removed however the body
+    ends."""
     holder = {
         "host": socket.gethostname(),
         "pid": os.getpid(),
@@ -30,6 +33,10 @@ def held(lock_file: str, name: str, version: str, log: Callable[[str], None] = p
         "manifest": name,
         "version": version,
     }
+    if storage.is_s3(lock_file):
+        with _held_on_s3(lock_file, holder, log):
+            yield
+        return
     fd = _acquire(lock_file, holder, log)
     try:
         yield
@@ -40,6 +47,45 @@ def held(lock_file: str, name: str, version: str, log: Callable[[str], None] = p
                 os.unlink(lock_file)
         finally:
             os.close(fd)
+
+
+@contextmanager
+def _held_on_s3(lock_file: str, holder: dict[str, Any], log: Callable[[str], None]) -> Iterator[None]:
+    """An object created only if absent (a conditional put): S3 has no flock, so a lock whose holder is not
+    a process of this host is never taken over, and one whose process here is gone is."""
+    body = orjson.dumps(holder, option=orjson.OPT_INDENT_2)
+    while not storage.create_exclusive(lock_file, body):
+        try:
+            with storage.open_binary(lock_file) as f:
+                found = _holder_of(f.read())
+        except InputError:
+            continue  # released meanwhile
+        who = _who(found)
+        if found.get("host") != holder["host"] or _pid_alive(found.get("pid")):
+            raise RunLockedError(
+                f"{lock_file} is held by {who}: another run is writing this output; wait for it to end, "
+                f"or if that run is dead, remove {lock_file}"
+            )
+        storage.remove(lock_file)
+        log(f"[lock] removed a stale lock left by {who}")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(InputError), storage.open_binary(lock_file) as f:
+            if _holder_of(f.read()) == holder:
+                storage.remove(lock_file)
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _acquire(lock_file: str, holder: dict[str, Any], log: Callable[[str], None]) -> int:
@@ -73,10 +119,7 @@ def _remove_if_stale(lock_file: str, log: Callable[[str], None]) -> None:
         return
     try:
         holder = _read_holder(fd)
-        who = (
-            f"PID {holder.get('pid', '?')} on {holder.get('host', '?')} since {holder.get('started', '?')} "
-            f"(manifest {holder.get('manifest', '?')} {holder.get('version', '?')})"
-        )
+        who = _who(holder)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -101,12 +144,23 @@ def _remove_if_stale(lock_file: str, log: Callable[[str], None]) -> None:
 
 
 def _read_holder(fd: int) -> dict[str, Any]:
-    """The holder a lock file names, or nothing when it is not a run lock (written by hand, say)."""
+    return _holder_of(os.read(fd, 64 * 1024))
+
+
+def _holder_of(data: bytes) -> dict[str, Any]:
+    """The holder a lock names, or nothing when it is not a run lock (written by hand, say)."""
     try:
-        holder = orjson.loads(os.read(fd, 64 * 1024))
+        holder = orjson.loads(data)
     except orjson.JSONDecodeError:
         return {}
     return holder if isinstance(holder, dict) else {}
+
+
+def _who(holder: dict[str, Any]) -> str:
+    return (
+        f"PID {holder.get('pid', '?')} on {holder.get('host', '?')} since {holder.get('started', '?')} "
+        f"(manifest {holder.get('manifest', '?')} {holder.get('version', '?')})"
+    )
 
 
 def _still_at(fd: int, path: str) -> bool:

@@ -14,6 +14,7 @@ import io
 import lzma
 import os
 import re
+import shutil
 import sys
 import tempfile
 import zlib
@@ -135,9 +136,12 @@ def join(base: str, *parts: str) -> str:
     return os.path.join(base, *parts)
 
 
+def _error_code(exc: Exception) -> str:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+
+
 def _s3_error(uri: str, exc: Exception) -> InputError:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-    return InputError(f"{uri}: cannot read S3 object ({code})")
+    return InputError(f"{uri}: cannot read S3 object ({_error_code(exc)})")
 
 
 # --- listing -----------------------------------------------------------------------------------------
@@ -625,6 +629,42 @@ def remove(uri: str) -> None:
             os.remove(uri)
 
 
+def remove_tree(uri: str) -> None:
+    """Delete a folder, or on S3 every object under the prefix `uri/`; one already gone is not an error."""
+    if not is_s3(uri):
+        shutil.rmtree(uri, ignore_errors=True)
+        return
+    bucket, prefix = split_s3(uri.rstrip("/") + "/")
+    client = _s3()
+    # A listing page holds at most 1,000 keys, as many as one delete_objects request takes.
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", ())]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
+def create_exclusive(uri: str, data: bytes) -> bool:
+    """Write `data` to `uri` only if nothing is there yet, in one step no other writer can interleave with
+    (O_EXCL locally, a conditional put on S3); False when something already was."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        try:
+            _s3().put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+        except Exception as exc:
+            if _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise _s3_error(uri, exc) from exc
+        return True
+    os.makedirs(os.path.dirname(os.path.abspath(uri)), exist_ok=True)
+    try:
+        fd = os.open(uri, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return True
+
+
 # --- writing -----------------------------------------------------------------------------------------
 
 
@@ -706,3 +746,9 @@ def atomic_write(uri: str, part_size_bytes: int = DEFAULT_PART_SIZE_BYTES) -> It
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp_path)
         raise
+
+
+def upload_file(local_path: str, uri: str) -> None:
+    """Copy a local file to `uri` as `atomic_write` writes, streaming it in parts."""
+    with open(local_path, "rb") as src, atomic_write(uri) as dst:
+        shutil.copyfileobj(src, dst, _READ_CHUNK_BYTES)
