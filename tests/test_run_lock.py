@@ -4,6 +4,7 @@ over on its own host only, and the lock goes away however a run ends."""
 from __future__ import annotations
 
 import gzip
+import os
 import socket
 import subprocess
 import sys
@@ -11,10 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import helpers_io
 import orjson
 import pytest
 from conftest import REPO, small_manifest, write_manifest
 
+from curation import run_lock, storage
 from curation.cli import main
 from curation.errors import InputError, RunLockedError
 from curation.layout import RunLayout
@@ -144,3 +147,43 @@ def test_of_two_concurrent_runs_one_finishes_and_the_other_is_refused(tmp_path):
     assert f"is held by PID {winner.pid} on {socket.gethostname()} since " in errs[loser.pid]
     assert (tmp_path / "out" / "small" / "1.0.0" / "lock.json").exists()
     assert not lock_file(tmp_path).exists()
+
+
+# --- the run lock of an output on S3 -----------------------------------------------------------------
+
+s3_endpoint = helpers_io.s3_endpoint
+s3_bucket = helpers_io.s3_bucket
+
+
+def _put_holder(uri: str, **holder) -> None:
+    with storage.atomic_write(uri) as f:
+        f.write(orjson.dumps(holder))
+
+
+def test_on_s3_a_second_holder_is_refused_and_the_lock_goes_when_the_first_ends(s3_bucket):
+    lock = f"{s3_bucket}/out/_cache.lock"
+    with run_lock.held(lock, "small", "1.0.0"):
+        with storage.open_binary(lock) as f:
+            assert orjson.loads(f.read())["pid"] == os.getpid()
+        with pytest.raises(RunLockedError, match="another run is writing this output"):
+            with run_lock.held(lock, "other", "2.0.0"):
+                pass
+        assert storage.exists(lock)
+    assert not storage.exists(lock)
+
+
+def test_on_s3_a_dead_process_of_this_host_loses_its_lock_and_another_host_keeps_it(s3_bucket):
+    lock = f"{s3_bucket}/out/_cache.lock"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _put_holder(lock, host=socket.gethostname(), pid=int(dead.stdout), started=LEFT_AT, manifest="x", version="1")
+    said = []
+    with run_lock.held(lock, "small", "1.0.0", said.append):
+        pass
+    assert said == [f"[lock] removed a stale lock left by PID {int(dead.stdout)} on {socket.gethostname()} since {LEFT_AT} (manifest x 1)"]
+    assert not storage.exists(lock)
+
+    _put_holder(lock, host="elsewhere.example", pid=int(dead.stdout), started=LEFT_AT, manifest="x", version="1")
+    with pytest.raises(RunLockedError, match=f"if that run is dead, remove {lock}"):
+        with run_lock.held(lock, "small", "1.0.0"):
+            pass
+    assert storage.exists(lock)
