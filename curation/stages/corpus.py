@@ -10,10 +10,12 @@ import apache_beam as beam
 
 from curation.chain import QUALITY_STAGE
 from curation.digests import CODE_VERSION, digest
+from curation.document import Rejection
 from curation.stages.curate import PoolFile
 from curation.stages.decide import DecideQuality
-from curation.stages.decisions import Decisions, write_decisions
+from curation.stages.decisions import GATHERED, write_decisions
 from curation.stages.ids import FindDuplicateIds
+from curation.stages.sorted_runs import WriteSortedRunsFn
 from curation.stages.verdicts import located_parts, pool_verdicts, write_pool_verdicts
 from filters.decontaminate.actions import STAGE as DECONTAMINATION_STAGE
 from filters.dedupe.transforms import STAGE as DEDUPE_STAGE
@@ -38,9 +40,13 @@ class _WriteDecisionsFn(beam.DoFn):
     def __init__(self, folder: str):
         self._folder = folder
 
-    def process(self, _, rejections, matches, quarantined):
-        write_decisions(self._folder, Decisions(list(rejections), list(matches), list(quarantined)))
+    def process(self, _, runs):
+        write_decisions(self._folder, list(runs))
         yield self._folder
+
+
+def _rejection_row(r: Rejection) -> dict:
+    return r.to_dict()
 
 
 class _WritePoolVerdictsFn(beam.DoFn):
@@ -107,14 +113,17 @@ class DecideCorpus(beam.PTransform):
             | "GroupVerdictsByPool" >> CoGroupInRuns(self._work_dir)
             | "WritePoolVerdicts" >> beam.ParDo(_WritePoolVerdictsFn(self._folder, tuple(stages)))
         )
+        # Only the names of sorted run files reach the one task that writes the decisions, never the rows.
+        runs = (
+            gathered(ledger_parts, "Rejections")
+            | "SortRejections" >> beam.ParDo(WriteSortedRunsFn(self._work_dir, "rejections", GATHERED["rejections"][1], _rejection_row)),
+            gathered(match_parts, "Matches")
+            | "SortMatches" >> beam.ParDo(WriteSortedRunsFn(self._work_dir, "matches", GATHERED["matches"][1])),
+            quality.quarantined
+            | "SortQuarantined" >> beam.ParDo(WriteSortedRunsFn(self._work_dir, "quarantined", GATHERED["quarantined"][1])),
+        ) | "AllRuns" >> beam.Flatten()
         return (
             p
             | "One" >> beam.Create([None])
-            | "WriteDecisions"
-            >> beam.ParDo(
-                _WriteDecisionsFn(self._folder),
-                rejections=beam.pvalue.AsList(gathered(ledger_parts, "Rejections")),
-                matches=beam.pvalue.AsList(gathered(match_parts, "Matches")),
-                quarantined=beam.pvalue.AsList(quality.quarantined),
-            )
+            | "WriteDecisions" >> beam.ParDo(_WriteDecisionsFn(self._folder), runs=beam.pvalue.AsList(runs))
         )

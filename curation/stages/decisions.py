@@ -11,6 +11,7 @@ import orjson
 
 from curation import storage
 from curation.document import Rejection
+from curation.stages.sorted_runs import canonical, write_merged
 
 REJECTIONS = "rejections.jsonl.zst"
 MATCHES = "matches.jsonl.zst"
@@ -45,16 +46,25 @@ def rejection_sort_key(r: Rejection) -> tuple:
     return (r.source, r.doc_id, r.stage, r.filter, r.reason)
 
 
-def write_decisions(folder: str, decisions: Decisions) -> None:
-    """Rows sorted by key so the files are byte-identical whatever order the workers produced them in. The
-    folder is complete only once the run has checked every pool's verdicts (`mark_complete`)."""
-    write_rows(storage.join(folder, REJECTIONS), (r.to_dict() for r in sorted(decisions.rejections, key=rejection_sort_key)))
-    write_rows(storage.join(folder, MATCHES), sorted(decisions.matches, key=_canonical))
-    write_rows(storage.join(folder, QUARANTINE), sorted(decisions.quarantined, key=_canonical))
+def _rejection_row_key(row: dict[str, Any]) -> tuple:
+    # The whole row breaks ties, so two rows for one document, stage, filter and reason keep one order.
+    return (row["source"], row["doc_id"], row["stage"], row["filter"], row["reason"], canonical(row))
 
 
-def _canonical(row: dict[str, Any]) -> bytes:
-    return orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+# What decide gathers from the whole corpus: kind -> (file in the decisions folder, the rows' order).
+GATHERED = {
+    "rejections": (REJECTIONS, _rejection_row_key),
+    "matches": (MATCHES, canonical),
+    "quarantined": (QUARANTINE, canonical),
+}
+
+
+def write_decisions(folder: str, runs: list[tuple[str, str]]) -> None:
+    """Each gathered kind's sorted runs ((kind, run file) pairs) merged into its file, sorted by key, so
+    the files are byte-identical whatever order the workers produced the rows in. The folder is complete
+    only once the run has checked every pool's verdicts (`mark_complete`)."""
+    for kind, (name, key) in GATHERED.items():
+        write_merged(storage.join(folder, name), [uri for k, uri in runs if k == kind], key)
 
 
 def mark_complete(folder: str) -> None:
