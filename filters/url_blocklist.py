@@ -88,7 +88,7 @@ class URLBlocklistFilter:
             "url_missing": 0.0,
             "blocked_domain": float(bool(registered) and registered in domains),
             "blocked_hostname": float(bool(parts.fqdn) and parts.fqdn in domains),
-            "blocked_url": float(url in urls),
+            "blocked_url": float(url in urls or url.split("://", 1)[-1] in urls),
             "banned_words": float(len(words & banned_words)),
             "soft_banned_words": float(len(words & soft_banned_words)),
             "banned_subwords": float(sum(1 for _ in banned_subwords.occurrences(normalize(url)))),
