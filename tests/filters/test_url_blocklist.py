@@ -60,7 +60,7 @@ def test_domain_and_hostname_blocklist(tmp_path):
     flt = URLBlocklistFilter(URLBlocklistConfig(domains_file=str(domains)))
     assert _reason(flt, "16thfleet.wikidot.com/chatter:anewhome") == "url_blocked_domain"
     assert _reason(flt, "https://www.flechazosbdsm.com/eventos") == "url_blocked_hostname"
-    # Registered domains follow the public-suffix list: forums.bbc.co.uk is under bbc.co.uk, not co.uk.
+    # A hostname whose registered domain (blogspot.com) is not listed is kept.
     assert _reason(flt, "biologiaolsztyn.blogspot.com/2016/12/") is None
 
 
