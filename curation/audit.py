@@ -436,6 +436,18 @@ def _decision_line(d: dict[str, Any]) -> str:
     return f"  {kind} by {d['stage']} / {d['filter']}: {d['reason']}{score}{extra}"
 
 
+def _masked_lines(attributes: dict[str, Any]) -> list[str]:
+    """What a masking modifier (pii_mask_v1) replaced: each span's kind and place in the text it masked."""
+    lines = []
+    for key, spans in sorted(attributes.items()):
+        if key.endswith("/masked_spans") and spans:
+            kinds = collections.Counter(kind for _, _, kind in spans)
+            summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+            lines.append(f"  masked by {key.split('/', 1)[0]}: {summary}")
+            lines.extend(f"    {kind} at characters {start}..{end} of the text before masking" for start, end, kind in spans)
+    return lines
+
+
 def format_record(record: dict[str, Any]) -> str:
     if record["kind"] == "quarantine":
         return "\n".join(
@@ -451,6 +463,7 @@ def format_record(record: dict[str, Any]) -> str:
     ]
     if record.get("url"):
         lines.append(f"url: {record['url']}")
+    lines.extend(_masked_lines(record.get("attributes") or {}))
     lines.extend(_decision_line(d) for d in record["decisions"])
     cluster = record.get("cluster")
     if cluster:

@@ -124,6 +124,14 @@ def card_tables(stats: dict[str, Any], lock: dict[str, Any]) -> list[Table]:
                 ],
                 *[["model", f"{e['uri'].rsplit('/', 1)[-1]} sha256 {e['sha256']}"] for e in lock["models"]],
                 *[
+                    ["filter list", f"{'/'.join(e['uri'].rsplit('/', 2)[-2:])} sha256 {e['sha256']}"]
+                    for e in lock.get("filter_lists", [])
+                ],
+                *[
+                    ["filter plugin", f"{e['filter']} from {e['distribution']} {e['version']}"]
+                    for e in lock.get("plugins", [])
+                ],
+                *[
                     ["eval set", f"{e['uri'].rsplit('/', 1)[-1]} sha256 {e['sha256']}"]
                     for e in lock["eval_sets"]
                 ],

@@ -10,7 +10,7 @@ from typing import Any
 
 from curation.document import Document, Rejection
 from filters.base import TextView
-from filters.registry import build_chain
+from filters.registry import build_chain, plugin_of
 
 QUALITY_STAGE = "quality"
 
@@ -27,7 +27,8 @@ def decision_fields(config: Any) -> set[str]:
 
 
 def scoring_identity(filter_specs: list[dict[str, Any]]) -> list[Any]:
-    """What determines the scores a chain stores: each step's versioned name and its non-threshold config.
+    """What determines the scores a chain stores: each step's versioned name and its non-threshold config,
+    and for a filter from an installed package, that package's name and version.
 
     A gate's thresholds count too: they decide which documents later steps score at all.
     """
@@ -38,7 +39,8 @@ def scoring_identity(filter_specs: list[dict[str, Any]]) -> list[Any]:
         if not gate:
             for name in decision_fields(step.config):
                 cfg.pop(name, None)
-        identity.append((step.name, cfg, gate))
+        plugin = plugin_of(step.name)
+        identity.append((step.name, cfg, gate) + ((plugin.distribution, plugin.version) if plugin else ()))
     return identity
 
 
@@ -63,7 +65,7 @@ class Chain:
         decision is already taken at the gate, whatever the later thresholds are.
         """
         live = list(range(len(docs)))
-        views = [TextView(d.text) for d in docs]
+        views = [TextView(d.text, d.metadata) for d in docs]
         for step, gate in zip(self.steps, self.gates):
             if hasattr(step, "modify"):
                 for i in live:
@@ -71,7 +73,7 @@ class Chain:
                     _store(docs[i], step.name, measurements)
                     if new_text != docs[i].text:
                         docs[i].text = new_text
-                        views[i] = TextView(new_text)
+                        views[i] = TextView(new_text, docs[i].metadata)
                 continue
             if hasattr(step, "score_batch"):
                 scored = step.score_batch([views[i] for i in live])

@@ -15,7 +15,7 @@ import orjson
 import curation
 from curation import storage
 from curation.errors import InputError
-from filters.registry import MODEL_KEYS
+from filters.registry import LIST_KEYS, MODEL_KEYS, plugin_of
 
 LIBRARIES = (
     "apache-beam",
@@ -23,6 +23,8 @@ LIBRARIES = (
     "tiktoken",
     "fasttext-numpy2-wheel",
     "datatrove",
+    "tldextract",
+    "pyahocorasick",
     "pyarrow",
     "numpy",
     "zstandard",
@@ -95,15 +97,8 @@ def run_facts(ctx, pools) -> dict[str, Any]:
     from curation.stages.decontaminate import eval_files
 
     m = ctx.manifest
-    models = sorted(
-        {
-            v
-            for s in ctx.sources.values()
-            for f in s.filters
-            for k, v in f.items()
-            if k in MODEL_KEYS and isinstance(v, str)
-        }
-    )
+    specs = [f for s in ctx.sources.values() for f in s.filters]
+    models = _named_files(specs, MODEL_KEYS)
     return {
         "lock_version": LOCK_VERSION,
         "name": m.name,
@@ -117,8 +112,30 @@ def run_facts(ctx, pools) -> dict[str, Any]:
         "inputs": [dict(input_entry(p.input_uri), source=p.source) for p in pools],
         "tokenizer": file_entry(ctx.tokenizer_path),
         "models": [file_entry(p) for p in models],
+        "filter_lists": [file_entry(p) for p in _named_files(specs, LIST_KEYS)],
+        "plugins": plugins(specs),
         "eval_sets": [file_entry(p) for p in eval_files(m.decontaminate, ctx.loaded)],
     }
+
+
+def _named_files(specs: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
+    """The files filter specs name under `keys`, sorted; a folder (a `_dir` key) stands for its `.txt` lists."""
+    found = set()
+    for spec in specs:
+        for key, value in spec.items():
+            if key in keys and isinstance(value, str):
+                found.update(storage.list_files(storage.join(value, "*.txt")) if key.endswith("_dir") else [value])
+    return sorted(found)
+
+
+def plugins(specs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Each filter from an installed package that the chains use, with its distribution and version."""
+    used = sorted({spec["use"] for spec in specs})
+    return [
+        {"filter": name, "distribution": p.distribution, "version": p.version}
+        for name in used
+        if (p := plugin_of(name)) is not None
+    ]
 
 
 def output_entries(root: str) -> list[dict[str, Any]]:

@@ -31,7 +31,7 @@ from curation.stages.curate import CurateFiles, PoolFile, pool_digest, pool_meta
 from curation.stages.decisions import decisions_complete, mark_complete
 from curation.stages.tokenize import TokenFile, TokenizePools, tokenizer_sha256, tokens_digest
 from curation.stages.verdicts import read_pool_counts
-from filters.registry import MODEL_KEYS
+from filters.registry import FILE_KEYS
 from mixes.manifest import LoadedManifest, Manifest, SourceConfig
 
 
@@ -74,8 +74,8 @@ def upload_logs(ctx: RunContext) -> None:
 
 
 def resolved_source(loaded: LoadedManifest, source: SourceConfig) -> SourceConfig:
-    """Paths in a source (inputs, filter models, the id root) made absolute against the manifest's folder."""
-    filters = [{k: (loaded.resolve(v) if k in MODEL_KEYS and isinstance(v, str) else v) for k, v in f.items()} for f in source.filters]
+    """Paths in a source (inputs, filter models and lists, the id root) made absolute against the manifest's folder."""
+    filters = [{k: (loaded.resolve(v) if k in FILE_KEYS and isinstance(v, str) else v) for k, v in f.items()} for f in source.filters]
     id_root = loaded.resolve(source.id_root) if source.id_root else str(loaded.path.parent)
     return dataclasses.replace(source, paths=[loaded.resolve(p) for p in source.paths], filters=filters, id_root=id_root)
 

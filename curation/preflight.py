@@ -1,4 +1,4 @@
-"""Checks of the files a manifest names (tokenizer, filter models, eval sets), made before a run does any
+"""Checks of the files a manifest names (tokenizer, filter models and lists, eval sets), made before a run does any
 work: `validate` and `run` both call `check_files`, so a manifest that validates does not fail hours later
 at its tokenize or decontaminate phase because a file is not what the manifest says it is."""
 
@@ -8,10 +8,11 @@ import collections
 from collections.abc import Callable
 from pathlib import Path
 
+from curation import storage
 from curation.errors import InputError, ManifestError
 from filters.decontaminate.evalsets import read_benchmark, resolve_benchmarks
 from filters.fasttext_hs import is_fasttext_model
-from filters.registry import MODEL_KEYS
+from filters.registry import LIST_KEYS, MODEL_KEYS
 from mixes.manifest import LoadedManifest
 from mixes.tokenizer import read_tokenizer_json
 
@@ -24,6 +25,10 @@ def check_files(loaded: LoadedManifest) -> None:
             for key in MODEL_KEYS:
                 if isinstance(spec.get(key), str):
                     _check_file(loaded, f"sources[{i}].filters[{j}].{key}", spec[key], _fasttext_model)
+            for key in LIST_KEYS:
+                if isinstance(spec.get(key), str):
+                    check = _list_folder if key.endswith("_dir") else _list_file
+                    _check_file(loaded, f"sources[{i}].filters[{j}].{key}", spec[key], check)
     _check_eval_sets(loaded)
 
 
@@ -42,6 +47,19 @@ def _check_file(loaded: LoadedManifest, field: str, value: str, check: Callable[
 def _fasttext_model(path: Path) -> None:
     if not is_fasttext_model(path):
         raise ValueError(f"{path} is not a fastText model (.bin or .ftz): it lacks fastText's magic number")
+
+
+def _list_file(path: Path) -> None:
+    # The first line is read: a list that does not decompress or decode fails here, not in a worker.
+    with storage.open_decompressed(str(path)) as raw:
+        raw.readline().decode("utf-8")
+
+
+def _list_folder(path: Path) -> None:
+    if not path.is_dir():
+        raise ValueError(f"{path} is not a folder of lists")
+    if not any(path.glob("*.txt")):
+        raise ValueError(f"{path} holds no .txt lists")
 
 
 def _check_eval_sets(loaded: LoadedManifest) -> None:

@@ -81,7 +81,7 @@ class RegenerateReport:
 
 
 def _locked_files(lock: dict[str, Any]) -> list[dict[str, Any]]:
-    return [*lock["inputs"], lock["tokenizer"], *lock["models"], *lock["eval_sets"]]
+    return [*lock["inputs"], lock["tokenizer"], *lock["models"], *lock.get("filter_lists", []), *lock["eval_sets"]]
 
 
 def drifted_files(lock: dict[str, Any]) -> list[Drift]:

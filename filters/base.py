@@ -7,6 +7,7 @@ shared by every filter in a chain.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -59,12 +60,14 @@ def split_words(text: str) -> list[str]:
 
 
 class TextView:
-    """A document's text with its lines and words computed once, lazily, and shared across filters."""
+    """A document's text with its lines and words computed once, lazily, and shared across filters, and
+    its metadata (read only), for the filters that judge by URL or language."""
 
-    __slots__ = ("__dict__", "text")
+    __slots__ = ("__dict__", "metadata", "text")
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, metadata: Mapping[str, Any] | None = None):
         self.text = text
+        self.metadata = metadata if metadata is not None else {}
 
     @cached_property
     def lines(self) -> list[str]:

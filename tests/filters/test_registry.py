@@ -6,7 +6,10 @@ from curation.config import ConfigError
 from filters.base import Bound, DocumentFilter, TextModifier
 from filters.registry import FILTERS, build_chain, build_filter
 
-REQUIRED = {"quality_classifier_v1": {"model": "models/hq.bin", "min_score": 0.5}}
+REQUIRED = {
+    "quality_classifier_v1": {"model": "models/hq.bin", "min_score": 0.5},
+    "c4_badwords_v1": {"words_dir": "lists/ldnoobw"},
+}
 
 
 @pytest.mark.parametrize("name", sorted(FILTERS))
