@@ -7,17 +7,23 @@ from __future__ import annotations
 import gzip
 import hashlib
 import re
+import shutil
+from pathlib import Path
 
 import boto3
+import orjson
 import pytest
 import zstandard
-from conftest import DEMO_DATA
+from conftest import DEMO_DATA, TOKENIZER, write_manifest
 from fault_proxy import Drop, FaultProxy, Short, SlowDown
 from helpers_io import REPO_DATA, source, split
+from test_pipeline import output_digests
 
 from curation import storage
 from curation.errors import InputError
+from curation.pipeline import run
 from curation.readers import read_source_file
+from mixes.manifest import load_manifest
 
 PARQUET = REPO_DATA / "universal_fdedup__sample1.parquet"
 
@@ -192,3 +198,62 @@ def test_zstd_object_cut_inside_a_frame_header_resumes(moto, proxy):
     proxy.faults = lambda r: Drop(r.nth + 5) if r.method == "GET" and r.nth < 4 else None
     with storage.open_decompressed(uri) as f:
         assert f.read() == plain
+
+
+def _s3_run(tmp_path, bucket: str, proxy, monkeypatch) -> Path:
+    """A curate + mix + lock run of real web and papers files read from the bucket through the proxy."""
+    # Worker processes configure their S3 client from the environment.
+    monkeypatch.setenv("CURATION_S3_ENDPOINT_URL", proxy.endpoint)
+    body = {
+        "name": "flaky",
+        "version": "1.0.0",
+        "seed": 3,
+        "sources": [
+            {"name": "web", "paths": [f"s3://{bucket}/web/*.json.gz"]},
+            {"name": "papers", "paths": [f"s3://{bucket}/papers/*.jsonl.gz"]},
+        ],
+        "output": {"path": "out", "tokenizer": str(TOKENIZER), "shard_tokens": 50_000},
+    }
+    run(load_manifest(write_manifest(tmp_path, body)), ["--direct_num_workers=2"], log=lambda _: None)
+    return tmp_path / "out" / "flaky" / "1.0.0"
+
+
+S3_INPUTS = {
+    "web/c4-sample.01.json.gz": DEMO_DATA / "web" / "c4-sample.01.json.gz",
+    "web/c4-sample.02.json.gz": DEMO_DATA / "web" / "c4-sample.02.json.gz",
+    "papers/arxiv.jsonl.gz": DEMO_DATA / "papers" / "arxiv-abstracts-head1000.jsonl.gz",
+}
+
+
+def test_a_run_streams_each_s3_input_once_and_a_flaky_network_changes_no_byte(
+    tmp_path, moto, proxy, monkeypatch
+):
+    client, bucket = moto
+    for key, path in S3_INPUTS.items():
+        client.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+    root = _s3_run(tmp_path, bucket, proxy, monkeypatch)
+    # One GET per input: curate hashed each while reading it, and the lock read none again.
+    assert {key: len(proxy.gets(f"/{bucket}/{key}")) for key in S3_INPUTS} == dict.fromkeys(S3_INPUTS, 1)
+    lock = orjson.loads((root / "lock.json").read_bytes())
+    assert {e["uri"]: (e["size"], e["sha256"], e["etag"]) for e in lock["inputs"]} == {
+        f"s3://{bucket}/{key}": (
+            path.stat().st_size,
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            storage.stat(f"s3://{bucket}/{key}").etag,
+        )
+        for key, path in S3_INPUTS.items()
+    }
+    clean = output_digests(root)
+    shutil.rmtree(tmp_path / "out")
+    proxy.requests.clear()
+    # Now every listing, stat and object read first meets SlowDown, and every object's body is cut mid-way.
+    sizes = {f"/{bucket}/{key}": path.stat().st_size for key, path in S3_INPUTS.items()}
+    proxy.faults = lambda r: (
+        SlowDown()
+        if r.nth == 0
+        else Drop(sizes[r.key] // 3)
+        if r.nth == 1 and r.key in sizes and r.method == "GET"
+        else None
+    )
+    assert output_digests(_s3_run(tmp_path, bucket, proxy, monkeypatch)) == clean
+    assert {key: len(proxy.gets(f"/{bucket}/{key}")) for key in S3_INPUTS} == dict.fromkeys(S3_INPUTS, 3)
