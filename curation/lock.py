@@ -44,17 +44,19 @@ def library_versions() -> dict[str, str | None]:
 
 def file_entry(uri: str) -> dict[str, Any]:
     st = storage.stat(uri)
-    entry = {"uri": uri, "size": st.size, "sha256": storage.sha256(uri)}
-    if st.etag:
-        entry["etag"] = st.etag
-    return entry
+    return storage.FileDigest(uri, st.size, storage.sha256(uri), st.etag).to_dict()
 
 
-def input_entry(uri: str) -> dict[str, Any]:
-    """An input quarantined as unreadable has no digest: its entry says why instead."""
+def input_entry(pool) -> dict[str, Any]:
+    """The input as curate hashed it while reading it, so no input is read again here. A pool without that
+    digest (written by an older version) has it taken now; an input quarantined as unreadable has none:
+    its entry says why instead."""
+    if pool.input_file is not None:
+        return pool.input_file
     try:
-        return file_entry(uri)
+        return file_entry(pool.input_uri)
     except storage.UnreadableFile as exc:
+        uri = pool.input_uri
         return {"uri": uri, "size": storage.stat(uri).size, "sha256": None, "unreadable": str(exc)}
 
 
@@ -109,7 +111,7 @@ def run_facts(ctx, pools) -> dict[str, Any]:
         "code_version": curation.__version__,
         "python": platform.python_version(),
         "libraries": library_versions(),
-        "inputs": [dict(input_entry(p.input_uri), source=p.source) for p in pools],
+        "inputs": [dict(input_entry(p), source=p.source) for p in pools],
         "tokenizer": file_entry(ctx.tokenizer_path),
         "models": [file_entry(p) for p in models],
         "filter_lists": [file_entry(p) for p in _named_files(specs, LIST_KEYS)],

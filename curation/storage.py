@@ -13,10 +13,12 @@ import hashlib
 import io
 import lzma
 import os
+import random
 import re
 import shutil
 import sys
 import tempfile
+import time
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -29,6 +31,9 @@ from curation.errors import InputError
 
 S3_SCHEME = "s3://"
 DEFAULT_PART_SIZE_BYTES = 64 * 1024 * 1024
+# Attempts per S3 request, and per stalled read, unless AWS_MAX_ATTEMPTS says otherwise (botocore's is 3): a
+# long run meets SlowDown bursts and dropped connections that three quick tries do not outlast.
+DEFAULT_S3_MAX_ATTEMPTS = 10
 _READ_CHUNK_BYTES = 1024 * 1024
 _GLOB_CHARS = re.compile(r"[*?\[]")
 # What open_decompressed decodes, by file extension; each one streams in bounded memory, even a bomb.
@@ -115,8 +120,21 @@ def _s3() -> Any:
     if key not in _s3_clients:
         import boto3
 
-        _s3_clients[key] = boto3.client("s3", **settings)
+        _s3_clients[key] = boto3.client("s3", config=_retry_config(), **settings)
     return _s3_clients[key]
+
+
+def _retry_config() -> Any:
+    """botocore's standard retry mode (SlowDown, 5xx, throttling, connection errors, with backoff) and
+    DEFAULT_S3_MAX_ATTEMPTS, unless AWS_RETRY_MODE / AWS_MAX_ATTEMPTS (or the AWS config file) say otherwise;
+    only "legacy", botocore's own default, gives way to standard. Resumed body reads use the same attempts."""
+    import botocore.session
+    from botocore.config import Config
+
+    aws_config = botocore.session.get_session()
+    mode = aws_config.get_config_variable("retry_mode")
+    attempts = aws_config.get_config_variable("max_attempts") or DEFAULT_S3_MAX_ATTEMPTS
+    return Config(retries={"mode": "standard" if mode == "legacy" else mode, "total_max_attempts": attempts})
 
 
 def is_s3(uri: str) -> bool:
@@ -301,58 +319,248 @@ def _list_s3(pattern: str) -> list[str]:
 # --- reading -----------------------------------------------------------------------------------------
 
 
-class _StreamingBodyReader(io.RawIOBase):
-    """A botocore streaming body as a raw stream, so it can be buffered and decompressed lazily."""
+class _S3ObjectReader(io.RawIOBase):
+    """An S3 object as a raw stream that outlasts a flaky network, from byte `start`.
 
-    def __init__(self, body: Any):
-        self._body = body
+    A body cut off mid-way (a dropped connection, a timeout) or ending before its range does is resumed by
+    a ranged GET from the last byte received, up to the client's max attempts in a row, with exponential
+    backoff and full jitter (the delay only: the bytes never depend on it). Every GET after the first asks
+    If-Match the ETag first read, so an object replaced mid-read fails in one line instead of mixing the bytes
+    of two versions. Streamed (not `seekable`), one open-ended GET serves the whole read; seekable, each read
+    is a GET of the range asked for (Parquet reads its footer, then column chunks).
+    """
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        data = self._body.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._body.close()
-        super().close()
-
-
-class _S3RangeReader(io.RawIOBase):
-    """A seekable S3 object read by HTTP ranges, for formats that read a footer first (Parquet)."""
-
-    def __init__(self, bucket: str, key: str, size: int):
-        self._bucket, self._key, self._size = bucket, key, size
-        self._pos = 0
+    def __init__(
+        self,
+        uri: str,
+        *,
+        start: int = 0,
+        size: int | None = None,
+        etag: str | None = None,
+        seekable: bool = False,
+    ):
+        self.uri, self.size, self.etag = uri, size, etag
+        self._bucket, self._key = split_s3(uri)
+        self._pos = start
+        self._seekable = seekable
+        self._body: Any = None
+        self._body_end = 0
+        self._attempts = _s3().meta.config.retries["total_max_attempts"]
+        self._jitter = random.Random()
+        if size is None:
+            # The first GET learns the size and ETag, and a missing object fails at open, as a file does.
+            self._retrying(lambda: self._open(None))
 
     def readable(self) -> bool:
         return True
 
     def seekable(self) -> bool:
-        return True
+        return self._seekable
 
     def tell(self) -> int:
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        position = max(0, base + offset)
+        if position != self._pos:
+            self._drop_body()
+            self._pos = position
         return self._pos
 
     def readinto(self, buffer: Any) -> int:
-        end = min(self._pos + len(buffer), self._size)
-        if end <= self._pos:
+        wanted = min(len(buffer), self.size - self._pos)
+        if wanted <= 0:
             return 0
-        body = _s3().get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self._pos}-{end - 1}")[
-            "Body"
-        ]
-        data = body.read()
-        buffer[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
+        return self._retrying(lambda: self._read_some(memoryview(buffer)[:wanted]))
+
+    def _read_some(self, view: memoryview) -> int:
+        if self._body is None or self._pos >= self._body_end:
+            self._drop_body()
+            self._open(len(view) if self._seekable else None)
+        received = self._body.readinto(view)
+        if received == 0:
+            raise _ShortBody(f"body ended at byte {self._pos:,}, before its range did")
+        self._pos += received
+        return received
+
+    def _open(self, length: int | None) -> None:
+        request = {"Bucket": self._bucket, "Key": self._key}
+        if self.etag is not None:
+            request["IfMatch"] = f'"{self.etag}"'
+        end = self.size if length is None else self._pos + length
+        if self._pos > 0 or length is not None:
+            request["Range"] = f"bytes={self._pos}-{end - 1}"
+        response = _s3().get_object(**request)
+        etag = response["ETag"].strip('"')
+        if self.etag is None:
+            self.etag, self.size = etag, response["ContentLength"]
+            end = self.size
+        elif etag != self.etag:  # a server that ignores If-Match
+            raise self._changed()
+        if "Range" in request and not response.get("ContentRange", "").startswith(f"bytes {self._pos}-"):
+            raise _ShortBody(f"asked for bytes from {self._pos:,}, got {response.get('ContentRange')}")
+        self._body, self._body_end = response["Body"], end
+
+    def _retrying(self, attempt: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        failures = 0
+        while True:
+            try:
+                return attempt()
+            except (*_s3_transient_errors(), _ShortBody) as exc:
+                self._drop_body()
+                failures += 1
+                if failures >= self._attempts:
+                    detail = " ".join(str(exc).split())
+                    raise InputError(
+                        f"{self.uri}: S3 read failed {failures} times in a row at byte {self._pos:,} ({detail}); "
+                        "retry later, or allow more attempts with AWS_MAX_ATTEMPTS"
+                    ) from None
+                time.sleep(
+                    self._jitter.uniform(0, min(_RESUME_MAX_DELAY_S, _RESUME_BASE_DELAY_S * 2**failures))
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                    raise self._changed() from None
+                raise _s3_error(self.uri, exc) from None
+            except BotoCoreError as exc:
+                raise _s3_error(self.uri, exc) from None
+
+    def _changed(self) -> InputError:
+        return InputError(
+            f"{self.uri}: the object changed while being read (ETag {self.etag} no longer matches); "
+            "run again once it is no longer being written"
+        )
+
+    def _drop_body(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+    def close(self) -> None:
+        self._drop_body()
+        super().close()
+
+
+class _ShortBody(Exception):
+    """A response body that ended before the range it was asked for: retried like a dropped connection."""
+
+
+# Delays between attempts to resume a read: full jitter over an exponential bound, capped as botocore's.
+_RESUME_BASE_DELAY_S = 0.05
+_RESUME_MAX_DELAY_S = 20.0
+
+
+def _s3_transient_errors() -> tuple[type[BaseException], ...]:
+    """What a dropped, reset or stalled connection raises from a request or a streaming body, once botocore's
+    own retries (of requests only, never of a body) are spent."""
+    from botocore.exceptions import ConnectionError, HTTPClientError, IncompleteReadError
+
+    return (ConnectionError, HTTPClientError, IncompleteReadError)
+
+
+class _LocalReader(io.FileIO):
+    """A local file as a raw stream, with the `size` and `etag` an S3 object reader has."""
+
+    etag = None
+
+    @property
+    def size(self) -> int:
+        return os.fstat(self.fileno()).st_size
+
+
+def _open_local(uri: str) -> _LocalReader:
+    try:
+        return _LocalReader(uri)
+    except OSError as exc:
+        error = InputError if isinstance(exc, FileNotFoundError) else UnreadableFile
+        raise error(f"{uri}: cannot open input file ({exc.strerror})") from None
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    """A file as lock.json records it: its size and sha256, and on S3 the ETag of the version read."""
+
+    uri: str
+    size: int
+    sha256: str
+    etag: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"uri": self.uri, "size": self.size, "sha256": self.sha256}
+        if self.etag:
+            entry["etag"] = self.etag
+        return entry
+
+
+class ReadDigest:
+    """The sha256 of an input taken while a reader streams it (`open_binary(uri, digest)` and the like), so
+    recording the input costs no second read. Only bytes met in order from the start are hashed: `finish`
+    reads just what the reader left, such as the rest of a file it stopped in, or a Parquet footer read
+    before the column chunks."""
+
+    def __init__(self) -> None:
+        self._sha256 = hashlib.sha256()
+        self._hashed_bytes = 0
+        self._size: int | None = None
+        self._etag: str | None = None
+
+    def _watch(self, raw: Any, start: int = 0) -> _DigestingReader:
+        self._size, self._etag = raw.size, raw.etag
+        return _DigestingReader(raw, self, start)
+
+    def _add(self, offset: int, data: memoryview) -> None:
+        if offset <= self._hashed_bytes < offset + len(data):
+            self._sha256.update(data[self._hashed_bytes - offset :])
+            self._hashed_bytes = offset + len(data)
+
+    def finish(self, uri: str) -> FileDigest:
+        """The digest of the whole of `uri` (the version read, on S3), reading only the bytes not yet hashed."""
+        if self._size is None or self._hashed_bytes < self._size:
+            start = self._hashed_bytes
+            if not is_s3(uri):
+                raw = _open_local(uri)
+                raw.seek(start)
+            elif self._size is None:
+                raw = _S3ObjectReader(uri)
+            else:
+                raw = _S3ObjectReader(uri, start=start, size=self._size, etag=self._etag)
+            with self._watch(raw, start) as reader:
+                while reader.read(_READ_CHUNK_BYTES):
+                    pass
+        return FileDigest(uri, self._hashed_bytes, self._sha256.hexdigest(), self._etag)
+
+
+class _DigestingReader(io.RawIOBase):
+    """A raw stream that hands each byte it reads, with its offset, to a ReadDigest."""
+
+    def __init__(self, raw: Any, digest: ReadDigest, start: int):
+        self._raw, self._digest, self._pos = raw, digest, start
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._pos = self._raw.seek(offset, whence)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        received = self._raw.readinto(buffer)
+        self._digest._add(self._pos, memoryview(buffer)[:received])
+        self._pos += received
+        return received
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class SkippedCorruptFrame(zstandard.ZstdError):
@@ -506,31 +714,21 @@ class _ZstdFramesReader(io.RawIOBase):
         super().close()
 
 
-def open_binary(uri: str) -> BinaryIO:
-    """A buffered streaming reader; S3 objects are streamed, never downloaded whole."""
-    if not is_s3(uri):
-        try:
-            return open(uri, "rb")
-        except OSError as exc:
-            error = InputError if isinstance(exc, FileNotFoundError) else UnreadableFile
-            raise error(f"{uri}: cannot open input file ({exc.strerror})") from None
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    bucket, key = split_s3(uri)
-    try:
-        body = _s3().get_object(Bucket=bucket, Key=key)["Body"]
-    except (ClientError, BotoCoreError) as exc:
-        raise _s3_error(uri, exc) from None
-    return io.BufferedReader(_StreamingBodyReader(body), buffer_size=_READ_CHUNK_BYTES)
+def open_binary(uri: str, digest: ReadDigest | None = None) -> BinaryIO:
+    """A buffered streaming reader; S3 objects are streamed, never downloaded whole. A `digest` hashes the
+    bytes as they are read."""
+    raw = _S3ObjectReader(uri) if is_s3(uri) else _open_local(uri)
+    return io.BufferedReader(digest._watch(raw) if digest else raw, buffer_size=_READ_CHUNK_BYTES)
 
 
-def open_seekable(uri: str) -> BinaryIO:
+def open_seekable(uri: str, digest: ReadDigest | None = None) -> BinaryIO:
     """A seekable reader (local file, or S3 by ranges) for formats with a footer index."""
-    if not is_s3(uri):
-        return open_binary(uri)
-    size = stat(uri).size
-    bucket, key = split_s3(uri)
-    return io.BufferedReader(_S3RangeReader(bucket, key, size), buffer_size=_READ_CHUNK_BYTES)
+    if is_s3(uri):
+        st = stat(uri)
+        raw = _S3ObjectReader(uri, size=st.size, etag=st.etag, seekable=True)
+    else:
+        raw = _open_local(uri)
+    return io.BufferedReader(digest._watch(raw) if digest else raw, buffer_size=_READ_CHUNK_BYTES)
 
 
 def compression_of(uri: str) -> str | None:
@@ -541,9 +739,10 @@ def compression_of(uri: str) -> str | None:
     return None
 
 
-def open_decompressed(uri: str) -> BinaryIO:
-    """A streaming reader of the decompressed bytes; errors from corrupt data surface on read."""
-    raw = open_binary(uri)
+def open_decompressed(uri: str, digest: ReadDigest | None = None) -> BinaryIO:
+    """A streaming reader of the decompressed bytes; errors from corrupt data surface on read. A `digest`
+    hashes the stored (compressed) bytes as they are read."""
+    raw = open_binary(uri, digest)
     codec = compression_of(uri)
     if codec == "gz":
         # GzipFile reads concatenated members, as written by per-record gzip (WARC) and `cat a.gz b.gz`.

@@ -101,8 +101,8 @@ def test_runs_of_blank_lines_are_skipped_a_buffer_at_a_time_and_still_counted(tm
     streams = []
     open_decompressed = storage.open_decompressed
 
-    def open_counting(uri):
-        streams.append(_CallCounter(open_decompressed(uri)))
+    def open_counting(uri, digest=None):
+        streams.append(_CallCounter(open_decompressed(uri, digest)))
         return streams[-1]
 
     monkeypatch.setattr(storage, "open_decompressed", open_counting)

@@ -39,11 +39,13 @@ def detect_format(uri: str) -> str:
     raise InputError(f"{uri}: cannot tell the format from the extension; set the source's format")
 
 
-def read_source_file(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine | Skipped]:
+def read_source_file(
+    source: SourceConfig, uri: str, digest: storage.ReadDigest | None = None
+) -> Iterator[Document | Quarantine | Skipped]:
     """Documents, Quarantine rows and Skipped records of one input file, streamed; an empty file yields
-    nothing."""
+    nothing. A `digest` hashes the file's bytes as they are read."""
     fmt = detect_format(uri) if source.format == "auto" else source.format
-    return _unless_unreadable(source, uri, _READERS[fmt](source, uri))
+    return _unless_unreadable(source, uri, _READERS[fmt](source, uri, digest))
 
 
 def _unless_unreadable(

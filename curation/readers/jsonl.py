@@ -65,9 +65,11 @@ class _LineStream:
                 return
 
 
-def read_jsonl(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]:
+def read_jsonl(
+    source: SourceConfig, uri: str, digest: storage.ReadDigest | None = None
+) -> Iterator[Document | Quarantine]:
     max_line_bytes = _JSON_ESCAPE_ALLOWANCE * source.max_document_bytes + 64 * 1024
-    with storage.open_decompressed(uri) as stream:
+    with storage.open_decompressed(uri, digest) as stream:
         lines = _LineStream(stream, max_line_bytes)
         while True:
             try:

@@ -22,8 +22,10 @@ _ROWS_PER_BATCH = 256
 _JSON_COLUMNS = ("metadata", "attributes")
 
 
-def read_parquet(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine]:
-    with storage.open_seekable(uri) as f:
+def read_parquet(
+    source: SourceConfig, uri: str, digest: storage.ReadDigest | None = None
+) -> Iterator[Document | Quarantine]:
+    with storage.open_seekable(uri, digest) as f:
         try:
             parquet_file = pq.ParquetFile(f)
         except (pa.ArrowException, OSError) as exc:

@@ -101,7 +101,9 @@ def build_document(
     problem = id_problem(doc_id)
     if problem is not None:
         if source.ids != "derive":
-            return reject(source, uri, "invalid_id", line=line, offset=offset, detail=problem, excerpt=repr(doc_id))
+            return reject(
+                source, uri, "invalid_id", line=line, offset=offset, detail=problem, excerpt=repr(doc_id)
+            )
         doc_id = stable_id(source.name, uri, line if line is not None else offset, source.id_root)
     return Document(
         id=doc_id,

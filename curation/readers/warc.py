@@ -209,7 +209,9 @@ class _Framing:
                 return
 
 
-def read_warc(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine | Skipped]:
+def read_warc(
+    source: SourceConfig, uri: str, digest: storage.ReadDigest | None = None
+) -> Iterator[Document | Quarantine | Skipped]:
     extract = html_to_text(source.extractor)
 
     def response_to_document(
@@ -230,7 +232,7 @@ def read_warc(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine 
         html = bytes_to_str(body, record.http_charset or detect_encoding(body))
         return _record_document(source, uri, framed.offset, record, extract(html) or "")
 
-    return _read_archive(source, uri, WarcRecordType.response, response_to_document)
+    return _read_archive(source, uri, WarcRecordType.response, response_to_document, digest)
 
 
 def _too_large(source: SourceConfig, uri: str, framed: _Framed) -> Quarantine:
@@ -240,7 +242,9 @@ def _too_large(source: SourceConfig, uri: str, framed: _Framed) -> Quarantine:
     )
 
 
-def read_wet(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine | Skipped]:
+def read_wet(
+    source: SourceConfig, uri: str, digest: storage.ReadDigest | None = None
+) -> Iterator[Document | Quarantine | Skipped]:
     def conversion_to_document(
         source: SourceConfig, uri: str, framed: _Framed, record: WarcRecord
     ) -> Document | Quarantine:
@@ -253,7 +257,7 @@ def read_wet(source: SourceConfig, uri: str) -> Iterator[Document | Quarantine |
             return reject(source, uri, "invalid_utf8", offset=framed.offset, excerpt=body)
         return _record_document(source, uri, framed.offset, record, text)
 
-    return _read_archive(source, uri, WarcRecordType.conversion, conversion_to_document)
+    return _read_archive(source, uri, WarcRecordType.conversion, conversion_to_document, digest)
 
 
 def html_to_text(extractor: str) -> Callable[[str], str | None]:
@@ -273,9 +277,13 @@ def html_to_text(extractor: str) -> Callable[[str], str | None]:
 
 
 def _read_archive(
-    source: SourceConfig, uri: str, record_type: WarcRecordType, to_document: RecordToDocument
+    source: SourceConfig,
+    uri: str,
+    record_type: WarcRecordType,
+    to_document: RecordToDocument,
+    digest: storage.ReadDigest | None,
 ) -> Iterator[Document | Quarantine | Skipped]:
-    with storage.open_decompressed(uri) as stream:
+    with storage.open_decompressed(uri, digest) as stream:
         framing = _Framing(stream, source.max_document_bytes + _HTTP_HEAD_BYTES)
         records = framing.records()
         while True:

@@ -42,6 +42,9 @@ class PoolFile:
     skipped_reasons: dict[str, int] = field(default_factory=dict)
     # UTF-8 bytes of the documents' text: an upper bound on their tokens for byte-level BPE tokenizers.
     text_bytes: int = 0
+    # The input as lock.json records it (uri, size, sha256; on S3 the ETag), hashed while it was read so the
+    # lock reads no input again; None for an input quarantined as unreadable.
+    input_file: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +57,7 @@ class PoolFile:
             "quarantine_reasons": self.quarantine_reasons,
             "skipped_reasons": self.skipped_reasons,
             "text_bytes": self.text_bytes,
+            "input_file": self.input_file,
         }
 
     @classmethod
@@ -101,9 +105,10 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
     text_bytes = 0
     reasons: dict[str, int] = {}
     skipped: dict[str, int] = {}
+    digest = storage.ReadDigest()
     with storage.atomic_write(documents_uri) as raw_docs, storage.atomic_write(quarantine_uri) as quarantine_out:
         with zstandard.ZstdCompressor(level=POOL_ZSTD_LEVEL).stream_writer(raw_docs, closefd=False) as docs_out:
-            for batch in batched(read_source_file(source, uri), BATCH_DOCUMENTS):
+            for batch in batched(read_source_file(source, uri, digest), BATCH_DOCUMENTS):
                 docs = [r for r in batch if isinstance(r, Document)]
                 for q in (r for r in batch if isinstance(r, Quarantine)):
                     reasons[q.reason] = reasons.get(q.reason, 0) + 1
@@ -125,10 +130,19 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
         quarantine_reasons=reasons,
         skipped_reasons=skipped,
         text_bytes=text_bytes,
+        input_file=_read_input_file(digest, uri),
     )
     with storage.atomic_write(pool_meta_uri(layout, source.name, file_digest)) as f:
         f.write(orjson.dumps(pool.to_dict(), option=orjson.OPT_INDENT_2))
     return pool
+
+
+def _read_input_file(digest: storage.ReadDigest, uri: str) -> dict[str, Any] | None:
+    """The digest of the input just read, reading only what its reader left unread (usually nothing)."""
+    try:
+        return digest.finish(uri).to_dict()
+    except storage.UnreadableFile:
+        return None
 
 
 def read_pool(pool: PoolFile) -> Iterator[Document]:
