@@ -50,7 +50,6 @@ class ResolvedBenchmark:
 
 
 def load_eval_suite(path: str | Path) -> EvalSuiteConfig:
-    path = Path(path)
     raw = read_yaml(path, "eval-set")
     try:
         return from_mapping(EvalSuiteConfig, raw)
@@ -60,13 +59,12 @@ def load_eval_suite(path: str | Path) -> EvalSuiteConfig:
 
 def resolve_benchmarks(config: DecontaminateConfig, base_dir: str | Path) -> list[ResolvedBenchmark]:
     """Every declared benchmark, from eval-set files then inline, with absolute paths; names are unique."""
-    base_dir = Path(base_dir)
     resolved: list[ResolvedBenchmark] = []
     for eval_file in config.eval_files:
-        suite_path = (base_dir / eval_file).resolve()
+        suite_path = _absolute(eval_file, str(base_dir))
         suite = load_eval_suite(suite_path)
-        resolved += [_resolve(b, suite_path.parent) for b in suite.benchmarks]
-    resolved += [_resolve(b, base_dir) for b in config.evals]
+        resolved += [_resolve(b, posixpath.dirname(suite_path)) for b in suite.benchmarks]
+    resolved += [_resolve(b, str(base_dir)) for b in config.evals]
     seen: set[str] = set()
     for b in resolved:
         if b.config.name in seen:
@@ -75,10 +73,19 @@ def resolve_benchmarks(config: DecontaminateConfig, base_dir: str | Path) -> lis
     return resolved
 
 
-def _resolve(benchmark: EvalSetConfig, folder: Path) -> ResolvedBenchmark:
-    return ResolvedBenchmark(
-        benchmark, tuple(p if storage.is_s3(p) else str((folder / p).resolve()) for p in benchmark.paths)
-    )
+def _resolve(benchmark: EvalSetConfig, folder: str) -> ResolvedBenchmark:
+    return ResolvedBenchmark(benchmark, tuple(_absolute(p, folder) for p in benchmark.paths))
+
+
+def _absolute(path: str, folder: str) -> str:
+    """A path as declared by a file in `folder` (a local folder or an S3 prefix): S3 URIs as they are,
+    anything else made absolute in that folder, `..` included."""
+    if storage.is_s3(path):
+        return path
+    if storage.is_s3(folder):
+        bucket, key = storage.split_s3(storage.join(folder, path))
+        return f"{storage.S3_SCHEME}{bucket}/{posixpath.normpath(key)}"
+    return str((Path(folder) / path).resolve())
 
 
 def require_eval_file(path: str, benchmark: str) -> None:
