@@ -241,3 +241,11 @@ def test_validate_checks_s3_files_as_it_checks_local_ones(s3_bucket, tmp_path, c
         manifest = write_manifest(tmp_path, changed)
         err = _validate_error(capsys, manifest)
         assert f"{manifest}: {field}" in err and uri in err and problem in err, err
+
+
+def test_validate_refuses_a_uri_scheme_storage_cannot_read(tmp_path, capsys):
+    body = small_manifest(tmp_path)
+    body["output"]["tokenizer"] = "gs://bucket/tokenizer.json"
+    manifest = write_manifest(tmp_path, body)
+    err = _validate_error(capsys, manifest)
+    assert f"{manifest}: output.tokenizer: 'gs://bucket/tokenizer.json': only local paths and s3:// URIs" in err, err
