@@ -603,7 +603,9 @@ def local_file(uri: str) -> str:
         return uri
     head = stat(uri)
     if head.etag is None:
-        raise InputError(f"{uri}: the store gave no ETag, so a cached copy could not be told from a changed one")
+        raise InputError(
+            f"{uri}: the store gave no ETag, so a cached copy could not be told from a changed one"
+        )
     folder = scratch_dir("objects")
     path = os.path.join(folder, hashlib.sha256(f"{head.etag}\0{head.size}".encode()).hexdigest())
     if os.path.exists(path):
@@ -618,7 +620,9 @@ def local_file(uri: str) -> str:
 def scratch_dir(*parts: str) -> str:
     """A folder of this machine's disposable scratch (`CURATION_SCRATCH`, else under the system temp dir,
     one per user), never under the working directory."""
-    root = os.environ.get("CURATION_SCRATCH") or os.path.join(tempfile.gettempdir(), f"curation-{os.getuid()}")
+    root = os.environ.get("CURATION_SCRATCH") or os.path.join(
+        tempfile.gettempdir(), f"curation-{os.getuid()}"
+    )
     folder = os.path.join(root, *parts)
     os.makedirs(folder, exist_ok=True)
     return folder

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import orjson
 
+from curation import storage
 from curation.config import (
     NAME_PATTERN,
     VERSION_PATTERN,
@@ -25,7 +26,6 @@ from curation.config import (
     join_path,
     read_yaml,
 )
-from curation import storage
 from curation.errors import ManifestError
 from filters.decontaminate.config import DecontaminateConfig
 from filters.dedupe.config import DedupeConfig

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, TOKENIZER, small_manifest, write_manifest
-from helpers_io import s3_bucket, s3_endpoint  # noqa: F401  (fixtures)
 
 from curation import storage
 from curation.cli import main
@@ -111,7 +110,9 @@ def test_s3_tokenizer_tokenizes_like_the_local_one_and_records_the_same_sha256(s
     for from_s3, from_disk in zip(remote.encode_documents(texts), local.encode_documents(texts), strict=True):
         assert from_s3.tolist() == from_disk.tolist() and len(from_s3) > 10
     expected = hashlib.sha256(TOKENIZER.read_bytes()).hexdigest()
-    assert remote.sha256 == local.sha256 == tokenizer_sha256(uri) == tokenizer_sha256(str(TOKENIZER)) == expected
+    assert (
+        remote.sha256 == local.sha256 == tokenizer_sha256(uri) == tokenizer_sha256(str(TOKENIZER)) == expected
+    )
     assert list(empty_cwd.iterdir()) == []
 
 
@@ -119,14 +120,18 @@ def test_s3_fasttext_models_score_like_the_local_ones(s3_bucket):
     lid_uri = _upload(f"{s3_bucket}/lid.176.ftz", DEFAULT_LID_MODEL.read_bytes())
     quality_uri = _upload(f"{s3_bucket}/quality.ftz", QUALITY_MODEL.read_bytes())
     views = [TextView(t) for t in _web_texts(30)]
-    languages_s3 = LanguageFilter(LanguageConfig(languages=["en", "de"], model_path=lid_uri, score_paragraphs=True))
+    languages_s3 = LanguageFilter(
+        LanguageConfig(languages=["en", "de"], model_path=lid_uri, score_paragraphs=True)
+    )
     languages_local = LanguageFilter(LanguageConfig(languages=["en", "de"], score_paragraphs=True))
     assert languages_s3.score_batch(views) == languages_local.score_batch(views)
     quality_s3 = QualityClassifierFilter(QualityClassifierConfig(model=quality_uri, min_score=0.5))
     quality_local = QualityClassifierFilter(QualityClassifierConfig(model=str(QUALITY_MODEL), min_score=0.5))
     assert quality_s3.score_batch(views) == quality_local.score_batch(views)
     assert file_entry(quality_uri)["sha256"] == file_entry(str(QUALITY_MODEL))["sha256"]
-    assert is_fasttext_model(lid_uri) and not is_fasttext_model(_upload(f"{s3_bucket}/notes.bin", b"__label__x"))
+    assert is_fasttext_model(lid_uri) and not is_fasttext_model(
+        _upload(f"{s3_bucket}/notes.bin", b"__label__x")
+    )
 
 
 def _eval_config(gsm8k: str, humaneval: str, parquet: str) -> DecontaminateConfig:
@@ -171,7 +176,9 @@ def test_eval_suite_file_on_s3_resolves_its_relative_paths_under_its_prefix(s3_b
     assert sum(1 for _ in read_benchmark(resolved[0])) == len(GSM8K.read_text().splitlines())
 
 
-def test_decontamination_index_of_an_s3_output_is_kept_under_its_cache_prefix(s3_bucket, tmp_path, scratch, empty_cwd):
+def test_decontamination_index_of_an_s3_output_is_kept_under_its_cache_prefix(
+    s3_bucket, tmp_path, scratch, empty_cwd
+):
     config = _upload_evals(s3_bucket)
     manifest_folder = tmp_path / "manifest"
     manifest_folder.mkdir()
@@ -191,7 +198,9 @@ def test_decontamination_index_of_an_s3_output_is_kept_under_its_cache_prefix(s3
     assert DecontaminationIndex.load(path).items_indexed == loaded_index.items_indexed
     assert _cached_copies(scratch) == fetched and len(fetched) > 0
 
-    local_path, _ = build_index(_eval_config(str(GSM8K), str(HUMANEVAL), str(PARQUET)), tmp_path, str(tmp_path / "index"))
+    local_path, _ = build_index(
+        _eval_config(str(GSM8K), str(HUMANEVAL), str(PARQUET)), tmp_path, str(tmp_path / "index")
+    )
     local_index = DecontaminationIndex.load(local_path)
     assert loaded_index.items_indexed == local_index.items_indexed and loaded_index.items_indexed["gsm8k"] > 0
     item = json.loads(GSM8K.read_text().splitlines()[3])
@@ -218,26 +227,41 @@ def test_validate_checks_s3_files_as_it_checks_local_ones(s3_bucket, tmp_path, c
     assert main(["validate", str(write_manifest(tmp_path, body))]) == 0
     capsys.readouterr()
 
+    def tokenizer(body, uri):
+        body["output"]["tokenizer"] = uri
+
+    def model(body, uri):
+        body["sources"][0]["filters"][0]["model_path"] = uri
+
+    def eval_file(body, uri):
+        body["decontaminate"]["evals"][0]["paths"] = [uri]
+
+    bad_json_line = b'{"question": "q"}\n{"question": oops\n'
     cases = [
-        ("output", "tokenizer", f"{s3_bucket}/bad-tokenizer.json", b"<html>not found</html>", "is not JSON"),
-        ("output", "tokenizer", f"{s3_bucket}/absent.json", None, "not found"),
-        ("filter", "model_path", f"{s3_bucket}/notes.bin", b"__label__hq a page\n", "is not a fastText model"),
-        ("evals", "paths", f"{s3_bucket}/evals/bad.jsonl", b'{"question": "q"}\n{"question": oops\n', "bad.jsonl:2: not valid JSON"),
-        ("evals", "paths", f"{s3_bucket}/evals/absent.jsonl", None, "eval file not found"),
+        ("output.tokenizer", tokenizer, "bad-tokenizer.json", b"<html>not found</html>", "is not JSON"),
+        ("output.tokenizer", tokenizer, "absent.json", None, "not found"),
+        (
+            "sources[0].filters[0].model_path",
+            model,
+            "notes.bin",
+            b"__label__hq a page\n",
+            "not a fastText model",
+        ),
+        (
+            "decontaminate: benchmark 'gsm8k'",
+            eval_file,
+            "bad.jsonl",
+            bad_json_line,
+            "bad.jsonl:2: not valid JSON",
+        ),
+        ("decontaminate: benchmark 'gsm8k'", eval_file, "absent.jsonl", None, "eval file not found"),
     ]
-    for where, key, uri, data, problem in cases:
+    for field, point_at, name, data, problem in cases:
+        uri = f"{s3_bucket}/{name}"
         if data is not None:
             _upload(uri, data)
         changed = json.loads(json.dumps(body))
-        if where == "output":
-            changed["output"]["tokenizer"] = uri
-            field = "output.tokenizer"
-        elif where == "filter":
-            changed["sources"][0]["filters"][0]["model_path"] = uri
-            field = "sources[0].filters[0].model_path"
-        else:
-            changed["decontaminate"]["evals"][0]["paths"] = [uri]
-            field = "decontaminate: benchmark 'gsm8k'"
+        point_at(changed, uri)
         manifest = write_manifest(tmp_path, changed)
         err = _validate_error(capsys, manifest)
         assert f"{manifest}: {field}" in err and uri in err and problem in err, err
@@ -248,4 +272,6 @@ def test_validate_refuses_a_uri_scheme_storage_cannot_read(tmp_path, capsys):
     body["output"]["tokenizer"] = "gs://bucket/tokenizer.json"
     manifest = write_manifest(tmp_path, body)
     err = _validate_error(capsys, manifest)
-    assert f"{manifest}: output.tokenizer: 'gs://bucket/tokenizer.json': only local paths and s3:// URIs" in err, err
+    assert (
+        f"{manifest}: output.tokenizer: 'gs://bucket/tokenizer.json': only local paths and s3:// URIs" in err
+    ), err

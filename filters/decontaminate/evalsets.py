@@ -26,6 +26,7 @@ from curation.config import ConfigError, close_matches, from_mapping, read_yaml
 from curation.errors import InputError, ManifestError
 from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig, EvalSuiteConfig
 
+
 @dataclass(frozen=True, slots=True)
 class EvalItem:
     """One benchmark item: its text segments in declared field order (a list field gives one per element).
