@@ -19,7 +19,8 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
-from curation.errors import ManifestError
+from curation import storage
+from curation.errors import InputError, ManifestError
 
 T = TypeVar("T")
 
@@ -50,13 +51,14 @@ def close_matches(word: str, choices: typing.Iterable[str]) -> str:
     return f" (did you mean {', '.join(repr(m) for m in matches)}?)" if matches else ""
 
 
-def read_yaml(path: Path, kind: str) -> Any:
-    """The data of a YAML `kind` file (manifest, eval-set), or a one-line ManifestError naming the file."""
+def read_yaml(path: str | Path, kind: str) -> Any:
+    """The data of a YAML `kind` file (manifest, eval-set; local or on S3), or a one-line ManifestError naming
+    the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(str(path))
     except FileNotFoundError:
         raise ManifestError(f"{path}: {kind} file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, InputError) as exc:
         raise ManifestError(f"{path}: cannot read this {kind} file ({exc})") from None
     loader = yaml.SafeLoader(text)
     try:
@@ -74,7 +76,14 @@ def read_yaml(path: Path, kind: str) -> Any:
         loader.dispose()
 
 
-def _check_alias_expansion(root: yaml.Node, path: Path) -> None:
+def _read_text(path: str) -> str:
+    if not storage.is_s3(path):
+        return Path(path).read_text(encoding="utf-8")
+    with storage.open_binary(path) as f:
+        return f.read().decode("utf-8")
+
+
+def _check_alias_expansion(root: yaml.Node, path: str | Path) -> None:
     """Refuse aliases that expand the file past MAX_ALIAS_NODES, or that refer to a node containing them.
 
     Aliases share nodes, so each distinct node is sized once as its expanded tree (a depth-first walk

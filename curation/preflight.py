@@ -1,12 +1,12 @@
 """Checks of the files a manifest names (tokenizer, filter models and lists, eval sets), made before a run does any
 work: `validate` and `run` both call `check_files`, so a manifest that validates does not fail hours later
-at its tokenize or decontaminate phase because a file is not what the manifest says it is."""
+at its tokenize or decontaminate phase because a file is not what the manifest says it is. A file on S3
+is checked exactly as a local one."""
 
 from __future__ import annotations
 
 import collections
 from collections.abc import Callable
-from pathlib import Path
 
 from curation import storage
 from curation.errors import InputError, ManifestError
@@ -32,19 +32,17 @@ def check_files(loaded: LoadedManifest) -> None:
     _check_eval_sets(loaded)
 
 
-def _check_file(loaded: LoadedManifest, field: str, value: str, check: Callable[[Path], object]) -> None:
-    path = Path(loaded.resolve(value))
+def _check_file(loaded: LoadedManifest, field: str, value: str, check: Callable[[str], object]) -> None:
+    path = loaded.resolve(value)
+    if not storage.exists(path):
+        raise ManifestError(f"{loaded.path}: {field}: {path} not found")
     try:
         check(path)
-    except FileNotFoundError:
-        raise ManifestError(f"{loaded.path}: {field}: {path} not found") from None
-    except OSError as exc:
-        raise ManifestError(f"{loaded.path}: {field}: cannot read {path} ({exc.strerror})") from None
-    except ValueError as exc:
+    except (InputError, ValueError) as exc:  # unreadable, or not what the field asks for
         raise ManifestError(f"{loaded.path}: {field}: {exc}") from None
 
 
-def _fasttext_model(path: Path) -> None:
+def _fasttext_model(path: str) -> None:
     if not is_fasttext_model(path):
         raise ValueError(f"{path} is not a fastText model (.bin or .ftz): it lacks fastText's magic number")
 

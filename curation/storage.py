@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bz2
 import contextlib
+import fcntl
 import gzip
 import hashlib
 import io
@@ -793,6 +794,64 @@ def sha256(uri: str, size: int | None = None) -> str:
             f"{uri}: {read_bytes:,} bytes read, {size:,} recorded; it changed or is not that file"
         )
     return digest.hexdigest()
+
+
+def local_file(uri: str) -> str:
+    """A local path holding `uri`'s bytes, for readers that need a file (fastText, memory maps, np.load): a
+    local path as it is; an S3 object fetched once per machine into the scratch cache. The copy is named by
+    the object's ETag and size, so every process of a worker shares it and a changed object is fetched anew;
+    it appears only complete and verified (renamed from a temporary name), and a lock per copy keeps
+    processes fetching at once from downloading it twice."""
+    if not is_s3(uri):
+        return uri
+    head = stat(uri)
+    if head.etag is None:
+        raise InputError(
+            f"{uri}: the store gave no ETag, so a cached copy could not be told from a changed one"
+        )
+    folder = scratch_dir("objects")
+    path = os.path.join(folder, hashlib.sha256(f"{head.etag}\0{head.size}".encode()).hexdigest())
+    if os.path.exists(path):
+        return path
+    with open(path + ".lock", "wb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(path):
+            _download(head, folder, path)
+    return path
+
+
+def scratch_dir(*parts: str) -> str:
+    """A folder of this machine's disposable scratch (`CURATION_SCRATCH`, else under the system temp dir,
+    one per user), never under the working directory."""
+    root = os.environ.get("CURATION_SCRATCH") or os.path.join(
+        tempfile.gettempdir(), f"curation-{os.getuid()}"
+    )
+    folder = os.path.join(root, *parts)
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def _download(head: FileStat, folder: str, path: str) -> None:
+    """The object `head` describes, at `path`: fetched only while its ETag still matches, and checked against
+    its size. (An ETag is not always the MD5 of the bytes: not for multipart uploads, nor under SSE-KMS.)"""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_s3(head.uri)
+    fd, tmp_path = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            body = _s3().get_object(Bucket=bucket, Key=key, IfMatch=head.etag)["Body"]
+            while chunk := body.read(_READ_CHUNK_BYTES):
+                out.write(chunk)
+            size = out.tell()
+        if size != head.size:
+            raise InputError(f"{head.uri}: {size:,} bytes fetched of the object's {head.size:,}; retry")
+        os.replace(tmp_path, path)
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(head.uri, exc) from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp_path)
 
 
 def _check_regular_file(path: str) -> None:

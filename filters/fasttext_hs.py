@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curation import storage
+
 _MAGIC = 793712314
 _HIERARCHICAL_SOFTMAX = 1
 _SUPERVISED = 3
@@ -82,8 +84,9 @@ def _float32_in_double(x: np.ndarray) -> np.ndarray:
 
 
 def is_fasttext_model(path: str | Path) -> bool:
-    """Whether the file starts as fastText's .bin and .ftz files do: its magic number, a little-endian int32."""
-    with open(path, "rb") as f:
+    """Whether the file (local or S3) starts as fastText's .bin and .ftz files do: its magic number, a
+    little-endian int32."""
+    with storage.open_binary(str(path)) as f:
         head = f.read(4)
     return len(head) == 4 and struct.unpack("<i", head)[0] == _MAGIC
 
@@ -159,7 +162,7 @@ class HierarchicalSoftmaxPredictor:
     fastText's one-line `predict`."""
 
     def __init__(self, model_path: str | Path):
-        reader = _Reader(Path(model_path).read_bytes())
+        reader = _Reader(Path(storage.local_file(str(model_path))).read_bytes())
         magic, _version = reader.take("ii")
         if magic != _MAGIC:
             raise UnsupportedModel(f"{model_path} is not a fastText model")

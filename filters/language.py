@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from curation import storage
 from filters.base import TextView
 from filters.fasttext_hs import HierarchicalSoftmaxPredictor, UnsupportedModel
 
@@ -34,10 +35,11 @@ class LanguageConfig:
 
 
 def load_fasttext(path: str | Path):
-    """Load a fastText model without its stderr warning about the deprecated `load_model` wrapper."""
+    """Load a fastText model (a local file, or an S3 object through the worker's scratch cache) without its
+    stderr warning about the deprecated `load_model` wrapper."""
     from fasttext.FastText import _FastText
 
-    return _FastText(model_path=str(path))
+    return _FastText(model_path=storage.local_file(str(path)))
 
 
 def predict_batch(model, texts: Sequence[str], k: int) -> list[dict[str, float]]:
@@ -64,7 +66,7 @@ class LanguageFilter:
 
     def setup(self) -> None:
         if self._model is None:
-            path = self.config.model_path or DEFAULT_LID_MODEL
+            path = storage.local_file(str(self.config.model_path or DEFAULT_LID_MODEL))
             self._model = load_fasttext(path)
             try:  # the same probabilities, several times faster on repeated words (lid.176 qualifies)
                 self._predictor = HierarchicalSoftmaxPredictor(path)

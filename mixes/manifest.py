@@ -2,19 +2,21 @@
 and output, validated on load (after seqio's validated mixtures; errors name file, field, close matches).
 
 Relative paths in a manifest are resolved against the manifest file's folder, so a manifest means the
-same thing whatever the working directory.
+same thing whatever the working directory; besides local paths, only s3:// URIs are read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
+from curation import storage
 from curation.config import (
     NAME_PATTERN,
     VERSION_PATTERN,
@@ -32,6 +34,7 @@ Format = Literal["auto", "jsonl", "parquet", "warc", "wet"]
 
 # Whole numbers the manifest hash (orjson) and numpy can hold; YAML's integers are unbounded.
 _INT64 = range(-(2**63), 2**63)
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ def _check_cross_references(m: Manifest) -> None:
     for i, s in enumerate(m.sources):
         for j, spec in enumerate(s.filters):
             validate_filter_spec(spec, f"sources[{i}].filters[{j}]")
+    _check_uri_schemes(m)
     if m.dedupe is not None:
         for k, n in enumerate(m.dedupe.priority):
             if n not in seen:
@@ -225,3 +229,29 @@ def _check_cross_references(m: Manifest) -> None:
         total_ratio = sum(c.ratio or 0.0 for c in m.mix.sources.values())
         if total_ratio > 1 + 1e-9:
             raise ConfigError("mix.sources", f"ratios add up to {total_ratio:.4f}, more than 1")
+
+
+def _check_uri_schemes(m: Manifest) -> None:
+    """Every path a run reads or writes is local or s3:// (what curation.storage serves): another scheme
+    would otherwise be taken for a local folder named `gs:`, and fail only in the workers."""
+    from filters.registry import MODEL_KEYS
+
+    named = [("output.path", m.output.path), ("output.tokenizer", m.output.tokenizer)]
+    for i, s in enumerate(m.sources):
+        named += [(f"sources[{i}].paths[{j}]", p) for j, p in enumerate(s.paths)]
+        named += [
+            (f"sources[{i}].filters[{j}].{key}", spec[key])
+            for j, spec in enumerate(s.filters)
+            for key in MODEL_KEYS
+            if isinstance(spec.get(key), str)
+        ]
+    if m.decontaminate is not None:
+        named += [(f"decontaminate.eval_files[{k}]", p) for k, p in enumerate(m.decontaminate.eval_files)]
+        named += [
+            (f"decontaminate.evals[{k}].paths[{j}]", p)
+            for k, b in enumerate(m.decontaminate.evals)
+            for j, p in enumerate(b.paths)
+        ]
+    for name, value in named:
+        if _URI_SCHEME.match(value) and not storage.is_s3(value):
+            raise ConfigError(name, f"{value!r}: only local paths and s3:// URIs can be read")

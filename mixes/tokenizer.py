@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 import numpy as np
 import tiktoken
 
+from curation import storage
 from curation.config import ConfigError
 from tokenizers import Tokenizer
 
@@ -63,7 +64,7 @@ def load_tokenizer(
         raise ValueError(
             f"special_tokens_in_text must be 'literal' or 'control', got {special_tokens_in_text!r}"
         )
-    file = _read_tokenizer_file(Path(path))
+    file = _read_tokenizer_file(str(path))
     if backend == "hf":
         return HFTokenizer(file, special_tokens_in_text)
     reason = tiktoken_unsupported_reason(file)
@@ -74,9 +75,11 @@ def load_tokenizer(
     return HFTokenizer(file, special_tokens_in_text)
 
 
-def read_tokenizer_json(path: Path) -> tuple[bytes, dict]:
-    """A Hugging Face tokenizer.json's bytes and data; a ValueError naming the file says why it is not one."""
-    raw = path.read_bytes()
+def read_tokenizer_json(path: str) -> tuple[bytes, dict]:
+    """A Hugging Face tokenizer.json's bytes and data, from a local file or an S3 object (read once, so
+    streamed); a ValueError naming the file says why it is not one."""
+    with storage.open_binary(path) as f:
+        raw = f.read()
     try:
         data = json.loads(raw)
     except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for a binary file
@@ -86,7 +89,7 @@ def read_tokenizer_json(path: Path) -> tuple[bytes, dict]:
     return raw, data
 
 
-def _read_tokenizer_file(path: Path) -> _TokenizerFile:
+def _read_tokenizer_file(path: str) -> _TokenizerFile:
     raw, data = read_tokenizer_json(path)
     vocab = data["model"]["vocab"]
     added = {t["content"]: t["id"] for t in data.get("added_tokens", [])}

@@ -30,12 +30,13 @@ def decontamination_identity(config: DecontaminateConfig | None, loaded) -> Any:
 def eval_files(config: DecontaminateConfig | None, loaded) -> list[str]:
     if config is None:
         return []
-    return sorted({str(p) for b in resolve_benchmarks(config, loaded.path.parent) for p in b.paths})
+    return sorted({p for b in resolve_benchmarks(config, loaded.path.parent) for p in b.paths})
 
 
 def index_path(ctx) -> str:
+    """The index under the output's `_cache/` (a folder, or an S3 prefix that every worker reads)."""
     path, _ = build_index(ctx.manifest.decontaminate, ctx.loaded.path.parent, ctx.layout.cached("decon-index"))
-    return str(path)
+    return path
 
 
 def _mark_span_rows(r: Rejection) -> Rejection:

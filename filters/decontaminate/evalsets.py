@@ -1,17 +1,16 @@
-"""Benchmarks read from local files (JSONL, JSON, CSV, Parquet, Hugging Face Arrow) into eval items.
+"""Benchmarks read from files (JSONL, JSON, CSV, Parquet, Hugging Face Arrow), local or on S3, into eval items.
 
 A benchmark is declared in the manifest or in a versioned file under manifests/evals/; its files are read
-without network, and the declared text fields (dotted for nested values, lists flattened) become the
+through curation.storage (never fetched from a hub), and the declared text fields (dotted for nested values, lists flattened) become the
 item's text segments.
 """
 
 from __future__ import annotations
 
-import bz2
 import csv
-import gzip
 import io
-import lzma
+import os
+import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,19 +20,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.ipc
 import pyarrow.parquet as pq
-import zstandard
 
+from curation import storage
 from curation.config import ConfigError, close_matches, from_mapping, read_yaml
 from curation.errors import InputError, ManifestError
-from curation.storage import DECOMPRESSION_ERRORS
 from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig, EvalSuiteConfig
-
-_DECOMPRESSORS = {
-    ".gz": gzip.open,
-    ".bz2": bz2.open,
-    ".xz": lzma.open,
-    ".zst": lambda p: zstandard.open(p, "rb"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +43,14 @@ class EvalItem:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedBenchmark:
-    """A benchmark declaration with its paths made absolute against the file that declared it."""
+    """A benchmark declaration with its paths made absolute against the file that declared it (S3 URIs as
+    they are)."""
 
     config: EvalSetConfig
-    paths: tuple[Path, ...]
+    paths: tuple[str, ...]
 
 
 def load_eval_suite(path: str | Path) -> EvalSuiteConfig:
-    path = Path(path)
     raw = read_yaml(path, "eval-set")
     try:
         return from_mapping(EvalSuiteConfig, raw)
@@ -69,13 +60,12 @@ def load_eval_suite(path: str | Path) -> EvalSuiteConfig:
 
 def resolve_benchmarks(config: DecontaminateConfig, base_dir: str | Path) -> list[ResolvedBenchmark]:
     """Every declared benchmark, from eval-set files then inline, with absolute paths; names are unique."""
-    base_dir = Path(base_dir)
     resolved: list[ResolvedBenchmark] = []
     for eval_file in config.eval_files:
-        suite_path = (base_dir / eval_file).resolve()
+        suite_path = _absolute(eval_file, str(base_dir))
         suite = load_eval_suite(suite_path)
-        resolved += [_resolve(b, suite_path.parent) for b in suite.benchmarks]
-    resolved += [_resolve(b, base_dir) for b in config.evals]
+        resolved += [_resolve(b, posixpath.dirname(suite_path)) for b in suite.benchmarks]
+    resolved += [_resolve(b, str(base_dir)) for b in config.evals]
     seen: set[str] = set()
     for b in resolved:
         if b.config.name in seen:
@@ -84,15 +74,31 @@ def resolve_benchmarks(config: DecontaminateConfig, base_dir: str | Path) -> lis
     return resolved
 
 
-def _resolve(benchmark: EvalSetConfig, folder: Path) -> ResolvedBenchmark:
-    return ResolvedBenchmark(benchmark, tuple((folder / p).resolve() for p in benchmark.paths))
+def _resolve(benchmark: EvalSetConfig, folder: str) -> ResolvedBenchmark:
+    return ResolvedBenchmark(benchmark, tuple(_absolute(p, folder) for p in benchmark.paths))
+
+
+def _absolute(path: str, folder: str) -> str:
+    """A path as declared by a file in `folder` (a local folder or an S3 prefix): S3 URIs as they are,
+    anything else made absolute in that folder, `..` included."""
+    if storage.is_s3(path):
+        return path
+    if storage.is_s3(folder):
+        bucket, key = storage.split_s3(storage.join(folder, path))
+        return f"{storage.S3_SCHEME}{bucket}/{posixpath.normpath(key)}"
+    return str((Path(folder) / path).resolve())
+
+
+def require_eval_file(path: str, benchmark: str) -> None:
+    """A one-line InputError naming the benchmark when one of its files is missing (locally or on S3)."""
+    if not (storage.exists(path) if storage.is_s3(path) else os.path.isfile(path)):
+        raise InputError(f"benchmark {benchmark!r}: eval file not found: {path}")
 
 
 def read_benchmark(benchmark: ResolvedBenchmark) -> Iterator[EvalItem]:
     cfg = benchmark.config
     for path in benchmark.paths:
-        if not path.is_file():
-            raise InputError(f"benchmark {cfg.name!r}: eval file not found: {path}")
+        require_eval_file(path, cfg.name)
         fields_seen: set[str] = set()
         record: Any = {}
         for row, record in enumerate(_read_records(cfg.name, path, cfg.format)):
@@ -106,7 +112,7 @@ def read_benchmark(benchmark: ResolvedBenchmark) -> Iterator[EvalItem]:
                     segments += texts
                     standalone += [not isinstance(value, list)] * len(texts)
             item_id = _lookup(record, cfg.id_field) if cfg.id_field else None
-            item_id = str(item_id) if item_id is not None else f"{path.name}:{row}"
+            item_id = str(item_id) if item_id is not None else f"{posixpath.basename(path)}:{row}"
             yield EvalItem(cfg.name, item_id, tuple(segments), tuple(standalone))
         missing = [f for f in cfg.text_fields if f not in fields_seen]
         if missing:
@@ -138,9 +144,9 @@ def _texts(value: Any) -> list[str]:
     return [str(value)]
 
 
-def _detect_format(path: Path) -> str:
-    suffixes = [s for s in path.suffixes if s not in _DECOMPRESSORS]
-    last = suffixes[-1] if suffixes else ""
+def _detect_format(path: str) -> str:
+    codec = storage.compression_of(path)
+    last = posixpath.splitext(path.removesuffix(f".{codec}") if codec else path)[1]
     formats = {
         ".jsonl": "jsonl",
         ".ndjson": "jsonl",
@@ -154,30 +160,27 @@ def _detect_format(path: Path) -> str:
     return formats[last]
 
 
-def _open_bytes(path: Path) -> bytes:
-    opener = _DECOMPRESSORS.get(path.suffix)
-    if opener is None:
-        return path.read_bytes()
-    with opener(path) as f:
+def _open_bytes(path: str) -> bytes:
+    with storage.open_decompressed(path) as f:
         return f.read()
 
 
-def _read_records(benchmark: str, path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+def _read_records(benchmark: str, path: str, fmt: str) -> Iterator[dict[str, Any]]:
     """The file's records; a file that cannot be parsed is an InputError naming the benchmark and the file."""
     try:
         fmt = _detect_format(path) if fmt == "auto" else fmt
         yield from _parse_records(path, fmt)
     except InputError as exc:
         raise InputError(f"benchmark {benchmark!r}: {exc}") from None
-    except (*DECOMPRESSION_ERRORS, ValueError, csv.Error, pa.ArrowException) as exc:
+    except (*storage.DECOMPRESSION_ERRORS, ValueError, csv.Error, pa.ArrowException) as exc:
         raise InputError(f"benchmark {benchmark!r}: {path}: cannot read as {fmt} ({exc})") from None
 
 
-def _parse_records(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+def _parse_records(path: str, fmt: str) -> Iterator[dict[str, Any]]:
     if fmt == "parquet":
-        yield from pq.read_table(path).to_pylist()
+        yield from pq.read_table(storage.local_file(path)).to_pylist()
     elif fmt == "arrow":
-        yield from _read_arrow(path).to_pylist()
+        yield from _read_arrow(storage.local_file(path)).to_pylist()
     elif fmt == "csv":
         yield from csv.DictReader(io.StringIO(_open_bytes(path).decode("utf-8-sig")))
     elif fmt == "jsonl":
@@ -188,16 +191,16 @@ def _parse_records(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
         yield from _json_records(path, orjson.loads(_open_bytes(path)))
 
 
-def _json_line(path: Path, number: int, line: bytes) -> Any:
+def _json_line(path: str, number: int, line: bytes) -> Any:
     try:
         return orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"{path}:{number}: not valid JSON ({exc})") from None
 
 
-def _read_arrow(path: Path) -> pa.Table:
+def _read_arrow(path: str) -> pa.Table:
     """Hugging Face `datasets` saves Arrow IPC streams; plain Arrow files use the random-access format."""
-    with pa.memory_map(str(path)) as source:
+    with pa.memory_map(path) as source:
         try:
             return pa.ipc.open_stream(source).read_all()
         except pa.ArrowInvalid:
@@ -205,7 +208,7 @@ def _read_arrow(path: Path) -> pa.Table:
             return pa.ipc.open_file(source).read_all()
 
 
-def _json_records(path: Path, data: Any) -> list[dict[str, Any]]:
+def _json_records(path: str, data: Any) -> list[dict[str, Any]]:
     if isinstance(data, list):
         return data
     lists = [v for v in data.values() if isinstance(v, list)] if isinstance(data, dict) else []

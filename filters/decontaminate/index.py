@@ -1,5 +1,5 @@
 """The n-gram index of eval items (GPT-3 / NeMo-Curator style decontamination), built once and saved under
-its content hash.
+its content hash, through curation.storage (so under an S3 output's `_cache/` too).
 
 Words become dense ids through the eval vocabulary (a training word outside it cannot be part of any eval
 n-gram); an n-gram is a 64-bit hash of its words' hashes. Postings are parallel sorted numpy arrays
@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,9 +20,9 @@ import numpy as np
 import orjson
 import xxhash
 
-from curation.errors import InputError
+from curation import storage
 from filters.decontaminate.config import DecontaminateConfig
-from filters.decontaminate.evalsets import EvalItem, read_benchmark, resolve_benchmarks
+from filters.decontaminate.evalsets import EvalItem, read_benchmark, require_eval_file, resolve_benchmarks
 from filters.decontaminate.words import normalized_words
 
 FILTER_NAME = "decon_v1"
@@ -157,7 +156,8 @@ class DecontaminationIndex:
         bits = keys & np.uint64(_FILTER_BITS - 1)
         return (self.key_filter[bits >> np.uint64(3)] >> (bits & np.uint64(7)).astype(np.uint8)) & 1 == 1
 
-    def save(self, path: Path) -> None:
+    def save(self, path: str) -> None:
+        """Written whole or not at all (a local file renamed into place, an S3 object completed on success)."""
         meta = {
             "filter": FILTER_NAME,
             "ngram": self.ngram,
@@ -169,19 +169,19 @@ class DecontaminationIndex:
         }
         vocab_words = sorted(self.vocab, key=self.vocab.__getitem__)
         arrays = {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        with open(tmp, "wb") as f:
+        with storage.atomic_write(path) as f:
             np.savez(
                 f,
                 meta=np.frombuffer(orjson.dumps(meta), np.uint8),
                 vocab=np.frombuffer("\n".join(vocab_words).encode(), np.uint8),
                 **arrays,
             )
-        os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> DecontaminationIndex:
-        with np.load(path) as data:
+    def load(cls, path: str) -> DecontaminationIndex:
+        """From a local file, or an S3 object fetched once per machine into the scratch cache (a zip archive
+        is read by seeking, so it is not streamed)."""
+        with np.load(storage.local_file(str(path))) as data:
             meta = orjson.loads(data["meta"].tobytes())
             vocab_text = data["vocab"].tobytes().decode()
             arrays = {k: data[k] for k in data.files if k not in ("meta", "vocab")}
@@ -295,26 +295,17 @@ def index_digest(config: DecontaminateConfig, base_dir: str | Path) -> str:
         }
         h.update(orjson.dumps(declaration, option=orjson.OPT_SORT_KEYS))
         for path in b.paths:
-            h.update(_file_sha256(path, b.config.name).encode())
+            require_eval_file(path, b.config.name)
+            h.update(storage.sha256(path).encode())
     return h.hexdigest()
 
 
-def _file_sha256(path: Path, benchmark: str) -> str:
-    if not path.is_file():
-        raise InputError(f"benchmark {benchmark!r}: eval file not found: {path}")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def build_index(config: DecontaminateConfig, base_dir: str | Path, index_dir: str | Path) -> tuple[Path, str]:
-    """Build (or reuse) the index of every declared benchmark; returns its path, named by its content hash."""
+def build_index(config: DecontaminateConfig, base_dir: str | Path, index_dir: str) -> tuple[str, str]:
+    """Build (or reuse) the index of every declared benchmark under `index_dir` (a folder or an S3 prefix);
+    returns its path, named by its content hash, and that hash."""
     digest = index_digest(config, base_dir)
-    path = Path(index_dir) / f"decon-index-{digest}.npz"
-    if not path.exists():
+    path = storage.join(str(index_dir), f"decon-index-{digest}.npz")
+    if not storage.exists(path):
         items = (item for b in resolve_benchmarks(config, base_dir) for item in read_benchmark(b))
-        path.parent.mkdir(parents=True, exist_ok=True)
         index_items(items, config.ngram, config.min_item_words).save(path)
     return path, digest

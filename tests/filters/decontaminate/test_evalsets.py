@@ -5,6 +5,7 @@ import csv
 import gzip
 import json
 import lzma
+import os
 import shutil
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def test_suite_paths_resolve_against_the_suite_file(tmp_path, arc_records):
     (tmp_path / "manifests").mkdir()
     cfg = DecontaminateConfig(eval_files=["../evals/mini.yaml"])
     (benchmark,) = resolve_benchmarks(cfg, tmp_path / "manifests")
-    assert benchmark.paths == ((tmp_path / "data" / "arc.jsonl").resolve(),)
+    assert benchmark.paths == (str((tmp_path / "data" / "arc.jsonl").resolve()),)
     assert len(list(read_benchmark(benchmark))) == len(arc_records)
 
 
@@ -162,7 +163,7 @@ def test_every_versioned_eval_suite_loads_and_its_files_exist(suite):
     assert loaded.benchmarks
     cfg = DecontaminateConfig(eval_files=[str(suite)])
     for benchmark in resolve_benchmarks(cfg, REPO):
-        assert all(p.is_file() for p in benchmark.paths), benchmark
+        assert all(os.path.isfile(p) for p in benchmark.paths), benchmark
 
 
 def test_copied_suite_with_missing_benchmark_file_fails_clearly(tmp_path):
