@@ -6,7 +6,6 @@ index and the dataset card are derived before the checksums are taken, so the lo
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import platform
 from typing import Any
 
@@ -81,7 +80,7 @@ def output_files(root: str) -> list[str]:
         except InputError:
             continue
         for uri in matches:
-            found.append(os.path.relpath(uri, root) if not storage.is_s3(uri) else uri[len(root) + 1 :])
+            found.append(storage.relative(uri, root))
     return sorted(set(found))
 
 
