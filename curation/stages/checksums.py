@@ -31,8 +31,10 @@ def output_entries(ctx) -> list[dict[str, Any]]:
     """Every output file's entry, sorted by path, hashed on the pipeline's workers: the launcher reads back
     one small file, whatever the size of the output."""
     root = ctx.layout.root
-    result = ctx.layout.cached("work", "lock", f"{ctx.manifest.name}-{ctx.manifest.version}.outputs.json")
-    storage.remove(result)
+    # Its own folder, not dedupe's scratch (`work/`), removed whole so no empty folder is left behind.
+    folder = ctx.layout.cached("checksums", f"{ctx.manifest.name}-{ctx.manifest.version}")
+    result = storage.join(folder, "outputs.json")
+    storage.remove_tree(folder)
     run_pipeline(
         pipeline_options(ctx.beam_args, len(OUTPUT_PATTERNS)),
         lambda p: p
@@ -46,5 +48,5 @@ def output_entries(ctx) -> list[dict[str, Any]]:
     )
     with storage.open_binary(result) as f:
         entries = orjson.loads(f.read())
-    storage.remove(result)
+    storage.remove_tree(folder)
     return entries
