@@ -2,13 +2,14 @@
 
 Built once at the end of a run into `audit/`: one JSON line per document (or quarantined record) with its
 provenance, attributes, ledger rows, dedup cluster and placements, plus sorted 64-bit key arrays (by id,
-by input location) and per-shard token-start arrays. A query memory-maps the arrays, binary searches them
-and reads one line, so it costs the same on a 1M-document output as on a small one (cf. Dolma's attribute
+by input location) and per-shard token-start arrays. A query binary searches the arrays by ranged reads
+and reads one line, so it costs the same on a 1M-document output as on a small one, local or on S3 (cf. Dolma's attribute
 files and OLMo's "what's in my data" lookups, made offline and exact).
 """
 
 from __future__ import annotations
 
+import bisect
 import collections
 import io
 import os
@@ -94,7 +95,7 @@ def _ledger_rows(root: str) -> Iterator[dict[str, Any]]:
     path = storage.join(root, "ledger", "rejections.parquet")
     if not storage.exists(path):
         return
-    with storage.open_binary(path) as f:
+    with storage.open_seekable(path) as f:
         table = pq.read_table(f)
     for row in table.to_pylist():
         row["detail"] = orjson.loads(row["detail"]) if row["detail"] else None
@@ -105,7 +106,7 @@ def _quarantine_rows(root: str) -> list[dict[str, Any]]:
     path = storage.join(root, "ledger", "quarantine.parquet")
     if not storage.exists(path):
         return []
-    with storage.open_binary(path) as f:
+    with storage.open_seekable(path) as f:
         return pq.read_table(f).to_pylist()
 
 
@@ -120,7 +121,7 @@ def _published_documents(root: str) -> Iterator[tuple[str, dict[str, Any], dict[
     except InputError:
         return
     for uri in files:
-        rel = os.path.relpath(uri, root)
+        rel = storage.relative(uri, root)
         if uri.endswith(".zst"):
             line_number = 0
             with storage.open_binary(uri) as raw:
@@ -143,7 +144,7 @@ def _shard_indexes(root: str) -> list[tuple[str, dict[str, list]]]:
         return []
     tables = []
     for uri in files:
-        with storage.open_binary(uri) as f:
+        with storage.open_seekable(uri) as f:
             table = pq.read_table(f, columns=["start", "end", "doc_id", "source", "repetition"])
         tables.append((shard_name(uri), table.to_pydict()))
     return tables
@@ -296,24 +297,62 @@ class TokenHit:
     token_offset: int
 
 
+class StoredArray:
+    """A 1-d .npy array of 64-bit integers read by ranges, a page at a time: a binary search over it reads the
+    few pages it touches, a handful of small requests on S3 however large the output (rather than fetching
+    whole arrays, which grow with the corpus). Pages read are kept, so repeated lookups cost nothing more."""
+
+    # 64 KiB pages: a search of the 2M-key id index of a million documents reads the header and about 8
+    # pages, 9 small GETs (measured against moto), where fetching the arrays would move 16 MB per array.
+    PAGE_ITEMS = 8192
+    _HEADER_BYTES = 4096  # np.save pads its header to a multiple of 64 bytes; a 1-d array's is 128
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        header = io.BytesIO(storage.read_range(uri, 0, self._HEADER_BYTES))
+        version = np.lib.format.read_magic(header)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        (self._length,), _, self._dtype = read_header(header)
+        self._data_offset = header.tell()
+        self._pages: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, position: int) -> int:
+        if not 0 <= position < self._length:
+            raise IndexError(position)
+        page, within = divmod(position, self.PAGE_ITEMS)
+        if page not in self._pages:
+            item_bytes = self._dtype.itemsize
+            first = self._data_offset + page * self.PAGE_ITEMS * item_bytes
+            data = storage.read_range(self.uri, first, self.PAGE_ITEMS * item_bytes)
+            self._pages[page] = np.frombuffer(data[: len(data) - len(data) % item_bytes], dtype=self._dtype)
+        return int(self._pages[page][within])
+
+
 class AuditIndex:
-    """Read-only view of `root/audit/`: arrays memory-mapped, records read one line at a time."""
+    """Read-only view of `root/audit/`, a local folder or an S3 prefix: sorted arrays searched by ranged
+    reads, records read one line at a time."""
 
     def __init__(self, root: str):
-        if storage.is_s3(root):
-            raise AuditError(f"{root}: audit reads a local copy of the output (its arrays are memory-mapped)")
-        self.root = root
-        self.folder = os.path.join(root, AUDIT_DIR)
-        if not os.path.exists(os.path.join(self.folder, RECORD_OFFSETS)):
+        self.root = root.rstrip("/")
+        self.folder = storage.join(self.root, AUDIT_DIR)
+        if not storage.exists(storage.join(self.folder, RECORD_OFFSETS)):
             raise AuditError(f"{root}: no audit index; build it with `curation audit {root} --build-index`")
+        self._arrays: dict[str, StoredArray] = {}
         self._offsets = self._array(RECORD_OFFSETS)
-        self._records = open(os.path.join(self.folder, RECORDS), "rb")  # noqa: SIM115 - closed in close()
+        self._records_uri = storage.join(self.folder, RECORDS)
 
-    def _array(self, name: str) -> np.ndarray:
-        return np.load(os.path.join(self.folder, name), mmap_mode="r")
+    def _array(self, name: str) -> StoredArray:
+        if name not in self._arrays:
+            self._arrays[name] = StoredArray(storage.join(self.folder, name))
+        return self._arrays[name]
 
     def close(self) -> None:
-        self._records.close()
+        self._arrays.clear()
 
     def __enter__(self) -> Self:
         return self
@@ -322,30 +361,26 @@ class AuditIndex:
         self.close()
 
     def record(self, row: int) -> dict[str, Any]:
-        start, end = int(self._offsets[row]), int(self._offsets[row + 1])
-        self._records.seek(start)
-        return orjson.loads(self._records.read(end - start))
+        start, end = self._offsets[row], self._offsets[row + 1]
+        return orjson.loads(storage.read_range(self._records_uri, start, end - start))
 
     def _rows(self, keys_name: str, rows_name: str, key: int) -> list[int]:
         keys = self._array(keys_name)
-        lo = int(np.searchsorted(keys, np.uint64(key), side="left"))
-        hi = int(np.searchsorted(keys, np.uint64(key), side="right"))
-        return [int(r) for r in self._array(rows_name)[lo:hi]]
+        lo, hi = bisect.bisect_left(keys, key), bisect.bisect_right(keys, key)
+        rows = self._array(rows_name)
+        return [rows[i] for i in range(lo, hi)]
 
     def at_token(self, shard: int | str, token_offset: int) -> TokenHit:
         name = shard_name(shard)
-        starts_path = os.path.join(self.folder, "shards", f"{name}.{SHARD_STARTS}")
-        if not os.path.exists(starts_path):
+        starts_name = f"shards/{name}.{SHARD_STARTS}"
+        if starts_name not in self._arrays and not storage.exists(storage.join(self.folder, starts_name)):
             raise AuditError(f"{self.root}: no shard {name}")
-        starts = np.load(starts_path, mmap_mode="r")
-        position = int(np.searchsorted(starts, np.uint64(token_offset), side="right")) - 1
+        starts = self._array(starts_name)
+        position = bisect.bisect_right(starts, token_offset) - 1
         if token_offset < 0 or position < 0:
             raise AuditError(f"token offset {token_offset} is before the first document of {name}")
-        row = int(
-            np.load(os.path.join(self.folder, "shards", f"{name}.{SHARD_ROWS}"), mmap_mode="r")[position]
-        )
-        record = self.record(row)
-        start = int(starts[position])
+        record = self.record(self._array(f"shards/{name}.{SHARD_ROWS}")[position])
+        start = starts[position]
         placement = next(p for p in record["placements"] if p["shard"] == name and p["start"] == start)
         if token_offset >= placement["end"]:
             raise AuditError(
@@ -387,7 +422,7 @@ class AuditIndex:
         """The curated text (after every edit) of a kept document or one of its pieces, from documents/."""
         for piece in record.get("pieces", []):
             if piece_id is None or piece["id"] == piece_id:
-                uri = os.path.join(self.root, piece["document"])
+                uri = storage.join(self.root, piece["document"])
                 if "frame" in piece:
                     frame_offset, first_line = piece["frame"]
                     lines = read_zstd_frame(uri, frame_offset).splitlines()

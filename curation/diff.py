@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from curation import storage
 from curation.errors import InputError
 from curation.layout import RunLayout
+from curation.released import load_manifest_copy
 from mixes.manifest import load_manifest
 
 ABSENT = object()
@@ -57,7 +58,10 @@ class SourceChange:
 
 
 def open_side(path: str) -> Side:
-    """A manifest file (its output used when it has been run) or an output folder (its manifest copy)."""
+    """A manifest file (its output used when it has been run) or an output folder, local or on S3 (its
+    manifest copy)."""
+    if storage.is_s3(path):
+        return Side(path, load_manifest_copy(path).raw, path.rstrip("/"))
     if os.path.isdir(path):
         copy = os.path.join(path, "manifest.yaml")
         if not os.path.exists(copy):
@@ -114,7 +118,7 @@ def mixed_tokens(root: str) -> dict[str, dict[str, int]]:
     except InputError:
         return found
     for uri in files:
-        with storage.open_binary(uri) as f:
+        with storage.open_seekable(uri) as f:
             table = pq.read_table(f, columns=["start", "end", "doc_id", "source"]).to_pydict()
         for start, end, doc_id, source in zip(table["start"], table["end"], table["doc_id"], table["source"]):
             docs = found.setdefault(source, {})

@@ -6,7 +6,6 @@ index and the dataset card are derived before the checksums are taken, so the lo
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import platform
 from typing import Any
 
@@ -60,29 +59,32 @@ def input_entry(pool) -> dict[str, Any]:
         return {"uri": uri, "size": storage.stat(uri).size, "sha256": None, "unreadable": str(exc)}
 
 
+# Where the products of a run (everything but its logs and the lock itself) lie in its folder.
+OUTPUT_PATTERNS = (
+    "shards/*",
+    "documents/*/*",
+    "ledger/*",
+    "decontamination/*",
+    "audit/*",
+    "audit/shards/*",
+    "stats.json",
+    "manifest.yaml",
+    "release.json",
+    "card.*",
+)
+
+
+def matching_outputs(root: str, pattern: str) -> list[str]:
+    """The files of the output folder `root` matching one of OUTPUT_PATTERNS, relative."""
+    try:
+        return [storage.relative(uri, root) for uri in storage.list_files(storage.join(root, pattern))]
+    except InputError:
+        return []
+
+
 def output_files(root: str) -> list[str]:
-    """The products of a run (everything but its logs and the lock itself), relative, sorted."""
-    found = []
-    patterns = (
-        "shards/*",
-        "documents/*/*",
-        "ledger/*",
-        "decontamination/*",
-        "audit/*",
-        "audit/shards/*",
-        "stats.json",
-        "manifest.yaml",
-        "release.json",
-        "card.*",
-    )
-    for pattern in patterns:
-        try:
-            matches = storage.list_files(storage.join(root, pattern))
-        except InputError:
-            continue
-        for uri in matches:
-            found.append(os.path.relpath(uri, root) if not storage.is_s3(uri) else uri[len(root) + 1 :])
-    return sorted(set(found))
+    """The products of a run, relative, sorted."""
+    return sorted({rel for pattern in OUTPUT_PATTERNS for rel in matching_outputs(root, pattern)})
 
 
 def seeds(manifest) -> dict[str, Any]:
@@ -140,19 +142,34 @@ def plugins(specs: list[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
-def output_entries(root: str) -> list[dict[str, Any]]:
-    return [dict(file_entry(storage.join(root, rel)), uri=rel) for rel in output_files(root)]
+# A shard's tokens and index are hashed while they are written; their sidecar keeps the digests.
+_SIDECAR_DIGESTS = {".npy": "tokens_sha256", ".index": "index_sha256"}
+
+
+def output_entry(root: str, rel: str) -> dict[str, Any]:
+    """The lock's entry for one output file: its size and sha256, read from its shard's sidecar when it has
+    one, so a shard is not read a second time."""
+    uri = storage.join(root, rel)
+    stem, dot, suffix = rel.rpartition(".")
+    if rel.startswith("shards/") and f"{dot}{suffix}" in _SIDECAR_DIGESTS:
+        with storage.open_binary(storage.join(root, f"{stem}.json")) as f:
+            digest = orjson.loads(f.read())[_SIDECAR_DIGESTS[f"{dot}{suffix}"]]
+        st = storage.stat(uri)
+        entry = {"uri": rel, "size": st.size, "sha256": digest}
+        return dict(entry, etag=st.etag) if st.etag else entry
+    return dict(file_entry(uri), uri=rel)
 
 
 def write_lock(ctx, pools, token_files, mix) -> dict[str, Any]:
     from curation.audit import build_audit_index
     from curation.card import write_card
+    from curation.stages.checksums import output_entries
 
     lock = run_facts(ctx, pools)
     root = ctx.layout.root
     build_audit_index(root, [p.documents_uri for p in pools])
     write_card(root, lock)
-    lock["outputs"] = output_entries(root)
+    lock["outputs"] = output_entries(ctx)
     with storage.atomic_write(ctx.layout.lock_file) as f:
         f.write(orjson.dumps(lock, option=orjson.OPT_INDENT_2))
     return lock

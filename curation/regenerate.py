@@ -1,12 +1,15 @@
 """Rebuild a release from its lock file and prove it is the same: every input, model, tokenizer and eval set
-is checked against the lock first, the old output is moved aside (and the shared cache set aside, so nothing is
-reused), the manifest is re-run into the same place, and every output checksum is compared with the lock
-and with the old files; for a shard the first differing document is named (after OLMo's and Dolma's
-"rebuild from the manifest" reproducibility claims, made checkable)."""
+is checked against the lock first. A local release is moved aside (and the shared cache set aside, so nothing
+is reused) and the manifest re-run into the same place. A release on S3, where nothing can be renamed, or one
+given another place with `into`, stays as it is: the manifest is re-run under a separate, empty output path,
+with its own cache. Every output checksum is then compared with the lock and with the old files; for a shard
+the first differing document is named (after OLMo's and Dolma's "rebuild from the manifest" reproducibility
+claims, made checkable)."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -22,10 +25,14 @@ from curation import run_lock, storage
 from curation.errors import CurationError, InputError
 from curation.layout import RunLayout
 from curation.lock import output_files, read_lock
-from mixes.manifest import LoadedManifest, load_manifest
+from curation.released import load_manifest_copy
+from curation.report import stats_json
+from mixes.manifest import LoadedManifest
 from mixes.shards import read_shard
 
 PREVIOUS_SUFFIX = ".previous"
+# Where a release that stays in place is rebuilt by default, beside its cache: `_` names no manifest.
+REBUILD_DIR = "_regenerate"
 
 
 class InputDriftError(CurationError):
@@ -74,6 +81,8 @@ class RegenerateReport:
     previous: str | None
     differences: list[OutputDifference]
     library_changes: list[str]
+    # A rebuild made beside the release (S3, or `into`), when it is kept.
+    rebuilt: str | None = None
 
     @property
     def identical(self) -> bool:
@@ -114,18 +123,30 @@ def library_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return changes
 
 
+def release_root(lock_path: str) -> str:
+    """The folder (local, resolved) or S3 prefix holding a lock file."""
+    if storage.is_s3(lock_path):
+        return lock_path.rsplit("/", 1)[0]
+    return str(Path(lock_path).resolve().parent)
+
+
+def output_path_of(root: str) -> str:
+    """The `output.path` a release folder `<output.path>/<name>/<version>` was written under."""
+    return root.rstrip("/").rsplit("/", 2)[0]
+
+
 def check_release_folder(lock: dict[str, Any], root: str) -> None:
-    """Regenerate renames `root` and rebuilds `<output>/<name>/<version>/` two levels up, so the lock must sit
-    in exactly that folder, claimed (release.json) by the same manifest: a lock copied anywhere else moves
-    and writes nothing."""
+    """Regenerate rebuilds `<output>/<name>/<version>/` two levels up (in place, or under another output
+    path), so the lock must sit in exactly that folder, claimed (release.json) by the same manifest: a lock
+    copied anywhere else moves and writes nothing."""
     name, version = lock["name"], lock["version"]
-    if (Path(root).parent.name, Path(root).name) != (name, version):
+    if root.rstrip("/").rsplit("/", 2)[-2:] != [name, version]:
         raise InputError(
             f"{root}: not the release folder <output>/{name}/{version}/ of this lock ({name} {version}); "
             "regenerate only with the lock.json inside its release"
         )
     claim_file = RunLayout.from_root(root).release_file
-    claimed = _read_claim(claim_file)
+    claimed = _read_json(claim_file)
     wanted = {"name": name, "version": version, "manifest_sha256": lock["manifest_sha256"]}
     if {key: claimed.get(key) for key in wanted} != wanted:
         raise InputError(
@@ -135,39 +156,45 @@ def check_release_folder(lock: dict[str, Any], root: str) -> None:
         )
 
 
-def _read_claim(claim_file: str) -> dict[str, Any]:
-    """The release.json claim, or nothing when it is missing or not a JSON object (not a claim at all)."""
-    if not os.path.isfile(claim_file):
-        return {}
+def _read_json(uri: str) -> dict[str, Any]:
+    """A JSON object file (the release.json claim, stats.json), or nothing when it is missing, unreadable or
+    not a JSON object."""
     try:
-        with open(claim_file, "rb") as f:
-            claimed = orjson.loads(f.read())
-    except orjson.JSONDecodeError:
+        with storage.open_binary(uri) as f:
+            found = orjson.loads(f.read())
+    except (InputError, orjson.JSONDecodeError):
         return {}
-    return claimed if isinstance(claimed, dict) else {}
+    return found if isinstance(found, dict) else {}
 
 
 def check_output_uris(lock: dict[str, Any], root: str) -> None:
     """Every locked output is a path inside the release folder: each is read in the old output and in the
     rebuild, so one that leaves it (`../`, absolute, through a symlink) would hash files the release never
     wrote."""
-    real_root = os.path.realpath(root)
     for entry in lock["outputs"]:
         rel = entry["uri"]
-        resolved = os.path.realpath(os.path.join(real_root, rel))
-        if os.path.isabs(rel) or ".." in Path(rel).parts or not resolved.startswith(real_root + os.sep):
+        if os.path.isabs(rel) or ".." in Path(rel).parts or not _inside(root, rel):
             raise InputError(
                 f"{root}: the lock's output {rel!r} is not a path inside this release folder; a lock lists "
                 "only its release's own files, so restore the lock.json the release was written with"
             )
 
 
-def locked_manifest(lock: dict[str, Any], root: str) -> LoadedManifest:
-    """The manifest of the release, writing into `root`: its copy in the release, which must match the lock's
-    hash, name and version. Relative paths resolve against the original manifest's folder, but the file at
-    the lock's manifest_path is never read: it may have moved or changed since, or (edited) name anything."""
+def _inside(root: str, rel: str) -> bool:
+    """`rel` names a file below `root`: on S3 a key with no empty part; locally, once symlinks are resolved."""
+    if storage.is_s3(root):
+        return "" not in rel.split("/")
+    real_root = os.path.realpath(root)
+    return os.path.realpath(os.path.join(real_root, rel)).startswith(real_root + os.sep)
+
+
+def locked_manifest(lock: dict[str, Any], root: str, output_path: str) -> LoadedManifest:
+    """The manifest of the release at `root`, writing under `output_path`: its copy in the release, which must
+    match the lock's hash, name and version. Relative paths resolve against the original manifest's folder,
+    but the file at the lock's manifest_path is never read: it may have moved or changed since, or (edited)
+    name anything."""
     copy = RunLayout.from_root(root).manifest_copy
-    loaded = load_manifest(copy)
+    loaded = load_manifest_copy(root)
     if loaded.sha256 != lock["manifest_sha256"]:
         raise InputDriftError(f"{copy}: its hash differs from the lock's manifest_sha256")
     named = (loaded.manifest.name, loaded.manifest.version)
@@ -177,7 +204,6 @@ def locked_manifest(lock: dict[str, Any], root: str) -> LoadedManifest:
             f"{copy}: the manifest is {' '.join(named)}, the lock {lock['name']} {lock['version']}; "
             "regenerate only with the lock.json the release was written with"
         )
-    output_path = str(Path(root).resolve().parent.parent)
     manifest = dataclasses.replace(
         loaded.manifest, output=dataclasses.replace(loaded.manifest.output, path=output_path)
     )
@@ -187,13 +213,29 @@ def locked_manifest(lock: dict[str, Any], root: str) -> LoadedManifest:
 def carry_claim(previous: str, layout: RunLayout) -> None:
     """Start the rebuild from the release's claim and manifest copy, both checked against the lock: the run
     then finds its release claimed, and never copies the file at the lock's manifest_path."""
-    os.mkdir(layout.root)
     for claim_file in (layout.release_file, layout.manifest_copy):
-        shutil.copyfile(os.path.join(previous, os.path.basename(claim_file)), claim_file)
+        with storage.open_binary(storage.join(previous, claim_file.rsplit("/", 1)[-1])) as f:
+            claim = f.read()
+        with storage.atomic_write(claim_file) as out:
+            out.write(claim)
 
 
 def _sha256_or_none(path: str) -> str | None:
-    return storage.sha256(path) if os.path.exists(path) else None
+    return storage.sha256(path) if storage.exists(path) else None
+
+
+def _rebuilt_sha256(rebuilt_root: str, rel: str, existing_root: str) -> str | None:
+    """The sha256 of a rebuilt file as if written where the existing release was: stats.json names the folder
+    it was written in, so a rebuild made elsewhere (or a release since copied, say uploaded to S3) is compared
+    with that name put back. Nothing else in an output names its own place."""
+    path = storage.join(rebuilt_root, rel)
+    if rel != "stats.json" or not storage.exists(path):
+        return _sha256_or_none(path)
+    written_at = _read_json(storage.join(existing_root, rel)).get("output")
+    stats = _read_json(path)
+    if written_at is None or written_at == stats.get("output"):
+        return _sha256_or_none(path)
+    return hashlib.sha256(stats_json(dict(stats, output=written_at))).hexdigest()
 
 
 def first_differing_document(a_path: str, b_path: str) -> str | None:
@@ -220,14 +262,14 @@ def compare_outputs(lock: dict[str, Any], existing_root: str, rebuilt_root: str)
     differences = []
     locked = {e["uri"]: e["sha256"] for e in lock["outputs"]}
     for rel in sorted(set(locked) | set(output_files(rebuilt_root))):
-        rebuilt = _sha256_or_none(os.path.join(rebuilt_root, rel))
-        existing = _sha256_or_none(os.path.join(existing_root, rel))
+        rebuilt = _rebuilt_sha256(rebuilt_root, rel, existing_root)
+        existing = _sha256_or_none(storage.join(existing_root, rel))
         if rebuilt == locked.get(rel) == existing:
             continue
         document = None
         if rel.startswith("shards/") and rebuilt != existing:
             document = first_differing_document(
-                os.path.join(existing_root, rel), os.path.join(rebuilt_root, rel)
+                storage.join(existing_root, rel), storage.join(rebuilt_root, rel)
             )
         differences.append(OutputDifference(rel, locked.get(rel), existing, rebuilt, document))
     return differences
@@ -258,24 +300,42 @@ def regenerate(
     verify: bool = True,
     keep_previous: bool = False,
     log: Callable[[str], None] = print,
+    into: str | None = None,
 ) -> RegenerateReport:
-    """Check the release folder and inputs against the lock, move the output aside, rebuild it in place and
-    (with `verify`) compare every file."""
-    from curation.pipeline import prepare, run_locked
-
-    if storage.is_s3(lock_path):
-        raise InputError(f"{lock_path}: regenerate rebuilds a local output; copy the release locally first")
+    """Check the release folder and inputs against the lock, rebuild the release (in place for a local one,
+    under the output path `into` or, on S3, `<output.path>/_regenerate` otherwise) and (with `verify`)
+    compare every file."""
     lock = read_lock(lock_path)
-    root = str(Path(lock_path).resolve().parent)
+    root = release_root(lock_path)
     check_release_folder(lock, root)
     check_output_uris(lock, root)
-    loaded = locked_manifest(lock, root)
+    if into is None and not storage.is_s3(root):
+        return _rebuild_in_place(lock, root, beam_args, verify, keep_previous, log)
+    into = storage.join(output_path_of(root), REBUILD_DIR) if into is None else _resolved(into)
+    return _rebuild_beside(lock, root, into, beam_args, verify, keep_previous, log)
+
+
+def _resolved(path: str) -> str:
+    return path.rstrip("/") if storage.is_s3(path) else os.path.abspath(path)
+
+
+def _check_inputs(lock: dict[str, Any]) -> None:
     drifts = drifted_files(lock)
     if drifts:
         raise InputDriftError(
             f"{len(drifts)} locked files drifted, so the release cannot be rebuilt:\n"
             + "\n".join(f"  {d}" for d in drifts)
         )
+
+
+def _rebuild_in_place(
+    lock: dict[str, Any], root: str, beam_args: list[str], verify: bool, keep_previous: bool, log
+) -> RegenerateReport:
+    """Move the local release aside and rebuild it where it was, with the shared cache set aside."""
+    from curation.pipeline import prepare, run_locked
+
+    loaded = locked_manifest(lock, root, output_path_of(root))
+    _check_inputs(lock)
     layout = RunLayout.from_root(root)
     # Held before anything moves, not only while rebuilding: a run on this output would lose its cache.
     with run_lock.held(layout.run_lock_file, loaded.manifest.name, loaded.manifest.version, log):
@@ -297,6 +357,44 @@ def regenerate(
     return RegenerateReport(root, previous, differences, changes)
 
 
+def _rebuild_beside(
+    lock: dict[str, Any], root: str, into: str, beam_args: list[str], verify: bool, keep_previous: bool, log
+) -> RegenerateReport:
+    """Rebuild under the empty output path `into` (so with an empty cache of its own), never touching the
+    release; the rebuild is removed once verified identical, unless `keep_previous`, and kept otherwise."""
+    from curation.pipeline import run
+
+    if (into + "/").startswith(root + "/"):
+        raise InputError(f"{into}: inside the release {root}; give --into a place outside it")
+    # An output path holding anything (the release's own, an earlier rebuild) could lend its cache or lose files.
+    if _holds_anything(into):
+        raise InputError(
+            f"{into}: not empty (an earlier rebuild?); regenerate rebuilds into an empty place, so remove it "
+            "or give another --into"
+        )
+    loaded = locked_manifest(lock, root, into)
+    _check_inputs(lock)
+    layout = RunLayout.for_manifest(into, lock["name"], lock["version"])
+    carry_claim(root, layout)
+    log(f"[regenerate] inputs match the lock; rebuilding {root} into {layout.root}, leaving the release as it is")
+    run(loaded, beam_args, log)
+    differences = compare_outputs(lock, root, layout.root) if verify else []
+    changes = library_changes(lock, read_lock(layout.lock_file))
+    rebuilt: str | None = layout.root
+    if verify and not differences and not keep_previous:
+        storage.remove_tree(into)
+        rebuilt = None
+    return RegenerateReport(root, None, differences, changes, rebuilt)
+
+
+def _holds_anything(path: str) -> bool:
+    try:
+        storage.list_files(storage.join(path, "**"))
+    except InputError:
+        return False
+    return True
+
+
 def format_report(report: RegenerateReport, verified: bool) -> str:
     lines = []
     if report.library_changes:
@@ -310,4 +408,6 @@ def format_report(report: RegenerateReport, verified: bool) -> str:
         lines.extend(f"  {d}" for d in report.differences[1:])
     if report.previous:
         lines.append(f"old output kept at {report.previous}")
+    if report.rebuilt:
+        lines.append(f"rebuild kept at {report.rebuilt}; the release at {report.root} is unchanged")
     return "\n".join(lines)

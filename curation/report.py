@@ -124,7 +124,7 @@ def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix:
     for tf in token_files:
         import pyarrow.parquet as pq
 
-        with storage.open_binary(tf.table_uri) as f:
+        with storage.open_seekable(tf.table_uri) as f:
             ids = pq.read_table(f, columns=["id"]).column("id").to_pylist()
         originals[tf.source].update(base_id(i) for i in ids)
     for name, s in stats.items():
@@ -213,12 +213,17 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult, elap
     }
     write_decontamination_report(ctx, decisions.matches)
     with storage.atomic_write(ctx.layout.stats_file) as f:
-        f.write(orjson.dumps(stats, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        f.write(stats_json(stats))
     from curation.lock import write_lock
 
     write_lock(ctx, pools, token_files, mix)
     stats["elapsed_s"] = round(elapsed_s, 1)
     return stats
+
+
+def stats_json(stats: dict[str, Any]) -> bytes:
+    """The bytes of stats.json."""
+    return orjson.dumps(stats, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
 def format_summary(stats: dict[str, Any]) -> str:

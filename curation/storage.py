@@ -732,6 +732,32 @@ def open_seekable(uri: str, digest: ReadDigest | None = None) -> BinaryIO:
     return io.BufferedReader(digest._watch(raw) if digest else raw, buffer_size=_READ_CHUNK_BYTES)
 
 
+def read_range(uri: str, start: int, length: int) -> bytes:
+    """`length` bytes of a file or S3 object from byte `start` (fewer at its end): one ranged GET on S3, so a
+    lookup in a large sorted file costs a few small requests instead of a download."""
+    if length <= 0:
+        return b""
+    if not is_s3(uri):
+        with open_binary(uri) as f:
+            f.seek(start)
+            return f.read(length)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_s3(uri)
+    try:
+        body = _s3().get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{start + length - 1}")["Body"]
+        return body.read()
+    except (ClientError, BotoCoreError) as exc:
+        raise _s3_error(uri, exc) from None
+
+
+def relative(uri: str, root: str) -> str:
+    """`uri` as a path relative to the folder or S3 prefix `root` holding it."""
+    if is_s3(uri):
+        return uri[len(root.rstrip("/")) + 1 :]
+    return os.path.relpath(uri, root)
+
+
 def compression_of(uri: str) -> str | None:
     """The codec named by the file extension (one of CODECS), or None for plain."""
     for ext in CODECS:

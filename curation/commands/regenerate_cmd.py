@@ -9,17 +9,25 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "regenerate",
         help="rebuild an output from its lock.json (inputs checked first) and compare every output checksum",
-        description="Check every locked input, move the output aside, rebuild it in place from the manifest and, "
-        "with --verify, compare every output file with the lock and the old copy. Extra --options go to Beam.",
+        description="Check every locked input, rebuild the output from its manifest and, with --verify, compare "
+        "every output file with the lock and the old copy. A local output is moved aside and rebuilt in place; "
+        "one on S3 (or given --into) stays as it is and is rebuilt under a separate output path. Extra --options "
+        "go to Beam.",
     )
-    p.add_argument("lockfile", help="the lock.json of an output")
+    p.add_argument("lockfile", help="the lock.json of an output, local or s3://")
     p.add_argument(
         "--verify", action="store_true", help="compare every rebuilt output with the lock and the old copy"
     )
     p.add_argument(
         "--keep-previous",
         action="store_true",
-        help="keep the old output (<output>.previous) even when identical",
+        help="keep the old output (<output>.previous), or the rebuild made under --into, even when identical",
+    )
+    p.add_argument(
+        "--into",
+        metavar="OUTPUT_PATH",
+        help="rebuild under this empty output path (local or s3://) and leave the release untouched; "
+        "for a release on S3 the default is <output.path>/_regenerate",
     )
     p.add_argument("--quiet", action="store_true", help="print only the result")
     p.set_defaults(handler=run, accepts_beam_args=True)
@@ -33,7 +41,12 @@ def run(args) -> int:
             print(line, file=sys.stderr, flush=True)
 
     report = regenerate(
-        args.lockfile, args.beam_args, verify=args.verify, keep_previous=args.keep_previous, log=log
+        args.lockfile,
+        args.beam_args,
+        verify=args.verify,
+        keep_previous=args.keep_previous,
+        log=log,
+        into=args.into,
     )
     print(format_report(report, args.verify))
     return 0 if report.identical else 1
