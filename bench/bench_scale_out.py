@@ -1,0 +1,233 @@
+"""Scale-out: one manifest run three ways, side by side in one session, and the launcher's and workers' peak
+memory as the corpus grows.
+
+1. `local`: output on local disk, the default runner (local worker processes).
+2. `s3`: every path on S3 (moto on loopback, in its own process), the default runner.
+3. `isolated`: every path on S3, 2 workers from a Beam worker pool in a private mount namespace that hides
+   the checkout's data (`--environment_type=EXTERNAL`), as tests/test_isolated_workers.py runs it.
+
+For each: wall time, CPU seconds of the launcher's process tree and of the worker pool's, the launcher's
+own peak RSS, the largest peak RSS of any worker process, and S3 requests by method (from the S3 server's
+request log). Process trees are sampled from /proc every 0.1 s (CPU: the last sample of each process;
+peak RSS: the kernel's VmHWM). The corpus is the demo's web, code, math and wiki files repeated `--copies`
+times with distinct ids and a copy number in each text, so dedupe keeps the copies. By hand, as root:
+
+    python bench/bench_scale_out.py [--copies 1 8 80] [--modes local s3 isolated] [--workdir /tmp/bench-scale-out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import yaml
+import zstandard
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from test_isolated_workers import HIDDEN_FROM_WORKERS, WorkerPool, s3_manifest  # noqa: E402
+
+DEMO = REPO / "data" / "demo"
+SOURCES = ("web", "code", "math", "wiki")
+_TICKS = os.sysconf("SC_CLK_TCK")
+_REQUEST = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) ')
+
+
+class TreeMonitor:
+    """CPU seconds and peak RSS of every process in the trees under `roots`, sampled from /proc."""
+
+    def __init__(self, roots: list[int]):
+        self.roots = roots
+        self.cpu: dict[int, float] = {}
+        self.peak_kb: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _tree(self) -> list[int]:
+        found, todo = [], list(self.roots)
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                try:
+                    todo.extend(int(c) for c in task.read_text().split())
+                except OSError:
+                    pass
+        return found
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.1):
+            for pid in self._tree():
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                self.cpu[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
+                hwm = re.search(r"VmHWM:\s+(\d+)", status)
+                if hwm:
+                    self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), int(hwm.group(1)))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def make_corpus(folder: Path, copies: int) -> int:
+    """The demo sources, each document repeated `copies` times with a distinct id and text."""
+    count = 0
+    for source in SOURCES:
+        for path in sorted((DEMO / source).iterdir()):
+            opener = gzip.open if path.suffix == ".gz" else (lambda p: zstandard.open(p, "rb"))
+            with opener(path) as f:
+                docs = [orjson.loads(line) for line in io.TextIOWrapper(f, encoding="utf-8") if line.strip()]
+            out = folder / "data" / source / (path.name.split(".")[0] + ".jsonl.gz")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with gzip.open(out, "wb", compresslevel=1) as f:
+                for copy in range(copies):
+                    for i, doc in enumerate(docs):
+                        doc = dict(doc, id=f"{doc.get('id', i)}-c{copy}", text=f"{doc.get('text', '')}\n\nCopy {copy} of this text.")
+                        if "url" in doc:
+                            doc["url"] = f"{doc['url']}#c{copy}"
+                        f.write(orjson.dumps(doc) + b"\n")
+                        count += 1
+    # The layout s3_manifest expects under its root, locally or uploaded as is.
+    (folder / "evals").mkdir()
+    shutil.copy(DEMO / "evals" / "gsm8k-test.jsonl", folder / "evals")
+    (folder / "tokenizers").mkdir()
+    shutil.copy(REPO / "tokenizers" / "allenai_dolma2.json", folder / "tokenizers")
+    return count
+
+
+def start_s3(workdir: Path) -> tuple[subprocess.Popen, str, Path]:
+    port = _free_port()
+    log = workdir / "s3.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    time.sleep(3)
+    return server, f"http://127.0.0.1:{port}", log
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def s3_requests(log: Path, since: int) -> tuple[Counter, int]:
+    lines = log.read_text(errors="replace").splitlines()
+    counts = Counter(m.group(1) for line in lines[since:] if (m := _REQUEST.search(line)))
+    return counts, len(lines)
+
+
+def upload(folder: Path, uri: str) -> None:
+    from curation import storage
+
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            storage.upload_file(str(path), storage.join(uri, path.relative_to(folder).as_posix()))
+
+
+def run_once(mode: str, manifest: Path, env: dict, extra: list[str], pool: WorkerPool | None) -> dict:
+    started = time.monotonic()
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "curation.cli", "run", str(manifest), *extra],
+        cwd=manifest.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    monitor = TreeMonitor([launcher.pid] + ([pool.process.pid] if pool else []))
+    out, err = launcher.communicate()
+    wall = time.monotonic() - started
+    monitor.stop()
+    if launcher.returncode != 0:
+        raise SystemExit(f"{mode} run failed:\n{err[-3000:]}")
+    worker_pids = [p for p in monitor.cpu if p != launcher.pid and (pool is None or p != pool.process.pid)]
+    return {
+        "wall_s": round(wall, 1),
+        "cpu_s": round(sum(monitor.cpu.values()), 1),
+        "launcher_peak_mb": round(monitor.peak_kb.get(launcher.pid, 0) / 1024),
+        "worker_peak_mb": round(max((monitor.peak_kb.get(p, 0) for p in worker_pids), default=0) / 1024),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--modes", nargs="+", default=["local", "s3", "isolated"])
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "bench-scale-out")
+    args = parser.parse_args()
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    server, endpoint, s3_log = start_s3(args.workdir)
+    os.environ["CURATION_S3_ENDPOINT_URL"] = endpoint
+    env = dict(os.environ)
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
+    results = []
+    try:
+        for copies in args.copies:
+            corpus = args.workdir / f"corpus-{copies}"
+            documents = make_corpus(corpus, copies)
+            inputs = f"s3://bench/inputs-{copies}"
+            upload(corpus, inputs)
+            for mode in args.modes:
+                launcher_dir = args.workdir / f"launcher-{copies}-{mode}"
+                launcher_dir.mkdir()
+                if mode == "local":
+                    root, output = str(corpus), str(launcher_dir / "out")
+                else:
+                    root, output = inputs, f"s3://bench/out-{copies}-{mode}"
+                body = s3_manifest(root, output)
+                body["sources"] = [dict(s, paths=[f"{root}/data/{s['name']}/*.jsonl.gz"]) for s in body["sources"]]
+                manifest = launcher_dir / "bench.yaml"
+                manifest.write_text(yaml.safe_dump(body, sort_keys=False))
+                extra = ["--direct_num_workers=2", f"--s3_endpoint_url={endpoint}"]
+                pool = None
+                if mode == "isolated":
+                    scratch = args.workdir / f"scratch-{copies}"
+                    scratch.mkdir()
+                    hidden = [REPO / n for n in HIDDEN_FROM_WORKERS if (REPO / n).is_dir()] + [launcher_dir, corpus]
+                    pool = WorkerPool(hidden, scratch, env, args.workdir / f"pool-{copies}.log")
+                    extra += ["--environment_type=EXTERNAL", f"--environment_config=localhost:{pool.port}"]
+                _, seen = s3_requests(s3_log, 0)
+                try:
+                    row = run_once(mode, manifest, env, extra, pool)
+                finally:
+                    if pool:
+                        pool.stop()
+                counts, _ = s3_requests(s3_log, seen)
+                row.update(mode=mode, documents=documents, s3_requests=dict(counts), s3_per_1000_docs=round(sum(counts.values()) * 1000 / documents, 1))
+                print(json.dumps(row), flush=True)
+                results.append(row)
+    finally:
+        server.terminate()
+    (args.workdir / "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
