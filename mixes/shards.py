@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation import storage
+from curation.errors import InputError
 
 SHARD_FORMAT_VERSION = 1
 _TEMPORARY_SUFFIX = ".tmp"
@@ -237,7 +238,9 @@ class StoredTokens:
         tokens = np.empty(max(0, stop - start), self.dtype)
         self._file.seek(start * self.dtype.itemsize)
         if self._file.readinto(memoryview(tokens).cast("B")) != tokens.nbytes:
-            raise ValueError(f"{self.uri}: ends before token {stop:,}; the file is truncated")
+            raise InputError(
+                f"{self.uri}: ends before token {stop:,}; it was cut short or changed after it was written"
+            )
         return tokens
 
     def close(self) -> None:

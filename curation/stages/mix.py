@@ -48,7 +48,7 @@ def load_doc_refs(token_files: list[TokenFile]) -> dict[str, list[tuple[DocRef, 
     """Per source, every kept document with its dedup cluster size, in input order."""
     per_source: dict[str, list[tuple[DocRef, int]]] = {}
     for i, tf in enumerate(token_files):
-        with storage.open_binary(tf.table_uri) as f:
+        with storage.open_seekable(tf.table_uri) as f:
             table = pq.read_table(f).to_pydict()
         rows = per_source.setdefault(tf.source, [])
         for j in range(len(table["id"])):
