@@ -19,6 +19,7 @@ from curation.errors import InputError
 from curation.layout import RunLayout
 from curation.pipeline import curate, decide, prepare, run, tokenize
 from curation.stages.mix import DocRef, gather_shard_tokens, mix_and_write, plan, plan_reads
+from curation.stages.publish import publish_documents
 from mixes.manifest import load_manifest
 from mixes.shards import StoredTokens, fsl_instances, iter_documents, read_shard
 from mixes.tokenizer import load_tokenizer
@@ -141,7 +142,7 @@ def _on_s3(root: Path, bucket: str, truncated_source: str | None = None):
     on_s3 = []
     for tf in token_files:
         uris = {}
-        for field in ("tokens_uri", "table_uri"):
+        for field in ("tokens_uri", "table_uri", "documents_uri"):
             local = Path(getattr(tf, field))
             uri = f"{bucket}/{local.relative_to(root.parents[1])}"
             data = local.read_bytes()
@@ -155,22 +156,30 @@ def _on_s3(root: Path, bucket: str, truncated_source: str | None = None):
     return dataclasses.replace(ctx, layout=RunLayout.for_manifest(f"{bucket}/out", m.name, m.version)), on_s3
 
 
-def _keys(prefix: str) -> dict[str, bytes]:
+def _objects(prefix: str) -> dict[str, bytes]:
+    """Every object under `prefix`, by its name relative to it."""
     bucket, key = storage.split_s3(prefix)
-    listing = storage._s3().list_objects_v2(Bucket=bucket, Prefix=key)
+    listing = storage._s3().list_objects_v2(Bucket=bucket, Prefix=key + "/")
     objects = sorted(o["Key"] for o in listing.get("Contents", []))
-    return {k.rsplit("/", 1)[-1]: storage._s3().get_object(Bucket=bucket, Key=k)["Body"].read() for k in objects}
+    return {k[len(key) + 1 :]: storage._s3().get_object(Bucket=bucket, Key=k)["Body"].read() for k in objects}
 
 
-def test_mix_from_token_caches_on_s3_writes_the_same_shards_as_locally(mix, s3_bucket, s3_endpoint, monkeypatch):
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_mix_and_publish_from_caches_on_s3_write_the_same_files_as_locally(mix, s3_bucket, s3_endpoint, monkeypatch):
     root, _ = mix
     # Worker processes configure their S3 client from the environment.
     monkeypatch.setenv("CURATION_S3_ENDPOINT_URL", s3_endpoint)
     ctx, token_files = _on_s3(root, s3_bucket)
     result = mix_and_write(ctx, token_files)
-    local = {p.name: p.read_bytes() for p in sorted((root / "shards").iterdir())}
-    assert len(local) >= 9 and _keys(ctx.layout.shards_dir) == local
+    local = _files(root / "shards")
+    assert len(local) >= 9 and _objects(ctx.layout.shards_dir) == local
     assert result.shards == _sidecars(root)
+    publish_documents(ctx, token_files)
+    local = _files(root / "documents")
+    assert len(local) >= 8 and _objects(ctx.layout.documents_dir) == local
 
 
 def test_shard_gathers_its_documents_in_one_read_per_token_cache(mix, s3_bucket):
@@ -200,8 +209,8 @@ def test_token_cache_cut_short_on_s3_stops_the_mix_naming_it_and_leaves_no_sidec
     ctx, token_files = _on_s3(root, s3_bucket, truncated_source="web")
     with pytest.raises(InputError, match=rf"{s3_bucket}/_cache/tokens/web/\w+\.tokens: (ends before token|cannot read S3 object \(InvalidRange\))"):
         mix_and_write(ctx, token_files)
-    written = _keys(ctx.layout.shards_dir)
-    local = {p.name: p.read_bytes() for p in (root / "shards").iterdir()}
+    written = _objects(ctx.layout.shards_dir)
+    local = _files(root / "shards")
     # A shard that read no cut cache may have finished; none that did looks finished.
     assert all(written[name] == local[name] for name in written)
     assert len([n for n in written if n.endswith(".json")]) < len([n for n in local if n.endswith(".json")])
