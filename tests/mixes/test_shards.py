@@ -115,19 +115,6 @@ def test_same_documents_give_identical_bytes(tmp_path, dolma2, web_texts):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
-def test_failure_mid_shard_leaves_no_files(tmp_path, dolma2, web_texts):
-    with (
-        pytest.raises(RuntimeError, match="worker lost"),
-        ShardWriter(tmp_path, 0, _meta(dolma2, "uint32")) as writer,
-    ):
-        for line, ids in enumerate(dolma2.encode_batch(web_texts[:10])):
-            writer.add(ids, DocRecord(f"cc-{line}", "web"))
-        raise RuntimeError("worker lost")
-    assert list(tmp_path.iterdir()) == []
-    with pytest.raises(FileNotFoundError, match="unfinished"):
-        read_shard(tmp_path / "part-00000.npy")
-
-
 def test_ids_outside_the_vocabulary_are_refused(tmp_path, dolma2):
     with (
         ShardWriter(tmp_path, 0, _meta(dolma2, "uint32")) as writer,
@@ -228,8 +215,9 @@ def test_unfinished_shard_shows_only_temporary_names_locally_and_nothing_on_s3(t
         assert read_shard(ShardPaths.of(out_dir, 0).sidecar, verify=True).sidecar["tokens"] == 3
 
 
-def test_failure_mid_shard_on_s3_leaves_no_object_and_no_scratch(s3_bucket, scratch, dolma2, web_texts):
-    out_dir = f"{s3_bucket}/shards"
+@pytest.mark.parametrize("on_s3", [False, True], ids=["local", "s3"])
+def test_failure_mid_shard_leaves_no_file_and_no_scratch(tmp_path, request, scratch, on_s3, dolma2, web_texts):
+    out_dir = f"{request.getfixturevalue('s3_bucket')}/shards" if on_s3 else tmp_path / "shards"
     with (
         pytest.raises(RuntimeError, match="worker lost"),
         ShardWriter(out_dir, 0, _meta(dolma2, "uint32")) as writer,
@@ -237,9 +225,10 @@ def test_failure_mid_shard_on_s3_leaves_no_object_and_no_scratch(s3_bucket, scra
         for line, ids in enumerate(dolma2.encode_batch(web_texts[:10])):
             writer.add(ids, DocRecord(f"cc-{line}", "web"))
         raise RuntimeError("worker lost")
-    assert _bucket_keys(s3_bucket) == [] and list(scratch.iterdir()) == []
+    left = _bucket_keys(str(out_dir).rsplit("/", 1)[0]) if on_s3 else list(out_dir.iterdir())
+    assert left == [] and list(scratch.iterdir()) == []
     with pytest.raises(FileNotFoundError, match="unfinished"):
-        read_shard(f"{out_dir}/part-00000.npy")
+        read_shard(ShardPaths.of(out_dir, 0).tokens)
 
 
 def test_failed_upload_leaves_no_sidecar_and_no_scratch(s3_endpoint, scratch, dolma2):
