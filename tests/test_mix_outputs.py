@@ -18,7 +18,15 @@ from curation import storage
 from curation.errors import InputError
 from curation.layout import RunLayout
 from curation.pipeline import curate, decide, prepare, run, tokenize
-from curation.stages.mix import DocRef, gather_shard_tokens, mix_and_write, plan, plan_reads
+from curation.stages.mix import (
+    DocRef,
+    gather_shard_tokens,
+    mix_and_write,
+    plan,
+    plan_reads,
+    read_shard_plan,
+    write_shard_plan,
+)
 from curation.stages.publish import publish_documents
 from mixes.manifest import load_manifest
 from mixes.shards import StoredTokens, fsl_instances, iter_documents, read_shard
@@ -177,6 +185,9 @@ def test_mix_and_publish_from_caches_on_s3_write_the_same_files_as_locally(mix, 
     local = _files(root / "shards")
     assert len(local) >= 9 and _objects(ctx.layout.shards_dir) == local
     assert result.shards == _sidecars(root)
+    # Workers read their shard's plan from storage; the job graph named only these files.
+    plans = _objects(ctx.layout.cached("mix"))
+    assert sorted(name.rsplit("/", 1)[-1] for name in plans) == [f"part-{i:05d}.parquet" for i in range(len(result.shards))]
     publish_documents(ctx, token_files)
     local = _files(root / "documents")
     assert len(local) >= 8 and _objects(ctx.layout.documents_dir) == local
@@ -186,6 +197,8 @@ def test_shard_gathers_its_documents_in_one_read_per_token_cache(mix, s3_bucket)
     root, _ = mix
     ctx, token_files = _on_s3(root, s3_bucket)
     items = plan(ctx, token_files)[0][0]
+    write_shard_plan(f"{s3_bucket}/plan.parquet", items)
+    assert read_shard_plan(f"{s3_bucket}/plan.parquet") == items
     requests: list[str] = []
     client = storage._s3()
     count = lambda model, **_: requests.append(model.name)  # noqa: E731

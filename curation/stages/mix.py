@@ -11,9 +11,11 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation import storage
+from curation.digests import CODE_VERSION, digest
 from curation.engine import pipeline_options, run_pipeline
 from curation.stages.tokenize import DocumentTokenizer, TokenFile
 from mixes import sampling, shards
@@ -168,6 +170,36 @@ def gather_shard_tokens(items: list[tuple[DocRef, int]], token_files: list[Token
     return gathered
 
 
+_SHARD_PLAN_SCHEMA = pa.schema(
+    [
+        ("file", pa.int32()),
+        ("start", pa.int64()),
+        ("n_tokens", pa.int64()),
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("uri", pa.string()),
+        ("line", pa.int64()),
+        ("offset", pa.int64()),
+        ("repetition", pa.int32()),
+    ]
+)
+
+
+def write_shard_plan(uri: str, items: list[tuple[DocRef, int]]) -> None:
+    """One shard's planned document copies, in order, for the worker that writes it: the job graph then
+    carries a file name per shard instead of every document."""
+    columns = {name: [getattr(ref, name) for ref, _ in items] for name in _SHARD_PLAN_SCHEMA.names[:-1]}
+    columns["repetition"] = [repetition for _, repetition in items]
+    with storage.atomic_write(uri) as f:
+        pq.write_table(pa.table(columns, schema=_SHARD_PLAN_SCHEMA), f, compression="zstd")
+
+
+def read_shard_plan(uri: str) -> list[tuple[DocRef, int]]:
+    with storage.open_seekable(uri) as f:
+        rows = pq.read_table(f).to_pylist()
+    return [(DocRef(**{k: v for k, v in row.items() if k != "repetition"}), row["repetition"]) for row in rows]
+
+
 class _WriteShardFn(beam.DoFn):
     def __init__(self, out_dir: str, token_files: list[TokenFile], meta: shards.ShardMeta):
         self._out_dir = out_dir
@@ -175,7 +207,8 @@ class _WriteShardFn(beam.DoFn):
         self._meta = meta
 
     def process(self, element):
-        index, items = element
+        index, plan_uri = element
+        items = read_shard_plan(plan_uri)
         tokens = gather_shard_tokens(items, self._token_files, np.dtype(self._meta.dtype))
         with shards.ShardWriter(self._out_dir, index, self._meta) as writer:
             offset = 0
@@ -200,16 +233,23 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
         manifest_version=m.version,
         manifest_sha256=ctx.loaded.sha256,
     )
-    todo = [(i, items) for i, items in enumerate(shard_lists) if not shard_matches_plan(out_dir, i, items)]
-    ctx.log(f"[mix] {sum(len(s) for s in shard_lists)} documents in {len(shard_lists)} shards, {len(shard_lists) - len(todo)} already written")
+    shard_count = len(shard_lists)
+    todo = [i for i, items in enumerate(shard_lists) if not shard_matches_plan(out_dir, i, items)]
+    ctx.log(f"[mix] {sum(len(s) for s in shard_lists)} documents in {shard_count} shards, {shard_count - len(todo)} already written")
     if todo:
+        # Named by what the plan is made of; the run lock keeps any other run from writing here meanwhile.
+        plans_dir = ctx.layout.cached("mix", digest(CODE_VERSION, m.seed, m.mix, m.output.shard_tokens, [tf.digest for tf in token_files]))
+        plans = [(i, storage.join(plans_dir, f"part-{i:05d}.parquet")) for i in todo]
+        for i, uri in plans:
+            write_shard_plan(uri, shard_lists[i])
+        del shard_lists  # the plan now lives in those files, not in the launcher while the shards are written
         run_pipeline(
             pipeline_options(ctx.beam_args, len(todo)),
-            lambda p: p | "ListShards" >> beam.Create(todo) | "WriteShards" >> beam.ParDo(_WriteShardFn(out_dir, token_files, meta)),
+            lambda p: p | "ListShards" >> beam.Create(plans) | "WriteShards" >> beam.ParDo(_WriteShardFn(out_dir, token_files, meta)),
             log_path=ctx.worker_log("mix"),
-            progress=("mix", len(shard_lists), lambda: sum(storage.exists(shard_sidecar_path(out_dir, i)) for i in range(len(shard_lists)))),
+            progress=("mix", shard_count, lambda: sum(storage.exists(shard_sidecar_path(out_dir, i)) for i in range(shard_count))),
         )
-    sidecars = [read_sidecar(shard_sidecar_path(out_dir, i)) for i in range(len(shard_lists))]
+    sidecars = [read_sidecar(shard_sidecar_path(out_dir, i)) for i in range(shard_count)]
     return MixResult(per_source=facts, shards=sidecars)
 
 
