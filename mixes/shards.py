@@ -113,7 +113,7 @@ class ShardWriter:
         self.meta = meta
         self._dtype = np.dtype(meta.dtype).newbyteorder("<")
         if storage.is_s3(self.paths.tokens):
-            self._scratch_dir = tempfile.mkdtemp(prefix=f"{_name(self.paths.tokens)}.")
+            self._scratch_dir = tempfile.mkdtemp(dir=storage.scratch_dir("shards"), prefix=f"{_name(self.paths.tokens)}.")
         else:
             self._scratch_dir = None
             os.makedirs(os.path.dirname(os.path.abspath(self.paths.tokens)), exist_ok=True)
@@ -268,6 +268,9 @@ def read_shard(path: str | os.PathLike, verify: bool = False) -> Shard:
         raise FileNotFoundError(f"{paths.sidecar}: no sidecar, so the shard is missing or unfinished")
     with storage.open_binary(paths.sidecar) as f:
         sidecar = json.loads(f.read())
+    for file in (paths.tokens, paths.index):
+        if not storage.exists(file):
+            raise FileNotFoundError(f"{file}: missing, though its shard's sidecar is there")
     if verify:
         for name, file in (("tokens", paths.tokens), ("index", paths.index)):
             if storage.sha256(file) != sidecar[f"{name}_sha256"]:

@@ -1,6 +1,6 @@
 import hashlib
 import json
-import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,11 +168,9 @@ def test_fsl_instances_drop_each_files_remainder(tmp_path, dolma2):
 
 @pytest.fixture
 def scratch(tmp_path, monkeypatch):
-    """The task-local scratch folder (TMPDIR) the writer uses for shards bound for S3."""
-    folder = tmp_path / "scratch"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
+    """The machine's scratch folder, where the writer keeps shards bound for S3 until they are whole."""
+    monkeypatch.setenv("CURATION_SCRATCH", str(tmp_path / "scratch"))
+    return Path(storage.scratch_dir("shards"))
 
 
 def _bucket_keys(bucket_uri: str) -> list[str]:
