@@ -395,8 +395,9 @@ class _S3ObjectReader(io.RawIOBase):
         response = _s3().get_object(**request)
         etag = response["ETag"].strip('"')
         if self.etag is None:
-            self.etag, self.size = etag, response["ContentLength"]
-            end = self.size
+            self.etag = etag
+            if self.size is None:  # this GET was of the whole object
+                self.size = end = response["ContentLength"]
         elif etag != self.etag:  # a server that ignores If-Match
             raise self._changed()
         if "Range" in request and not response.get("ContentRange", "").startswith(f"bytes {self._pos}-"):
@@ -722,9 +723,13 @@ def open_binary(uri: str, digest: ReadDigest | None = None) -> BinaryIO:
     return io.BufferedReader(digest._watch(raw) if digest else raw, buffer_size=_READ_CHUNK_BYTES)
 
 
-def open_seekable(uri: str, digest: ReadDigest | None = None) -> BinaryIO:
-    """A seekable reader (local file, or S3 by ranges) for formats with a footer index."""
-    if is_s3(uri):
+def open_seekable(uri: str, digest: ReadDigest | None = None, size: int | None = None) -> BinaryIO:
+    """A seekable reader (local file, or S3 by ranges) for formats with a footer index. A caller that knows
+    the object's `size` (recorded when it was written) spares S3 the HEAD that asks for it; the first ranged
+    GET then pins the ETag the later ones must match."""
+    if is_s3(uri) and size is not None:
+        raw = _S3ObjectReader(uri, size=size, seekable=True)
+    elif is_s3(uri):
         st = stat(uri)
         raw = _S3ObjectReader(uri, size=st.size, etag=st.etag, seekable=True)
     else:
@@ -1036,3 +1041,14 @@ def upload_file(local_path: str, uri: str) -> None:
     """Copy a local file to `uri` as `atomic_write` writes, streaming it in parts."""
     with open(local_path, "rb") as src, atomic_write(uri) as dst:
         shutil.copyfileobj(src, dst, _READ_CHUNK_BYTES)
+
+
+def move_file(local_path: str, uri: str) -> None:
+    """Put a finished local file at `uri` and remove it from local disk: a rename on local disk (so keep the
+    file on the destination's filesystem), an upload completed only on success to S3."""
+    if not is_s3(uri):
+        os.makedirs(os.path.dirname(os.path.abspath(uri)), exist_ok=True)
+        os.replace(local_path, uri)
+        return
+    upload_file(local_path, uri)
+    os.remove(local_path)

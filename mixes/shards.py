@@ -1,6 +1,7 @@
 """Token shards as OLMo-core's NumpyFSLDataset reads them: `part-NNNNN.npy` is a raw little-endian token array
 with no .npy header (np.memmap(path, dtype, mode="r")), beside a Parquet document index `part-NNNNN.index`
-and a `part-NNNNN.json` sidecar written last as the completion marker.
+and a `part-NNNNN.json` sidecar written last as the completion marker. Shards live on local disk or S3 alike
+(`curation.storage`): each is written to task-local scratch first and put in place when whole.
 """
 
 from __future__ import annotations
@@ -8,14 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Self, TypeVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from curation import storage
+from curation.errors import InputError
 
 SHARD_FORMAT_VERSION = 1
 _TEMPORARY_SUFFIX = ".tmp"
@@ -71,37 +76,48 @@ _INDEX_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class ShardPaths:
-    tokens: Path
-    index: Path
-    sidecar: Path
+    """A shard's three files, as local paths or s3:// URIs."""
+
+    tokens: str
+    index: str
+    sidecar: str
 
     @classmethod
     def of(cls, out_dir: str | os.PathLike, shard_index: int) -> ShardPaths:
-        stem = Path(out_dir) / f"part-{shard_index:05d}"
-        return cls(stem.with_suffix(".npy"), stem.with_suffix(".index"), stem.with_suffix(".json"))
+        return cls._of_stem(storage.join(os.fspath(out_dir), f"part-{shard_index:05d}"))
 
     @classmethod
     def beside(cls, path: str | os.PathLike) -> ShardPaths:
         """The paths of the shard that `path` (its .npy, .index or .json) belongs to."""
-        stem = Path(path).with_suffix("")
-        return cls(stem.with_suffix(".npy"), stem.with_suffix(".index"), stem.with_suffix(".json"))
+        return cls._of_stem(os.path.splitext(os.fspath(path))[0])
+
+    @classmethod
+    def _of_stem(cls, stem: str) -> ShardPaths:
+        return cls(stem + ".npy", stem + ".index", stem + ".json")
 
 
-def _temporary(path: Path) -> Path:
-    return path.with_name(path.name + _TEMPORARY_SUFFIX)
+def _name(uri: str) -> str:
+    return uri.rsplit("/", 1)[-1]
 
 
 class ShardWriter:
-    """Appends documents to one shard under temporary names; `close` renames the tokens and index into place
-    and writes the sidecar last, so a shard without a sidecar is unfinished. Used as a context manager, an
-    exception removes everything the writer made."""
+    """Appends documents to one shard in scratch files; `close` puts the tokens and index in place and writes
+    the sidecar last, so a shard without a sidecar is unfinished. Locally the scratch files sit beside their
+    destinations under `.tmp` names and are renamed into place; for S3 they sit in a temporary folder of this
+    task's own disk and are uploaded. Used as a context manager, an exception removes everything the writer
+    made."""
 
     def __init__(self, out_dir: str | os.PathLike, shard_index: int, meta: ShardMeta):
         self.paths = ShardPaths.of(out_dir, shard_index)
         self.shard_index = shard_index
         self.meta = meta
         self._dtype = np.dtype(meta.dtype).newbyteorder("<")
-        self._tokens_file = open(_temporary(self.paths.tokens), "wb")  # noqa: SIM115 - closed in close/abort
+        if storage.is_s3(self.paths.tokens):
+            self._scratch_dir = tempfile.mkdtemp(dir=storage.scratch_dir("shards"), prefix=f"{_name(self.paths.tokens)}.")
+        else:
+            self._scratch_dir = None
+            os.makedirs(os.path.dirname(os.path.abspath(self.paths.tokens)), exist_ok=True)
+        self._tokens_file = open(self._scratch(self.paths.tokens), "wb")  # noqa: SIM115 - closed in close/abort
         self._tokens_sha256 = hashlib.sha256()
         self._token_count = 0
         self._rows: dict[str, list] = {name: [] for name in _INDEX_SCHEMA.names}
@@ -122,11 +138,23 @@ class ShardWriter:
         for name, value in (("start", start), ("end", self._token_count), *asdict(doc).items()):
             self._rows[name].append(value)
 
+    def _scratch(self, uri: str) -> str:
+        if self._scratch_dir is None:
+            return uri + _TEMPORARY_SUFFIX
+        return os.path.join(self._scratch_dir, _name(uri))
+
     def close(self) -> dict:
-        """Finish the shard and return its sidecar."""
+        """Finish the shard and return its sidecar; a failure on the way removes what was not yet in place."""
+        try:
+            return self._finish()
+        except BaseException:
+            self.abort()
+            raise
+
+    def _finish(self) -> dict:
         self._tokens_file.close()
         index_table = pa.table(self._rows, schema=_INDEX_SCHEMA)
-        pq.write_table(index_table, _temporary(self.paths.index), compression="zstd")
+        pq.write_table(index_table, self._scratch(self.paths.index), compression="zstd")
         sidecar = {
             "format_version": SHARD_FORMAT_VERSION,
             "shard_index": self.shard_index,
@@ -134,24 +162,30 @@ class ShardWriter:
             "byte_order": "little",
             "tokens": self._token_count,
             "documents": index_table.num_rows,
-            "tokens_file": self.paths.tokens.name,
+            "tokens_file": _name(self.paths.tokens),
             "tokens_sha256": self._tokens_sha256.hexdigest(),
-            "index_file": self.paths.index.name,
+            "index_file": _name(self.paths.index),
             "index_format": "parquet",
-            "index_sha256": _file_sha256(_temporary(self.paths.index)),
+            "index_sha256": storage.sha256(self._scratch(self.paths.index)),
         }
-        os.replace(_temporary(self.paths.tokens), self.paths.tokens)
-        os.replace(_temporary(self.paths.index), self.paths.index)
-        _temporary(self.paths.sidecar).write_bytes(
-            json.dumps(sidecar, indent=2, sort_keys=True).encode() + b"\n"
-        )
-        os.replace(_temporary(self.paths.sidecar), self.paths.sidecar)
+        # A sidecar left by an earlier shard of this name must not vouch for the files replaced below.
+        storage.remove(self.paths.sidecar)
+        for uri in (self.paths.tokens, self.paths.index):
+            storage.move_file(self._scratch(uri), uri)
+        with storage.atomic_write(self.paths.sidecar) as f:
+            f.write(json.dumps(sidecar, indent=2, sort_keys=True).encode() + b"\n")
+        self._remove_scratch_dir()
         return sidecar
 
     def abort(self) -> None:
         self._tokens_file.close()
-        for path in (self.paths.tokens, self.paths.index, self.paths.sidecar):
-            _temporary(path).unlink(missing_ok=True)
+        for uri in (self.paths.tokens, self.paths.index):
+            storage.remove(self._scratch(uri))
+        self._remove_scratch_dir()
+
+    def _remove_scratch_dir(self) -> None:
+        if self._scratch_dir is not None:
+            shutil.rmtree(self._scratch_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self
@@ -161,14 +195,6 @@ class ShardWriter:
             self.close()
         else:
             self.abort()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def plan_shards(entries: Sequence[tuple[T, int]], shard_tokens: int) -> list[list[T]]:
@@ -190,29 +216,71 @@ def plan_shards(entries: Sequence[tuple[T, int]], shard_tokens: int) -> list[lis
     return shards
 
 
+class StoredTokens:
+    """A raw little-endian token file, local or on S3, read as it is sliced: each slice is one seek and read
+    (on S3 a ranged GET; slices read in order share the reader's 1 MiB buffer), never the whole file."""
+
+    def __init__(self, uri: str, dtype: str | np.dtype, length: int | None = None):
+        """`length` in tokens, when recorded with the file, spares S3 a HEAD."""
+        self.uri = uri
+        self.dtype = np.dtype(dtype).newbyteorder("<")
+        size = storage.stat(uri).size if length is None else length * self.dtype.itemsize
+        self._length = size // self.dtype.itemsize
+        self._file = storage.open_seekable(uri, size=size)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError(f"{self.uri}: token files are read by contiguous slices, not {key!r}")
+        start, stop, _ = key.indices(self._length)
+        tokens = np.empty(max(0, stop - start), self.dtype)
+        self._file.seek(start * self.dtype.itemsize)
+        if self._file.readinto(memoryview(tokens).cast("B")) != tokens.nbytes:
+            raise InputError(
+                f"{self.uri}: ends before token {stop:,}; it was cut short or changed after it was written"
+            )
+        return tokens
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
 @dataclass(frozen=True)
 class Shard:
     paths: ShardPaths
     sidecar: dict
-    tokens: np.ndarray
+    tokens: StoredTokens
     index: pa.Table
 
 
 def read_shard(path: str | os.PathLike, verify: bool = False) -> Shard:
-    """Open a finished shard from any of its files; `verify` checks the sidecar's sha256s."""
+    """Open a finished shard, local or on S3, from any of its files; `verify` checks the sidecar's sha256s."""
     paths = ShardPaths.beside(path)
-    if not paths.sidecar.exists():
+    if not storage.exists(paths.sidecar):
         raise FileNotFoundError(f"{paths.sidecar}: no sidecar, so the shard is missing or unfinished")
-    sidecar = json.loads(paths.sidecar.read_bytes())
+    with storage.open_binary(paths.sidecar) as f:
+        sidecar = json.loads(f.read())
+    for file in (paths.tokens, paths.index):
+        if not storage.exists(file):
+            raise FileNotFoundError(f"{file}: missing, though its shard's sidecar is there")
     if verify:
         for name, file in (("tokens", paths.tokens), ("index", paths.index)):
-            if _file_sha256(file) != sidecar[f"{name}_sha256"]:
+            if storage.sha256(file) != sidecar[f"{name}_sha256"]:
                 raise ValueError(f"{file}: sha256 differs from its sidecar")
-    dtype = np.dtype(sidecar["dtype"]).newbyteorder("<")
-    tokens = np.memmap(paths.tokens, dtype=dtype, mode="r") if sidecar["tokens"] else np.empty(0, dtype)
+    tokens = StoredTokens(paths.tokens, sidecar["dtype"])
     if len(tokens) != sidecar["tokens"]:
         raise ValueError(f"{paths.tokens}: {len(tokens):,} tokens, the sidecar says {sidecar['tokens']:,}")
-    return Shard(paths, sidecar, tokens, pq.read_table(paths.index))
+    with storage.open_seekable(paths.index) as f:
+        index = pq.read_table(f)
+    return Shard(paths, sidecar, tokens, index)
 
 
 def iter_documents(shard: Shard) -> Iterator[tuple[DocRecord, np.ndarray]]:
@@ -228,10 +296,11 @@ class FslInstances:
     order. Instances never span two files."""
 
     def __init__(self, paths: Sequence[str | os.PathLike], dtype: str | np.dtype, sequence_length: int):
-        self.paths = [Path(p) for p in paths]
+        self.paths = [os.fspath(p) for p in paths]
         self.dtype = np.dtype(dtype).newbyteorder("<")
         self.sequence_length = sequence_length
-        counts = [p.stat().st_size // (self.dtype.itemsize * sequence_length) for p in self.paths]
+        self.lengths = [storage.stat(p).size // self.dtype.itemsize for p in self.paths]
+        counts = [length // sequence_length for length in self.lengths]
         self.offsets = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
 
     def __len__(self) -> int:
@@ -242,8 +311,8 @@ class FslInstances:
             raise IndexError(f"instance {index} is out of range for {len(self)} instances")
         file_index = int(np.searchsorted(self.offsets, index, side="right")) - 1
         start = (index - int(self.offsets[file_index])) * self.sequence_length
-        tokens = np.memmap(self.paths[file_index], dtype=self.dtype, mode="r")
-        return np.array(tokens[start : start + self.sequence_length])
+        with StoredTokens(self.paths[file_index], self.dtype, self.lengths[file_index]) as tokens:
+            return tokens[start : start + self.sequence_length]
 
 
 def fsl_instances(

@@ -4,6 +4,7 @@ One real small mix (four real sources from the shipped demo data) serves every t
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -13,9 +14,22 @@ import pytest
 import zstandard
 from conftest import DEMO_DATA, TOKENIZER, write_manifest
 
-from curation.pipeline import run
+from curation import storage
+from curation.errors import InputError
+from curation.layout import RunLayout
+from curation.pipeline import curate, decide, prepare, run, tokenize
+from curation.stages.mix import (
+    DocRef,
+    gather_shard_tokens,
+    mix_and_write,
+    plan,
+    plan_reads,
+    read_shard_plan,
+    write_shard_plan,
+)
+from curation.stages.publish import publish_documents
 from mixes.manifest import load_manifest
-from mixes.shards import fsl_instances, iter_documents, read_shard
+from mixes.shards import StoredTokens, fsl_instances, iter_documents, read_shard
 from mixes.tokenizer import load_tokenizer
 
 # Budgets large against each source's documents: a document is never split, so a budget of a few
@@ -125,3 +139,107 @@ def test_dedupe_scratch_is_gone_once_its_duplicates_are_recorded(mix):
     assert stats["dedupe_cluster_sizes"], "exact dedupe must have found the demo's duplicate copies"
     work = root.parent.parent / "_cache" / "work"
     assert not work.exists() or not any(work.iterdir())
+
+
+def _on_s3(root: Path, bucket: str, truncated_source: str | None = None):
+    """The finished mix's run context and token caches (the run's own, all cached), with the caches copied to
+    S3 and the output moved there; `truncated_source`'s caches lose their second half on the way."""
+    ctx = prepare(load_manifest(root.parents[2] / "manifest.yaml"), ["--direct_num_workers=2"], log=lambda _: None)
+    pools = curate(ctx)
+    token_files = tokenize(ctx, pools, *decide(ctx, pools))
+    on_s3 = []
+    for tf in token_files:
+        uris = {}
+        for field in ("tokens_uri", "table_uri", "documents_uri"):
+            local = Path(getattr(tf, field))
+            uri = f"{bucket}/{local.relative_to(root.parents[1])}"
+            data = local.read_bytes()
+            if field == "tokens_uri" and tf.source == truncated_source:
+                data = data[: len(data) // 2]
+            with storage.atomic_write(uri) as f:
+                f.write(data)
+            uris[field] = uri
+        on_s3.append(dataclasses.replace(tf, **uris))
+    m = ctx.manifest
+    return dataclasses.replace(ctx, layout=RunLayout.for_manifest(f"{bucket}/out", m.name, m.version)), on_s3
+
+
+def _objects(prefix: str) -> dict[str, bytes]:
+    """Every object under `prefix`, by its name relative to it."""
+    bucket, key = storage.split_s3(prefix)
+    listing = storage._s3().list_objects_v2(Bucket=bucket, Prefix=key + "/")
+    objects = sorted(o["Key"] for o in listing.get("Contents", []))
+    return {k[len(key) + 1 :]: storage._s3().get_object(Bucket=bucket, Key=k)["Body"].read() for k in objects}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_mix_and_publish_from_caches_on_s3_write_the_same_files_as_locally(mix, s3_bucket, s3_endpoint, monkeypatch):
+    root, _ = mix
+    # Worker processes configure their S3 client from the environment.
+    monkeypatch.setenv("CURATION_S3_ENDPOINT_URL", s3_endpoint)
+    ctx, token_files = _on_s3(root, s3_bucket)
+    result = mix_and_write(ctx, token_files)
+    local = _files(root / "shards")
+    assert len(local) >= 9 and _objects(ctx.layout.shards_dir) == local
+    assert result.shards == _sidecars(root)
+    # Workers read their shard's plan from storage; the job graph named only these files.
+    plans = _objects(ctx.layout.cached("mix"))
+    assert sorted(name.rsplit("/", 1)[-1] for name in plans) == [f"part-{i:05d}.parquet" for i in range(len(result.shards))]
+    publish_documents(ctx, token_files)
+    local = _files(root / "documents")
+    assert len(local) >= 8 and _objects(ctx.layout.documents_dir) == local
+
+
+def test_shard_gathers_its_documents_in_one_read_per_token_cache(mix, s3_bucket):
+    root, _ = mix
+    ctx, token_files = _on_s3(root, s3_bucket)
+    items = plan(ctx, token_files)[0][0]
+    write_shard_plan(f"{s3_bucket}/plan.parquet", items)
+    assert read_shard_plan(f"{s3_bucket}/plan.parquet") == items
+    requests: list[str] = []
+    client = storage._s3()
+    count = lambda model, **_: requests.append(model.name)  # noqa: E731
+    client.meta.events.register("before-call.s3", count)
+    try:
+        tokens = gather_shard_tokens(items, token_files, np.dtype("uint32"))
+    finally:
+        client.meta.events.unregister("before-call.s3", count)
+    with StoredTokens(str(root / "shards" / "part-00000.npy"), "uint32") as written:
+        assert np.array_equal(tokens, written[:])
+    files = {ref.file for ref, _ in items}
+    # Every demo cache is far under a read's cap and its documents lie closer than the gap limit, so one
+    # ranged GET each, and no HEAD: the caches' sizes travel with them.
+    assert requests == ["GetObject"] * len(files)
+    assert len(items) > 10 * len(files)
+
+
+def test_token_cache_cut_short_on_s3_stops_the_mix_naming_it_and_leaves_no_sidecar(mix, s3_bucket, s3_endpoint, monkeypatch):
+    root, _ = mix
+    monkeypatch.setenv("CURATION_S3_ENDPOINT_URL", s3_endpoint)
+    ctx, token_files = _on_s3(root, s3_bucket, truncated_source="web")
+    with pytest.raises(InputError, match=rf"{s3_bucket}/_cache/tokens/web/\w+\.tokens: (ends before token|cannot read S3 object \(InvalidRange\))"):
+        mix_and_write(ctx, token_files)
+    written = _objects(ctx.layout.shards_dir)
+    local = _files(root / "shards")
+    # A shard that read no cut cache may have finished; none that did looks finished.
+    assert all(written[name] == local[name] for name in written)
+    assert len([n for n in written if n.endswith(".json")]) < len([n for n in local if n.endswith(".json")])
+
+
+def test_reads_join_near_documents_of_one_file_up_to_the_cap_and_serve_repeats_once():
+    def ref(file, start, n_tokens):
+        return DocRef(file, start, n_tokens, f"{file}:{start}", "web", None, None, None)
+
+    # Shard order: the reads must still put each copy at its place in this order.
+    items = [(ref(1, 0, 10), 0), (ref(0, 500, 50), 0), (ref(0, 0, 100), 0), (ref(0, 120, 30), 0),
+             (ref(0, 0, 100), 1), (ref(0, 900, 400), 0),
+             (ref(0, 560, 260), 0)]
+    reads = plan_reads(items, max_gap_tokens=100, max_read_tokens=300)
+    assert [(r.file, r.start, r.end) for r in reads] == [
+        (0, 0, 150), (0, 500, 550), (0, 560, 820), (0, 900, 1300), (1, 0, 10)
+    ]
+    assert reads[0].copies == [(0, 100, 60), (0, 100, 190), (120, 30, 160)]
+    assert reads[3].copies == [(900, 400, 290)]

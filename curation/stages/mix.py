@@ -4,19 +4,26 @@ from the token caches. Planning touches only compact document tables (id, token 
 
 from __future__ import annotations
 
-import os
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
 import orjson
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation import storage
+from curation.digests import CODE_VERSION, digest
 from curation.engine import pipeline_options, run_pipeline
 from curation.stages.tokenize import DocumentTokenizer, TokenFile
 from mixes import sampling, shards
+
+# Reading a gap this small costs less than another request; a read holds at most MAX_READ_BYTES in memory,
+# beside the shard being gathered.
+MAX_GAP_BYTES = 1 << 20
+MAX_READ_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -43,7 +50,7 @@ def load_doc_refs(token_files: list[TokenFile]) -> dict[str, list[tuple[DocRef, 
     """Per source, every kept document with its dedup cluster size, in input order."""
     per_source: dict[str, list[tuple[DocRef, int]]] = {}
     for i, tf in enumerate(token_files):
-        with storage.open_binary(tf.table_uri) as f:
+        with storage.open_seekable(tf.table_uri) as f:
             table = pq.read_table(f).to_pydict()
         rows = per_source.setdefault(tf.source, [])
         for j in range(len(table["id"])):
@@ -115,34 +122,105 @@ def plan(ctx, token_files: list[TokenFile]) -> tuple[list[list[tuple[DocRef, int
     return shard_lists, facts
 
 
+@dataclass
+class TokenRead:
+    """One read of tokens [start, end) from one token file, and the document copies it serves, each as
+    (start in the file, token count, offset in the shard)."""
+
+    file: int
+    start: int
+    end: int
+    copies: list[tuple[int, int, int]]
+
+
+def plan_reads(items: list[tuple[DocRef, int]], max_gap_tokens: int, max_read_tokens: int) -> list[TokenRead]:
+    """The reads that gather a shard's document copies: sorted by (token file, start), a copy joins the read
+    before it when the gap between them is under max_gap_tokens and the read stays within max_read_tokens
+    (a longer document is a read of its own). Repeated copies share their read."""
+    placed = []
+    offset = 0
+    for ref, _ in items:
+        placed.append((ref.file, ref.start, ref.n_tokens, offset))
+        offset += ref.n_tokens
+    reads: list[TokenRead] = []
+    for file, start, n_tokens, offset in sorted(placed):
+        end = start + n_tokens
+        last = reads[-1] if reads else None
+        if last and last.file == file and start - last.end < max_gap_tokens and max(last.end, end) - last.start <= max_read_tokens:
+            last.end = max(last.end, end)
+            last.copies.append((start, n_tokens, offset))
+        else:
+            reads.append(TokenRead(file, start, end, [(start, n_tokens, offset)]))
+    return reads
+
+
+def gather_shard_tokens(items: list[tuple[DocRef, int]], token_files: list[TokenFile], dtype: np.dtype) -> np.ndarray:
+    """A shard's tokens in its planned order, read from the token caches (local or S3) by a bounded number of
+    ranged reads rather than one per document: memory is the shard plus one read."""
+    itemsize = np.dtype(dtype).itemsize
+    reads = plan_reads(items, MAX_GAP_BYTES // itemsize, MAX_READ_BYTES // itemsize)
+    gathered = np.empty(sum(ref.n_tokens for ref, _ in items), dtype)
+    for file, file_reads in itertools.groupby(reads, key=lambda read: read.file):
+        tf = token_files[file]
+        with shards.StoredTokens(tf.tokens_uri, tf.dtype, tf.tokens) as tokens:
+            for read in file_reads:
+                chunk = tokens[read.start : read.end]
+                for start, n_tokens, offset in read.copies:
+                    gathered[offset : offset + n_tokens] = chunk[start - read.start : start - read.start + n_tokens]
+    return gathered
+
+
+_SHARD_PLAN_SCHEMA = pa.schema(
+    [
+        ("file", pa.int32()),
+        ("start", pa.int64()),
+        ("n_tokens", pa.int64()),
+        ("id", pa.string()),
+        ("source", pa.string()),
+        ("uri", pa.string()),
+        ("line", pa.int64()),
+        ("offset", pa.int64()),
+        ("repetition", pa.int32()),
+    ]
+)
+
+
+def write_shard_plan(uri: str, items: list[tuple[DocRef, int]]) -> None:
+    """One shard's planned document copies, in order, for the worker that writes it: the job graph then
+    carries a file name per shard instead of every document."""
+    columns = {name: [getattr(ref, name) for ref, _ in items] for name in _SHARD_PLAN_SCHEMA.names[:-1]}
+    columns["repetition"] = [repetition for _, repetition in items]
+    with storage.atomic_write(uri) as f:
+        pq.write_table(pa.table(columns, schema=_SHARD_PLAN_SCHEMA), f, compression="zstd")
+
+
+def read_shard_plan(uri: str) -> list[tuple[DocRef, int]]:
+    with storage.open_seekable(uri) as f:
+        rows = pq.read_table(f).to_pylist()
+    return [(DocRef(**{k: v for k, v in row.items() if k != "repetition"}), row["repetition"]) for row in rows]
+
+
 class _WriteShardFn(beam.DoFn):
-    def __init__(self, out_dir: str, token_files: list[TokenFile], meta: dict[str, Any]):
+    def __init__(self, out_dir: str, token_files: list[TokenFile], meta: shards.ShardMeta):
         self._out_dir = out_dir
         self._token_files = token_files
         self._meta = meta
 
-    def setup(self):
-        self._tokens: dict[int, np.ndarray] = {}
-
-    def _token_array(self, i: int) -> np.ndarray:
-        if i not in self._tokens:
-            tf = self._token_files[i]
-            self._tokens[i] = np.memmap(tf.tokens_uri, dtype=np.dtype(tf.dtype).newbyteorder("<"), mode="r")
-        return self._tokens[i]
-
     def process(self, element):
-        index, items = element
+        index, plan_uri = element
+        items = read_shard_plan(plan_uri)
+        tokens = gather_shard_tokens(items, self._token_files, np.dtype(self._meta.dtype))
         with shards.ShardWriter(self._out_dir, index, self._meta) as writer:
+            offset = 0
             for ref, repetition in items:
-                tokens = self._token_array(ref.file)[ref.start : ref.start + ref.n_tokens]
-                writer.add(tokens, shards.DocRecord(ref.id, ref.source, repetition, ref.uri or "", ref.line, ref.offset))
+                writer.add(tokens[offset : offset + ref.n_tokens], shards.DocRecord(ref.id, ref.source, repetition, ref.uri or "", ref.line, ref.offset))
+                offset += ref.n_tokens
         yield index
 
 
 def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
     shard_lists, facts = plan(ctx, token_files)
     out_dir = ctx.layout.shards_dir
-    os.makedirs(out_dir, exist_ok=True)
     m = ctx.manifest
     tokenizer = DocumentTokenizer(ctx.tokenizer_path, m.output)
     meta = shards.ShardMeta(
@@ -155,28 +233,40 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
         manifest_version=m.version,
         manifest_sha256=ctx.loaded.sha256,
     )
-    todo = [(i, items) for i, items in enumerate(shard_lists) if not shard_matches_plan(out_dir, i, items)]
-    ctx.log(f"[mix] {sum(len(s) for s in shard_lists)} documents in {len(shard_lists)} shards, {len(shard_lists) - len(todo)} already written")
+    shard_count = len(shard_lists)
+    todo = [i for i, items in enumerate(shard_lists) if not shard_matches_plan(out_dir, i, items)]
+    ctx.log(f"[mix] {sum(len(s) for s in shard_lists)} documents in {shard_count} shards, {shard_count - len(todo)} already written")
     if todo:
+        # Named by what the plan is made of; the run lock keeps any other run from writing here meanwhile.
+        plans_dir = ctx.layout.cached("mix", digest(CODE_VERSION, m.seed, m.mix, m.output.shard_tokens, [tf.digest for tf in token_files]))
+        plans = [(i, storage.join(plans_dir, f"part-{i:05d}.parquet")) for i in todo]
+        for i, uri in plans:
+            write_shard_plan(uri, shard_lists[i])
+        del shard_lists  # the plan now lives in those files, not in the launcher while the shards are written
         run_pipeline(
             pipeline_options(ctx.beam_args, len(todo)),
-            lambda p: p | "ListShards" >> beam.Create(todo) | "WriteShards" >> beam.ParDo(_WriteShardFn(out_dir, token_files, meta)),
+            lambda p: p | "ListShards" >> beam.Create(plans) | "WriteShards" >> beam.ParDo(_WriteShardFn(out_dir, token_files, meta)),
             log_path=ctx.worker_log("mix"),
-            progress=("mix", len(shard_lists), lambda: sum(shard_sidecar_path(out_dir, i).exists() for i in range(len(shard_lists)))),
+            progress=("mix", shard_count, lambda: sum(storage.exists(shard_sidecar_path(out_dir, i)) for i in range(shard_count))),
         )
-    sidecars = [orjson.loads(shard_sidecar_path(out_dir, i).read_bytes()) for i in range(len(shard_lists))]
+    sidecars = [read_sidecar(shard_sidecar_path(out_dir, i)) for i in range(shard_count)]
     return MixResult(per_source=facts, shards=sidecars)
+
+
+def read_sidecar(uri: str) -> dict[str, Any]:
+    with storage.open_binary(uri) as f:
+        return orjson.loads(f.read())
 
 
 def shard_matches_plan(out_dir: str, index: int, items: list[tuple[DocRef, int]]) -> bool:
     """A finished shard from an interrupted run is kept only if it holds exactly the planned documents."""
     sidecar = shard_sidecar_path(out_dir, index)
-    if not sidecar.exists():
+    if not storage.exists(sidecar):
         return False
-    written = orjson.loads(sidecar.read_bytes())
+    written = read_sidecar(sidecar)
     return written["documents"] == len(items) and written["tokens"] == sum(ref.n_tokens for ref, _ in items)
 
 
-def shard_sidecar_path(out_dir: str, index: int):
+def shard_sidecar_path(out_dir: str, index: int) -> str:
     """A shard is finished when its sidecar exists: the writer renames it into place last."""
     return shards.ShardPaths.of(out_dir, index).sidecar

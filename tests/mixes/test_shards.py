@@ -1,13 +1,17 @@
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers_tokenize import DOLMA2, GPT_NEOX, read_texts, require
 
+from curation import storage
+from curation.errors import InputError
 from mixes.shards import (
     DocRecord,
     ShardMeta,
+    ShardPaths,
     ShardWriter,
     fsl_instances,
     iter_documents,
@@ -111,19 +115,6 @@ def test_same_documents_give_identical_bytes(tmp_path, dolma2, web_texts):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 
 
-def test_failure_mid_shard_leaves_no_files(tmp_path, dolma2, web_texts):
-    with (
-        pytest.raises(RuntimeError, match="worker lost"),
-        ShardWriter(tmp_path, 0, _meta(dolma2, "uint32")) as writer,
-    ):
-        for line, ids in enumerate(dolma2.encode_batch(web_texts[:10])):
-            writer.add(ids, DocRecord(f"cc-{line}", "web"))
-        raise RuntimeError("worker lost")
-    assert list(tmp_path.iterdir()) == []
-    with pytest.raises(FileNotFoundError, match="unfinished"):
-        read_shard(tmp_path / "part-00000.npy")
-
-
 def test_ids_outside_the_vocabulary_are_refused(tmp_path, dolma2):
     with (
         ShardWriter(tmp_path, 0, _meta(dolma2, "uint32")) as writer,
@@ -173,3 +164,105 @@ def test_fsl_instances_drop_each_files_remainder(tmp_path, dolma2):
     # 10 // 4 + 7 // 4 = 3, not (10 + 7) // 4 = 4: instances never span files.
     assert len(instances) == 3
     assert instances[2].tolist() == np.concatenate(ids[20:])[:4].tolist()
+
+
+@pytest.fixture
+def scratch(tmp_path, monkeypatch):
+    """The machine's scratch folder, where the writer keeps shards bound for S3 until they are whole."""
+    monkeypatch.setenv("CURATION_SCRATCH", str(tmp_path / "scratch"))
+    return Path(storage.scratch_dir("shards"))
+
+
+def _bucket_keys(bucket_uri: str) -> list[str]:
+    bucket, _ = storage.split_s3(bucket_uri)
+    listing = storage._s3().list_objects_v2(Bucket=bucket)
+    return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def _read(uri: str) -> bytes:
+    with storage.open_binary(uri) as f:
+        return f.read()
+
+
+def test_shard_written_to_s3_is_byte_identical_to_the_local_one(tmp_path, s3_bucket, scratch, dolma2, web_texts):
+    _write(tmp_path, 4, dolma2, web_texts)
+    _write(f"{s3_bucket}/shards", 4, dolma2, web_texts)
+    local, remote = ShardPaths.of(tmp_path, 4), ShardPaths.of(f"{s3_bucket}/shards", 4)
+    for local_file, remote_file in zip(
+        (local.tokens, local.index, local.sidecar), (remote.tokens, remote.index, remote.sidecar)
+    ):
+        assert _read(remote_file) == _read(local_file), remote_file
+    assert _bucket_keys(s3_bucket) == ["shards/part-00004.index", "shards/part-00004.json", "shards/part-00004.npy"]
+    assert list(scratch.iterdir()) == []
+    documents = list(iter_documents(read_shard(remote.sidecar, verify=True)))
+    for (record, tokens), (local_record, local_tokens) in zip(
+        documents, iter_documents(read_shard(local.tokens)), strict=True
+    ):
+        assert record == local_record and np.array_equal(tokens, local_tokens)
+
+
+def test_unfinished_shard_shows_only_temporary_names_locally_and_nothing_on_s3(tmp_path, s3_bucket, scratch, dolma2):
+    for out_dir in (tmp_path / "local", f"{s3_bucket}/shards"):
+        with ShardWriter(out_dir, 0, _meta(dolma2, "uint32")) as writer:
+            writer.add(np.array([1, 2, dolma2.eos_id]), DocRecord("d0", "web"))
+            if storage.is_s3(str(out_dir)):
+                assert _bucket_keys(s3_bucket) == []
+                assert len(list(scratch.iterdir())) == 1
+            else:
+                assert sorted(p.name for p in out_dir.iterdir()) == ["part-00000.npy.tmp"]
+        assert read_shard(ShardPaths.of(out_dir, 0).sidecar, verify=True).sidecar["tokens"] == 3
+
+
+@pytest.mark.parametrize("on_s3", [False, True], ids=["local", "s3"])
+def test_failure_mid_shard_leaves_no_file_and_no_scratch(tmp_path, request, scratch, on_s3, dolma2, web_texts):
+    out_dir = f"{request.getfixturevalue('s3_bucket')}/shards" if on_s3 else tmp_path / "shards"
+    with (
+        pytest.raises(RuntimeError, match="worker lost"),
+        ShardWriter(out_dir, 0, _meta(dolma2, "uint32")) as writer,
+    ):
+        for line, ids in enumerate(dolma2.encode_batch(web_texts[:10])):
+            writer.add(ids, DocRecord(f"cc-{line}", "web"))
+        raise RuntimeError("worker lost")
+    left = _bucket_keys(str(out_dir).rsplit("/", 1)[0]) if on_s3 else list(out_dir.iterdir())
+    assert left == [] and list(scratch.iterdir()) == []
+    with pytest.raises(FileNotFoundError, match="unfinished"):
+        read_shard(ShardPaths.of(out_dir, 0).tokens)
+
+
+def test_failed_upload_leaves_no_sidecar_and_no_scratch(s3_endpoint, scratch, dolma2):
+    out_dir = "s3://no-such-bucket-for-shards/shards"
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        with ShardWriter(out_dir, 0, _meta(dolma2, "uint32")) as writer:
+            writer.add(np.array([1, 2, dolma2.eos_id]), DocRecord("d0", "web"))
+    assert list(scratch.iterdir()) == []
+
+
+def test_rewritten_shard_replaces_the_earlier_one_on_s3(s3_bucket, scratch, dolma2, web_texts):
+    out_dir = f"{s3_bucket}/shards"
+    _write(out_dir, 0, dolma2, web_texts[:5])
+    _write(out_dir, 0, dolma2, web_texts[5:9])
+    shard = read_shard(f"{out_dir}/part-00000.json", verify=True)
+    assert [r.doc_id for r, _ in iter_documents(shard)] == ["cc-0", "cc-1", "cc-2", "cc-3"]
+    assert shard.sidecar["documents"] == 4
+
+
+def test_fsl_instances_read_shards_on_s3_as_locally(tmp_path, s3_bucket, scratch, dolma2, web_texts):
+    for out_dir in (tmp_path, f"{s3_bucket}/shards"):
+        _write(out_dir, 0, dolma2, web_texts[:50])
+        _write(out_dir, 1, dolma2, web_texts[50:])
+    local = fsl_instances([tmp_path / "part-00000.npy", tmp_path / "part-00001.npy"], "uint32", 1024)
+    remote = fsl_instances([f"{s3_bucket}/shards/part-0000{i}.npy" for i in (0, 1)], "uint32", 1024)
+    assert len(remote) == len(local) > 2
+    for i in (0, len(local) - 1):
+        assert np.array_equal(remote[i], local[i])
+
+
+def test_shard_cut_short_is_a_one_line_error_naming_it(tmp_path, dolma2, web_texts):
+    _write(tmp_path, 0, dolma2, web_texts[:5])
+    tokens = tmp_path / "part-00000.npy"
+    shard = read_shard(tokens)
+    tokens.write_bytes(tokens.read_bytes()[:8])
+    with pytest.raises(InputError, match="part-00000.npy: ends before token .*cut short"):
+        shard.tokens[0:10]
