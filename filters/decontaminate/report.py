@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 
+from curation import storage
 from filters.decontaminate.detect import Match
 from filters.decontaminate.index import FILTER_NAME
 
@@ -56,10 +57,10 @@ def write_report(
 ) -> dict:
     """Write `decontamination.json` and `decontamination.md` into `out_dir`; returns the summary."""
     summary = summarize(matches, items_indexed)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "decontamination.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    (out_dir / "decontamination.md").write_text(_markdown(summary), encoding="utf-8")
+    with storage.atomic_write(storage.join(str(out_dir), "decontamination.json")) as f:
+        f.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    with storage.atomic_write(storage.join(str(out_dir), "decontamination.md")) as f:
+        f.write(_markdown(summary).encode("utf-8"))
     return summary
 
 
