@@ -16,7 +16,9 @@ def add_parser(subparsers) -> None:
 
 def load_stats(output: str) -> dict:
     from curation.errors import InputError
+    from curation.release_state import check_complete
 
+    check_complete(output)
     path = storage.join(output, "stats.json")
     if not storage.exists(path):
         raise InputError(f"{output}: no stats.json here; is this a finished output folder (<path>/<name>/<version>)?")
