@@ -199,6 +199,21 @@ def test_a_marker_left_beside_a_written_lock_is_removed_by_the_next_run(tmp_path
     assert not (root / INCOMPLETE).exists()
 
 
+def test_an_invalid_json_lock_or_stats_file_is_one_line(tmp_path, capsys):
+    root = tmp_path / "out" / "n" / "1.0.0"
+    root.mkdir(parents=True)
+    (root / "lock.json").write_text("{not json")
+    (root / "stats.json").write_text('{"totals":')
+    for command, bad in (
+        (["regenerate", str(root / "lock.json")], "lock.json: not a lock file (invalid JSON"),
+        (["audit", str(root), "--build-index"], "lock.json: not a lock file (invalid JSON"),
+        (["stats", str(root)], "stats.json: invalid JSON"),
+    ):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and bad in err, err
+
+
 def test_temporary_files_a_stopped_run_left_in_the_cache_are_removed_by_the_next_run(tmp_path):
     manifest = write_manifest(tmp_path, small_manifest(tmp_path))
     cache = tmp_path / "out" / "_cache"
@@ -219,10 +234,11 @@ def test_temporary_files_a_stopped_run_left_in_the_cache_are_removed_by_the_next
     assert list(cache.rglob(".*.tmp")) == []
 
 
-def test_stopped_s3_uploads_are_aborted(s3_bucket):
+def test_stopped_s3_uploads_are_aborted(s3_endpoint, s3_bucket):
     import boto3
 
-    client = boto3.client("s3", endpoint_url=storage._s3().meta.endpoint_url)
+    storage.configure_s3(endpoint_url=s3_endpoint)  # `main` in an earlier test set the client from its options
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
     bucket = s3_bucket.removeprefix("s3://")
     client.create_multipart_upload(Bucket=bucket, Key="out/_cache/pool/web/x.pool.jsonl.zst")
     client.create_multipart_upload(Bucket=bucket, Key="elsewhere/y")
