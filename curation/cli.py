@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 
 from curation.config import ConfigError
-from curation.errors import CurationError
+from curation.errors import expected_failure
+from curation.interrupts import Interrupted, stop_cleanly_on_signals
 
 
 def _subcommands():
@@ -30,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="curation",
         description="Turn raw web and domain corpora into tokenized pretraining mixes, reproducibly (Apache Beam).",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of a failure, not only its one-line error"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _subcommands():
@@ -70,15 +75,27 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not accepts_beam_args:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        if accepts_beam_args:
-            args = _with_beam_options(parser, argv)
-        return int(args.handler(args) or 0)
-    except (CurationError, ConfigError) as exc:
-        print(f"curation {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        with stop_cleanly_on_signals():
+            if accepts_beam_args:
+                args = _with_beam_options(parser, argv)
+            return int(args.handler(args) or 0)
+    except Interrupted as exc:
+        print(f"curation {args.command}: stopped by {exc}: {_AFTER_A_STOP}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted; finished outputs are kept and a rerun resumes from them", file=sys.stderr)
+        print(f"curation {args.command}: interrupted: {_AFTER_A_STOP}", file=sys.stderr)
         return 130
+    except Exception as exc:
+        explained = exc if isinstance(exc, ConfigError) else expected_failure(exc)
+        if explained is None:
+            raise  # a bug: its traceback is the report
+        if args.debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        print(f"curation {args.command}: error: {explained}", file=sys.stderr)
+        return 2
+
+
+_AFTER_A_STOP = "workers stopped, nothing unfinished was released; finished work is kept and a rerun resumes from it"
 
 
 if __name__ == "__main__":

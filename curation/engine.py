@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -28,9 +27,11 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
     _BeamArgumentParser,
 )
+from apache_beam.portability import python_urns
+from apache_beam.runners.portability.fn_api_runner import fn_runner
 from apache_beam.runners.runner import PipelineRunner
 
-from curation import data_plane_guard, errors
+from curation import data_plane_guard, errors, local_worker
 from curation.config import close_matches
 from curation.errors import BeamOptionError, CurationError
 from curation.progress import watch
@@ -170,12 +171,12 @@ class _InMemoryWarningFilter(logging.Filter):
 class LocalRunner(PipelineRunner):
     """The FnApiRunner, given the pipeline options for its workers, as Beam's DirectRunner sets it up; with
     `--environment_type` it runs its `direct_num_workers` workers in that environment (Beam's own portable
-    job service would run just one)."""
+    job service would run just one). Its own worker processes (multi_processing) start through
+    curation.local_worker, so they die with the driver."""
 
     def run_pipeline(self, pipeline, options):
         data_plane_guard.install()
         from apache_beam.portability.api import beam_provision_api_pb2
-        from apache_beam.runners.portability.fn_api_runner import fn_runner
         from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
         encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
@@ -183,7 +184,7 @@ class LocalRunner(PipelineRunner):
             beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
         )
         environment = _worker_environment(options)
-        runner = fn_runner.FnApiRunner(default_environment=environment, provision_info=provision)
+        runner = _FnApiRunnerWithOwnWorkers(default_environment=environment, provision_info=provision)
         if environment is None:
             return runner.run_pipeline(pipeline, options)
         warning_filter = _InMemoryWarningFilter()
@@ -194,10 +195,21 @@ class LocalRunner(PipelineRunner):
             logging.getLogger(fn_runner.__name__).removeFilter(warning_filter)
 
 
+def _worker_processes_die_with_driver(pipeline_proto) -> None:
+    """Beam starts local worker processes with a command fixed in the pipeline's environments (its own
+    sdk_worker_main); each such command is replaced by curation.local_worker's, which runs that same main."""
+    for environment in pipeline_proto.components.environments.values():
+        if environment.urn == python_urns.SUBPROCESS_SDK and b"sdk_worker_main" in environment.payload:
+            environment.payload = local_worker.command(os.getpid()).encode()
+
+
+class _FnApiRunnerWithOwnWorkers(fn_runner.FnApiRunner):
+    def run_via_runner_api(self, pipeline_proto, options):
+        _worker_processes_die_with_driver(pipeline_proto)
+        return super().run_via_runner_api(pipeline_proto, options)
+
+
 LOCAL_RUNNER = f"{__name__}.{LocalRunner.__name__}"
-
-
-_WORKER_ERROR = re.compile(r"curation\.errors\.(\w+): (.+?)(?: \[while running|\n|$)")
 
 
 @contextmanager
@@ -232,7 +244,8 @@ def run_pipeline(
 
     Workers' own log lines go to `log_path`; `progress` (label, total, count of finished outputs) draws a
     bar on a terminal. A user-facing error raised inside a worker reaches the driver wrapped in the
-    runner's traceback text; it is raised again as itself, so the command prints one clear line.
+    runner's traceback text; it is raised again as itself, and an expected failure from below (a full disk,
+    S3 unreachable) as a StorageError, so the command prints one clear line.
     """
     data_plane_guard.install()
     try:
@@ -243,8 +256,7 @@ def run_pipeline(
     except CurationError:
         raise
     except Exception as exc:
-        found = _WORKER_ERROR.search(str(exc))
-        error_type = getattr(errors, found.group(1), None) if found else None
-        if isinstance(error_type, type) and issubclass(error_type, CurationError):
-            raise error_type(found.group(2)) from exc
-        raise
+        explained = errors.expected_failure(exc)
+        if explained is None:
+            raise
+        raise explained from exc

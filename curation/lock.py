@@ -179,7 +179,12 @@ def read_lock(path: str) -> dict[str, Any]:
     if not storage.exists(path):
         raise InputError(f"{path}: no lock file here")
     with storage.open_binary(path) as f:
-        lock = orjson.loads(f.read())
+        try:
+            lock = orjson.loads(f.read())
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"{path}: not a lock file (invalid JSON: {exc}); restore it from a copy") from None
+    if not isinstance(lock, dict):
+        raise InputError(f"{path}: not a lock file (JSON {type(lock).__name__}, not an object)")
     if lock.get("lock_version") != LOCK_VERSION:
         raise InputError(
             f"{path}: lock version {lock.get('lock_version')}, this code reads version {LOCK_VERSION}"

@@ -15,13 +15,15 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import apache_beam as beam
 import orjson
 
-from curation import run_lock, storage
+from curation import release_state, run_lock, storage
 from curation.engine import pipeline_options, run_pipeline
 from curation.errors import AccountingError, ReleaseConflictError
 from curation.layout import RunLayout
@@ -261,15 +263,54 @@ def run_locked(ctx: RunContext) -> dict[str, Any]:
     from curation.report import finish_run
     from curation.stages.mix import check_budgets_from_text_bytes, mix_and_write
 
-    started = time.time()
+    clock = PhaseClock()
+    remove_temporaries(ctx)
     if released_already(ctx):
         ctx.log(f"[release] {ctx.layout.root} is already released from this manifest; `curation regenerate` rebuilds and verifies it")
+        # A run stopped between writing the lock and removing the marker released it all the same.
+        release_state.mark_complete(ctx.layout.root)
         with storage.open_binary(ctx.layout.stats_file) as f:
             return orjson.loads(f.read())
     claim_release(ctx)
-    pools = curate(ctx)
-    check_budgets_from_text_bytes(ctx, pools)
-    decisions_d, folder = decide(ctx, pools)
-    token_files = tokenize(ctx, pools, decisions_d, folder)
-    mix = mix_and_write(ctx, token_files)
-    return finish_run(ctx, pools, folder, token_files, mix, elapsed_s=time.time() - started)
+    release_state.mark_incomplete(ctx.layout.root)
+    with clock("curate"):
+        pools = curate(ctx)
+        check_budgets_from_text_bytes(ctx, pools)
+    with clock("decide"):
+        decisions_d, folder = decide(ctx, pools)
+    with clock("tokenize"):
+        token_files = tokenize(ctx, pools, decisions_d, folder)
+    with clock("mix"):
+        mix = mix_and_write(ctx, token_files)
+    with clock("publish"):
+        stats = finish_run(ctx, pools, folder, token_files, mix)
+        release_state.mark_complete(ctx.layout.root)
+    return stats | clock.summary()
+
+
+def remove_temporaries(ctx: RunContext) -> None:
+    """Files a killed run was writing when it died are never read, and nothing else would remove them. Only
+    a run holding the run lock calls this: another run's temporaries are files it is writing."""
+    removed = storage.remove_temporaries(ctx.layout.cache)
+    if removed:
+        ctx.log(f"[cache] removed {removed} temporary files left by a stopped run")
+
+
+class PhaseClock:
+    """Wall-clock seconds per phase, and of the whole run from its start to its lock."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self.phases_s: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phases_s[phase] = round(time.monotonic() - start, 1)
+
+    def summary(self) -> dict[str, Any]:
+        """Kept out of stats.json, whose bytes must not depend on the machine's speed."""
+        return {"elapsed_s": round(time.monotonic() - self._started, 1), "phases_s": dict(self.phases_s)}

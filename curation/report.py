@@ -185,7 +185,7 @@ def contamination_summary(rejections: list[Rejection]) -> dict[str, dict[str, in
     }
 
 
-def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult, elapsed_s: float) -> dict[str, Any]:
+def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult) -> dict[str, Any]:
     decisions = read_decisions(decisions_dir)
     kept_verdicts: collections.Counter = collections.Counter()
     for pool in pools:
@@ -217,7 +217,6 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult, elap
     from curation.lock import write_lock
 
     write_lock(ctx, pools, token_files, mix)
-    stats["elapsed_s"] = round(elapsed_s, 1)
     return stats
 
 
@@ -246,6 +245,8 @@ def format_summary(stats: dict[str, Any]) -> str:
             lines.append("    skipped by design: " + ", ".join(f"{k} {v}" for k, v in s["skipped_reasons"].items()))
         if s["span_edits"]:
             lines.append("    span edits: " + ", ".join(f"{k} {v}" for k, v in s["span_edits"].items()))
+    if "phases_s" in stats:
+        lines.append("  time: " + ", ".join(f"{phase} {seconds} s" for phase, seconds in stats["phases_s"].items()))
     lines.append(format_mix_table(stats))
     lines.append(f"outputs: {stats['output']} (shards/, documents/, ledger/, stats.json, lock.json)")
     return "\n".join(lines)

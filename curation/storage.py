@@ -1011,6 +1011,38 @@ class _S3MultipartWriter(io.RawIOBase):
             _s3().abort_multipart_upload(Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
 
 
+# atomic_write's temporary names: mkstemp's eight random characters between the file's name and `.tmp`.
+_TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
+def remove_temporaries(folder: str) -> int:
+    """Remove what atomic_writes under `folder` left unfinished when their process was killed: local
+    temporary files, and on S3 the multipart uploads never completed. Returns how many were removed. Only
+    for a caller sure that no one is writing there (the run lock's holder)."""
+    if is_s3(folder):
+        return _abort_multipart_uploads(folder)
+    removed = 0
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            if _TEMPORARY_NAME.fullmatch(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(dirpath, name))
+                    removed += 1
+    return removed
+
+
+def _abort_multipart_uploads(folder: str) -> int:
+    bucket, prefix = split_s3(folder)
+    prefix = prefix.rstrip("/") + "/"
+    client = _s3()
+    removed = 0
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+        for upload in page.get("Uploads", []):
+            client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+            removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_write(uri: str, part_size_bytes: int = DEFAULT_PART_SIZE_BYTES) -> Iterator[BinaryIO]:
     """A binary writer whose file appears under `uri` only if the block ends without an exception."""
@@ -1031,9 +1063,13 @@ def atomic_write(uri: str, part_size_bytes: int = DEFAULT_PART_SIZE_BYTES) -> It
         with os.fdopen(fd, "wb") as f:
             yield f
         os.replace(tmp_path, uri)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp_path)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # A failed write (a full disk) names no file. The folder is named, not `uri`: an error while
+            # writing several files at once passes through each of their atomic_writes.
+            exc.filename = folder
         raise
 
 

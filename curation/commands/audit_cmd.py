@@ -36,7 +36,9 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from curation import audit
     from curation.lock import pool_uris, read_lock
+    from curation.release_state import check_complete
 
+    check_complete(args.output)
     if args.build_index:
         lock = read_lock(f"{args.output}/lock.json")
         n = audit.build_audit_index(args.output, pool_uris(lock, args.output))

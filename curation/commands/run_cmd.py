@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import traceback
 
-from mixes.manifest import load_manifest
+from mixes.manifest import LoadedManifest, load_manifest
 
 
 def add_parser(subparsers) -> None:
@@ -29,6 +32,27 @@ def run(args) -> int:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
-    stats = run_manifest(loaded, args.beam_args, log=log)
+    try:
+        stats = run_manifest(loaded, args.beam_args, log=log)
+    except BaseException:
+        _log_traceback(loaded)
+        raise
     print(format_summary(stats))
     return 0
+
+
+def _log_traceback(loaded: LoadedManifest) -> None:
+    """The console gets one line per failure; the run's log keeps the whole traceback. A log that cannot be
+    written (the disk being full is a failure like any other) is given up, not raised over the failure."""
+    from curation import storage
+    from curation.layout import RunLayout
+
+    m = loaded.manifest
+    layout = RunLayout.for_manifest(loaded.resolve(m.output.path), m.name, m.version)
+    if storage.is_s3(layout.root) or not os.path.isdir(layout.root):
+        return
+    with contextlib.suppress(OSError):
+        os.makedirs(layout.path("logs"), exist_ok=True)
+        with open(layout.path("logs", "run.log"), "a") as log:
+            traceback.print_exc(file=log)
+

@@ -16,12 +16,17 @@ def add_parser(subparsers) -> None:
 
 def load_stats(output: str) -> dict:
     from curation.errors import InputError
+    from curation.release_state import check_complete
 
+    check_complete(output)
     path = storage.join(output, "stats.json")
     if not storage.exists(path):
         raise InputError(f"{output}: no stats.json here; is this a finished output folder (<path>/<name>/<version>)?")
     with storage.open_binary(path) as f:
-        return orjson.loads(f.read())
+        try:
+            return orjson.loads(f.read())
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"{path}: invalid JSON ({exc}); `curation regenerate` rebuilds the release") from None
 
 
 def run(args) -> int:
