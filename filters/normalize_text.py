@@ -1,0 +1,114 @@
+"""Text normalisation before scoring, as datatrove's FTFYFormatter and NeMo Curator's UnicodeReformatter do:
+ftfy's mojibake and encoding repair (Speer 2019), Unicode normalisation (NFC by default) and whitespace
+normalisation, recorded as a modifier: each changed line's span and the fixes applied are kept for audit.
+
+The ftfy defaults are datatrove 0.10's FTFYFormatter's: encoding repairs, HTML entities ("auto"), terminal
+escapes and control characters on; fixes that impose one typography (ligatures, full-width characters,
+curly quotes, line breaks) off. Whitespace normalisation turns every Unicode space separator but the
+ideographic space (CJK's own full-width space) into an ASCII space and removes whitespace at line ends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import ftfy
+
+from filters.base import TextView
+
+# Space separators (Unicode Zs) but U+0020 and U+3000; and whitespace before a line break or the text's end.
+_ODD_SPACE = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f]")
+_LINE_END_SPACE = re.compile(r"[ \t\r\f\v]+(?=\n|\Z)")
+# ftfy's explanation steps, named by the fix they belong to: any re-encoding is mojibake repair.
+_STEP_FIX = {"encode": "mojibake", "decode": "mojibake", "normalize": "unicode_normalization"}
+WHITESPACE = "whitespace"
+
+
+@dataclass(frozen=True)
+class NormalizeTextConfig:
+    fix_encoding: bool = True
+    # "auto": unescape HTML entities until a line with "<" appears (then the text is markup, left alone).
+    unescape_html: bool | Literal["auto"] = "auto"
+    remove_terminal_escapes: bool = True
+    remove_control_chars: bool = True
+    fix_latin_ligatures: bool = False
+    fix_character_width: bool = False
+    uncurl_quotes: bool = False
+    fix_line_breaks: bool = False
+    normalization: Literal["NFC", "NFD", "NFKC", "NFKD"] | None = "NFC"
+    normalize_whitespace: bool = True
+
+
+def normalize_whitespace(text: str, ends_line: bool = True) -> str:
+    spaced = _ODD_SPACE.sub(" ", text)
+    return _LINE_END_SPACE.sub("", spaced) if ends_line else spaced
+
+
+def _fixes(steps: list) -> set[str]:
+    return {_STEP_FIX.get(action, parameter) for action, parameter in steps}
+
+
+def _changed_characters(before: str, after: str) -> int:
+    """Characters of `before` between its first and last difference from `after`."""
+    prefix = 0
+    limit = min(len(before), len(after))
+    while prefix < limit and before[prefix] == after[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and before[-1 - suffix] == after[-1 - suffix]:
+        suffix += 1
+    return max(len(before) - prefix - suffix, len(after) - prefix - suffix)
+
+
+class NormalizeText:
+    """Repairs and normalises text line by line; measures the characters and lines changed, the lines each
+    fix changed, and records each changed line as [start, end, fixes] in the text as it was before."""
+
+    name: ClassVar[str] = "normalize_text_v1"
+    Config = NormalizeTextConfig
+
+    def __init__(self, config: NormalizeTextConfig):
+        self.config = config
+        options = {name: getattr(config, name) for name in ftfy.TextFixerConfig._fields if hasattr(config, name)}
+        self._ftfy = ftfy.TextFixerConfig(**options, explain=True)
+
+    def setup(self) -> None:
+        """Nothing to load."""
+
+    def modify(self, view: TextView) -> tuple[str, dict]:
+        text, ftfy_config = view.text, self._ftfy
+        pieces, spans, per_fix = [], [], Counter()
+        characters_changed = 0
+        position = 0
+        # ftfy.fix_text's own segmentation (lines, each at most max_decode_length), with its switch of
+        # "auto" HTML unescaping off for good at the first line holding "<": fix_text gives no
+        # explanations, so each segment goes through fix_and_explain here.
+        while position < len(text):
+            end = text.find("\n", position) + 1 or len(text)
+            end = min(end, position + ftfy_config.max_decode_length)
+            segment = text[position:end]
+            if ftfy_config.unescape_html == "auto" and "<" in segment:
+                ftfy_config = ftfy_config._replace(unescape_html=False)
+            fixed, steps = ftfy.fix_and_explain(segment, ftfy_config)
+            fixes = _fixes(steps)
+            if self.config.normalize_whitespace:
+                # A segment cut inside an overlong line does not end a line: its end keeps its spaces.
+                spaced = normalize_whitespace(fixed, ends_line=segment.endswith("\n") or end == len(text))
+                if spaced != fixed:
+                    fixes.add(WHITESPACE)
+                fixed = spaced
+            if fixed != segment:
+                per_fix.update(fixes)
+                spans.append([position, end, "+".join(sorted(fixes))])
+                characters_changed += _changed_characters(segment, fixed)
+            pieces.append(fixed)
+            position = end
+        return "".join(pieces), {
+            "characters_changed": float(characters_changed),
+            "lines_changed": float(len(spans)),
+            "fixes": dict(sorted(per_fix.items())),
+            "changed_spans": spans,
+        }
