@@ -10,6 +10,7 @@ ideographic space (CJK's own full-width space) into an ASCII space and removes w
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -52,15 +53,9 @@ def _fixes(steps: list) -> set[str]:
 
 
 def _changed_characters(before: str, after: str) -> int:
-    """Characters of `before` between its first and last difference from `after`."""
-    prefix = 0
-    limit = min(len(before), len(after))
-    while prefix < limit and before[prefix] == after[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and before[-1 - suffix] == after[-1 - suffix]:
-        suffix += 1
-    return max(len(before) - prefix - suffix, len(after) - prefix - suffix)
+    """Characters replaced, removed or added between two versions of a line (the longer side of each edit)."""
+    edits = difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+    return sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in edits if op != "equal")
 
 
 class NormalizeText:
