@@ -43,9 +43,14 @@ class NormalizeTextConfig:
     normalize_whitespace: bool = True
 
 
-def normalize_whitespace(text: str, ends_line: bool = True) -> str:
-    spaced = _ODD_SPACE.sub(" ", text)
-    return _LINE_END_SPACE.sub("", spaced) if ends_line else spaced
+def normalize_whitespace(text: str, ends_line: bool = True) -> tuple[str, int]:
+    """The text with odd spaces made plain and, if it ends a line, the line-end spaces removed; and how many
+    characters that replaced or removed."""
+    spaced, replaced = _ODD_SPACE.subn(" ", text)
+    if not ends_line:
+        return spaced, replaced
+    stripped = _LINE_END_SPACE.sub("", spaced)
+    return stripped, replaced + len(spaced) - len(stripped)
 
 
 def _fixes(steps: list) -> set[str]:
@@ -89,16 +94,18 @@ class NormalizeText:
                 ftfy_config = ftfy_config._replace(unescape_html=False)
             fixed, steps = ftfy.fix_and_explain(segment, ftfy_config)
             fixes = _fixes(steps)
+            # ftfy's changes are rare and need a diff to count; whitespace changes count themselves.
+            changed = _changed_characters(segment, fixed) if fixes else 0
             if self.config.normalize_whitespace:
                 # A segment cut inside an overlong line does not end a line: its end keeps its spaces.
-                spaced = normalize_whitespace(fixed, ends_line=segment.endswith("\n") or end == len(text))
-                if spaced != fixed:
+                fixed, spaces = normalize_whitespace(fixed, ends_line=segment.endswith("\n") or end == len(text))
+                if spaces:
                     fixes.add(WHITESPACE)
-                fixed = spaced
-            if fixed != segment:
+                    changed += spaces
+            if fixes:
                 per_fix.update(fixes)
                 spans.append([position, end, "+".join(sorted(fixes))])
-                characters_changed += _changed_characters(segment, fixed)
+                characters_changed += changed
             pieces.append(fixed)
             position = end
         return "".join(pieces), {
