@@ -1,6 +1,7 @@
-"""The URL blocklist, PII masking and C4 bad words (issue #14) against datatrove 0.10.1's URLFilter,
-PIIFormatter and C4BadWordsFilter on the same real web documents and the same lists: one JSON line of
-decisions per document, and docs/s per filter on one core. Run once in each environment:
+"""The URL blocklist, PII masking, C4 bad words and text normalisation (issue #14) against datatrove
+0.10.1's URLFilter, PIIFormatter, C4BadWordsFilter and FTFYFormatter on the same real web documents and the
+same lists: one JSON line of decisions per document, and docs/s per filter on one core; and code_quality_v1's
+docs/s on ../shared's GitHub sample (datatrove has no code filter). Run once in each environment:
 
     python bench/bench_issue14_filters.py ours --domains DOMAINS --out ours.jsonl
     ~/peers/datatrove/bin/python bench/bench_issue14_filters.py datatrove --domains DOMAINS --out dt.jsonl
@@ -42,6 +43,12 @@ def load_documents(limit: int | None = None) -> list[dict]:
     return docs[:limit]
 
 
+def load_code_documents() -> list[dict]:
+    """(text, language) of every file of ../shared's GitHub sample."""
+    with gzip.open(SHARED / "corpora/code/github-permissive-sample.jsonl.gz", "rt", encoding="utf-8") as f:
+        return [{"text": r["text"], "language": r.get("language")} for r in map(json.loads, f)]
+
+
 def _timed(fn, docs) -> tuple[list, float]:
     start = time.perf_counter()
     results = [fn(d) for d in docs]
@@ -52,6 +59,8 @@ def ours(docs: list[dict], domains: str) -> tuple[list[dict], dict[str, float]]:
     sys.path.insert(0, str(REPO))
     from filters.base import TextView
     from filters.c4_badwords import C4BadWordsConfig, C4BadWordsFilter
+    from filters.code_quality import CodeQualityConfig, CodeQualityFilter
+    from filters.normalize_text import NormalizeText, NormalizeTextConfig
     from filters.pii import PIIMask, PIIMaskConfig
     from filters.url_blocklist import URLBlocklistConfig, URLBlocklistFilter
 
@@ -72,14 +81,27 @@ def ours(docs: list[dict], domains: str) -> tuple[list[dict], dict[str, float]]:
     url_reasons, url_rate = _timed(lambda d: url_filter.reject_reason(url_filter.score(TextView("", {"url": d["url"]}))), with_url)
     masked, pii_rate = _timed(lambda d: pii.modify(TextView(d["text"]))[0], docs)
     dropped, bad_rate = _timed(lambda d: badwords.reject_reason(badwords.score(TextView(d["text"]))) is not None, docs)
-    return _rows(docs, with_url, url_reasons, masked, dropped), {"url": url_rate, "pii": pii_rate, "badwords": bad_rate}
+    # FTFYFormatter's settings (no Unicode or whitespace normalisation), then our defaults (NFC, whitespace).
+    ftfy_only = NormalizeText(NormalizeTextConfig(normalization=None, normalize_whitespace=False))
+    fixed, ftfy_rate = _timed(lambda d: ftfy_only.modify(TextView(d["text"]))[0], docs)
+    normalize = NormalizeText(NormalizeTextConfig())
+    normalized, normalize_rate = _timed(lambda d: normalize.modify(TextView(d["text"])), docs)
+    code_filter = CodeQualityFilter(CodeQualityConfig())
+    code_docs = load_code_documents()
+    code_view = lambda d: TextView(d["text"], {"language": d["language"]})  # noqa: E731
+    _, code_rate = _timed(lambda d: code_filter.reject_reason(code_filter.score(code_view(d))), code_docs)
+    rows = _rows(docs, with_url, url_reasons, masked, dropped, fixed)
+    for row, (_, measured) in zip(rows, normalized):
+        row["normalize_fixes"] = measured["fixes"]
+    rates = {"url": url_rate, "pii": pii_rate, "badwords": bad_rate, "ftfy": ftfy_rate, "normalize": normalize_rate}
+    return rows, rates | {"code_quality": code_rate}
 
 
 def datatrove(docs: list[dict], domains: str) -> tuple[list[dict], dict[str, float]]:
     import datatrove.pipeline.filters.c4_filters as c4_filters
     from datatrove.data import Document
     from datatrove.pipeline.filters import C4BadWordsFilter, URLFilter
-    from datatrove.pipeline.formatters import PIIFormatter
+    from datatrove.pipeline.formatters import FTFYFormatter, PIIFormatter
     from tldextract import TLDExtract
 
     def lines(path: Path):
@@ -113,10 +135,13 @@ def datatrove(docs: list[dict], domains: str) -> tuple[list[dict], dict[str, flo
     url_reasons, url_rate = _timed(url_reason, with_url)
     masked, pii_rate = _timed(lambda d: pii.format(d["text"]), docs)
     dropped_flags, bad_rate = _timed(dropped, docs)
-    return _rows(docs, with_url, url_reasons, masked, dropped_flags), {"url": url_rate, "pii": pii_rate, "badwords": bad_rate}
+    ftfy_formatter = FTFYFormatter()
+    fixed, ftfy_rate = _timed(lambda d: ftfy_formatter.format(d["text"]), docs)
+    rows = _rows(docs, with_url, url_reasons, masked, dropped_flags, fixed)
+    return rows, {"url": url_rate, "pii": pii_rate, "badwords": bad_rate, "ftfy": ftfy_rate}
 
 
-def _rows(docs, with_url, url_reasons, masked, dropped) -> list[dict]:
+def _rows(docs, with_url, url_reasons, masked, dropped, fixed) -> list[dict]:
     reason_of = {d["id"]: r for d, r in zip(with_url, url_reasons)}
     return [
         {
@@ -125,8 +150,10 @@ def _rows(docs, with_url, url_reasons, masked, dropped) -> list[dict]:
             "url_reason": reason_of.get(d["id"]),
             "pii_sha1": hashlib.sha1(text.encode()).hexdigest(),
             "badwords_dropped": flag,
+            "text_sha1": hashlib.sha1(d["text"].encode()).hexdigest(),
+            "ftfy_sha1": hashlib.sha1(fixed_text.encode()).hexdigest(),
         }
-        for d, text, flag in zip(docs, masked, dropped)
+        for d, text, flag, fixed_text in zip(docs, masked, dropped, fixed)
     ]
 
 

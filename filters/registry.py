@@ -12,10 +12,12 @@ from typing import Any
 from curation.config import ConfigError, close_matches, from_mapping
 from filters.c4 import C4LineRemoval, C4QualityFilter
 from filters.c4_badwords import C4BadWordsFilter
+from filters.code_quality import CodeQualityFilter
 from filters.fineweb import FineWebQualityFilter
 from filters.gopher_quality import GopherQualityFilter
 from filters.gopher_repetition import GopherRepetitionFilter
 from filters.language import LanguageFilter
+from filters.normalize_text import NormalizeText
 from filters.pii import PIIMask
 from filters.plugins import Plugin, PluginError, find_plugin, plugin_names
 from filters.quality_classifier import QualityClassifierFilter
@@ -37,6 +39,8 @@ FILTERS: dict[str, type] = {
         URLBlocklistFilter,
         PIIMask,
         C4BadWordsFilter,
+        CodeQualityFilter,
+        NormalizeText,
     )
 }
 

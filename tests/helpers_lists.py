@@ -6,12 +6,17 @@ import gzip
 from pathlib import Path
 
 import orjson
+import zstandard
 
 REPO = Path(__file__).resolve().parents[1]
 URL_LISTS = REPO / "lists" / "fineweb-url"
 BADWORDS_DIR = REPO / "lists" / "ldnoobw"
 CC_WEB = REPO / "data" / "demo" / "web" / "cc-2019-30-00140.jsonl.gz"
 C4_WEB = REPO / "data" / "demo" / "web" / "c4-sample.02.json.gz"
+C4_WEB_01 = REPO / "data" / "demo" / "web" / "c4-sample.01.json.gz"
+CODE_00 = REPO / "data" / "demo" / "code" / "github-permissive-00.jsonl.zst"
+CODE_01 = REPO / "data" / "demo" / "code" / "github-permissive-01.jsonl.zst"
+SHARED_CODE = REPO.parent / "shared" / "corpora" / "code" / "github-permissive-sample.jsonl.gz"
 
 
 def fineweb_url_lists(**overrides) -> dict[str, str | None]:
@@ -27,7 +32,9 @@ def fineweb_url_lists(**overrides) -> dict[str, str | None]:
 
 
 def demo_record(path: Path, line: int) -> dict:
-    with gzip.open(path, "rb") as f:
+    """The record on 0-based `line` of a `.gz` or `.zst` JSONL file."""
+    opener = (lambda p: zstandard.open(p, "rt", encoding="utf-8")) if path.suffix == ".zst" else (lambda p: gzip.open(p, "rb"))
+    with opener(path) as f:
         for number, raw in enumerate(f):
             if number == line:
                 return orjson.loads(raw)
