@@ -92,17 +92,11 @@ def test_inspect_reads_an_s3_glob(s3_bucket, capsys):
     assert "files: 2  documents: 20" in out and f"{s3_bucket}/c4/c4-sample.01.json.gz" in out
 
 
-def test_run_refuses_an_s3_output_path(tmp_path, capsys):
-    body = small_manifest(tmp_path)
-    body["output"]["path"] = "s3://bucket/out"
-    assert main(["run", str(write_manifest(tmp_path, body))]) == 2
-    assert "must be a local folder" in capsys.readouterr().err
-
-
 def _manifest_refused_after_parsing(tmp_path):
-    """A manifest the run refuses at once (S3 output): reaching that refusal proves the arguments parsed."""
+    """A manifest the run refuses at once (its input is missing): reaching that refusal proves the arguments
+    parsed."""
     body = small_manifest(tmp_path)
-    body["output"]["path"] = "s3://bucket/out"
+    body["sources"] = [{"name": "web", "paths": ["missing/*.json.gz"]}]
     return str(write_manifest(tmp_path, body))
 
 
@@ -112,7 +106,7 @@ def _manifest_refused_after_parsing(tmp_path):
 def test_beam_options_given_as_separate_words_before_the_manifest(tmp_path, capsys, words):
     manifest = _manifest_refused_after_parsing(tmp_path)
     assert main(["run", *[manifest if w == "MANIFEST" else w for w in words]]) == 2
-    assert "must be a local folder" in capsys.readouterr().err
+    assert "missing/*.json.gz: no input file matches this path" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
