@@ -167,8 +167,8 @@ def s3_manifest(root: str, output: str) -> dict:
         "seed": 20241122,
         "sources": [
             {"name": "web", "paths": [f"{root}/data/web/*.json*.gz"], "on_error": "quarantine", "filters": web_filters},
-            {"name": "code", "paths": [f"{root}/data/code/*.jsonl.zst"], "metadata_fields": ["repo", "path", "language", "license"]},
-            {"name": "math", "paths": [f"{root}/data/math/*"]},
+            {"name": "code", "paths": [f"{root}/data/code/*-00.jsonl.zst"], "metadata_fields": ["repo", "path", "language", "license"]},
+            {"name": "math", "paths": [f"{root}/data/math/latex-*"]},
             {"name": "wiki", "paths": [f"{root}/data/wiki/*.jsonl.gz"]},
         ],
         "dedupe": {
@@ -218,7 +218,7 @@ def test_a_run_on_isolated_workers_sharing_only_s3_equals_the_local_run(tmp_path
     boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=BUCKET)
     inputs = f"s3://{BUCKET}/inputs"
     for name in ("web", "code", "math", "wiki"):
-        _upload_tree(DEMO_DATA / name, f"{inputs}/data/{name}")
+        _upload_tree(DEMO_DATA / name, f"{inputs}/data/{name}")  # each source's glob picks its files
     storage.upload_file(str(DEMO_DATA / "evals" / "gsm8k-test.jsonl"), f"{inputs}/evals/gsm8k-test.jsonl")
     storage.upload_file(str(TOKENIZER), f"{inputs}/tokenizers/allenai_dolma2.json")
     output = f"s3://{BUCKET}/out"
@@ -227,7 +227,8 @@ def test_a_run_on_isolated_workers_sharing_only_s3_equals_the_local_run(tmp_path
     root = RunLayout.for_manifest(output, "isolated", "1.0.0").root
     launcher = tmp_path / "launcher"
 
-    local = _curation(["run", str(manifest), "--direct_num_workers=2", f"--s3_endpoint_url={s3_endpoint}"], launcher, worker_env)
+    # The reference: the local FnApiRunner with one worker, in this process's namespace.
+    local = _curation(["run", str(manifest), "--direct_num_workers=1", f"--s3_endpoint_url={s3_endpoint}"], launcher, worker_env)
     assert local.returncode == 0, local.stderr[-3000:]
     reference = _locked_outputs(root)
     storage.remove_tree(output)
