@@ -1,0 +1,68 @@
+"""Where a release's files are named: every local path an output or a lock records is relative to the
+manifest's folder (S3 URIs are kept whole), so a copy of the manifest and its data in another place, laid out
+the same, writes the same bytes. Inputs that moved on their own are found again through `moves`: pairs of a
+folder as recorded (relative to the manifest's folder, or an s3:// prefix) and where it is now, as
+`curation regenerate --input-root OLD=NEW` gives them."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+
+from curation import storage
+from curation.errors import InputError
+
+Moves = tuple[tuple[str, str], ...]
+
+
+def recorded_name(location: str, base: str, moves: Moves = ()) -> str:
+    """How a file read at `location` is named in outputs: under a moved folder, by its old name; otherwise
+    an S3 URI as it is, a local path relative to `base` (the manifest's folder)."""
+    for old, new in moves:
+        rest = _below(location, new)
+        if rest is not None:
+            return _joined(old, rest)
+    if storage.is_s3(location):
+        return location
+    return os.path.relpath(location, base)
+
+
+def current_location(name: str, base: str, moves: Moves = ()) -> str:
+    """Where a recorded name is read now: below the new folder of a move that holds it, else in `base`."""
+    for old, new in moves:
+        rest = _below(name, old)
+        if rest is not None:
+            return _joined(new, rest)
+    if storage.is_s3(name):
+        return name
+    return os.path.normpath(os.path.join(base, name))
+
+
+def _below(path: str, folder: str) -> str | None:
+    """`path` relative to `folder` when it lies in it ("" for the folder itself), else None. The folder `.`
+    holds every relative name, `..` ones too: a release read elsewhere finds all its inputs through it."""
+    if folder == "." and not storage.is_s3(path) and not os.path.isabs(path):
+        return path
+    folder = folder.rstrip("/")
+    if path == folder:
+        return ""
+    return path[len(folder) + 1 :] if path.startswith(folder + "/") else None
+
+
+def _joined(folder: str, rest: str) -> str:
+    if not rest:
+        return folder
+    return storage.join(folder, rest) if storage.is_s3(folder) else os.path.normpath(os.path.join(folder, rest))
+
+
+def parse_move(text: str) -> tuple[str, str]:
+    """An `--input-root OLD=NEW` value: OLD as the lock names it, NEW a local folder (made absolute) or an
+    s3:// prefix."""
+    old, sep, new = text.partition("=")
+    if not sep or not old or not new:
+        raise InputError(
+            f"--input-root {text!r}: give OLD=NEW, OLD a folder as the lock names its inputs (relative to the "
+            "manifest's folder, `.` for all of them, or an s3:// prefix) and NEW where that folder is now"
+        )
+    old = old.rstrip("/") if storage.is_s3(old) else posixpath.normpath(old)
+    return old, (new.rstrip("/") if storage.is_s3(new) else os.path.abspath(new))
