@@ -17,7 +17,6 @@ from typing import Any, Literal
 import orjson
 
 from curation import storage
-from curation.places import Moves, current_location, recorded_name
 from curation.config import (
     NAME_PATTERN,
     VERSION_PATTERN,
@@ -28,6 +27,7 @@ from curation.config import (
     read_yaml,
 )
 from curation.errors import ManifestError
+from curation.places import Moves, current_location, recorded_name
 from filters.decontaminate.config import DecontaminateConfig
 from filters.dedupe.config import DedupeConfig
 
