@@ -18,24 +18,27 @@ Moves = tuple[tuple[str, str], ...]
 def recorded_name(location: str, base: str, moves: Moves = ()) -> str:
     """How a file read at `location` is named in outputs: under a moved folder, by its old name; otherwise
     an S3 URI as it is, a local path relative to `base` (the manifest's folder)."""
-    for old, new in moves:
-        rest = _below(location, new)
-        if rest is not None:
-            return _joined(old, rest)
-    if storage.is_s3(location):
-        return location
-    return os.path.relpath(location, base)
+    moved = _through(location, tuple((new, old) for old, new in moves))
+    if moved is not None:
+        return moved
+    return location if storage.is_s3(location) else os.path.relpath(location, base)
 
 
 def current_location(name: str, base: str, moves: Moves = ()) -> str:
     """Where a recorded name is read now: below the new folder of a move that holds it, else in `base`."""
-    for old, new in moves:
-        rest = _below(name, old)
+    moved = _through(name, moves)
+    if moved is not None:
+        return moved
+    return name if storage.is_s3(name) else os.path.normpath(os.path.join(base, name))
+
+
+def _through(path: str, moves: Moves) -> str | None:
+    """`path` carried from the first folder of the first move that holds it to the second; None if none does."""
+    for source, target in moves:
+        rest = _below(path, source)
         if rest is not None:
-            return _joined(new, rest)
-    if storage.is_s3(name):
-        return name
-    return os.path.normpath(os.path.join(base, name))
+            return _joined(target, rest)
+    return None
 
 
 def _below(path: str, folder: str) -> str | None:
