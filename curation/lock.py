@@ -113,7 +113,7 @@ def run_facts(ctx, pools) -> dict[str, Any]:
         "name": m.name,
         "version": m.version,
         "seeds": seeds(m),
-        "manifest_path": manifest_path(ctx.loaded, ctx.layout.root),
+        "manifest_path": manifest_path(ctx.loaded),
         "manifest_sha256": ctx.loaded.sha256,
         "code_version": curation.__version__,
         "python": platform.python_version(),
@@ -127,19 +127,24 @@ def run_facts(ctx, pools) -> dict[str, Any]:
     }
 
 
-def manifest_path(loaded, root: str) -> str:
-    """Where the manifest was, relative to the release folder `root`: every other path in the lock is relative
-    to the manifest's folder, so the release finds its inputs from wherever the tree is. A release on S3 keeps
-    only the file's name."""
-    if storage.is_s3(root):
+def manifest_path(loaded) -> str:
+    """Where the manifest is, relative to the release folder its own output.path gives: every other path in
+    the lock is relative to the manifest's folder, so the release finds its inputs from wherever the tree is.
+    From the manifest as written (a rebuild elsewhere writes the same), and for an output on S3 only the
+    file's name."""
+    declared = loaded.absolute(loaded.raw["output"]["path"])
+    if storage.is_s3(declared):
         return loaded.path.name
-    return os.path.relpath(loaded.path, root)
+    return os.path.relpath(loaded.path, os.path.join(declared, loaded.manifest.name, loaded.manifest.version))
 
 
-def locked_manifest_path(lock: dict[str, Any], root: str) -> str:
+def locked_manifest_path(lock: dict[str, Any], root: str, moves=()) -> str:
     """Where the manifest of the release at `root` would be now, so where the lock's relative paths start
-    from: found from the release folder, or for a release on S3 in the current folder (`regenerate
-    --input-root .=FOLDER` names another)."""
+    from: in the folder a move from `.` names (`regenerate --input-root .=FOLDER`), else found from the
+    release folder, or for a release on S3 in the current folder."""
+    moved_to = dict(moves).get(".")
+    if moved_to is not None:
+        return os.path.join(moved_to, os.path.basename(lock["manifest_path"]))
     return os.path.normpath(os.path.join(os.getcwd() if storage.is_s3(root) else root, lock["manifest_path"]))
 
 

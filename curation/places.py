@@ -2,7 +2,7 @@
 manifest's folder (S3 URIs are kept whole), so a copy of the manifest and its data in another place, laid out
 the same, writes the same bytes. Inputs that moved on their own are found again through `moves`: pairs of a
 folder as recorded (relative to the manifest's folder, or an s3:// prefix) and where it is now, as
-`curation regenerate --input-root OLD=NEW` gives them."""
+`curation regenerate --input-root OLD=NEW` gives them; `.` for OLD names the manifest's folder itself."""
 
 from __future__ import annotations
 
@@ -42,10 +42,7 @@ def _through(path: str, moves: Moves) -> str | None:
 
 
 def _below(path: str, folder: str) -> str | None:
-    """`path` relative to `folder` when it lies in it ("" for the folder itself), else None. The folder `.`
-    holds every relative name, `..` ones too: a release read elsewhere finds all its inputs through it."""
-    if folder == "." and not storage.is_s3(path) and not os.path.isabs(path):
-        return path
+    """`path` relative to `folder` when it lies in it ("" for the folder itself), else None."""
     folder = folder.rstrip("/")
     if path == folder:
         return ""
@@ -65,7 +62,7 @@ def parse_move(text: str) -> tuple[str, str]:
     if not sep or not old or not new:
         raise InputError(
             f"--input-root {text!r}: give OLD=NEW, OLD a folder as the lock names its inputs (relative to the "
-            "manifest's folder, `.` for all of them, or an s3:// prefix) and NEW where that folder is now"
+            "manifest's folder, `.` for that folder itself, or an s3:// prefix) and NEW where that folder is now"
         )
     old = old.rstrip("/") if storage.is_s3(old) else posixpath.normpath(old)
     return old, (new.rstrip("/") if storage.is_s3(new) else os.path.abspath(new))

@@ -100,7 +100,7 @@ def drifted_files(lock: dict[str, Any], root: str, moves: Moves = ()) -> list[Dr
     each looked for from the release folder `root` (its paths are relative to the manifest's folder), or
     where `moves` say it is now."""
     drifts = []
-    base = os.path.dirname(locked_manifest_path(lock, root))
+    base = os.path.dirname(locked_manifest_path(lock, root, moves))
     for entry in _locked_files(lock):
         name = entry["uri"]
         uri = current_location(name, base, moves)
@@ -109,11 +109,11 @@ def drifted_files(lock: dict[str, Any], root: str, moves: Moves = ()) -> list[Dr
             continue
         st = storage.stat(uri)
         if st.size != entry["size"]:
-            drifts.append(Drift(uri, f"size {entry['size']:,} bytes in the lock, now {st.size:,}"))
+            drifts.append(Drift(name, f"size {entry['size']:,} bytes in the lock, now {st.size:,}"))
         elif entry.get("etag") and st.etag != entry["etag"]:
-            drifts.append(Drift(uri, f"ETag {entry['etag']} in the lock, now {st.etag}"))
+            drifts.append(Drift(name, f"ETag {entry['etag']} in the lock, now {st.etag}"))
         elif storage.sha256(uri, entry["size"]) != entry["sha256"]:
-            drifts.append(Drift(uri, "same size but sha256 differs from the lock"))
+            drifts.append(Drift(name, "same size but sha256 differs from the lock"))
     return drifts
 
 
@@ -213,7 +213,7 @@ def locked_manifest(lock: dict[str, Any], root: str, output_path: str, moves: Mo
     manifest = dataclasses.replace(
         loaded.manifest, output=dataclasses.replace(loaded.manifest.output, path=output_path)
     )
-    return dataclasses.replace(loaded, manifest=manifest, path=Path(locked_manifest_path(lock, root)), moves=moves)
+    return dataclasses.replace(loaded, manifest=manifest, path=Path(locked_manifest_path(lock, root, moves)), moves=moves)
 
 
 def carry_claim(previous: str, layout: RunLayout) -> None:
@@ -320,8 +320,8 @@ def _check_inputs(lock: dict[str, Any], root: str, moves: Moves) -> None:
         more = f" (and {len(missing) - 1} more locked files)" if len(missing) > 1 else ""
         raise InputDriftError(
             f"{first.uri}: missing, looked for at {first.location}{more}; if the inputs moved, say where with "
-            f"--input-root OLD=NEW (OLD a folder as the lock names it, such as {_top_folder(first.uri)}, or `.` for "
-            "every path relative to the manifest's folder; NEW where it is now)"
+            f"--input-root OLD=NEW (OLD a folder as the lock names it, such as {_top_folder(first.uri)}, or `.` for the "
+            "manifest's folder itself; NEW where it is now)"
         )
     if drifts:
         raise InputDriftError(

@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
         default=[],
         metavar="OLD=NEW",
         help="inputs (and tokenizer, models, lists, eval sets) the lock names under folder OLD (relative to the "
-        "manifest's folder as the lock writes it, `.` for all such paths, or an s3:// prefix) are now under NEW; "
+        "manifest's folder as the lock writes it, `.` for that folder itself, or an s3:// prefix) are now under NEW; "
         "each is still checked by size and sha256. Repeatable",
     )
     p.add_argument("--quiet", action="store_true", help="print only the result")
