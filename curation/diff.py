@@ -69,7 +69,7 @@ def open_side(path: str) -> Side:
         return Side(path, load_manifest(copy).raw, path)
     loaded = load_manifest(path)
     m = loaded.manifest
-    root = RunLayout.for_manifest(loaded.resolve(m.output.path), m.name, m.version).root
+    root = RunLayout.for_manifest(loaded.output_folder, m.name, m.version).root
     return Side(path, loaded.raw, root if storage.exists(storage.join(root, "stats.json")) else None)
 
 

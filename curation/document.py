@@ -6,7 +6,7 @@ A document is the Dolma JSON shape (`id`, `text`, `source`, `added`, `created`, 
 
 from __future__ import annotations
 
-import os
+import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,16 +42,18 @@ def text_hash(text: str) -> str:
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
 
 
-def stable_id(source: str, uri: str, position: int, root: str | None = None) -> str:
+def stable_id(source: str, name: str, position: int, root: str | None = None) -> str:
     """An id for a record that has none, stable across runs: digest of (source, input file, position).
 
-    A local file is named relative to `root` (the manifest's folder), also when it lies beside it rather
-    than below (`../../data/...`, as the demo's), so a checkout of the same manifest and data in another
-    place gives the same ids, hence the same sampling and order. S3 objects keep their full URI.
+    The file is named as outputs name it (curation.places): a local one relative to the manifest's folder,
+    also when it lies beside it rather than below (`../../data/...`, as the demo's), so a checkout of the
+    same manifest and data in another place gives the same ids, hence the same sampling and order. A source
+    with an id root gives `root`, the manifest's folder as seen from that root, and the file is named from
+    the id root instead. S3 objects keep their full URI.
     """
-    if root and "://" not in uri and "://" not in root:
-        uri = os.path.relpath(uri, root)
-    return xxhash.xxh3_128_hexdigest(f"{source}\x00{uri}\x00{position}".encode())
+    if root and "://" not in name and "://" not in root:
+        name = posixpath.normpath(posixpath.join(root, name))
+    return xxhash.xxh3_128_hexdigest(f"{source}\x00{name}\x00{position}".encode())
 
 
 @dataclass(slots=True)

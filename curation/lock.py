@@ -6,6 +6,7 @@ index and the dataset card are derived before the checksums are taken, so the lo
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 from typing import Any
 
@@ -53,10 +54,10 @@ def input_entry(pool) -> dict[str, Any]:
     if pool.input_file is not None:
         return pool.input_file
     try:
-        return file_entry(pool.input_uri)
+        return dict(file_entry(pool.input_uri), uri=pool.input_name)
     except storage.UnreadableFile as exc:
-        uri = pool.input_uri
-        return {"uri": uri, "size": storage.stat(uri).size, "sha256": None, "unreadable": str(exc)}
+        size = storage.stat(pool.input_uri).size
+        return {"uri": pool.input_name, "size": size, "sha256": None, "unreadable": str(exc)}
 
 
 # Where the products of a run (everything but its logs and the lock itself) lie in its folder.
@@ -103,23 +104,48 @@ def run_facts(ctx, pools) -> dict[str, Any]:
     m = ctx.manifest
     specs = [f for s in ctx.sources.values() for f in s.filters]
     models = _named_files(specs, MODEL_KEYS)
+
+    def named_entry(location: str) -> dict[str, Any]:
+        return dict(file_entry(location), uri=ctx.loaded.recorded(location))
+
     return {
         "lock_version": LOCK_VERSION,
         "name": m.name,
         "version": m.version,
         "seeds": seeds(m),
-        "manifest_path": str(ctx.loaded.path),
+        "manifest_path": manifest_path(ctx.loaded),
         "manifest_sha256": ctx.loaded.sha256,
         "code_version": curation.__version__,
         "python": platform.python_version(),
         "libraries": library_versions(),
         "inputs": [dict(input_entry(p), source=p.source) for p in pools],
-        "tokenizer": file_entry(ctx.tokenizer_path),
-        "models": [file_entry(p) for p in models],
-        "filter_lists": [file_entry(p) for p in _named_files(specs, LIST_KEYS)],
+        "tokenizer": named_entry(ctx.tokenizer_path),
+        "models": [named_entry(p) for p in models],
+        "filter_lists": [named_entry(p) for p in _named_files(specs, LIST_KEYS)],
         "plugins": plugins(specs),
-        "eval_sets": [file_entry(p) for p in eval_files(m.decontaminate, ctx.loaded)],
+        "eval_sets": [named_entry(p) for p in eval_files(m.decontaminate, ctx.loaded)],
     }
+
+
+def manifest_path(loaded) -> str:
+    """Where the manifest is, relative to the release folder its own output.path gives: every other path in
+    the lock is relative to the manifest's folder, so the release finds its inputs from wherever the tree is.
+    From the manifest as written (a rebuild elsewhere writes the same), and for an output on S3 only the
+    file's name."""
+    declared = loaded.absolute(loaded.raw["output"]["path"])
+    if storage.is_s3(declared):
+        return loaded.path.name
+    return os.path.relpath(loaded.path, os.path.join(declared, loaded.manifest.name, loaded.manifest.version))
+
+
+def locked_manifest_path(lock: dict[str, Any], root: str, moves=()) -> str:
+    """Where the manifest of the release at `root` would be now, so where the lock's relative paths start
+    from: in the folder a move from `.` names (`regenerate --input-root .=FOLDER`), else found from the
+    release folder, or for a release on S3 in the current folder."""
+    moved_to = dict(moves).get(".")
+    if moved_to is not None:
+        return os.path.join(moved_to, os.path.basename(lock["manifest_path"]))
+    return os.path.normpath(os.path.join(os.getcwd() if storage.is_s3(root) else root, lock["manifest_path"]))
 
 
 def _named_files(specs: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
@@ -207,6 +233,6 @@ def pool_uris(lock: dict[str, Any], root: str) -> list[str]:
     for meta in metas:
         with storage.open_binary(meta) as f:
             pool = PoolFile.from_dict(orjson.loads(f.read()))
-        if (pool.source, pool.input_uri) in wanted:
-            chosen[(pool.source, pool.input_uri)] = pool.documents_uri
+        if (pool.source, pool.input_name) in wanted:
+            chosen[(pool.source, pool.input_name)] = pool.documents_uri
     return [chosen[k] for k in sorted(chosen)]

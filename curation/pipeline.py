@@ -76,16 +76,20 @@ def upload_logs(ctx: RunContext) -> None:
 
 
 def resolved_source(loaded: LoadedManifest, source: SourceConfig) -> SourceConfig:
-    """Paths in a source (inputs, filter models and lists, the id root) made absolute against the manifest's folder."""
+    """Paths in a source (inputs, filter models and lists) made absolute against the manifest's folder. Ids
+    are made from inputs' recorded names, relative to that folder, so an id root becomes that folder as seen
+    from the id root (curation.document.stable_id)."""
     filters = [{k: (loaded.resolve(v) if k in FILE_KEYS and isinstance(v, str) else v) for k, v in f.items()} for f in source.filters]
-    id_root = loaded.resolve(source.id_root) if source.id_root else str(loaded.path.parent)
+    id_root = source.id_root
+    if id_root and not storage.is_s3(id_root):
+        id_root = os.path.relpath(loaded.path.parent, loaded.absolute(id_root))
     return dataclasses.replace(source, paths=[loaded.resolve(p) for p in source.paths], filters=filters, id_root=id_root)
 
 
 def prepare(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None] = print) -> RunContext:
     m = loaded.manifest
     check_files(loaded)
-    layout = RunLayout.for_manifest(loaded.resolve(m.output.path), m.name, m.version)
+    layout = RunLayout.for_manifest(loaded.output_folder, m.name, m.version)
     sources = {s.name: resolved_source(loaded, s) for s in m.sources}
     inputs = []
     skipped_symlinks = {}
@@ -161,8 +165,8 @@ def claim_release(ctx: RunContext) -> None:
 
 
 def curate(ctx: RunContext) -> list[PoolFile]:
-    expected = [(name, uri, pool_digest(ctx.sources[name], uri)) for name, uri in ctx.inputs]
-    todo = [(name, uri) for name, uri, d in expected if read_pool_meta(ctx.layout, name, d) is None]
+    expected = [(name, uri, pool_digest(ctx.sources[name], uri, ctx.loaded.recorded(uri))) for name, uri in ctx.inputs]
+    todo = [(name, uri, ctx.loaded.recorded(uri)) for name, uri, d in expected if read_pool_meta(ctx.layout, name, d) is None]
     ctx.log(f"[curate] {len(ctx.inputs)} input files, {len(ctx.inputs) - len(todo)} already pooled")
     if todo:
         metas = [pool_meta_uri(ctx.layout, name, d) for name, _, d in expected]

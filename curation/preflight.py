@@ -66,7 +66,7 @@ def _check_eval_sets(loaded: LoadedManifest) -> None:
     if config is None:
         return
     try:
-        for benchmark in resolve_benchmarks(config, loaded.path.parent):
+        for benchmark in resolve_benchmarks(config, loaded.path.parent, loaded.relocated):
             # Reading every item is the check: a bad line raises while it is parsed.
             collections.deque(read_benchmark(benchmark), maxlen=0)
     except (InputError, ManifestError) as exc:

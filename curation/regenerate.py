@@ -9,7 +9,7 @@ claims, made checkable)."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import itertools
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -24,9 +24,9 @@ import orjson
 from curation import run_lock, storage
 from curation.errors import CurationError, InputError
 from curation.layout import RunLayout
-from curation.lock import output_files, read_lock
+from curation.lock import locked_manifest_path, output_files, read_lock
+from curation.places import Moves, current_location
 from curation.released import load_manifest_copy
-from curation.report import stats_json
 from mixes.manifest import LoadedManifest
 from mixes.shards import read_shard
 
@@ -43,6 +43,8 @@ class InputDriftError(CurationError):
 class Drift:
     uri: str
     problem: str
+    # Where the file was looked for, when not at `uri` as the lock names it.
+    location: str | None = None
 
     def __str__(self) -> str:
         return f"{self.uri}: {self.problem}"
@@ -93,21 +95,25 @@ def _locked_files(lock: dict[str, Any]) -> list[dict[str, Any]]:
     return [*lock["inputs"], lock["tokenizer"], *lock["models"], *lock.get("filter_lists", []), *lock["eval_sets"]]
 
 
-def drifted_files(lock: dict[str, Any]) -> list[Drift]:
-    """Every input, tokenizer, model and eval set whose presence, size, ETag or sha256 differs from the lock."""
+def drifted_files(lock: dict[str, Any], root: str, moves: Moves = ()) -> list[Drift]:
+    """Every input, tokenizer, model and eval set whose presence, size, ETag or sha256 differs from the lock,
+    each looked for from the release folder `root` (its paths are relative to the manifest's folder), or
+    where `moves` say it is now."""
     drifts = []
+    base = os.path.dirname(locked_manifest_path(lock, root, moves))
     for entry in _locked_files(lock):
-        uri = entry["uri"]
+        name = entry["uri"]
+        uri = current_location(name, base, moves)
         if not storage.exists(uri):
-            drifts.append(Drift(uri, "missing"))
+            drifts.append(Drift(name, "missing", uri))
             continue
         st = storage.stat(uri)
         if st.size != entry["size"]:
-            drifts.append(Drift(uri, f"size {entry['size']:,} bytes in the lock, now {st.size:,}"))
+            drifts.append(Drift(name, f"size {entry['size']:,} bytes in the lock, now {st.size:,}"))
         elif entry.get("etag") and st.etag != entry["etag"]:
-            drifts.append(Drift(uri, f"ETag {entry['etag']} in the lock, now {st.etag}"))
+            drifts.append(Drift(name, f"ETag {entry['etag']} in the lock, now {st.etag}"))
         elif storage.sha256(uri, entry["size"]) != entry["sha256"]:
-            drifts.append(Drift(uri, "same size but sha256 differs from the lock"))
+            drifts.append(Drift(name, "same size but sha256 differs from the lock"))
     return drifts
 
 
@@ -188,11 +194,11 @@ def _inside(root: str, rel: str) -> bool:
     return os.path.realpath(os.path.join(real_root, rel)).startswith(real_root + os.sep)
 
 
-def locked_manifest(lock: dict[str, Any], root: str, output_path: str) -> LoadedManifest:
+def locked_manifest(lock: dict[str, Any], root: str, output_path: str, moves: Moves = ()) -> LoadedManifest:
     """The manifest of the release at `root`, writing under `output_path`: its copy in the release, which must
     match the lock's hash, name and version. Relative paths resolve against the original manifest's folder,
-    but the file at the lock's manifest_path is never read: it may have moved or changed since, or (edited)
-    name anything."""
+    found from the release folder as the lock's manifest_path says (inputs that moved, where `moves` say),
+    but the file there is never read: it may have moved or changed since, or (edited) name anything."""
     copy = RunLayout.from_root(root).manifest_copy
     loaded = load_manifest_copy(root)
     if loaded.sha256 != lock["manifest_sha256"]:
@@ -207,7 +213,7 @@ def locked_manifest(lock: dict[str, Any], root: str, output_path: str) -> Loaded
     manifest = dataclasses.replace(
         loaded.manifest, output=dataclasses.replace(loaded.manifest.output, path=output_path)
     )
-    return dataclasses.replace(loaded, manifest=manifest, path=Path(lock["manifest_path"]))
+    return dataclasses.replace(loaded, manifest=manifest, path=Path(locked_manifest_path(lock, root, moves)), moves=moves)
 
 
 def carry_claim(previous: str, layout: RunLayout) -> None:
@@ -222,20 +228,6 @@ def carry_claim(previous: str, layout: RunLayout) -> None:
 
 def _sha256_or_none(path: str) -> str | None:
     return storage.sha256(path) if storage.exists(path) else None
-
-
-def _rebuilt_sha256(rebuilt_root: str, rel: str, existing_root: str) -> str | None:
-    """The sha256 of a rebuilt file as if written where the existing release was: stats.json names the folder
-    it was written in, so a rebuild made elsewhere (or a release since copied, say uploaded to S3) is compared
-    with that name put back. Nothing else in an output names its own place."""
-    path = storage.join(rebuilt_root, rel)
-    if rel != "stats.json" or not storage.exists(path):
-        return _sha256_or_none(path)
-    written_at = _read_json(storage.join(existing_root, rel)).get("output")
-    stats = _read_json(path)
-    if written_at is None or written_at == stats.get("output"):
-        return _sha256_or_none(path)
-    return hashlib.sha256(stats_json(dict(stats, output=written_at))).hexdigest()
 
 
 def first_differing_document(a_path: str, b_path: str) -> str | None:
@@ -262,7 +254,7 @@ def compare_outputs(lock: dict[str, Any], existing_root: str, rebuilt_root: str)
     differences = []
     locked = {e["uri"]: e["sha256"] for e in lock["outputs"]}
     for rel in sorted(set(locked) | set(output_files(rebuilt_root))):
-        rebuilt = _rebuilt_sha256(rebuilt_root, rel, existing_root)
+        rebuilt = _sha256_or_none(storage.join(rebuilt_root, rel))
         existing = _sha256_or_none(storage.join(existing_root, rel))
         if rebuilt == locked.get(rel) == existing:
             continue
@@ -301,26 +293,36 @@ def regenerate(
     keep_previous: bool = False,
     log: Callable[[str], None] = print,
     into: str | None = None,
+    moves: Moves = (),
 ) -> RegenerateReport:
     """Check the release folder and inputs against the lock, rebuild the release (in place for a local one,
     under the output path `into` or, on S3, `<output.path>/_regenerate` otherwise) and (with `verify`)
-    compare every file."""
+    compare every file. Inputs in a folder that moved are read where `moves` (recorded folder, now) say."""
     lock = read_lock(lock_path)
     root = release_root(lock_path)
     check_release_folder(lock, root)
     check_output_uris(lock, root)
     if into is None and not storage.is_s3(root):
-        return _rebuild_in_place(lock, root, beam_args, verify, keep_previous, log)
+        return _rebuild_in_place(lock, root, beam_args, verify, keep_previous, log, moves)
     into = storage.join(output_path_of(root), REBUILD_DIR) if into is None else _resolved(into)
-    return _rebuild_beside(lock, root, into, beam_args, verify, keep_previous, log)
+    return _rebuild_beside(lock, root, into, beam_args, verify, keep_previous, log, moves)
 
 
 def _resolved(path: str) -> str:
     return path.rstrip("/") if storage.is_s3(path) else os.path.abspath(path)
 
 
-def _check_inputs(lock: dict[str, Any]) -> None:
-    drifts = drifted_files(lock)
+def _check_inputs(lock: dict[str, Any], root: str, moves: Moves) -> None:
+    drifts = drifted_files(lock, root, moves)
+    missing = [d for d in drifts if d.location is not None]
+    if missing:
+        first = missing[0]
+        more = f" (and {len(missing) - 1} more locked files)" if len(missing) > 1 else ""
+        raise InputDriftError(
+            f"{first.uri}: missing, looked for at {first.location}{more}; if the inputs moved, say where with "
+            f"--input-root OLD=NEW (OLD a folder as the lock names it, such as {_top_folder(first.uri)}, or `.` for the "
+            "manifest's folder itself; NEW where it is now)"
+        )
     if drifts:
         raise InputDriftError(
             f"{len(drifts)} locked files drifted, so the release cannot be rebuilt:\n"
@@ -328,14 +330,23 @@ def _check_inputs(lock: dict[str, Any]) -> None:
         )
 
 
+def _top_folder(name: str) -> str:
+    """The first folder of a recorded path past its leading `..` parts: the folder a user most likely moved."""
+    if storage.is_s3(name):
+        return name.rsplit("/", 1)[0]
+    parts = Path(name).parts
+    climbs = sum(1 for _ in itertools.takewhile(lambda part: part == "..", parts))
+    return str(Path(*parts[: climbs + 1])) if len(parts) > climbs + 1 else "."
+
+
 def _rebuild_in_place(
-    lock: dict[str, Any], root: str, beam_args: list[str], verify: bool, keep_previous: bool, log
+    lock: dict[str, Any], root: str, beam_args: list[str], verify: bool, keep_previous: bool, log, moves: Moves
 ) -> RegenerateReport:
     """Move the local release aside and rebuild it where it was, with the shared cache set aside."""
     from curation.pipeline import prepare, run_locked
 
-    loaded = locked_manifest(lock, root, output_path_of(root))
-    _check_inputs(lock)
+    loaded = locked_manifest(lock, root, output_path_of(root), moves)
+    _check_inputs(lock, root, moves)
     layout = RunLayout.from_root(root)
     # Held before anything moves, not only while rebuilding: a run on this output would lose its cache.
     with run_lock.held(layout.run_lock_file, loaded.manifest.name, loaded.manifest.version, log):
@@ -358,7 +369,7 @@ def _rebuild_in_place(
 
 
 def _rebuild_beside(
-    lock: dict[str, Any], root: str, into: str, beam_args: list[str], verify: bool, keep_previous: bool, log
+    lock: dict[str, Any], root: str, into: str, beam_args: list[str], verify: bool, keep_previous: bool, log, moves: Moves
 ) -> RegenerateReport:
     """Rebuild under the empty output path `into` (so with an empty cache of its own), never touching the
     release; the rebuild is removed once verified identical, unless `keep_previous`, and kept otherwise."""
@@ -372,8 +383,8 @@ def _rebuild_beside(
             f"{into}: not empty (an earlier rebuild?); regenerate rebuilds into an empty place, so remove it "
             "or give another --into"
         )
-    loaded = locked_manifest(lock, root, into)
-    _check_inputs(lock)
+    loaded = locked_manifest(lock, root, into, moves)
+    _check_inputs(lock, root, moves)
     layout = RunLayout.for_manifest(into, lock["name"], lock["version"])
     carry_claim(root, layout)
     log(f"[regenerate] inputs match the lock; rebuilding {root} into {layout.root}, leaving the release as it is")

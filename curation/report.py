@@ -53,7 +53,7 @@ def all_rejections(decisions: Decisions, token_files: list[TokenFile]) -> list[R
     rows = list(decisions.rejections)
     for tf in token_files:
         rows.extend(
-            Rejection(doc_id=i, source=tf.source, stage=EDIT_STAGE, filter="span_edits", reason="empty_after_edits", uri=tf.input_uri)
+            Rejection(doc_id=i, source=tf.source, stage=EDIT_STAGE, filter="span_edits", reason="empty_after_edits", uri=tf.input_name)
             for i in tf.emptied
         )
     return sorted(rows, key=rejection_sort_key)
@@ -199,7 +199,6 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult) -> d
         "name": m.name,
         "version": m.version,
         "manifest_sha256": ctx.loaded.sha256,
-        "output": ctx.layout.root,
         "sources": per_source,
         "totals": {
             key: sum(s[key] for s in per_source.values())

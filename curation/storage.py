@@ -1058,7 +1058,7 @@ def atomic_write(uri: str, part_size_bytes: int = DEFAULT_PART_SIZE_BYTES) -> It
         return
     folder = os.path.dirname(os.path.abspath(uri))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(uri)}.", suffix=".tmp")
+    fd, tmp_path = _new_temporary_file(folder, os.path.basename(uri))
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -1071,6 +1071,17 @@ def atomic_write(uri: str, part_size_bytes: int = DEFAULT_PART_SIZE_BYTES) -> It
             # writing several files at once passes through each of their atomic_writes.
             exc.filename = folder
         raise
+
+
+def _new_temporary_file(folder: str, name: str) -> tuple[int, str]:
+    """A new file in `folder` for `atomic_write`, with mode 0666 less the umask as open() gives (mkstemp's
+    0600 would keep the outputs from the user's group and others, whatever their umask says)."""
+    while True:
+        path = os.path.join(folder, f".{name}.{random.getrandbits(48):012x}.tmp")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:
+            continue
 
 
 def upload_file(local_path: str, uri: str) -> None:

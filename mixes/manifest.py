@@ -27,6 +27,7 @@ from curation.config import (
     read_yaml,
 )
 from curation.errors import ManifestError
+from curation.places import Moves, current_location, recorded_name
 from filters.decontaminate.config import DecontaminateConfig
 from filters.dedupe.config import DedupeConfig
 
@@ -162,12 +163,35 @@ class LoadedManifest:
     path: Path
     sha256: str
     raw: dict[str, Any]
+    # Folders of inputs that moved since the manifest's release, as `curation regenerate --input-root` gives.
+    moves: Moves = ()
 
     def resolve(self, p: str) -> str:
-        """A manifest path made absolute against the manifest's folder (URIs pass through)."""
+        """A path the manifest names, made absolute against the manifest's folder (URIs pass through), where
+        it is now: in the new folder of a move that holds it."""
+        return self.relocated(self.absolute(p))
+
+    def absolute(self, p: str) -> str:
+        """A path the manifest names, made absolute against the manifest's folder, where it was named."""
         if "://" in p or os.path.isabs(p):
             return p
         return str((self.path.parent / p).resolve())
+
+    def relocated(self, location: str) -> str:
+        """Where a file the manifest names at `location` (absolute, or an S3 URI) is now."""
+        if not self.moves:
+            return location
+        return current_location(recorded_name(location, str(self.path.parent)), str(self.path.parent), self.moves)
+
+    def recorded(self, location: str) -> str:
+        """How outputs and the lock name a file read at `location`: relative to the manifest's folder (S3 URIs
+        whole), by its name before any move."""
+        return recorded_name(location, str(self.path.parent), self.moves)
+
+    @property
+    def output_folder(self) -> str:
+        """output.path made absolute; it is written, never moved as inputs are."""
+        return self.absolute(self.manifest.output.path)
 
 
 def manifest_hash(raw: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ def release(tmp_path_factory):
     return build_release(tmp_path_factory.getbasetemp() / "provenance-release")
 
 
-def input_text(uri: str, line: int) -> str:
+def input_text(uri, line: int) -> str:
     """The text of a JSONL input record, read straight from the input file (1-based line)."""
     with gzip.open(uri, "rt") as f:
         for number, raw in enumerate(f, start=1):
@@ -42,7 +42,9 @@ def input_text(uri: str, line: int) -> str:
 
 def test_every_token_range_leads_to_its_source_text(release):
     lock = read_lock(str(release / "lock.json"))
-    tokenizer = Tokenizer.from_file(lock["tokenizer"]["uri"])
+    # The lock and the audit records name files relative to the manifest's folder.
+    manifest_folder = release.parents[2]
+    tokenizer = Tokenizer.from_file(str(manifest_folder / lock["tokenizer"]["uri"]))
     checked = 0
     with AuditIndex(str(release)) as index:
         for shard_path in sorted((release / "shards").glob("part-*.npy")):
@@ -57,7 +59,7 @@ def test_every_token_range_leads_to_its_source_text(release):
                 assert (
                     tokenizer.decode(tokens[:-1].tolist(), skip_special_tokens=False) == text
                 )  # the last token is the appended EOS
-                assert text == input_text(hit.record["uri"], hit.record["line"])
+                assert text == input_text(manifest_folder / hit.record["uri"], hit.record["line"])
                 start += len(tokens)
                 checked += 1
     stats = orjson.loads((release / "stats.json").read_bytes())

@@ -17,7 +17,8 @@ def test_locked_inputs_are_what_a_full_read_of_each_gives(tmp_path):
     lock = orjson.loads((tmp_path / "out" / "small" / "1.0.0" / "lock.json").read_bytes())
     assert len(lock["inputs"]) == 3
     # file_entry stats and hashes a file afresh, as the lock did for every input before: same bytes.
-    afresh = [dict(file_entry(e["uri"]), source=e["source"]) for e in lock["inputs"]]
+    # The lock names each input relative to the manifest's folder, here tmp_path.
+    afresh = [dict(file_entry(str(tmp_path / e["uri"])), uri=e["uri"], source=e["source"]) for e in lock["inputs"]]
     assert orjson.dumps(lock["inputs"]) == orjson.dumps(afresh)
     metas = sorted((tmp_path / "out" / "_cache" / "pool").glob("*/*.meta.json"))
     recorded = {orjson.loads(m.read_bytes())["input_file"]["uri"] for m in metas}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from helpers_provenance import build_release, run_command
@@ -42,15 +41,16 @@ def test_changed_input_byte_is_named_before_anything_is_rebuilt(release):
     changed = next(
         e["uri"] for e in read_lock(str(lock_path))["inputs"] if e["uri"].endswith("c4-sample.02.json.gz")
     )
-    original = Path(changed).read_bytes()
-    flip_byte(Path(changed), len(original) // 2)
+    path = release.parents[2] / changed  # the lock names inputs relative to the manifest's folder
+    original = path.read_bytes()
+    flip_byte(path, len(original) // 2)
     try:
-        assert [d.uri for d in drifted_files(read_lock(str(lock_path)))] == [changed]
+        assert [d.uri for d in drifted_files(read_lock(str(lock_path)), str(release))] == [changed]
         with pytest.raises(InputDriftError, match="c4-sample.02.json.gz: same size but sha256 differs"):
             regenerate(str(lock_path), ["--direct_num_workers=1"], log=lambda _: None)
         assert lock_path.exists() and not (release.parent / "1.0.0.previous").exists()
     finally:
-        Path(changed).write_bytes(original)
+        path.write_bytes(original)
 
 
 def test_rebuild_is_byte_identical_and_an_altered_shard_byte_is_named(release, capsys):

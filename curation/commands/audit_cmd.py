@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import os
+
 import orjson
 
+from curation import storage
 from curation.document import PIECE_MARK
 from curation.errors import InputError
 
@@ -20,7 +23,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--offset", type=int, help="token offset within --shard")
     p.add_argument("--doc", help="document id: list every decision about it")
     p.add_argument("--source", help="source of --doc, when the id is in several sources")
-    p.add_argument("--input", help="input file URI, with --line or --byte-offset: what became of that record")
+    p.add_argument(
+        "--input",
+        help="input file, with --line or --byte-offset: what became of that record. A local file of a local "
+        "release by its path; otherwise as the release names it (relative to the manifest's folder, or s3://)",
+    )
     p.add_argument(
         "--line", type=int, help="line (JSONL) or row (Parquet) of --input, as the readers count it"
     )
@@ -60,7 +67,7 @@ def run(args) -> int:
         elif args.input is not None:
             if (args.line is None) == (args.byte_offset is None):
                 raise InputError("--input needs exactly one of --line or --byte-offset")
-            records, text_of = index.at_input(args.input, args.line, args.byte_offset), None
+            records, text_of = index.at_input(recorded_input(args.output, args.input), args.line, args.byte_offset), None
             if not records:
                 print(f"nothing recorded at that place of {args.input}")
                 return 1
@@ -79,3 +86,17 @@ def run(args) -> int:
                 if text is not None:
                     print(text)
     return 0
+
+
+def recorded_input(output: str, given: str) -> str:
+    """--input as the release names its inputs (curation.places): a local file that exists, of a local
+    release, named from the manifest's folder that the release's lock locates; anything else as written."""
+    from curation.lock import locked_manifest_path, read_lock
+    from curation.places import recorded_name
+
+    if storage.is_s3(given) or storage.is_s3(output) or not os.path.isfile(given):
+        return given
+    root = os.path.realpath(output)
+    base = os.path.dirname(locked_manifest_path(read_lock(os.path.join(root, "lock.json")), root))
+    # The manifest's folder and the globs' folders were resolved when the inputs were named; the file itself not.
+    return recorded_name(os.path.join(os.path.realpath(os.path.dirname(given)), os.path.basename(given)), base)

@@ -1,4 +1,4 @@
-"""`curation regenerate LOCKFILE [--verify] [beam options]`: rebuild a release from its lock and prove it."""
+"""`curation regenerate LOCKFILE [--verify] [--input-root OLD=NEW] [beam options]`: rebuild a release from its lock and prove it."""
 
 from __future__ import annotations
 
@@ -29,11 +29,21 @@ def add_parser(subparsers) -> None:
         help="rebuild under this empty output path (local or s3://) and leave the release untouched; "
         "for a release on S3 the default is <output.path>/_regenerate",
     )
+    p.add_argument(
+        "--input-root",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="inputs (and tokenizer, models, lists, eval sets) the lock names under folder OLD (relative to the "
+        "manifest's folder as the lock writes it, `.` for that folder itself, or an s3:// prefix) are now under NEW; "
+        "each is still checked by size and sha256. Repeatable",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the result")
     p.set_defaults(handler=run, accepts_beam_args=True)
 
 
 def run(args) -> int:
+    from curation.places import parse_move
     from curation.regenerate import format_report, regenerate
 
     def log(line: str) -> None:
@@ -47,6 +57,7 @@ def run(args) -> int:
         keep_previous=args.keep_previous,
         log=log,
         into=args.into,
+        moves=tuple(parse_move(text) for text in args.input_root),
     )
     print(format_report(report, args.verify))
     return 0 if report.identical else 1

@@ -40,12 +40,14 @@ def detect_format(uri: str) -> str:
 
 
 def read_source_file(
-    source: SourceConfig, uri: str, digest: storage.ReadDigest | None = None
+    source: SourceConfig, uri: str, digest: storage.ReadDigest | None = None, name: str | None = None
 ) -> Iterator[Document | Quarantine | Skipped]:
     """Documents, Quarantine rows and Skipped records of one input file, streamed; an empty file yields
-    nothing. A `digest` hashes the file's bytes as they are read."""
+    nothing. A `digest` hashes the file's bytes as they are read. What is yielded names the file `name`
+    (as outputs record it: curation.places), `uri` by default; ids derived from a position are made from it."""
     fmt = detect_format(uri) if source.format == "auto" else source.format
-    return _unless_unreadable(source, uri, _READERS[fmt](source, uri, digest))
+    name = uri if name is None else name
+    return _unless_unreadable(source, name, _READERS[fmt](source, uri, digest, name))
 
 
 def _unless_unreadable(

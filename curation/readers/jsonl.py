@@ -66,7 +66,7 @@ class _LineStream:
 
 
 def read_jsonl(
-    source: SourceConfig, uri: str, digest: storage.ReadDigest | None = None
+    source: SourceConfig, uri: str, digest: storage.ReadDigest | None, name: str
 ) -> Iterator[Document | Quarantine]:
     max_line_bytes = _JSON_ESCAPE_ALLOWANCE * source.max_document_bytes + 64 * 1024
     with storage.open_decompressed(uri, digest) as stream:
@@ -77,12 +77,12 @@ def read_jsonl(
             except storage.SkippedCorruptFrame as exc:
                 # Reading goes on at the next intact frame. How many lines the lost frame held is unknown, so
                 # the row names no line, and lines after it are numbered as read.
-                yield reject(source, uri, "corrupt_compression", offset=lines.offset, detail=str(exc))
+                yield reject(source, name, "corrupt_compression", offset=lines.offset, detail=str(exc))
                 continue
             except storage.DECOMPRESSION_ERRORS as exc:
                 reason = unreadable_reason(exc, "unreadable_file")
                 yield reject(
-                    source, uri, reason, line=lines.line_number + 1, offset=lines.offset, detail=str(exc)
+                    source, name, reason, line=lines.line_number + 1, offset=lines.offset, detail=str(exc)
                 )
                 return
             if raw == b"":
@@ -90,7 +90,7 @@ def read_jsonl(
             if raw is None:
                 yield reject(
                     source,
-                    uri,
+                    name,
                     "document_too_large",
                     line=lines.line_number,
                     offset=lines.line_offset,
@@ -99,7 +99,7 @@ def read_jsonl(
                 continue
             if raw.isspace():
                 continue
-            yield _parse_line(source, uri, raw, lines.line_number, lines.line_offset)
+            yield _parse_line(source, name, raw, lines.line_number, lines.line_offset)
 
 
 def _parse_line(source: SourceConfig, uri: str, raw: bytes, line: int, offset: int) -> Document | Quarantine:

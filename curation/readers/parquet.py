@@ -23,18 +23,18 @@ _JSON_COLUMNS = ("metadata", "attributes")
 
 
 def read_parquet(
-    source: SourceConfig, uri: str, digest: storage.ReadDigest | None = None
+    source: SourceConfig, uri: str, digest: storage.ReadDigest | None, name: str
 ) -> Iterator[Document | Quarantine]:
     with storage.open_seekable(uri, digest) as f:
         try:
             parquet_file = pq.ParquetFile(f)
         except (pa.ArrowException, OSError) as exc:
-            yield reject(source, uri, "corrupt_parquet", line=1, detail=str(exc))
+            yield reject(source, name, "corrupt_parquet", line=1, detail=str(exc))
             return
         names = parquet_file.schema_arrow.names
         if source.text_field not in names:
             yield reject(
-                source, uri, "missing_text", line=1, detail=f"no column {source.text_field!r} in {names}"
+                source, name, "missing_text", line=1, detail=f"no column {source.text_field!r} in {names}"
             )
             return
         batches = parquet_file.iter_batches(
@@ -45,13 +45,13 @@ def read_parquet(
             try:
                 batch = next(batches, None)
             except (pa.ArrowException, OSError) as exc:
-                yield reject(source, uri, "corrupt_parquet", line=row_number + 1, detail=str(exc))
+                yield reject(source, name, "corrupt_parquet", line=row_number + 1, detail=str(exc))
                 return
             if batch is None:
                 return
             for row in batch.to_pylist():
                 row_number += 1
-                yield _row_to_document(source, uri, row, row_number)
+                yield _row_to_document(source, name, row, row_number)
 
 
 def _columns_to_read(source: SourceConfig, names: list[str]) -> list[str]:

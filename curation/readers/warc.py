@@ -210,7 +210,7 @@ class _Framing:
 
 
 def read_warc(
-    source: SourceConfig, uri: str, digest: storage.ReadDigest | None = None
+    source: SourceConfig, uri: str, digest: storage.ReadDigest | None, name: str
 ) -> Iterator[Document | Quarantine | Skipped]:
     extract = html_to_text(source.extractor)
 
@@ -232,7 +232,7 @@ def read_warc(
         html = bytes_to_str(body, record.http_charset or detect_encoding(body))
         return _record_document(source, uri, framed.offset, record, extract(html) or "")
 
-    return _read_archive(source, uri, WarcRecordType.response, response_to_document, digest)
+    return _read_archive(source, uri, WarcRecordType.response, response_to_document, digest, name)
 
 
 def _too_large(source: SourceConfig, uri: str, framed: _Framed) -> Quarantine:
@@ -243,7 +243,7 @@ def _too_large(source: SourceConfig, uri: str, framed: _Framed) -> Quarantine:
 
 
 def read_wet(
-    source: SourceConfig, uri: str, digest: storage.ReadDigest | None = None
+    source: SourceConfig, uri: str, digest: storage.ReadDigest | None, name: str
 ) -> Iterator[Document | Quarantine | Skipped]:
     def conversion_to_document(
         source: SourceConfig, uri: str, framed: _Framed, record: WarcRecord
@@ -257,7 +257,7 @@ def read_wet(
             return reject(source, uri, "invalid_utf8", offset=framed.offset, excerpt=body)
         return _record_document(source, uri, framed.offset, record, text)
 
-    return _read_archive(source, uri, WarcRecordType.conversion, conversion_to_document, digest)
+    return _read_archive(source, uri, WarcRecordType.conversion, conversion_to_document, digest, name)
 
 
 def html_to_text(extractor: str) -> Callable[[str], str | None]:
@@ -282,7 +282,9 @@ def _read_archive(
     record_type: WarcRecordType,
     to_document: RecordToDocument,
     digest: storage.ReadDigest | None,
+    name: str,
 ) -> Iterator[Document | Quarantine | Skipped]:
+    """The records of the archive at `uri`, named `name` in what they yield."""
     with storage.open_decompressed(uri, digest) as stream:
         framing = _Framing(stream, source.max_document_bytes + _HTTP_HEAD_BYTES)
         records = framing.records()
@@ -291,14 +293,14 @@ def _read_archive(
                 framed = next(records, None)
             except storage.DECOMPRESSION_ERRORS as exc:
                 reason = unreadable_reason(exc, "corrupt_warc")
-                yield reject(source, uri, reason, offset=framing.record_offset, detail=str(exc))
+                yield reject(source, name, reason, offset=framing.record_offset, detail=str(exc))
                 return
             if framed is None:
                 return
             if isinstance(framed, _Broken):
-                yield reject(source, uri, "corrupt_warc", offset=framed.offset, detail=framed.detail)
+                yield reject(source, name, "corrupt_warc", offset=framed.offset, detail=framed.detail)
                 continue
-            item = _record_item(source, uri, framed, record_type, to_document)
+            item = _record_item(source, name, framed, record_type, to_document)
             if item is not None:
                 yield item
 

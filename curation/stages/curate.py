@@ -45,6 +45,8 @@ class PoolFile:
     # The input as lock.json records it (uri, size, sha256; on S3 the ETag), hashed while it was read so the
     # lock reads no input again; None for an input quarantined as unreadable.
     input_file: dict[str, Any] | None = None
+    # The input as outputs name it: relative to the manifest's folder (curation.places).
+    input_name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class PoolFile:
             "skipped_reasons": self.skipped_reasons,
             "text_bytes": self.text_bytes,
             "input_file": self.input_file,
+            "input_name": self.input_name,
         }
 
     @classmethod
@@ -73,11 +76,13 @@ def input_identity(uri: str) -> dict[str, Any]:
     return {"uri": uri, "size": st.size, "etag": st.etag, "mtime_ns": mtime_ns}
 
 
-def pool_digest(source: SourceConfig, uri: str) -> str:
-    # Filters count by their scoring identity; paths and follow_symlinks choose files, not how one is read.
+def pool_digest(source: SourceConfig, uri: str, name: str) -> str:
+    """Filters count by their scoring identity; paths and follow_symlinks choose files, not how one is read.
+    The input's recorded `name` is in the pool (provenance, derived ids), so manifests that name an input
+    alike (stage one and stage two, in sibling folders) share its pool."""
     not_reading = ("filters", "paths", "name", "follow_symlinks")
     reader = {k: v for k, v in source.__dict__.items() if k not in not_reading}
-    return digest(CODE_VERSION, source.name, input_identity(uri), reader, scoring_identity(source.filters))
+    return digest(CODE_VERSION, source.name, input_identity(uri), name, reader, scoring_identity(source.filters))
 
 
 def pool_meta_uri(layout: RunLayout, source: str, file_digest: str) -> str:
@@ -92,9 +97,10 @@ def read_pool_meta(layout: RunLayout, source: str, file_digest: str) -> PoolFile
         return PoolFile.from_dict(orjson.loads(f.read()))
 
 
-def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout) -> PoolFile:
-    """Read one input file, score its documents and write its pool; the meta file is written last."""
-    file_digest = pool_digest(source, uri)
+def curate_file(source: SourceConfig, uri: str, name: str, chain: Chain, layout: RunLayout) -> PoolFile:
+    """Read one input file at `uri`, named `name` in what it yields, score its documents and write its pool;
+    the meta file is written last."""
+    file_digest = pool_digest(source, uri, name)
     done = read_pool_meta(layout, source.name, file_digest)
     if done is not None:
         return done
@@ -108,7 +114,7 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
     digest = storage.ReadDigest()
     with storage.atomic_write(documents_uri) as raw_docs, storage.atomic_write(quarantine_uri) as quarantine_out:
         with zstandard.ZstdCompressor(level=POOL_ZSTD_LEVEL).stream_writer(raw_docs, closefd=False) as docs_out:
-            for batch in batched(read_source_file(source, uri, digest), BATCH_DOCUMENTS):
+            for batch in batched(read_source_file(source, uri, digest, name), BATCH_DOCUMENTS):
                 docs = [r for r in batch if isinstance(r, Document)]
                 for q in (r for r in batch if isinstance(r, Quarantine)):
                     reasons[q.reason] = reasons.get(q.reason, 0) + 1
@@ -130,17 +136,18 @@ def curate_file(source: SourceConfig, uri: str, chain: Chain, layout: RunLayout)
         quarantine_reasons=reasons,
         skipped_reasons=skipped,
         text_bytes=text_bytes,
-        input_file=_read_input_file(digest, uri),
+        input_file=_read_input_file(digest, uri, name),
+        input_name=name,
     )
     with storage.atomic_write(pool_meta_uri(layout, source.name, file_digest)) as f:
         f.write(orjson.dumps(pool.to_dict(), option=orjson.OPT_INDENT_2))
     return pool
 
 
-def _read_input_file(digest: storage.ReadDigest, uri: str) -> dict[str, Any] | None:
+def _read_input_file(digest: storage.ReadDigest, uri: str, name: str) -> dict[str, Any] | None:
     """The digest of the input just read, reading only what its reader left unread (usually nothing)."""
     try:
-        return digest.finish(uri).to_dict()
+        return dict(digest.finish(uri).to_dict(), uri=name)
     except storage.UnreadableFile:
         return None
 
@@ -164,10 +171,10 @@ class _CurateFileFn(beam.DoFn):
         for chain in self._chains.values():
             chain.setup()
 
-    def process(self, element: tuple[str, str]):
-        source_name, uri = element
+    def process(self, element: tuple[str, str, str]):
+        source_name, uri, name = element
         source = self._sources[source_name]
-        pool = curate_file(source, uri, self._chains[source_name], self._layout)
+        pool = curate_file(source, uri, name, self._chains[source_name], self._layout)
         self._read.inc(pool.read)
         self._quarantined.inc(pool.quarantined)
         self._files.inc()
@@ -175,7 +182,7 @@ class _CurateFileFn(beam.DoFn):
 
 
 class CurateFiles(beam.PTransform):
-    """(source name, input URI) pairs -> finished PoolFile records, one per input file, in parallel."""
+    """(source name, input URI, its recorded name) -> finished PoolFile records, one per input file, in parallel."""
 
     def __init__(self, sources: dict[str, SourceConfig], layout: RunLayout):
         super().__init__()

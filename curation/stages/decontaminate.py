@@ -24,18 +24,20 @@ def decontamination_identity(config: DecontaminateConfig | None, loaded) -> Any:
     """What the decisions depend on: the config and, through the index digest, every eval file's content."""
     if config is None:
         return None
-    return {"config": config, "index": index_digest(config, loaded.path.parent)}
+    return {"config": config, "index": index_digest(config, loaded.path.parent, loaded.relocated)}
 
 
 def eval_files(config: DecontaminateConfig | None, loaded) -> list[str]:
     if config is None:
         return []
-    return sorted({p for b in resolve_benchmarks(config, loaded.path.parent) for p in b.paths})
+    return sorted({p for b in resolve_benchmarks(config, loaded.path.parent, loaded.relocated) for p in b.paths})
 
 
 def index_path(ctx) -> str:
     """The index under the output's `_cache/` (a folder, or an S3 prefix that every worker reads)."""
-    path, _ = build_index(ctx.manifest.decontaminate, ctx.loaded.path.parent, ctx.layout.cached("decon-index"))
+    path, _ = build_index(
+        ctx.manifest.decontaminate, ctx.loaded.path.parent, ctx.layout.cached("decon-index"), ctx.loaded.relocated
+    )
     return path
 
 

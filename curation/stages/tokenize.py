@@ -67,7 +67,8 @@ class TokenFile:
     """One pool's kept documents, tokenized: raw tokens, the document table and the curated documents."""
 
     source: str
-    input_uri: str
+    # The input as outputs name it (curation.places).
+    input_name: str
     input_ordinal: int
     digest: str
     tokens_uri: str
@@ -175,7 +176,7 @@ def tokenize_pool(
         pq.write_table(pa.table(rows, schema=DOC_TABLE_SCHEMA), f)
     token_file = TokenFile(
         source=pool.source,
-        input_uri=pool.input_uri,
+        input_name=pool.input_name,
         input_ordinal=ordinal,
         digest=file_digest,
         tokens_uri=prefix + ".tokens",

@@ -11,7 +11,7 @@ import csv
 import io
 import os
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,9 @@ from curation import storage
 from curation.config import ConfigError, close_matches, from_mapping, read_yaml
 from curation.errors import InputError, ManifestError
 from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig, EvalSuiteConfig
+
+# Where a declared eval file is now, when inputs moved since a release (LoadedManifest.relocated).
+Relocate = Callable[[str], str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +61,18 @@ def load_eval_suite(path: str | Path) -> EvalSuiteConfig:
         raise ManifestError(f"{path}: {exc}") from None
 
 
-def resolve_benchmarks(config: DecontaminateConfig, base_dir: str | Path) -> list[ResolvedBenchmark]:
-    """Every declared benchmark, from eval-set files then inline, with absolute paths; names are unique."""
+def resolve_benchmarks(
+    config: DecontaminateConfig, base_dir: str | Path, relocate: Relocate = None
+) -> list[ResolvedBenchmark]:
+    """Every declared benchmark, from eval-set files then inline, with absolute paths; names are unique.
+    `relocate` maps each file as declared to where it is now (inputs moved since a release)."""
+    moved = relocate or (lambda path: path)
     resolved: list[ResolvedBenchmark] = []
     for eval_file in config.eval_files:
         suite_path = _absolute(eval_file, str(base_dir))
-        suite = load_eval_suite(suite_path)
-        resolved += [_resolve(b, posixpath.dirname(suite_path)) for b in suite.benchmarks]
-    resolved += [_resolve(b, str(base_dir)) for b in config.evals]
+        suite = load_eval_suite(moved(suite_path))
+        resolved += [_resolve(b, posixpath.dirname(suite_path), moved) for b in suite.benchmarks]
+    resolved += [_resolve(b, str(base_dir), moved) for b in config.evals]
     seen: set[str] = set()
     for b in resolved:
         if b.config.name in seen:
@@ -74,8 +81,8 @@ def resolve_benchmarks(config: DecontaminateConfig, base_dir: str | Path) -> lis
     return resolved
 
 
-def _resolve(benchmark: EvalSetConfig, folder: str) -> ResolvedBenchmark:
-    return ResolvedBenchmark(benchmark, tuple(_absolute(p, folder) for p in benchmark.paths))
+def _resolve(benchmark: EvalSetConfig, folder: str, moved: Callable[[str], str]) -> ResolvedBenchmark:
+    return ResolvedBenchmark(benchmark, tuple(moved(_absolute(p, folder)) for p in benchmark.paths))
 
 
 def _absolute(path: str, folder: str) -> str:

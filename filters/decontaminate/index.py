@@ -22,7 +22,13 @@ import xxhash
 
 from curation import storage
 from filters.decontaminate.config import DecontaminateConfig
-from filters.decontaminate.evalsets import EvalItem, read_benchmark, require_eval_file, resolve_benchmarks
+from filters.decontaminate.evalsets import (
+    EvalItem,
+    Relocate,
+    read_benchmark,
+    require_eval_file,
+    resolve_benchmarks,
+)
 from filters.decontaminate.words import normalized_words
 
 FILTER_NAME = "decon_v1"
@@ -283,10 +289,10 @@ def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> D
     )
 
 
-def index_digest(config: DecontaminateConfig, base_dir: str | Path) -> str:
+def index_digest(config: DecontaminateConfig, base_dir: str | Path, relocate: Relocate = None) -> str:
     """sha256 of what the index is made from: eval declarations, eval file contents and index parameters."""
     h = hashlib.sha256(f"{FILTER_NAME}\0{_INDEX_FORMAT}\0{config.ngram}\0{config.min_item_words}".encode())
-    for b in resolve_benchmarks(config, base_dir):
+    for b in resolve_benchmarks(config, base_dir, relocate):
         declaration = {
             "name": b.config.name,
             "text_fields": b.config.text_fields,
@@ -300,12 +306,14 @@ def index_digest(config: DecontaminateConfig, base_dir: str | Path) -> str:
     return h.hexdigest()
 
 
-def build_index(config: DecontaminateConfig, base_dir: str | Path, index_dir: str) -> tuple[str, str]:
+def build_index(
+    config: DecontaminateConfig, base_dir: str | Path, index_dir: str, relocate: Relocate = None
+) -> tuple[str, str]:
     """Build (or reuse) the index of every declared benchmark under `index_dir` (a folder or an S3 prefix);
     returns its path, named by its content hash, and that hash."""
-    digest = index_digest(config, base_dir)
+    digest = index_digest(config, base_dir, relocate)
     path = storage.join(str(index_dir), f"decon-index-{digest}.npz")
     if not storage.exists(path):
-        items = (item for b in resolve_benchmarks(config, base_dir) for item in read_benchmark(b))
+        items = (item for b in resolve_benchmarks(config, base_dir, relocate) for item in read_benchmark(b))
         index_items(items, config.ngram, config.min_item_words).save(path)
     return path, digest
