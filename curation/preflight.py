@@ -47,17 +47,19 @@ def _fasttext_model(path: str) -> None:
         raise ValueError(f"{path} is not a fastText model (.bin or .ftz): it lacks fastText's magic number")
 
 
-def _list_file(path: Path) -> None:
+def _list_file(path: str) -> None:
     # The first line is read: a list that does not decompress or decode fails here, not in a worker.
-    with storage.open_decompressed(str(path)) as raw:
+    with storage.open_decompressed(path) as raw:
         raw.readline().decode("utf-8")
 
 
-def _list_folder(path: Path) -> None:
-    if not path.is_dir():
-        raise ValueError(f"{path} is not a folder of lists")
-    if not any(path.glob("*.txt")):
-        raise ValueError(f"{path} holds no .txt lists")
+def _list_folder(path: str) -> None:
+    try:
+        lists = storage.list_files(storage.join(path, "*.txt"))
+    except InputError:
+        lists = []
+    if not lists:
+        raise ValueError(f"{path} holds no .txt lists (a folder of word lists, one file per language)")
 
 
 def _check_eval_sets(loaded: LoadedManifest) -> None:
