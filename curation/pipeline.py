@@ -274,7 +274,7 @@ def run_locked(ctx: RunContext) -> dict[str, Any]:
         # A run stopped between writing the lock and removing the marker released it all the same.
         release_state.mark_complete(ctx.layout.root)
         with storage.open_binary(ctx.layout.stats_file) as f:
-            return orjson.loads(f.read())
+            return orjson.loads(f.read()) | {"output": ctx.layout.root}
     claim_release(ctx)
     release_state.mark_incomplete(ctx.layout.root)
     with clock("curate"):
@@ -289,7 +289,8 @@ def run_locked(ctx: RunContext) -> dict[str, Any]:
     with clock("publish"):
         stats = finish_run(ctx, pools, folder, token_files, mix)
         release_state.mark_complete(ctx.layout.root)
-    return stats | clock.summary()
+    # The release's folder is where this run wrote it, so it is not in stats.json (releases move).
+    return stats | clock.summary() | {"output": ctx.layout.root}
 
 
 def remove_temporaries(ctx: RunContext) -> None:

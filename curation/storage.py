@@ -1012,7 +1012,8 @@ class _S3MultipartWriter(io.RawIOBase):
 
 
 # atomic_write's temporary names: mkstemp's eight random characters between the file's name and `.tmp`.
-_TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+# The names `_new_temporary_file` gives, and those of earlier versions (mkstemp's 8 characters).
+_TEMPORARY_NAME = re.compile(r"\..+\.(?:[0-9a-f]{12}|[a-z0-9_]{8})\.tmp")
 
 
 def remove_temporaries(folder: str) -> int:

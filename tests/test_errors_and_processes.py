@@ -71,12 +71,12 @@ def test_a_full_disk_is_one_line_naming_the_folder_with_the_traceback_under_debu
     assert "No space left on device" in (tmp_path / "run.log").read_text()
 
 
-def _write_to(uri: str) -> None:
-    with storage.atomic_write(uri) as f:
-        f.write(b"data")
-
-
 def test_an_s3_error_in_a_worker_process_is_one_storage_error(s3_endpoint, tmp_path):
+    # Nested, so it travels to the workers by value: they cannot import this test module.
+    def _write_to(uri: str) -> None:
+        with storage.atomic_write(uri) as f:
+            f.write(b"data")
+
     options = pipeline_options([*TWO_WORKERS, "--s3_endpoint_url", s3_endpoint, "--s3_region_name=us-east-1"])
     with pytest.raises(StorageError) as raised:
         run_pipeline(
@@ -90,15 +90,14 @@ def test_an_s3_error_in_a_worker_process_is_one_storage_error(s3_endpoint, tmp_p
 
 
 def test_an_os_error_in_a_worker_process_names_its_file(tmp_path):
+    def _open(path: str) -> None:
+        open(path, "rb").close()
+
     target = tmp_path / "missing" / "folder" / "file"
     options = pipeline_options(TWO_WORKERS)
     expected = rf"^no such file or folder on {re.escape(str(target))} \(in step Map\(_open\)\): check the path"
     with pytest.raises(StorageError, match=expected):
         run_pipeline(options, lambda p: p | beam.Create([str(target)]) | beam.Map(_open), log_path=None)
-
-
-def _open(path: str) -> None:
-    open(path, "rb").close()
 
 
 def test_a_bug_is_not_taken_for_an_expected_failure():
