@@ -20,6 +20,12 @@ def normalized_words(text: str) -> list[str]:
     return _WORD_RE.findall(unicodedata.normalize("NFKC", text).lower())
 
 
+def joined_chunks(text: str) -> list[str]:
+    """The words of each whitespace-separated chunk joined into one token: the words a text would have with
+    its punctuation deleted rather than spaced (`f(a,b,n)` -> `fabn`, `Earth's` -> `earths`)."""
+    return [token for chunk in _CHUNK_RE.findall(text) if (token := "".join(normalized_words(chunk)))]
+
+
 def normalized_words_with_offsets(text: str) -> tuple[list[str], list[int], list[int]]:
     """The words of `normalized_words` with their (start, end) character offsets in `text`.
 
