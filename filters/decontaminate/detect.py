@@ -217,7 +217,9 @@ def _extended(equal: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     stop = np.zeros(len(equal), bool)
     stop[1:] = ~equal[1:] & ~equal[:-1]
     stretch = np.cumsum(stop)
-    return equal & np.isin(stretch, stretch[seeds])
+    reached = np.zeros(stretch[-1] + 1, bool)
+    reached[stretch[seeds]] = True
+    return equal & reached[stretch]
 
 
 def _overlap(found: np.ndarray, ngram: int) -> float:

@@ -30,7 +30,7 @@ from filters.decontaminate.evalsets import (
     resolve_benchmarks,
 )
 from filters.decontaminate.templates import DEFAULT_TEMPLATE_PATTERNS
-from filters.decontaminate.words import normalized_words
+from filters.decontaminate.words import chunked_words, normalized_words
 
 FILTER_NAME = "decon_v1"
 # Part of the index's content hash: bump when the index layout or hashing changes.
@@ -250,8 +250,13 @@ def _keys(
     the first and last `anchor` tokens of each unit too short for n-grams to survive one changed word."""
     known = np.ones(len(hashes), bool)
     keys, starts = window_keys(hashes, known, [ngram])[ngram]
+    # An anchor of one word repeated ("1 1 1 1 1 1", a matrix row) is no evidence: tables are full of them.
     anchor_starts = sorted(
-        {s for start, end in units if anchor <= end - start < 2 * ngram - 1 for s in (start, end - anchor)}
+        s
+        for s in {
+            s for start, end in units if anchor <= end - start < 2 * ngram - 1 for s in (start, end - anchor)
+        }
+        if len(set(hashes[s : s + anchor].tolist())) > 1
     )
     all_anchors, anchor_positions = window_keys(hashes, known, [anchor])[anchor]
     take = np.searchsorted(anchor_positions, anchor_starts)
@@ -281,7 +286,7 @@ def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> D
             continue
         indexed[item.benchmark] += 1
         # Each field's chunks, as lists of words: joined, they are the form without punctuation.
-        chunks = [[normalized_words(c) for c in s.split()] for s in item.segments]
+        chunks = [chunked_words(s) for s in item.segments]
         if [[w for c in f for w in c] for f in chunks] != fields:
             chunks = []  # NFKC across a chunk boundary changed the words: keep only the word form
         kept.append((benchmarks.index(item.benchmark), item.item_id, fields, chunks, item.standalone))
@@ -305,9 +310,9 @@ def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> D
         field_offsets.append(len(field_bounds))
         keys, starts, akeys, astarts = _keys(word_hashes[ids], units, ngram, anchor)
         if any(len(c) > 1 for f in chunks for c in f):
-            joined = np.array([vocab["".join(c)] for f in chunks for c in f if c], dtype=np.uint32)
-            first_word = np.cumsum([0] + [len(c) for f in chunks for c in f if c])
-            chunk_units = _units([sum(1 for c in f if c) for f in chunks], standalone, min_item_words)
+            joined = np.array([vocab["".join(c)] for f in chunks for c in f], dtype=np.uint32)
+            first_word = np.cumsum([0] + [len(c) for f in chunks for c in f])
+            chunk_units = _units(list(map(len, chunks)), standalone, min_item_words)
             ckeys, cstarts, cakeys, castarts = _keys(word_hashes[joined], chunk_units, ngram, anchor)
             new, anew = ~np.isin(ckeys, keys), ~np.isin(cakeys, akeys)
             keys, starts = (
