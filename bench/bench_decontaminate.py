@@ -72,7 +72,7 @@ def bench_ours(texts: list[str], index_dir: Path, repeats: int) -> dict:
         "anchor_keys": len(index.anchor_keys),
         "vocab_words": len(index.vocab),
         "build_seconds": build_seconds,
-        "file_mib": path.stat().st_size / 2**20,
+        "file_mib": Path(path).stat().st_size / 2**20,
         "array_mib": (index.nbytes + index.key_filter.nbytes) / 2**20,
         "traced_mib": traced_mib,
         "rss_delta_mib": _rss_mib() - rss_before,

@@ -8,6 +8,7 @@ import gzip
 import json
 import random
 import re
+import string
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -108,3 +109,163 @@ def light_edit(text: str, rng: random.Random) -> str:
     text = text[:start] + replacement + text[end:]
     text = text.replace(",", " ;").replace(". ", "! ").replace("?", "?!")
     return _WORD.sub(lambda m: m.group().upper() if rng.random() < 0.3 else m.group().capitalize(), text)
+
+
+# The edit classes of issue #15.
+# (document, the item it must be found as, where the planted text lies in the document).
+PlantedCase = tuple[str, tuple[str, str], tuple[int, int]]
+
+# Prompt templates as evaluation harnesses write them (lm-evaluation-harness, OLMES), per benchmark: the eval
+# file carries the templated text, the training page only the bare question (and the choices, unlabelled).
+_TEMPLATES = {
+    "mmlu": "The following are multiple choice questions (with answers) about {subject}.\n\n"
+    "Question: {question}\n{labelled_choices}\nAnswer:",
+    "gsm8k": "Question: {question}\nAnswer:",
+    "arc_challenge": "Q: {question}\nA:",
+    "piqa": "Question: {goal}\nAnswer:",
+    "boolq": "{passage}\nQuestion: {question}?\nAnswer:",
+}
+_BARE = {
+    "mmlu": "{question}\n{choices}",
+    "gsm8k": "{question}",
+    "arc_challenge": "{question}",
+    "piqa": "{goal}",
+    "boolq": "{passage}\n{question}?",
+}
+
+
+def templated_eval_file(
+    folder: Path, per_benchmark: int, seed_name: str
+) -> tuple[Path, list[tuple[str, str]]]:
+    """A JSONL eval set whose one text field, `prompt`, is a real item in its benchmark's prompt template;
+    returns the file and, per record, the bare text a training page would carry and the record's id."""
+    min_words = SUITE_CONFIG.min_item_words
+    rng = rng_for(seed_name)
+    records, bare = [], []
+    for benchmark in sorted(_TEMPLATES):
+        b = next(b for b in resolve_benchmarks(SUITE_CONFIG, REPO) if b.config.name == benchmark)
+        rows = [json.loads(line) for path in b.paths for line in Path(path).read_text().splitlines()]
+        # Only items long enough to be indexed once the template is gone.
+        rows = [
+            r
+            for r in rows
+            if len(normalized_words(_BARE[benchmark].format(**{**r, "choices": ""}))) >= min_words
+        ]
+        for k, row in enumerate(rng.sample(rows, per_benchmark)):
+            choices = row.get("choices", [])
+            fields = {
+                **row,
+                "subject": str(row.get("subject", "")).replace("_", " "),
+                "choices": "\n".join(choices),
+                "labelled_choices": "\n".join(f"{'ABCD'[i]}. {c}" for i, c in enumerate(choices)),
+            }
+            item_id = f"{benchmark}-{k}"
+            records.append({"id": item_id, "prompt": _TEMPLATES[benchmark].format(**fields)})
+            bare.append((_BARE[benchmark].format(**fields), item_id))
+    path = folder / "templated.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path, bare
+
+
+def word_replaced(text: str, position: int) -> str:
+    """`text` with its word at `position` (counted as normalized words are) replaced by another word."""
+    word = list(_WORD.finditer(text))[position]
+    replacement = next(w for w in _REPLACEMENT_WORDS if w != word.group().lower())
+    return text[: word.start()] + replacement + text[word.end() :]
+
+
+_JOINING_MARK = re.compile(r"(?<=[^\W_])['’\-](?=[^\W_])")
+_PLURAL = re.compile(r"\b([^\W\d_]{3,})s\b")
+
+
+def word_count_changed(text: str, rng: random.Random) -> str | None:
+    """One edit that changes the word count: a joining mark dropped (`Earth's` -> `Earths`, `well-known` ->
+    `wellknown`) or a plural turned possessive (`farmers` -> `farmer's`); None when the text offers neither."""
+    spots = [(m.start(), m.end(), "") for m in _JOINING_MARK.finditer(text)]
+    spots += [(m.end() - 1, m.end() - 1, "'") for m in _PLURAL.finditer(text)]
+    if not spots:
+        return None
+    start, end, inserted = rng.choice(spots)
+    return text[:start] + inserted + text[end:]
+
+
+def punctuation_stripped(text: str) -> str:
+    """Code as some scrapers keep it: every ASCII punctuation character deleted, so `a, b` stays two words
+    but `f(a,b,n)` becomes `fabn`."""
+    return text.translate(str.maketrans("", "", string.punctuation))
+
+
+def code_texts() -> list[str]:
+    with gzip.open(
+        SHARED / "corpora" / "code" / "github-permissive-sample.jsonl.gz", "rt", encoding="utf-8"
+    ) as f:
+        return [t for line in f if line.strip() and (t := json.loads(line)["text"]).strip()]
+
+
+def _key(item: EvalItem) -> tuple[str, str]:
+    return item.benchmark, item.item_id
+
+
+def _plant(host: str, text: str, key: tuple[str, str], rng: random.Random) -> PlantedCase:
+    doc = embed(host, text, rng)
+    start = doc.index(f"\n{text}\n") + 1
+    return doc, key, (start, start + len(text))
+
+
+def edit_class_cases(web: list[str], code: list[str], per_class: int) -> dict[str, list[PlantedCase]]:
+    """Real items planted in real documents, per class of issue #15: verbatim; one word changed at each
+    position of 13-20-word items; one edit that changes the word count; HumanEval with punctuation stripped."""
+    rng = rng_for("decontaminate-edit-classes")
+    sample = sample_indexed_items(per_class, "decontaminate-edit-classes")
+    host = iter(web[k * 7 % len(web)] for k in range(10**9))
+    mid_length = [
+        item
+        for item in suite_items()
+        if 13 <= len(normalized_words(render(item))) <= 20 and render(item).isascii()
+    ]
+    count_edits = [(edited, item) for item in sample if (edited := word_count_changed(render(item), rng))]
+    humaneval = [item for item in suite_items() if item.benchmark == "humaneval"]
+    return {
+        "verbatim": [_plant(next(host), render(item), _key(item), rng) for item in sample],
+        "one word changed, each position of 13-20-word items": [
+            _plant(next(host), word_replaced(render(item), p), _key(item), rng)
+            for item in rng.sample(mid_length, per_class // 16)
+            for p in range(len(normalized_words(render(item))))
+        ],
+        "word count changed (joining mark dropped, possessive added)": [
+            _plant(next(host), edited, _key(item), rng) for edited, item in count_edits
+        ],
+        "HumanEval code, punctuation stripped": [
+            _plant(code[k * 11 % len(code)], punctuation_stripped(render(item)), _key(item), rng)
+            for k, item in enumerate(humaneval)
+        ],
+    }
+
+
+def templated_cases(web: list[str], bare: list[tuple[str, str]], benchmark: str) -> list[PlantedCase]:
+    rng = rng_for("decontaminate-templated")
+    return [
+        _plant(web[k * 13 % len(web)], text, (benchmark, item_id), rng)
+        for k, (text, item_id) in enumerate(bare)
+    ]
+
+
+def recall_and_false_positives(
+    index: DecontaminationIndex, cases: list[PlantedCase]
+) -> tuple[float, list, list, list]:
+    """Recall of the planted items; the items missed; other items found inside the planted text (eval sets
+    repeat themselves: these are items the planted text really holds); and false positives, matches that
+    reach outside the planted text into the clean host document."""
+    from filters.decontaminate.detect import detect
+
+    missed, overlapping, false = [], [], []
+    for doc, key, (start, end) in cases:
+        matches = detect(index, doc)
+        if key not in {(m.benchmark, m.item_id) for m in matches}:
+            missed.append(key)
+        for m in matches:
+            if m.start < start or m.end > end:
+                false.append((key, m, doc[m.start : m.end]))
+            elif (m.benchmark, m.item_id) != key:
+                overlapping.append((key, m))
+    return 1 - len(missed) / len(cases), missed, overlapping, false

@@ -6,12 +6,39 @@ more than 10 training documents are not evidence, matched spans cut with 200 cha
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from curation.config import NAME_PATTERN, VERSION_PATTERN
+from curation.config import NAME_PATTERN, VERSION_PATTERN, close_matches
 
 EvalFormat = Literal["auto", "jsonl", "json", "csv", "parquet", "arrow"]
+
+
+@dataclass(frozen=True)
+class FieldStripConfig:
+    """Text removed from a benchmark's fields before they are indexed, because it is a prompt template and
+    not the item: a `prefix` or `suffix` (compared after surrounding whitespace is trimmed) and/or every
+    match of a regular expression `pattern`. Removed text leaves a space, so the words around it stay apart.
+    `fields` limits it to some of the benchmark's `text_fields` (all when empty)."""
+
+    prefix: str | None = None
+    suffix: str | None = None
+    pattern: str | None = None
+    fields: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not (self.prefix or self.suffix or self.pattern):
+            raise ValueError("a strip rule needs a non-empty 'prefix', 'suffix' or 'pattern'")
+        if self.pattern:
+            try:
+                compiled = re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"strip pattern {self.pattern!r} is not a regular expression: {exc}"
+                ) from None
+            if compiled.fullmatch(""):
+                raise ValueError(f"strip pattern {self.pattern!r} matches the empty string")
 
 
 @dataclass(frozen=True)
@@ -28,6 +55,10 @@ class EvalSetConfig:
     # Field that identifies an item (dotted); without it an item is `{file name}:{row}`.
     id_field: str | None = None
     format: EvalFormat = "auto"
+    # Prompt templates removed from the text fields before indexing (see FieldStripConfig).
+    strip: list[FieldStripConfig] = field(default_factory=list)
+    # Also remove the common templates of evaluation harnesses (filters/decontaminate/templates.py).
+    strip_templates: bool = True
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.fullmatch(self.name):
@@ -36,6 +67,13 @@ class EvalSetConfig:
             raise ValueError(f"benchmark {self.name!r} lists no paths")
         if not self.text_fields:
             raise ValueError(f"benchmark {self.name!r} names no text_fields")
+        for rule in self.strip:
+            for name in rule.fields:
+                if name not in self.text_fields:
+                    raise ValueError(
+                        f"benchmark {self.name!r}: strip names field {name!r}, which is not one of its "
+                        f"text_fields{close_matches(name, self.text_fields)}"
+                    )
 
 
 @dataclass(frozen=True)

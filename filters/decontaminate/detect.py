@@ -3,9 +3,12 @@
 A hit of an item's n-gram, or of an anchor (the first or last words of a short unit), gives an alignment
 (document position minus item position). Along the alignments of one occurrence, each item word is
 compared with the document word facing it, so a changed word costs one word of overlap instead of the n
-n-grams that contain it (GPT-3 counted n-grams). The overlap is the fraction of the item's words found,
-or of one of its standalone fields (a question without its answer, a passage without its question),
-whichever is larger; items and fields shorter than n must be found whole.
+n-grams that contain it (GPT-3 counted n-grams); and the item's words joined without separators are
+compared with the document's, character by character, so punctuation that splits or merges words
+(`Earth's` / `Earths`, `f(a,b,n)` / `fabn`) neither costs overlap nor moves the rest of the item onto
+another alignment. The overlap is the fraction of the item's words found, or of one of its standalone
+fields (a question without its answer, a passage without its question), whichever is larger; items and
+fields shorter than n must be found whole.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from filters.decontaminate.index import DecontaminationIndex, window_keys
+from filters.decontaminate.index import JOINED_FORM, DecontaminationIndex, window_keys
 from filters.decontaminate.words import normalized_words, normalized_words_with_offsets
 
 
@@ -41,7 +44,7 @@ def _tables(index: DecontaminationIndex) -> list[tuple[int, np.ndarray, np.ndarr
     """(window length, sorted keys, items, positions in item) of the n-gram and anchor postings."""
     return [
         (index.ngram, index.ngram_keys, index.ngram_items, index.ngram_positions),
-        (index.min_item_words, index.anchor_keys, index.anchor_items, index.anchor_positions),
+        (index.anchor_words, index.anchor_keys, index.anchor_items, index.anchor_positions),
     ]
 
 
@@ -89,6 +92,28 @@ def indexed_keys(index: DecontaminationIndex, text: str) -> np.ndarray:
     return np.unique(np.concatenate(found))
 
 
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """A document's word ids, and its words joined without separators as code points, with where each word
+    starts among them (plus the end): words split or merged by punctuation keep the same characters."""
+
+    ids: np.ndarray
+    chars: np.ndarray
+    char_starts: np.ndarray
+
+    @classmethod
+    def of(cls, index: DecontaminationIndex, words: list[str]) -> _Words:
+        return cls(index.word_ids(words), _code_points(words), _char_starts(list(map(len, words))))
+
+
+def _code_points(words: list[str]) -> np.ndarray:
+    return np.frombuffer("".join(words).encode("utf-32-le", "surrogatepass"), np.uint32)
+
+
+def _char_starts(lengths: list[int]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+
+
 def detect(index: DecontaminationIndex, text: str, min_overlap: float = 0.9) -> list[Match]:
     """Every occurrence of an eval item in `text` whose overlap is at least `min_overlap`, in text order."""
     items, _, _ = _hits(index, index.word_ids(normalized_words(text)))
@@ -96,16 +121,18 @@ def detect(index: DecontaminationIndex, text: str, min_overlap: float = 0.9) -> 
         return []
     # Offsets cost a second tokenization, paid only by documents with a hit.
     words, starts, ends = normalized_words_with_offsets(text)
-    word_ids = index.word_ids(words)
-    items, doc_pos, item_pos = _hits(index, word_ids)
-    diagonals = doc_pos - item_pos
-    order = np.lexsort((diagonals, items))
-    items, diagonals = items[order], diagonals[order]
+    doc = _Words.of(index, words)
+    items, doc_pos, item_pos = _hits(index, doc.ids)
+    joined = item_pos >= JOINED_FORM
+    item_pos = item_pos & (JOINED_FORM - 1)
+    order = np.lexsort((doc_pos - item_pos, items))
+    items, doc_pos, item_pos, joined = items[order], doc_pos[order], item_pos[order], joined[order]
     matches = []
     for item in np.unique(items).tolist():
         lo, hi = np.searchsorted(items, item, "left"), np.searchsorted(items, item, "right")
-        for occurrence in _occurrences(np.unique(diagonals[lo:hi]), _item_length(index, item)):
-            found = _verify(index, item, occurrence, word_ids, min_overlap)
+        hits = doc_pos[lo:hi], item_pos[lo:hi], joined[lo:hi]
+        for occurrence in _occurrences(*hits, _item_length(index, item)):
+            found = _verify(index, item, *occurrence, doc, min_overlap)
             if found is not None:
                 score, first, last = found
                 matches.append(
@@ -124,30 +151,54 @@ def _item_length(index: DecontaminationIndex, item: int) -> int:
     return int(index.item_offsets[item + 1] - index.item_offsets[item])
 
 
-def _occurrences(diagonals: np.ndarray, item_length: int) -> list[np.ndarray]:
-    """Alignments of one item grouped by occurrence: a gap over half the item starts another copy."""
-    breaks = np.flatnonzero(np.diff(diagonals) > max(1, item_length // 2)) + 1
-    return np.split(diagonals, breaks)
+def _occurrences(
+    doc_pos: np.ndarray, item_pos: np.ndarray, joined: np.ndarray, item_length: int
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The hits of one item (sorted by alignment) grouped by occurrence: an alignment gap over half the
+    item starts another copy."""
+    breaks = np.flatnonzero(np.diff(doc_pos - item_pos) > max(1, item_length // 2)) + 1
+    return list(zip(*(np.split(a, breaks) for a in (doc_pos, item_pos, joined))))
 
 
 def _verify(
-    index: DecontaminationIndex, item: int, diagonals: np.ndarray, word_ids: np.ndarray, min_overlap: float
+    index: DecontaminationIndex,
+    item: int,
+    doc_pos: np.ndarray,
+    item_pos: np.ndarray,
+    joined: np.ndarray,
+    doc: _Words,
+    min_overlap: float,
 ) -> tuple[float, int, int] | None:
-    """(overlap, first and last matched document word) of one occurrence, or None below `min_overlap`."""
+    """(overlap, first and last matched document word) of one occurrence, or None below `min_overlap`.
+
+    Each hit gives two alignments, checked along the whole item: by words (a changed word costs one word)
+    and by characters of the words joined (a word split or merged by punctuation costs nothing and does not
+    shift the rest of the item, as it shifts the word alignment). A hit of the item's form without
+    punctuation has only the second: its word position counts the item's words, not the document's."""
     item_words = index.item_words[index.item_offsets[item] : index.item_offsets[item + 1]]
     length = len(item_words)
     found = np.zeros(length, bool)
-    doc_first, doc_last = len(word_ids), -1
-    for d in diagonals.tolist():
-        lo, hi = max(0, -d), min(length, len(word_ids) - d)
-        if lo >= hi:
-            continue
-        equal = word_ids[lo + d : hi + d] == item_words[lo:hi]
-        found[lo:hi] |= equal
-        at = np.flatnonzero(equal)
-        if len(at):
-            doc_first = min(doc_first, int(at[0]) + lo + d)
-            doc_last = max(doc_last, int(at[-1]) + lo + d)
+    matched_doc_words = []
+    word_diagonals = doc_pos[~joined] - item_pos[~joined]
+    for d in np.unique(word_diagonals).tolist():
+        lo, hi = max(0, -d), min(length, len(doc.ids) - d)
+        equal = np.zeros(length, bool)
+        equal[lo:hi] = doc.ids[lo + d : hi + d] == item_words[lo:hi]
+        equal = _extended(equal, item_pos[~joined][word_diagonals == d])
+        found |= equal
+        matched_doc_words.append(np.flatnonzero(equal) + d)
+    item_chars = _code_points([index.words_by_id[w] for w in item_words.tolist()])
+    item_starts = _char_starts(index.word_lengths[item_words].tolist())
+    char_diagonals = doc.char_starts[doc_pos] - item_starts[item_pos]
+    for c in np.unique(char_diagonals).tolist():
+        lo, hi = max(0, -c), min(len(item_chars), len(doc.chars) - c)
+        equal = np.zeros(len(item_chars), bool)
+        equal[lo:hi] = doc.chars[lo + c : hi + c] == item_chars[lo:hi]
+        # A word is found when every one of its characters is.
+        whole = _extended(~np.logical_or.reduceat(~equal, item_starts[:-1]), item_pos[char_diagonals == c])
+        found |= whole
+        bounds = np.concatenate([item_starts[:-1][whole], item_starts[1:][whole] - 1]) + c
+        matched_doc_words.append(np.searchsorted(doc.char_starts, bounds, "right") - 1)
     units = [
         (0, length),
         *index.field_bounds[index.field_offsets[item] : index.field_offsets[item + 1]].tolist(),
@@ -155,7 +206,20 @@ def _verify(
     score = max(_overlap(found[start:end], index.ngram) for start, end in units)
     if score < min_overlap:
         return None
-    return score, doc_first, doc_last
+    matched = np.concatenate(matched_doc_words)
+    return score, int(matched.min()), int(matched.max())
+
+
+def _extended(equal: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """The item words matched along one alignment that are reached from its hits (`seeds`, item positions)
+    without crossing two mismatched words in a row: one changed word does not end the extension, while a
+    word that matches by chance further along, past where the copy ends, is not counted."""
+    stop = np.zeros(len(equal), bool)
+    stop[1:] = ~equal[1:] & ~equal[:-1]
+    stretch = np.cumsum(stop)
+    reached = np.zeros(stretch[-1] + 1, bool)
+    reached[stretch[seeds]] = True
+    return equal & reached[stretch]
 
 
 def _overlap(found: np.ndarray, ngram: int) -> float:

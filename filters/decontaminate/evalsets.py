@@ -25,6 +25,7 @@ from curation import storage
 from curation.config import ConfigError, close_matches, from_mapping, read_yaml
 from curation.errors import InputError, ManifestError
 from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig, EvalSuiteConfig
+from filters.decontaminate.templates import field_stripper
 
 # Where a declared eval file is now, when inputs moved since a release (LoadedManifest.relocated).
 Relocate = Callable[[str], str] | None
@@ -104,6 +105,7 @@ def require_eval_file(path: str, benchmark: str) -> None:
 
 def read_benchmark(benchmark: ResolvedBenchmark) -> Iterator[EvalItem]:
     cfg = benchmark.config
+    strip = field_stripper(cfg)
     for path in benchmark.paths:
         require_eval_file(path, cfg.name)
         fields_seen: set[str] = set()
@@ -113,7 +115,7 @@ def read_benchmark(benchmark: ResolvedBenchmark) -> Iterator[EvalItem]:
             standalone: list[bool] = []
             for name in cfg.text_fields:
                 value = _lookup(record, name)
-                texts = [s for s in _texts(value) if s.strip()]
+                texts = [s for s in (strip(name, t) for t in _texts(value)) if s.strip()]
                 if texts:
                     fields_seen.add(name)
                     segments += texts

@@ -9,11 +9,11 @@ Items keep their word ids so detection can verify a hit along its alignment.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +29,12 @@ from filters.decontaminate.evalsets import (
     require_eval_file,
     resolve_benchmarks,
 )
-from filters.decontaminate.words import normalized_words
+from filters.decontaminate.templates import DEFAULT_TEMPLATE_PATTERNS
+from filters.decontaminate.words import chunked_words, normalized_words
 
 FILTER_NAME = "decon_v1"
 # Part of the index's content hash: bump when the index layout or hashing changes.
-_INDEX_FORMAT = 4
+_INDEX_FORMAT = 5
 # 2^25 bits (4 MiB): about 5% of absent keys pass the filter with 1.5 M keys indexed.
 _FILTER_BITS = 1 << 25
 _LENGTH_SALT = xxhash.xxh3_64_intdigest(f"{FILTER_NAME}/length".encode())
@@ -99,7 +100,7 @@ def word_hash(word: str) -> int:
     return xxhash.xxh3_64_intdigest(word.encode("utf-8", "surrogatepass")) or 1
 
 
-@dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False)
 class DecontaminationIndex:
     ngram: int
     min_item_words: int
@@ -113,7 +114,7 @@ class DecontaminationIndex:
     ngram_items: np.ndarray  # uint32, item of each key
     ngram_positions: np.ndarray  # uint32, word position of the n-gram in its item
     # Units (items, standalone fields) under 2n - 1 words, where one changed word can break every n-gram,
-    # are also found by their first and last `min_item_words` words; units under n words are found only
+    # are also found by their first and last `anchor_words` words; units under n words are found only
     # this way (and must then match whole). A document is thus hashed at two window lengths only.
     anchor_keys: np.ndarray  # uint64, sorted
     anchor_items: np.ndarray  # uint32
@@ -129,6 +130,10 @@ class DecontaminationIndex:
     item_ids: list[str]
 
     @property
+    def anchor_words(self) -> int:
+        return anchor_length(self.ngram, self.min_item_words)
+
+    @property
     def nbytes(self) -> int:
         """Bytes held by the arrays (the vocabulary dict is measured separately by bench scripts)."""
         return sum(v.nbytes for v in vars(self).values() if isinstance(v, np.ndarray))
@@ -139,7 +144,7 @@ class DecontaminationIndex:
             return self
         keep = ~np.isin(self.ngram_keys, common_keys, assume_unique=False)
         keep_anchor = ~np.isin(self.anchor_keys, common_keys)
-        return replace(
+        return dataclasses.replace(
             self,
             ngram_keys=self.ngram_keys[keep],
             ngram_items=self.ngram_items[keep],
@@ -151,6 +156,14 @@ class DecontaminationIndex:
 
     def word_ids(self, words: list[str]) -> np.ndarray:
         return np.fromiter(map(self.vocab.get, words, itertools.repeat(0)), dtype=np.uint32, count=len(words))
+
+    @functools.cached_property
+    def words_by_id(self) -> list[str]:
+        return ["", *sorted(self.vocab, key=self.vocab.__getitem__)]
+
+    @functools.cached_property
+    def word_lengths(self) -> np.ndarray:
+        return np.array([len(w) for w in self.words_by_id], np.int64)
 
     @functools.cached_property
     def key_filter(self) -> np.ndarray:
@@ -204,13 +217,65 @@ class DecontaminationIndex:
         )
 
 
+# Set in the position of a key of an item's form without punctuation (see `index_items`): such a hit aligns
+# the item's characters with the document's, not its words.
+JOINED_FORM = 1 << 31
+
+
+def anchor_length(ngram: int, min_item_words: int) -> int:
+    """Anchors are at most half an n-gram long, so the first and last anchors of a unit of n or more words
+    never overlap and one changed word always leaves one of them intact."""
+    return min(min_item_words, ngram // 2)
+
+
+def _units(
+    field_lengths: list[int], standalone: tuple[bool, ...], min_item_words: int
+) -> list[tuple[int, int]]:
+    """(start, end) word ranges that count on their own: the item, then each standalone field long enough
+    to be evidence (and shorter than the item)."""
+    total = sum(field_lengths)
+    units = [(0, total)]
+    start = 0
+    for length, alone in zip(field_lengths, standalone):
+        if alone and min_item_words <= length < total:
+            units.append((start, start + length))
+        start += length
+    return units
+
+
+def _keys(
+    hashes: np.ndarray, units: list[tuple[int, int]], ngram: int, anchor: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(n-gram keys, their positions, anchor keys, their positions) of one token sequence: every n-gram, and
+    the first and last `anchor` tokens of each unit too short for n-grams to survive one changed word."""
+    known = np.ones(len(hashes), bool)
+    keys, starts = window_keys(hashes, known, [ngram])[ngram]
+    # An anchor of one word repeated ("1 1 1 1 1 1", a matrix row) is no evidence: tables are full of them.
+    anchor_starts = sorted(
+        s
+        for s in {
+            s for start, end in units if anchor <= end - start < 2 * ngram - 1 for s in (start, end - anchor)
+        }
+        if len(set(hashes[s : s + anchor].tolist())) > 1
+    )
+    all_anchors, anchor_positions = window_keys(hashes, known, [anchor])[anchor]
+    take = np.searchsorted(anchor_positions, anchor_starts)
+    return keys, starts, all_anchors[take], anchor_positions[take]
+
+
 def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> DecontaminationIndex:
-    """Index eval items: every n-gram of an item, and the anchors (first and last `min_item_words` words)
-    of its units too short for n-grams to survive one changed word."""
+    """Index eval items: every n-gram of an item, and the anchors (first and last words) of its units too
+    short for n-grams to survive one changed word.
+
+    An item whose words are joined by punctuation (`f(a,b,n)`, `Earth's`) is also indexed as it reads with
+    that punctuation deleted (`fabn`, `earths`, see `joined_chunks`): the keys of that form that the word
+    form lacks point at the word where their chunk starts, flagged `JOINED_FORM`, and detection verifies
+    them character by character only (detect.py)."""
+    anchor = anchor_length(ngram, min_item_words)
     benchmarks: list[str] = []
     indexed: dict[str, int] = {}
     too_short: dict[str, int] = {}
-    kept: list[tuple[int, str, list[list[str]], tuple[bool, ...]]] = []
+    kept: list[tuple[int, str, list[list[str]], list[list[list[str]]], tuple[bool, ...]]] = []
     for item in items:
         if item.benchmark not in indexed:
             benchmarks.append(item.benchmark)
@@ -220,44 +285,48 @@ def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> D
             too_short[item.benchmark] += 1
             continue
         indexed[item.benchmark] += 1
-        kept.append((benchmarks.index(item.benchmark), item.item_id, fields, item.standalone))
+        # Each field's chunks, as lists of words: joined, they are the form without punctuation.
+        chunks = [chunked_words(s) for s in item.segments]
+        if [[w for c in f for w in c] for f in chunks] != fields:
+            chunks = []  # NFKC across a chunk boundary changed the words: keep only the word form
+        kept.append((benchmarks.index(item.benchmark), item.item_id, fields, chunks, item.standalone))
 
-    vocab_words = sorted({w for _, _, fields, _ in kept for f in fields for w in f})
+    vocab_words = sorted(
+        {w for _, _, fields, _, _ in kept for f in fields for w in f}
+        | {"".join(c) for _, _, _, chunks, _ in kept for f in chunks for c in f if len(c) > 1}
+    )
     vocab = dict(zip(vocab_words, range(1, len(vocab_words) + 1)))
     word_hashes = np.array([0] + [word_hash(w) for w in vocab_words], dtype=np.uint64)
 
     item_words, item_offsets, field_bounds, field_offsets = [], [0], [], [0]
     ngram_keys, ngram_items, ngram_positions = [], [], []
     anchor_keys, anchor_items, anchor_positions = [], [], []
-    for i, (_, _, fields, standalone) in enumerate(kept):
+    for i, (_, _, fields, chunks, standalone) in enumerate(kept):
         ids = np.array([vocab[w] for f in fields for w in f], dtype=np.uint32)
-        hashes = word_hashes[ids]
         item_words.append(ids)
         item_offsets.append(item_offsets[-1] + len(ids))
-        units = [(0, len(ids))]
-        start = 0
-        for f, alone in zip(fields, standalone):
-            end = start + len(f)
-            if alone and min_item_words <= len(f) < len(ids):
-                field_bounds.append((start, end))
-                units.append((start, end))
-            start = end
+        units = _units(list(map(len, fields)), standalone, min_item_words)
+        field_bounds += units[1:]
         field_offsets.append(len(field_bounds))
-        anchor_starts = sorted(
-            {s for start, end in units if end - start < 2 * ngram - 1 for s in (start, end - min_item_words)}
-        )
-        if len(ids) >= ngram:
-            keys, starts = window_keys(hashes, np.ones(len(ids), bool), [ngram])[ngram]
-            ngram_keys.append(keys)
-            ngram_items.append(np.full(len(keys), i, np.uint32))
-            ngram_positions.append(starts.astype(np.uint32))
-        for start in anchor_starts:
-            words = hashes[start : start + min_item_words]
-            anchor_keys.append(
-                window_keys(words, np.ones(min_item_words, bool), [min_item_words])[min_item_words][0]
+        keys, starts, akeys, astarts = _keys(word_hashes[ids], units, ngram, anchor)
+        if any(len(c) > 1 for f in chunks for c in f):
+            joined = np.array([vocab["".join(c)] for f in chunks for c in f], dtype=np.uint32)
+            first_word = np.cumsum([0] + [len(c) for f in chunks for c in f])
+            chunk_units = _units(list(map(len, chunks)), standalone, min_item_words)
+            ckeys, cstarts, cakeys, castarts = _keys(word_hashes[joined], chunk_units, ngram, anchor)
+            new, anew = ~np.isin(ckeys, keys), ~np.isin(cakeys, akeys)
+            keys, starts = (
+                np.concatenate([keys, ckeys[new]]),
+                np.concatenate([starts, first_word[cstarts[new]]]),
             )
-            anchor_items.append(i)
-            anchor_positions.append(start)
+            akeys = np.concatenate([akeys, cakeys[anew]])
+            astarts = np.concatenate([astarts, first_word[castarts[anew]]])
+        ngram_keys.append(keys)
+        ngram_items.append(np.full(len(keys), i, np.uint32))
+        ngram_positions.append(starts)
+        anchor_keys.append(akeys)
+        anchor_items.append(np.full(len(akeys), i, np.uint32))
+        anchor_positions.append(astarts)
 
     def concat(parts: list[np.ndarray], dtype) -> np.ndarray:
         return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
@@ -278,19 +347,20 @@ def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> D
         ngram_items=concat(ngram_items, np.uint32)[order],
         ngram_positions=concat(ngram_positions, np.uint32)[order],
         anchor_keys=akeys[aorder],
-        anchor_items=np.array(anchor_items, np.uint32)[aorder],
-        anchor_positions=np.array(anchor_positions, np.uint32)[aorder],
+        anchor_items=concat(anchor_items, np.uint32)[aorder],
+        anchor_positions=concat(anchor_positions, np.uint32)[aorder],
         item_words=concat(item_words, np.uint32),
         item_offsets=np.array(item_offsets, np.int64),
         field_bounds=np.array(field_bounds, np.uint32).reshape(-1, 2),
         field_offsets=np.array(field_offsets, np.int64),
-        item_benchmarks=np.array([b for b, _, _, _ in kept], np.uint16),
-        item_ids=[item_id for _, item_id, _, _ in kept],
+        item_benchmarks=np.array([b for b, _, _, _, _ in kept], np.uint16),
+        item_ids=[item_id for _, item_id, _, _, _ in kept],
     )
 
 
 def index_digest(config: DecontaminateConfig, base_dir: str | Path, relocate: Relocate = None) -> str:
-    """sha256 of what the index is made from: eval declarations, eval file contents and index parameters."""
+    """sha256 of what the index is made from: eval declarations (with the templates stripped from their
+    fields), eval file contents and index parameters."""
     h = hashlib.sha256(f"{FILTER_NAME}\0{_INDEX_FORMAT}\0{config.ngram}\0{config.min_item_words}".encode())
     for b in resolve_benchmarks(config, base_dir, relocate):
         declaration = {
@@ -298,6 +368,8 @@ def index_digest(config: DecontaminateConfig, base_dir: str | Path, relocate: Re
             "text_fields": b.config.text_fields,
             "id_field": b.config.id_field,
             "format": b.config.format,
+            "strip": [dataclasses.asdict(rule) for rule in b.config.strip],
+            "strip_templates": DEFAULT_TEMPLATE_PATTERNS if b.config.strip_templates else [],
         }
         h.update(orjson.dumps(declaration, option=orjson.OPT_SORT_KEYS))
         for path in b.paths:

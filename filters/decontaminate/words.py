@@ -20,6 +20,23 @@ def normalized_words(text: str) -> list[str]:
     return _WORD_RE.findall(unicodedata.normalize("NFKC", text).lower())
 
 
+def chunked_words(text: str) -> list[list[str]]:
+    """The normalized words of `text` grouped by the whitespace-separated chunk they come from."""
+    chunks = []
+    for chunk in text.split():
+        # Most chunks are one plain word: skip the regex for them.
+        words = [chunk.lower()] if chunk.isascii() and chunk.isalnum() else normalized_words(chunk)
+        if words:
+            chunks.append(words)
+    return chunks
+
+
+def joined_chunks(text: str) -> list[str]:
+    """The words of each whitespace-separated chunk joined into one token: the words a text would have with
+    its punctuation deleted rather than spaced (`f(a,b,n)` -> `fabn`, `Earth's` -> `earths`)."""
+    return ["".join(chunk) for chunk in chunked_words(text)]
+
+
 def normalized_words_with_offsets(text: str) -> tuple[list[str], list[int], list[int]]:
     """The words of `normalized_words` with their (start, end) character offsets in `text`.
 

@@ -18,7 +18,7 @@ from helpers_decontaminate import EVALS, REPO, require_shared
 
 from curation.config import ConfigError, from_mapping
 from curation.errors import InputError, ManifestError
-from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig
+from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig, FieldStripConfig
 from filters.decontaminate.evalsets import load_eval_suite, read_benchmark, resolve_benchmarks
 
 ARC = EVALS / "arc" / "ai2_arc__ARC-Challenge__validation.jsonl"
@@ -154,6 +154,45 @@ def test_config_errors_name_the_field():
         from_mapping(DecontaminateConfig, {"ngram": 13})
     with pytest.raises(ConfigError, match="min_item_words"):
         from_mapping(DecontaminateConfig, {"eval_files": ["x.yaml"], "ngram": 5, "min_item_words": 8})
+
+
+@pytest.mark.parametrize(
+    ("strip", "message"),
+    [
+        ({"pattern": "Question: ("}, r"benchmarks\[0\]\.strip\[0\].*not a regular expression"),
+        ({"pattern": "(Answer:)?"}, r"benchmarks\[0\]\.strip\[0\].*matches the empty string"),
+        ({"fields": ["question"]}, r"benchmarks\[0\]\.strip\[0\].*needs a non-empty"),
+        ({"prefix": "Q:", "fields": ["questoin"]}, r"benchmarks\[0\]: .*'questoin'.*did you mean 'question'"),
+    ],
+)
+def test_strip_rule_errors_name_the_field(tmp_path, strip, message):
+    suite = {
+        "name": "mini",
+        "version": "1.0.0",
+        "benchmarks": [{"name": "arc", "paths": ["a.jsonl"], "text_fields": ["question"], "strip": [strip]}],
+    }
+    (tmp_path / "mini.yaml").write_text(yaml.safe_dump(suite))
+    with pytest.raises(ManifestError, match=message):
+        load_eval_suite(tmp_path / "mini.yaml")
+
+
+def test_templates_are_stripped_from_the_fields_they_are_declared_for(tmp_path, arc_records):
+    records = [
+        {
+            **r,
+            "question": f"Question: {r['question']}\nAnswer:",
+            "choices": {"text": [f"(A) {r['choices']['text'][0]}"]},
+        }
+        for r in arc_records[:3]
+    ]
+    path = _write_jsonl(tmp_path / "arc.jsonl", records)
+    items = _items(
+        path, strip=[FieldStripConfig(prefix="(A)", fields=["choices.text"])], strip_templates=False
+    )
+    assert [i.segments[0] for i in items] == [r["question"] for r in records]
+    assert [i.segments[1].strip() for i in items] == [r["choices"]["text"][0] for r in arc_records[:3]]
+    defaults = _items(path)
+    assert [i.segments[0].strip() for i in defaults] == [r["question"] for r in arc_records[:3]]
 
 
 @pytest.mark.parametrize("suite", sorted((REPO / "manifests" / "evals").glob("*.yaml")), ids=lambda p: p.name)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers_decontaminate import EVALS, require_shared
 
-from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig
+from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig, FieldStripConfig
 from filters.decontaminate.detect import detect, indexed_keys
 from filters.decontaminate.evalsets import EvalItem
 from filters.decontaminate.index import DecontaminationIndex, build_index, index_items
@@ -21,11 +21,15 @@ def gsm8k_head(tmp_path):
     return tmp_path / "gsm8k.jsonl", [json.loads(line) for line in lines]
 
 
-def _config(path, **overrides):
-    return DecontaminateConfig(
-        evals=[EvalSetConfig(name="gsm8k", paths=[str(path)], text_fields=["question", "answer"])],
-        **overrides,
+def _config(path, strip=(), strip_templates=True, **overrides):
+    benchmark = EvalSetConfig(
+        name="gsm8k",
+        paths=[str(path)],
+        text_fields=["question", "answer"],
+        strip=list(strip),
+        strip_templates=strip_templates,
     )
+    return DecontaminateConfig(evals=[benchmark], **overrides)
 
 
 def test_index_file_is_named_by_content_hash_and_reused(tmp_path, gsm8k_head):
@@ -44,6 +48,21 @@ def test_hash_changes_with_eval_content_and_index_parameters(tmp_path, gsm8k_hea
     path.write_text(path.read_text() + json.dumps({"question": "A new question?", "answer": "42"}) + "\n")
     _, other_content = build_index(_config(path), tmp_path, tmp_path / "index")
     assert len({digest, other_ngram, other_content}) == 3
+
+
+def test_hash_changes_with_the_templates_stripped(tmp_path, gsm8k_head):
+    path, _ = gsm8k_head
+    digests = {
+        build_index(_config(path, **kw), tmp_path, tmp_path / "index")[1]
+        for kw in (
+            {},
+            {"strip_templates": False},
+            {"strip": [FieldStripConfig(prefix="Question:")]},
+            {"strip": [FieldStripConfig(prefix="Question:", fields=["question"])]},
+            {"strip": [FieldStripConfig(pattern="#### [0-9]+")]},
+        )
+    }
+    assert len(digests) == 5
 
 
 def test_saved_index_detects_like_the_built_one(tmp_path, gsm8k_head):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from filters.decontaminate.words import normalized_words, normalized_words_with_offsets
+from filters.decontaminate.words import joined_chunks, normalized_words, normalized_words_with_offsets
 
 
 @pytest.mark.parametrize(
@@ -35,3 +35,8 @@ def test_offsets_give_the_same_words_and_cover_them_in_the_text(text):
     for word, start, end in zip(words, starts, ends):
         assert 0 <= start < end <= len(text)
         assert word in " ".join(normalized_words(text[start:end]))
+
+
+def test_joined_chunks_are_the_words_a_text_has_with_its_punctuation_deleted():
+    assert joined_chunks("def f(a,b,n): return a") == ["def", "fabn", "return", "a"]
+    assert joined_chunks("Earth\u2019s well-known -> crust") == ["earths", "wellknown", "crust"]
