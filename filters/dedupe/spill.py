@@ -5,10 +5,17 @@ times while handing it to a worker; shuffling the sketches (a few hundred bytes 
 the band rows (32 bytes per band) or one keyed record per document and paragraph made peak memory several
 times their size. So each batch's sketches are written once to a file and travel as a handle, and every
 record dedupe groups (band rows; exact, URL and paragraph keys; candidates' routes, pair halves, cluster
-members; decisions) is written in runs split into shards of keys, which one task per shard reads back and
-groups: the external-sort shuffle of datatrove's MinHash stages, inside the Beam graph. Beam itself then
-shuffles only the connected-component rounds (integer edges) and the list of runs. Any runner whose
-workers share the folder (one machine's disk, or S3 for a cluster) runs the same graph.
+members; decisions) is written in runs split into shards of keys, which grouping tasks read back, each a
+range of consecutive shards, and group: the external-sort shuffle of datatrove's MinHash stages, inside the
+Beam graph. Beam itself then shuffles only the connected-component rounds (integer edges) and the list of
+runs. Any runner whose workers share the folder (one machine's disk, or S3 for a cluster) runs the same graph.
+
+Requests to object storage are bounded. A batch of documents costs one PUT for its sketch file and one GET
+each time a step reads it back (at most six). A run costs one PUT, then one ranged GET per grouping task
+that finds records in it, and no HEAD, as its handle carries its layout. A grouping has at most
+1 + (bytes of its runs) / TASK_BYTES tasks (and at most its shard count), and writes a run per RUN_ROWS or
+RUN_RECORDS and per bundle. So dedupe costs at most 7 requests per batch plus (1 + tasks) per run:
+linear in documents, with a fixed cost per run (tests/filters/dedupe/test_dedupe_s3.py measures it).
 """
 
 from __future__ import annotations
@@ -88,7 +95,7 @@ def write_run(work_dir: str, blobs: list) -> Run:
     return uri, offsets
 
 
-def shard_ranges(runs: Iterable[Run], shards: int, task_bytes: int = TASK_BYTES) -> list[tuple[int, int]]:
+def shard_ranges(runs: Iterable[Run], shards: int, task_bytes: int) -> list[tuple[int, int]]:
     """Consecutive shard ranges [first, end) covering every shard that holds data, each closed once its
     shards hold `task_bytes` of all runs together: at most 1 + (bytes in the runs) / task_bytes ranges and
     at most `shards`. A run costs a grouping one read per range it has data in."""
@@ -126,11 +133,14 @@ def write_band_run(work_dir: str, rows: np.ndarray, shards: int) -> Run:
 
 
 def write_keyed_run(work_dir: str, records: Iterable[tuple[Any, Any]], shards: int) -> Run:
-    """(key, value) records, each shard's blob the pickled list of the records whose key falls in it."""
+    """(key, value) records, each shard's blob the pickled list of the records whose key falls in it, or
+    nothing when none does, so a grouping skips the run without a request."""
     per_shard: list[list] = [[] for _ in range(shards)]
     for record in records:
         per_shard[shard_of_key(record[0], shards)].append(record)
-    return write_run(work_dir, [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in per_shard])
+    return write_run(
+        work_dir, [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) if r else b"" for r in per_shard]
+    )
 
 
 def read_keyed_groups(runs: Iterable[Run], first: int, end: int) -> dict[Any, list]:

@@ -33,6 +33,7 @@ from filters.dedupe.spill import (
     GROUP_SHARDS,
     RUN_RECORDS,
     RUN_ROWS,
+    TASK_BYTES,
     Run,
     SketchHandle,
     load_sketches,
@@ -166,13 +167,14 @@ class ReadShardRanges(beam.PTransform):
     def __init__(self, shards: int, read: Callable[..., Iterable], **kwargs: Any):
         super().__init__()
         self.shards, self.read, self.kwargs = shards, read, kwargs
+        self.task_bytes = TASK_BYTES
 
     def expand(self, runs):
         every_run = AsList(runs)
         return (
             runs.pipeline
             | "Once" >> beam.Create([None])
-            | "CutRanges" >> beam.FlatMap(_cut_ranges, shards=self.shards, runs=every_run)
+            | "CutRanges" >> beam.FlatMap(_cut_ranges, self.shards, self.task_bytes, runs=every_run)
             | "SpreadRanges" >> beam.Reshuffle()
             | "ReadRanges" >> beam.FlatMap(self.read, runs=every_run, **self.kwargs)
         )
@@ -521,8 +523,8 @@ def _tagged(tag: str, record: tuple[Any, Any]) -> list[tuple[Any, tuple[str, Any
     return [(record[0], (tag, record[1]))]
 
 
-def _cut_ranges(_, shards: int, runs: list[Run]) -> list[tuple[int, int]]:
-    return shard_ranges(runs, shards)
+def _cut_ranges(_, shards: int, task_bytes: int, runs: list[Run]) -> list[tuple[int, int]]:
+    return shard_ranges(runs, shards, task_bytes)
 
 
 def _read_cogroups(
