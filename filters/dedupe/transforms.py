@@ -2,8 +2,8 @@
 
 Documents are reduced to sketches once (`SketchDocuments`), written per batch to the work folder and
 passed on as handles (see `spill`). The records each method groups per document (digests for exact and
-URL, paragraph digests, MinHash band rows) go through run files that one task per shard of keys reads
-back (`GroupInRuns`, and the band runs of `DeduplicateMinHash`); each method decides per group and sends
+URL, paragraph digests, MinHash band rows) go through run files that one task per range of key shards
+reads back (`GroupInRuns`, and the band runs of `DeduplicateMinHash`); each method decides per group and sends
 its few decisions back to the handles by batch key. So no shuffle carries a document's text or sketch,
 and what the runner holds grows with the duplicates, not the corpus. Each method keeps one copy per group
 by the stable keep rule and emits a ledger row for every other copy; paragraph repeats come out as span
@@ -141,8 +141,9 @@ class KeepOnePerKey(beam.PTransform):
 class CoGroupInRuns(beam.PTransform):
     """Beam's CoGroupByKey done through run files in the work folder: {tag: (key, value) PCollection} in,
     (key, {tag: [values]}) out. Each input's records are written, as they are made, to runs split into
-    shards of keys; one task per shard reads its slice of every run. So a worker holds one shard's
-    records, where the DirectRunner would hold (and copy) every record of the shuffle."""
+    shards of keys; one task per range of shards (`ReadShardRanges`) reads its slice of every run. So a
+    worker holds one range's records, where the DirectRunner would hold (and copy) every record of the
+    shuffle."""
 
     def __init__(self, work_dir: str):
         super().__init__()
@@ -160,13 +161,14 @@ class CoGroupInRuns(beam.PTransform):
 
 
 class ReadShardRanges(beam.PTransform):
-    """Runs in; `read((first, end), runs, **kwargs)` out for each range of shards that `shard_ranges` cuts from the runs'
-    sizes, the ranges spread over the workers. So a grouping makes one read per run and range, and the
-    ranges grow in number with the bytes grouped, up to `shards`."""
+    """Runs in; `read((first, end), runs, **kwargs)` out for each range of shards that `shard_ranges` cuts
+    from the runs' sizes, the ranges spread over the workers. So a grouping makes one read per run and
+    range, and the ranges grow in number with the bytes grouped, up to `shards`."""
 
     def __init__(self, shards: int, read: Callable[..., Iterable], **kwargs: Any):
         super().__init__()
         self.shards, self.read, self.kwargs = shards, read, kwargs
+        # Read when the graph is built, so the launcher's value reaches every worker.
         self.task_bytes = TASK_BYTES
 
     def expand(self, runs):
