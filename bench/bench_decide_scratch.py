@@ -95,7 +95,8 @@ def main() -> None:
         documents = sum(pool.read - pool.quarantined for pool in pools)
         args = [f"--direct_num_workers={opts.workers}", "--s3_endpoint_url", endpoint]
         print(
-            f"{documents:,} documents in {len(pools)} pools; {opts.workers} workers; load {os.getloadavg()[0]:.1f}"
+            f"{documents:,} documents in {len(pools)} pools; {opts.workers} workers;"
+            f" load {os.getloadavg()[0]:.1f}"
         )
         print("| scratch | wall s | CPU s | S3 server CPU s | S3 requests per 1,000 documents |")
         print("|---|---|---|---|---|")
