@@ -7,6 +7,7 @@ object body, S3 writes are multipart uploads completed only on success so no hal
 from __future__ import annotations
 
 import bz2
+import collections
 import contextlib
 import fcntl
 import gzip
@@ -108,6 +109,21 @@ def _worker_pipeline_options() -> Mapping[str, Any]:
     return (value_provider.RuntimeValueProvider.runtime_options if value_provider else None) or {}
 
 
+# Requests this process has sent to S3, by operation (GetObject, PutObject, ...): what tests and benchmarks
+# read to bound the requests a phase makes. Inside a Beam pipeline each request also counts in the metric
+# S3_REQUESTS_METRIC of the step that sent it, which the runner sums over every worker process.
+S3_REQUESTS: collections.Counter[str] = collections.Counter()
+S3_REQUESTS_METRIC = "s3_requests"
+
+
+def _count_request(operation_name: str, **_: Any) -> None:
+    S3_REQUESTS[operation_name] += 1
+    # Outside a running step (a driver, a command) the metric counts nothing; Beam is never imported here.
+    metrics = sys.modules.get("apache_beam.metrics")
+    if metrics is not None:
+        metrics.Metrics.counter(S3_REQUESTS_METRIC, operation_name).inc()
+
+
 def _s3() -> Any:
     """The client for this process's S3 settings: `CURATION_S3_ENDPOINT_URL`, then the S3 options of the
     pipeline this process works for, then `configure_s3`. What none gives, boto3 looks up itself (AWS_*
@@ -121,7 +137,10 @@ def _s3() -> Any:
     if key not in _s3_clients:
         import boto3
 
-        _s3_clients[key] = boto3.client("s3", config=_retry_config(), **settings)
+        client = boto3.client("s3", config=_retry_config(), **settings)
+        # Once per HTTP request sent, retries included.
+        client.meta.events.register("request-created.s3", _count_request)
+        _s3_clients[key] = client
     return _s3_clients[key]
 
 

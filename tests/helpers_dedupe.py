@@ -4,15 +4,22 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import shutil
+from collections import Counter
 from pathlib import Path
 
 import apache_beam as beam
 import pytest
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from curation import data_plane_guard
 from curation.document import Document
-from curation.engine import LOCAL_RUNNER
+from curation.engine import LOCAL_RUNNER, pipeline_options
+from curation.stages.corpus import DecideCorpus, decisions_digest
+from curation.storage import S3_REQUESTS_METRIC
 from filters.dedupe.config import DedupeConfig
 from filters.dedupe.transforms import Deduplicate
 
@@ -73,3 +80,27 @@ def run_dedupe(
         "clusters": {tuple(k): v for k, v in lines("clusters")},
         "paragraph_edits": {tuple(k): [tuple(s) for s in v] for k, v in lines("paragraph_edits")},
     }
+
+
+def decide_with_scratch(
+    ctx, pools: list, work_dir: str, beam_args: list[str]
+) -> tuple[dict[str, str], Counter]:
+    """Decide over `pools` afresh, as the run does but with its scratch in `work_dir` (local or s3://): the
+    sha256 of every file of the (local) decisions folder by relative path, and the S3 requests that every
+    worker sent, by (step, operation)."""
+    folder = Path(ctx.layout.decisions_dir(decisions_digest(ctx.manifest, ctx.sources, pools, ctx.loaded)))
+    shutil.rmtree(folder, ignore_errors=True)
+    data_plane_guard.install()
+    p = beam.Pipeline(options=pipeline_options(beam_args, len(pools)))
+    _ = (
+        p
+        | "ListPools" >> beam.Create(list(enumerate(pools)))
+        | "DecideCorpus" >> DecideCorpus(ctx, str(folder), work_dir, [pool.input_uri for pool in pools])
+    )
+    result = p.run()
+    result.wait_until_finish()
+    requests: Counter = Counter()
+    for counter in result.metrics().query(MetricsFilter().with_namespace(S3_REQUESTS_METRIC))["counters"]:
+        requests[counter.key.step, counter.key.metric.name] += counter.result
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}, requests

@@ -5,10 +5,17 @@ times while handing it to a worker; shuffling the sketches (a few hundred bytes 
 the band rows (32 bytes per band) or one keyed record per document and paragraph made peak memory several
 times their size. So each batch's sketches are written once to a file and travel as a handle, and every
 record dedupe groups (band rows; exact, URL and paragraph keys; candidates' routes, pair halves, cluster
-members; decisions) is written in runs split into shards of keys, which one task per shard reads back and
-groups: the external-sort shuffle of datatrove's MinHash stages, inside the Beam graph. Beam itself then
-shuffles only the connected-component rounds (integer edges) and the list of runs. Any runner whose
-workers share the folder (one machine's disk, or S3 for a cluster) runs the same graph.
+members; decisions) is written in runs split into shards of keys, which grouping tasks read back, each a
+range of consecutive shards, and group: the external-sort shuffle of datatrove's MinHash stages, inside the
+Beam graph. Beam itself then shuffles only the connected-component rounds (integer edges) and the list of
+runs. Any runner whose workers share the folder (one machine's disk, or S3 for a cluster) runs the same graph.
+
+Requests to object storage are bounded. A batch of documents costs one PUT for its sketch file and one GET
+each time a step reads it back (at most six). A run costs one PUT, then one ranged GET per grouping task
+that finds records in it, and no HEAD, as its handle carries its layout. A grouping has at most
+1 + (bytes of its runs) / TASK_BYTES tasks (and at most its shard count), and writes a run per RUN_ROWS or
+RUN_RECORDS and per bundle. So dedupe costs at most 7 requests per batch plus (1 + tasks) per run:
+linear in documents, with a fixed cost per run (tests/filters/dedupe/test_dedupe_s3.py measures it).
 """
 
 from __future__ import annotations
@@ -37,8 +44,12 @@ RUN_ROWS = 1 << 17
 # Keyed records gathered before a run is written: ~15 MB as Python objects for exact, URL and paragraph
 # keys; more when records carry shingles (candidate pairs).
 RUN_RECORDS = 1 << 16
-# Shards of keys for the grouping through runs: a grouping task holds one shard's records.
+# Shards of keys in a run file. A grouping task reads a range of consecutive shards, one byte range of each
+# run, so shards only set how finely the tasks can be cut; what each group holds never depends on them.
 GROUP_SHARDS = 256
+# Bytes of runs a grouping task gathers before the next task starts (Python objects take a few times more):
+# the number of tasks, hence of reads per run, grows with the data, not with a fixed shard count.
+TASK_BYTES = 32 << 20
 
 
 def write_sketches(work_dir: str, batch_key: int, sketches: list[DocSketch]) -> SketchHandle:
@@ -84,17 +95,34 @@ def write_run(work_dir: str, blobs: list) -> Run:
     return uri, offsets
 
 
-def read_run_shard(run: Run, shard: int) -> bytes:
+def shard_ranges(runs: Iterable[Run], shards: int, task_bytes: int) -> list[tuple[int, int]]:
+    """Consecutive shard ranges [first, end) covering every shard that holds data, each closed once its
+    shards hold `task_bytes` of all runs together: at most 1 + (bytes in the runs) / task_bytes ranges and
+    at most `shards`. A run costs a grouping one read per range it has data in."""
+    sizes = np.zeros(shards, dtype=np.int64)
+    for _, offsets in runs:
+        sizes += np.diff(np.asarray(offsets, dtype=np.int64))
+    ranges, first, gathered = [], 0, 0
+    for shard, size in enumerate(sizes.tolist()):
+        gathered += size
+        if gathered >= task_bytes:
+            ranges.append((first, shard + 1))
+            first, gathered = shard + 1, 0
+    if gathered:
+        ranges.append((first, shards))
+    return ranges
+
+
+def read_run_shards(run: Run, first: int, end: int) -> list[bytes]:
+    """The blobs of shards [first, end) of one run, read in one request (none when they are all empty)."""
     uri, offsets = run
-    start, end = offsets[shard], offsets[shard + 1]
-    if start == end:
-        return b""
-    with storage.open_seekable(uri) as f:
-        f.seek(start)
-        data = f.read(end - start)
-    if len(data) != end - start:
-        raise RuntimeError(f"run {uri} is shorter than its index says ({len(data)} of {end - start} bytes)")
-    return data
+    start, stop = offsets[first], offsets[end]
+    if start == stop:
+        return [b""] * (end - first)
+    data = storage.read_range(uri, start, stop - start)
+    if len(data) != stop - start:
+        raise RuntimeError(f"run {uri} is shorter than its index says ({len(data)} of {stop - start} bytes)")
+    return [data[a - start : b - start] for a, b in itertools.pairwise(offsets[first : end + 1])]
 
 
 def write_band_run(work_dir: str, rows: np.ndarray, shards: int) -> Run:
@@ -105,20 +133,23 @@ def write_band_run(work_dir: str, rows: np.ndarray, shards: int) -> Run:
 
 
 def write_keyed_run(work_dir: str, records: Iterable[tuple[Any, Any]], shards: int) -> Run:
-    """(key, value) records, each shard's blob the pickled list of the records whose key falls in it."""
+    """(key, value) records, each shard's blob the pickled list of the records whose key falls in it, or
+    nothing when none does, so a grouping skips the run without a request."""
     per_shard: list[list] = [[] for _ in range(shards)]
     for record in records:
         per_shard[shard_of_key(record[0], shards)].append(record)
-    return write_run(work_dir, [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) for r in per_shard])
+    return write_run(
+        work_dir, [pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL) if r else b"" for r in per_shard]
+    )
 
 
-def read_keyed_groups(runs: Iterable[Run], shard: int) -> dict[Any, list]:
-    """Every value of every key in one shard, gathered from all runs."""
+def read_keyed_groups(runs: Iterable[Run], first: int, end: int) -> dict[Any, list]:
+    """Every value of every key in shards [first, end), gathered from all runs."""
     groups: dict[Any, list] = {}
     for run in runs:
-        blob = read_run_shard(run, shard)
-        for key, value in pickle.loads(blob) if blob else ():
-            groups.setdefault(key, []).append(value)
+        for blob in read_run_shards(run, first, end):
+            for key, value in pickle.loads(blob) if blob else ():
+                groups.setdefault(key, []).append(value)
     return groups
 
 

@@ -2,8 +2,8 @@
 
 Documents are reduced to sketches once (`SketchDocuments`), written per batch to the work folder and
 passed on as handles (see `spill`). The records each method groups per document (digests for exact and
-URL, paragraph digests, MinHash band rows) go through run files that one task per shard of keys reads
-back (`GroupInRuns`, and the band runs of `DeduplicateMinHash`); each method decides per group and sends
+URL, paragraph digests, MinHash band rows) go through run files that one task per range of key shards
+reads back (`GroupInRuns`, and the band runs of `DeduplicateMinHash`); each method decides per group and sends
 its few decisions back to the handles by batch key. So no shuffle carries a document's text or sketch,
 and what the runner holds grows with the duplicates, not the corpus. Each method keeps one copy per group
 by the stable keep rule and emits a ledger row for every other copy; paragraph repeats come out as span
@@ -33,11 +33,13 @@ from filters.dedupe.spill import (
     GROUP_SHARDS,
     RUN_RECORDS,
     RUN_ROWS,
+    TASK_BYTES,
     Run,
     SketchHandle,
     load_sketches,
     read_keyed_groups,
-    read_run_shard,
+    read_run_shards,
+    shard_ranges,
     with_changes,
     write_band_run,
     write_keyed_run,
@@ -139,15 +141,15 @@ class KeepOnePerKey(beam.PTransform):
 class CoGroupInRuns(beam.PTransform):
     """Beam's CoGroupByKey done through run files in the work folder: {tag: (key, value) PCollection} in,
     (key, {tag: [values]}) out. Each input's records are written, as they are made, to runs split into
-    shards of keys; one task per shard reads its slice of every run. So a worker holds one shard's
-    records, where the DirectRunner would hold (and copy) every record of the shuffle."""
+    shards of keys; one task per range of shards (`ReadShardRanges`) reads its slice of every run. So a
+    worker holds one range's records, where the DirectRunner would hold (and copy) every record of the
+    shuffle."""
 
     def __init__(self, work_dir: str):
         super().__init__()
         self.work_dir = work_dir
 
     def expand(self, tagged: dict):
-        pipeline = next(iter(tagged.values())).pipeline
         write = functools.partial(_write_keyed_run, self.work_dir, GROUP_SHARDS)
         runs = [
             pcoll
@@ -155,10 +157,28 @@ class CoGroupInRuns(beam.PTransform):
             >> beam.ParDo(_WriteRuns(functools.partial(_tagged, tag), write, RUN_RECORDS))
             for tag, pcoll in tagged.items()
         ] | "AllRuns" >> beam.Flatten()
+        return runs | "ReadGroups" >> ReadShardRanges(GROUP_SHARDS, _read_cogroups, tags=tuple(tagged))
+
+
+class ReadShardRanges(beam.PTransform):
+    """Runs in; `read((first, end), runs, **kwargs)` out for each range of shards that `shard_ranges` cuts
+    from the runs' sizes, the ranges spread over the workers. So a grouping makes one read per run and
+    range, and the ranges grow in number with the bytes grouped, up to `shards`."""
+
+    def __init__(self, shards: int, read: Callable[..., Iterable], **kwargs: Any):
+        super().__init__()
+        self.shards, self.read, self.kwargs = shards, read, kwargs
+        # Read when the graph is built, so the launcher's value reaches every worker.
+        self.task_bytes = TASK_BYTES
+
+    def expand(self, runs):
+        every_run = AsList(runs)
         return (
-            pipeline
-            | "KeyShards" >> beam.Create(range(GROUP_SHARDS))
-            | "ReadGroups" >> beam.FlatMap(_read_cogroups, tags=tuple(tagged), runs=AsList(runs))
+            runs.pipeline
+            | "Once" >> beam.Create([None])
+            | "CutRanges" >> beam.FlatMap(_cut_ranges, self.shards, self.task_bytes, runs=every_run)
+            | "SpreadRanges" >> beam.Reshuffle()
+            | "ReadRanges" >> beam.FlatMap(self.read, runs=every_run, **self.kwargs)
         )
 
 
@@ -214,11 +234,7 @@ class DeduplicateMinHash(beam.PTransform):
                 RUN_ROWS,
             )
         )
-        routes = (
-            handles.pipeline
-            | "BandShards" >> beam.Create(range(cfg.band_shards))
-            | "LinkBucketMembers" >> beam.FlatMap(_candidate_routes, runs=AsList(runs))
-        )
+        routes = runs | "LinkBucketMembers" >> ReadShardRanges(cfg.band_shards, _candidate_routes)
         split = (
             {"handle": handles | "KeyByBatch" >> beam.Map(_by_batch), "route": routes}
             | "JoinCandidates" >> CoGroupInRuns(self.work_dir)
@@ -509,8 +525,14 @@ def _tagged(tag: str, record: tuple[Any, Any]) -> list[tuple[Any, tuple[str, Any
     return [(record[0], (tag, record[1]))]
 
 
-def _read_cogroups(shard: int, tags: tuple[str, ...], runs: list[Run]) -> Iterator[tuple[Any, dict]]:
-    for key, tagged_values in read_keyed_groups(runs, shard).items():
+def _cut_ranges(_, shards: int, task_bytes: int, runs: list[Run]) -> list[tuple[int, int]]:
+    return shard_ranges(runs, shards, task_bytes)
+
+
+def _read_cogroups(
+    shard_range: tuple[int, int], runs: list[Run], tags: tuple[str, ...]
+) -> Iterator[tuple[Any, dict]]:
+    for key, tagged_values in read_keyed_groups(runs, *shard_range).items():
         by_tag: dict[str, list] = {tag: [] for tag in tags}
         for tag, value in tagged_values:
             by_tag[tag].append(value)
@@ -529,10 +551,11 @@ def _write_keyed_run(work_dir: str, shards: int, parts: list[list]) -> Run:
     return write_keyed_run(work_dir, itertools.chain.from_iterable(parts), shards)
 
 
-def _candidate_routes(shard: int, runs: list[Run]) -> Iterator[tuple[int, tuple[int, int]]]:
-    """(batch key, (node, other node)) for both ends of every candidate pair in one shard of band keys,
-    so each batch learns which of its documents are candidates and with whom."""
-    for (u, batch_u), (v, batch_v) in bucket_pairs(read_run_shard(run, shard) for run in runs):
+def _candidate_routes(shard_range: tuple[int, int], runs: list[Run]) -> Iterator[tuple[int, tuple[int, int]]]:
+    """(batch key, (node, other node)) for both ends of every candidate pair in a range of shards of band
+    keys, so each batch learns which of its documents are candidates and with whom."""
+    packed = (blob for run in runs for blob in read_run_shards(run, *shard_range))
+    for (u, batch_u), (v, batch_v) in bucket_pairs(packed):
         yield batch_u, (u, v)
         yield batch_v, (v, u)
 

@@ -166,6 +166,22 @@ def test_band_rows_split_over_many_runs_and_shards_find_the_same_clusters(tmp_pa
     assert many_runs == one_run
 
 
+def test_groupings_cut_into_one_task_per_shard_decide_the_same_as_one_task(tmp_path, monkeypatch):
+    docs = cc_documents(60)
+    planted = [_copy(docs[1], "exact", source="wiki"), _copy(docs[2], "near", text=_edited(docs[2].text, 80))]
+    config = DedupeConfig(
+        exact=ExactDedupeConfig(),
+        url=UrlDedupeConfig(),
+        minhash=MinHashConfig(),
+        paragraph=ParagraphDedupeConfig(),
+    )
+    one_task = run_dedupe(docs + planted, config, tmp_path / "one")
+    # A task per shard that holds data: the most tasks, and the most reads per run, the runs allow.
+    monkeypatch.setattr(transforms, "TASK_BYTES", 1)
+    per_shard = run_dedupe(docs + planted, config, tmp_path / "many", workers=2)
+    assert one_task["rejections"] and per_shard == one_task
+
+
 def test_per_source_minhash_keeps_a_near_copy_in_another_source(tmp_path):
     docs = cc_documents(20)
     planted = [
