@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from curation.audit import AuditIndex, build_audit_index
-from curation.report import LEDGER_SCHEMA
+from curation.stages.ledger import LEDGER_SCHEMA
 from curation.writers import DocumentWriter
 from mixes.shards import DocRecord, ShardMeta, ShardWriter
 from mixes.tokenizer import load_tokenizer

@@ -79,3 +79,8 @@ def decisions_complete(folder: str) -> bool:
 def read_decisions(folder: str) -> Decisions:
     rejections = [Rejection(**r) for r in _read_rows(storage.join(folder, REJECTIONS))]
     return Decisions(rejections, _read_rows(storage.join(folder, MATCHES)), _read_rows(storage.join(folder, QUARANTINE)))
+
+
+def read_matches(folder: str) -> list[dict[str, Any]]:
+    """The contamination matches, for the report: one row per matched benchmark item, not per document."""
+    return _read_rows(storage.join(folder, MATCHES))
