@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curation.audit import AuditIndex, build_audit_index
+from curation.audit import AuditIndex
+from curation.stages.audit_index import build_audit_index
 from curation.stages.ledger import LEDGER_SCHEMA
 from curation.writers import DocumentWriter
 from mixes.shards import DocRecord, ShardMeta, ShardWriter
