@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from curation import storage
 from curation.document import Rejection, base_id
 from curation.engine import pipeline_options, run_pipeline
-from curation.stages.decisions import MATCHES, QUARANTINE, REJECTIONS
+from curation.stages.decisions import MATCHES, QUARANTINE, REJECTIONS, ledger_key
 from curation.stages.sorted_runs import SpilledRows, WriteSortedRunsFn, run_rows
 from curation.stages.tokenize import TokenFile
 from curation.writers import write_parquet_rows
@@ -51,11 +51,6 @@ QUARANTINE_SCHEMA = pa.schema(
         ("excerpt", pa.string()),
     ]
 )
-
-
-def ledger_key(row: dict[str, Any]) -> tuple:
-    """The ledger's order; decide's rejections file is sorted by a refinement of it."""
-    return (row["source"], row["doc_id"], row["stage"], row["filter"], row["reason"])
 
 
 def _emptied_rows(meta_uri: str) -> Iterator[dict[str, Any]]:
@@ -160,7 +155,8 @@ class _WriteLedgerFn(beam.DoFn):
 
     def process(self, quarantine_files: list[str], emptied_runs: list[tuple[str, str]], kept: list[tuple[str, int]]):
         counts = _Counts(self._work_dir)
-        # Stable merge: on equal keys decide's rows come first, as a stable sort of both lists put them.
+        # decide's file is sorted by a refinement of the ledger's order. A stable merge: on equal keys decide's
+        # rows come first, as the stable sort of both lists that wrote the ledger before put them.
         runs = [run_rows(uri) for _, uri in sorted(emptied_runs)]
         merged = heapq.merge(run_rows(storage.join(self._decisions_dir, REJECTIONS)), *runs, key=ledger_key)
 
