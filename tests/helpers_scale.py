@@ -71,7 +71,7 @@ def end_of_run_memory(manifest: Path, beam_args: list[str]) -> dict[str, Any]:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     tracemalloc.start()
     try:
-        stats = finish_run(ctx, pools, folder, token_files, mix, elapsed_s=0.0)
+        stats = finish_run(ctx, pools, folder, token_files, mix)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
