@@ -1,7 +1,7 @@
 """Audit an output: which document holds a given token, and every decision taken about a document.
 
-Built once at the end of a run into `audit/` (curation/stages/audit_index.py): one JSON line per document (or quarantined record) with its
-provenance, attributes, ledger rows, dedup cluster and placements, plus sorted 64-bit key arrays (by id,
+Built once at the end of a run into `audit/` (curation/stages/audit_index.py): one JSON line per document
+(or quarantined record) with its provenance, attributes, ledger rows, dedup cluster and placements, plus sorted 64-bit key arrays (by id,
 by input location) and per-shard token-start arrays. A query binary searches the arrays by ranged reads
 and reads one line, so it costs the same on a 1M-document output as on a small one, local or on S3 (cf. Dolma's attribute
 files and OLMo's "what's in my data" lookups, made offline and exact).
