@@ -4,7 +4,10 @@ random queries by token, by id and by input line, each opening the index afresh 
 baseline answers the same queries by scanning the Parquet shard indexes and ledger (no audit tool exists in
 datatrove or dolma to compare against).
 
-    python bench/bench_audit.py [--documents 1000000] [--queries 200] [--folder /tmp/bench-audit]
+    python bench/bench_audit.py [--documents 1000000] [--queries 200] [--folder /tmp/bench-audit] [--reuse]
+
+`--reuse` keeps an output a previous call built, so this process's peak RSS (the launcher's) and its worker
+processes' peak RSS are those of building the index alone.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import gzip
 import json
 import random
+import resource
 import shutil
 import statistics
 import time
@@ -24,8 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from curation.audit import AuditIndex, build_audit_index
-from curation.report import LEDGER_SCHEMA
+from curation.audit import AuditIndex
+from curation.stages.audit_index import build_audit_index
+from curation.stages.ledger import LEDGER_SCHEMA
 from curation.writers import DocumentWriter
 from mixes.shards import DocRecord, ShardMeta, ShardWriter
 from mixes.tokenizer import load_tokenizer
@@ -116,22 +121,29 @@ def summary(ms: list[float]) -> str:
     return f"p50 {statistics.median(ordered):.2f} ms, p99 {ordered[int(0.99 * (len(ordered) - 1))]:.2f} ms, max {ordered[-1]:.2f} ms"
 
 
+def _peak_mb(who: int) -> int:
+    return resource.getrusage(who).ru_maxrss // 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--documents", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--folder", default="/tmp/bench-audit")
+    parser.add_argument("--reuse", action="store_true", help="keep the output a previous call built")
     args = parser.parse_args()
     root = Path(args.folder)
-    shutil.rmtree(root, ignore_errors=True)
-    started = time.perf_counter()
-    build_output(root, args.documents)
-    print(f"built a {args.documents:,}-document output in {time.perf_counter() - started:.1f} s")
+    if not args.reuse:
+        shutil.rmtree(root, ignore_errors=True)
+        started = time.perf_counter()
+        build_output(root, args.documents)
+        print(f"built a {args.documents:,}-document output in {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
     records = build_audit_index(str(root))
     size = sum(p.stat().st_size for p in (root / "audit").rglob("*") if p.is_file())
     print(
-        f"audit index: {records:,} records, {size / 1e6:.0f} MB, built in {time.perf_counter() - started:.1f} s"
+        f"audit index: {records:,} records, {size / 1e6:.0f} MB, built in {time.perf_counter() - started:.1f} s; "
+        f"peak RSS: this process {_peak_mb(resource.RUSAGE_SELF)} MB, its largest worker {_peak_mb(resource.RUSAGE_CHILDREN)} MB"
     )
 
     rng = random.Random(20261122)

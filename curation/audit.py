@@ -1,7 +1,7 @@
 """Audit an output: which document holds a given token, and every decision taken about a document.
 
-Built once at the end of a run into `audit/`: one JSON line per document (or quarantined record) with its
-provenance, attributes, ledger rows, dedup cluster and placements, plus sorted 64-bit key arrays (by id,
+Built once at the end of a run into `audit/` (curation/stages/audit_index.py): one JSON line per document
+(or quarantined record) with its provenance, attributes, ledger rows, dedup cluster and placements, plus sorted 64-bit key arrays (by id,
 by input location) and per-shard token-start arrays. A query binary searches the arrays by ranged reads
 and reads one line, so it costs the same on a 1M-document output as on a small one, local or on S3 (cf. Dolma's attribute
 files and OLMo's "what's in my data" lookups, made offline and exact).
@@ -13,19 +13,17 @@ import bisect
 import collections
 import io
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 import orjson
-import pyarrow.parquet as pq
 import xxhash
 
 from curation import storage
 from curation.document import base_id
-from curation.errors import CurationError, InputError
-from curation.writers import iter_zstd_frames, read_zstd_frame
+from curation.errors import CurationError
+from curation.writers import read_zstd_frame
 
 AUDIT_DIR = "audit"
 RECORDS = "records.jsonl"
@@ -59,230 +57,6 @@ def shard_name(shard: int | str) -> str:
     if text.isdigit():
         return f"part-{int(text):05d}"
     return text
-
-
-# ---------------------------------------------------------------- building
-
-
-def _new_record(source: str, doc_id: str) -> dict[str, Any]:
-    return {
-        "kind": "document",
-        "source": source,
-        "id": doc_id,
-        "status": "kept",
-        "uri": None,
-        "line": None,
-        "offset": None,
-        "url": None,
-        "attributes": {},
-        "decisions": [],
-        "cluster": None,
-        "pieces": [],
-        "placements": [],
-    }
-
-
-def _take_provenance(record: dict[str, Any], doc: dict[str, Any]) -> None:
-    prov = doc.get("provenance") or {}
-    record["uri"] = prov.get("uri")
-    record["line"] = prov.get("line")
-    record["offset"] = prov.get("offset")
-    record["url"] = (doc.get("metadata") or {}).get("url")
-    record["attributes"] = doc.get("attributes") or {}
-
-
-def _ledger_rows(root: str) -> Iterator[dict[str, Any]]:
-    path = storage.join(root, "ledger", "rejections.parquet")
-    if not storage.exists(path):
-        return
-    with storage.open_seekable(path) as f:
-        table = pq.read_table(f)
-    for row in table.to_pylist():
-        row["detail"] = orjson.loads(row["detail"]) if row["detail"] else None
-        yield row
-
-
-def _quarantine_rows(root: str) -> list[dict[str, Any]]:
-    path = storage.join(root, "ledger", "quarantine.parquet")
-    if not storage.exists(path):
-        return []
-    with storage.open_seekable(path) as f:
-        return pq.read_table(f).to_pylist()
-
-
-def _published_documents(root: str) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """(file relative to root, where in the file, document) of every curated document under documents/.
-
-    Where is the line number and, for .zst files, the compressed offset of the zstd frame holding the line
-    and the frame's first line, so a query decompresses one frame rather than the file up to the line.
-    """
-    try:
-        files = storage.list_files(storage.join(root, "documents", "*", "part-*.jsonl*"))
-    except InputError:
-        return
-    for uri in files:
-        rel = storage.relative(uri, root)
-        if uri.endswith(".zst"):
-            line_number = 0
-            with storage.open_binary(uri) as raw:
-                for frame_offset, data in iter_zstd_frames(raw):
-                    first_line = line_number
-                    for line in data.splitlines():
-                        where = {"line": line_number, "frame": [frame_offset, first_line]}
-                        yield rel, where, orjson.loads(line)
-                        line_number += 1
-            continue
-        with storage.open_decompressed(uri) as f:
-            for line_number, line in enumerate(f):
-                yield rel, {"line": line_number}, orjson.loads(line)
-
-
-def _shard_indexes(root: str) -> list[tuple[str, dict[str, list]]]:
-    try:
-        files = storage.list_files(storage.join(root, "shards", "part-*.index"))
-    except InputError:
-        return []
-    tables = []
-    for uri in files:
-        with storage.open_seekable(uri) as f:
-            table = pq.read_table(f, columns=["start", "end", "doc_id", "source", "repetition"])
-        tables.append((shard_name(uri), table.to_pydict()))
-    return tables
-
-
-def collect_records(
-    root: str, pool_uris: list[str] = ()
-) -> tuple[list[dict[str, Any]], dict[str, list[tuple[int, str, str, int]]]]:
-    """Every document record and quarantined record of an output, sorted, and per shard its
-    (start, source, doc id, end) rows. Pools (the output's cache) supply provenance and scores of dropped documents."""
-    records: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def record(source: str, doc_id: str) -> dict[str, Any]:
-        key = (source, base_id(doc_id))
-        if key not in records:
-            records[key] = _new_record(*key)
-        return records[key]
-
-    dropped: set[tuple[str, str]] = set()
-    for row in _ledger_rows(root):
-        r = record(row["source"], row["doc_id"])
-        detail = row["detail"] or {}
-        r["decisions"].append({k: row[k] for k in ("stage", "filter", "reason", "score", "detail")})
-        if "kept_id" in detail:
-            r["cluster"] = {
-                k: detail.get(k) for k in ("cluster_id", "cluster_size", "kept_id", "kept_source")
-            }
-        if not detail.get("span_only") and r["status"] == "kept":
-            r["status"] = "dropped"
-            r["uri"] = r["uri"] or row["uri"]
-            dropped.add((r["source"], r["id"]))
-    for rel, where, doc in _published_documents(root):
-        r = record(doc["source"], doc["id"])
-        if not r["pieces"]:
-            _take_provenance(r, doc)
-        r["pieces"].append({"id": doc["id"], "document": rel, **where})
-        attrs = doc.get("attributes") or {}
-        if "dedupe/cluster_id" in attrs and r["cluster"] is None:
-            r["cluster"] = {
-                "cluster_id": attrs["dedupe/cluster_id"],
-                "cluster_size": attrs.get("dedupe/cluster_size"),
-                "kept_id": r["id"],
-                "kept_source": r["source"],
-            }
-    for uri in pool_uris:
-        with storage.open_decompressed(uri) as f:
-            for line in f:
-                doc = orjson.loads(line)
-                key = (doc["source"], doc["id"])
-                if key in dropped:
-                    _take_provenance(records[key], doc)
-    placements: dict[str, list[tuple[int, str, str, int]]] = {}
-    for shard, table in _shard_indexes(root):
-        rows = []
-        for start, end, doc_id, source, repetition in zip(
-            table["start"], table["end"], table["doc_id"], table["source"], table["repetition"]
-        ):
-            r = record(source, doc_id)
-            r["placements"].append(
-                {"id": doc_id, "shard": shard, "start": start, "end": end, "repetition": repetition}
-            )
-            rows.append((start, source, doc_id, end))
-        placements[shard] = rows
-    ordered = [records[k] for k in sorted(records)]
-    for q in sorted(
-        _quarantine_rows(root),
-        key=lambda q: (q["source"], q["uri"], q["line"] or -1, q["offset"] or -1, q["reason"]),
-    ):
-        ordered.append(
-            {
-                "kind": "quarantine",
-                "source": q["source"],
-                "id": None,
-                "status": "quarantined",
-                "uri": q["uri"],
-                "line": q["line"],
-                "offset": q["offset"],
-                "reason": q["reason"],
-                "excerpt": q["excerpt"],
-            }
-        )
-    return ordered, placements
-
-
-def _save_array(uri: str, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    with storage.atomic_write(uri) as f:
-        f.write(buffer.getvalue())
-
-
-def _sorted_keys(pairs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    keys = np.fromiter((k for k, _ in pairs), dtype=np.uint64, count=len(pairs))
-    rows = np.fromiter((r for _, r in pairs), dtype=np.uint64, count=len(pairs))
-    order = np.argsort(keys, kind="stable")
-    return keys[order], rows[order]
-
-
-def build_audit_index(root: str, pool_uris: list[str] = ()) -> int:
-    """Write `root/audit/`; returns the number of records. Same output bytes for the same output folder."""
-    records, placements = collect_records(root, pool_uris)
-    folder = storage.join(root, AUDIT_DIR)
-    offsets = np.zeros(len(records) + 1, dtype=np.uint64)
-    row_of: dict[tuple[str, str], int] = {}
-    id_pairs: list[tuple[int, int]] = []
-    location_pairs: list[tuple[int, int]] = []
-    with storage.atomic_write(storage.join(folder, RECORDS)) as f:
-        for i, r in enumerate(records):
-            data = orjson.dumps(r, option=orjson.OPT_SORT_KEYS) + b"\n"
-            f.write(data)
-            offsets[i + 1] = offsets[i] + len(data)
-            if r["kind"] == "document":
-                row_of[(r["source"], r["id"])] = i
-                id_pairs.append((id_key(r["source"], r["id"]), i))
-                id_pairs.append((source_free_id_key(r["id"]), i))
-            if r["uri"] is not None:
-                if r["line"] is not None:
-                    location_pairs.append((location_key(r["uri"], line=r["line"]), i))
-                if r["offset"] is not None:
-                    location_pairs.append((location_key(r["uri"], offset=r["offset"]), i))
-    _save_array(storage.join(folder, RECORD_OFFSETS), offsets)
-    for (keys_name, rows_name), pairs in (
-        ((ID_KEYS, ID_ROWS), id_pairs),
-        ((LOCATION_KEYS, LOCATION_ROWS), location_pairs),
-    ):
-        keys, rows = _sorted_keys(pairs)
-        _save_array(storage.join(folder, keys_name), keys)
-        _save_array(storage.join(folder, rows_name), rows)
-    for shard, rows in sorted(placements.items()):
-        _save_array(
-            storage.join(folder, "shards", f"{shard}.{SHARD_STARTS}"),
-            np.array([s for s, *_ in rows], dtype=np.uint64),
-        )
-        _save_array(
-            storage.join(folder, "shards", f"{shard}.{SHARD_ROWS}"),
-            np.array([row_of[(source, base_id(doc_id))] for _, source, doc_id, _ in rows], dtype=np.uint64),
-        )
-    return len(records)
 
 
 # ---------------------------------------------------------------- querying

@@ -187,13 +187,13 @@ def output_entry(root: str, rel: str) -> dict[str, Any]:
 
 
 def write_lock(ctx, pools, token_files, mix) -> dict[str, Any]:
-    from curation.audit import build_audit_index
     from curation.card import write_card
+    from curation.stages.audit_index import build_audit_index
     from curation.stages.checksums import output_entries
 
     lock = run_facts(ctx, pools)
     root = ctx.layout.root
-    build_audit_index(root, [p.documents_uri for p in pools])
+    build_audit_index(root, [p.documents_uri for p in pools], ctx.beam_args, ctx.worker_log("audit"))
     write_card(root, lock)
     lock["outputs"] = output_entries(ctx)
     with storage.atomic_write(ctx.layout.lock_file) as f:

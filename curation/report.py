@@ -9,73 +9,19 @@ import textwrap
 from typing import Any
 
 import orjson
-import pyarrow as pa
 
 from curation import storage
-from curation.document import Rejection, base_id
 from curation.errors import AccountingError
-from curation.stages.curate import PoolFile
-from curation.stages.decisions import Decisions, read_decisions, rejection_sort_key
+from curation.stages.decisions import read_matches
 from curation.stages.decontaminate import write_decontamination_report
+from curation.stages.ledger import write_ledger
 from curation.stages.mix import MixResult
 from curation.stages.publish import publish_documents
-from curation.stages.tokenize import TokenFile
 from curation.stages.verdicts import KEPT, read_pool_counts
-from curation.writers import write_parquet_rows
-
-EDIT_STAGE = "edit"
-
-LEDGER_SCHEMA = pa.schema(
-    [
-        ("doc_id", pa.string()),
-        ("source", pa.string()),
-        ("stage", pa.string()),
-        ("filter", pa.string()),
-        ("reason", pa.string()),
-        ("score", pa.float64()),
-        ("detail", pa.string()),
-        ("uri", pa.string()),
-    ]
-)
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("source", pa.string()),
-        ("uri", pa.string()),
-        ("reason", pa.string()),
-        ("line", pa.int64()),
-        ("offset", pa.int64()),
-        ("excerpt", pa.string()),
-    ]
-)
 
 
-def all_rejections(decisions: Decisions, token_files: list[TokenFile]) -> list[Rejection]:
-    rows = list(decisions.rejections)
-    for tf in token_files:
-        rows.extend(
-            Rejection(doc_id=i, source=tf.source, stage=EDIT_STAGE, filter="span_edits", reason="empty_after_edits", uri=tf.input_name)
-            for i in tf.emptied
-        )
-    return sorted(rows, key=rejection_sort_key)
-
-
-def _write_ledger(ctx, rejections: list[Rejection], pools: list[PoolFile], decide_quarantined: list[dict[str, Any]]) -> None:
-    def ledger_row(r: Rejection) -> dict[str, Any]:
-        row = r.to_dict()
-        row["detail"] = orjson.dumps(row["detail"], option=orjson.OPT_SORT_KEYS).decode() if row["detail"] is not None else None
-        return row
-
-    write_parquet_rows(storage.join(ctx.layout.ledger_dir, "rejections.parquet"), (ledger_row(r) for r in rejections), LEDGER_SCHEMA)
-    quarantine_rows = []
-    for pool in pools:
-        uri = ctx.layout.pool_prefix(pool.source, pool.digest) + ".quarantine.jsonl"
-        with storage.open_binary(uri) as f:
-            quarantine_rows.extend(orjson.loads(line) for line in f if line.strip())
-    quarantine_rows.extend(decide_quarantined)
-    write_parquet_rows(storage.join(ctx.layout.ledger_dir, "quarantine.parquet"), quarantine_rows, QUARANTINE_SCHEMA)
-
-
-def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix: MixResult, kept_verdicts: dict[str, int]) -> dict[str, dict[str, Any]]:
+def source_stats(ctx, pools, counts: dict[str, Any], token_files, mix: MixResult, kept_verdicts: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Per source, from the pools' own records and the ledger's counts (curation/stages/ledger.py)."""
     stats: dict[str, dict[str, Any]] = {}
     for name in ctx.sources:
         stats[name] = {
@@ -86,14 +32,15 @@ def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix:
             "skipped_symlinks": ctx.skipped_symlinks.get(name, 0),
             "read": 0,
             "quarantined": 0,
-            "quarantine_reasons": collections.Counter(),
+            "quarantine_reasons": collections.Counter(counts["decide_quarantined"].get(name, {})),
             "skipped_reasons": collections.Counter(),
-            "rejected": 0,
-            "rejected_by": collections.defaultdict(collections.Counter),
-            "span_edits": collections.Counter(),
-            "kept_documents": 0,
+            "rejected": counts["rejected"].get(name, 0),
+            "rejected_by": counts["rejected_by"].get(name, {}),
+            "span_edits": counts["span_edits"].get(name, {}),
+            "kept_documents": counts["kept_documents"].get(name, 0),
             "kept_tokens": 0,
         }
+        stats[name]["quarantined"] = sum(stats[name]["quarantine_reasons"].values())
     for pool in pools:
         s = stats[pool.source]
         s["files"] += 1
@@ -102,33 +49,9 @@ def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix:
         s["quarantined"] += pool.quarantined
         s["quarantine_reasons"].update(pool.quarantine_reasons)
         s["skipped_reasons"].update(pool.skipped_reasons)
-    for row in decisions.quarantined:
-        s = stats[row["source"]]
-        s["quarantined"] += 1
-        s["quarantine_reasons"][row["reason"]] += 1
-    dropped = set()
-    for r in rejections:
-        s = stats[r.source]
-        if (r.detail or {}).get("span_only"):
-            s["span_edits"][f"{r.stage}/{r.reason}"] += 1
-            continue
-        if (r.source, r.doc_id) in dropped:
-            continue  # a document dropped by an earlier stage is counted once, by its first reason
-        dropped.add((r.source, r.doc_id))
-        s["rejected"] += 1
-        s["rejected_by"][r.stage][f"{r.filter}:{r.reason}"] += 1
-    originals: dict[str, set[str]] = collections.defaultdict(set)
     for tf in token_files:
-        s = stats[tf.source]
-        s["kept_tokens"] += tf.tokens
-    for tf in token_files:
-        import pyarrow.parquet as pq
-
-        with storage.open_seekable(tf.table_uri) as f:
-            ids = pq.read_table(f, columns=["id"]).column("id").to_pylist()
-        originals[tf.source].update(base_id(i) for i in ids)
+        stats[tf.source]["kept_tokens"] += tf.tokens
     for name, s in stats.items():
-        s["kept_documents"] = len(originals[name])
         emptied = sum(len(tf.emptied) for tf in token_files if tf.source == name)
         if kept_verdicts.get(name, 0) != s["kept_documents"] + emptied:
             raise AccountingError(
@@ -158,42 +81,13 @@ def source_stats(ctx, pools, decisions: Decisions, rejections, token_files, mix:
     return stats
 
 
-def cluster_size_counts(rejections: list[Rejection]) -> dict[str, int]:
-    """Duplicate clusters (two or more documents) by size; every other kept document is a singleton."""
-    sizes = {
-        r.detail["cluster_id"]: r.detail["cluster_size"]
-        for r in rejections
-        if r.stage == "dedupe" and r.detail and "cluster_id" in r.detail
-    }
-    return {str(size): n for size, n in sorted(collections.Counter(sizes.values()).items())}
-
-
-def contamination_summary(rejections: list[Rejection]) -> dict[str, dict[str, int]]:
-    """Per benchmark: items matched, training documents dropped, documents with spans cut."""
-    items: dict[str, set] = collections.defaultdict(set)
-    dropped: dict[str, set] = collections.defaultdict(set)
-    cut: dict[str, set] = collections.defaultdict(set)
-    for r in rejections:
-        if r.stage != "decontaminate" or not r.detail:
-            continue
-        benchmark = r.detail.get("benchmark", "?")
-        items[benchmark].add(r.detail.get("item_id"))
-        (cut if r.detail.get("span_only") else dropped)[benchmark].add((r.source, r.doc_id))
-    return {
-        b: {"items_matched": len(items[b]), "documents_dropped": len(dropped[b]), "documents_cut": len(cut[b])}
-        for b in sorted(items)
-    }
-
-
 def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult) -> dict[str, Any]:
-    decisions = read_decisions(decisions_dir)
     kept_verdicts: collections.Counter = collections.Counter()
     for pool in pools:
         kept_verdicts[pool.source] += (read_pool_counts(decisions_dir, pool.digest) or {}).get(KEPT, 0)
-    rejections = all_rejections(decisions, token_files)
-    per_source = source_stats(ctx, pools, decisions, rejections, token_files, mix, kept_verdicts)
+    counts = write_ledger(ctx, pools, decisions_dir, token_files)
+    per_source = source_stats(ctx, pools, counts, token_files, mix, kept_verdicts)
     publish_documents(ctx, token_files)
-    _write_ledger(ctx, rejections, pools, decisions.quarantined)
     m = ctx.manifest
     stats = {
         "name": m.name,
@@ -206,11 +100,11 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult) -> d
         }
         | {"mixed_tokens": sum(sh["tokens"] for sh in mix.shards), "mixed_documents": sum(sh["documents"] for sh in mix.shards)},
         "shards": mix.shards,
-        "contamination_matches": len(decisions.matches),
-        "contamination": contamination_summary(rejections),
-        "dedupe_cluster_sizes": cluster_size_counts(rejections),
+        "contamination_matches": counts["contamination_matches"],
+        "contamination": counts["contamination"],
+        "dedupe_cluster_sizes": counts["dedupe_cluster_sizes"],
     }
-    write_decontamination_report(ctx, decisions.matches)
+    write_decontamination_report(ctx, read_matches(decisions_dir))
     with storage.atomic_write(ctx.layout.stats_file) as f:
         f.write(stats_json(stats))
     from curation.lock import write_lock

@@ -18,9 +18,10 @@ from helpers_provenance import (
     run_command,
 )
 
-from curation.audit import AuditError, AuditIndex, build_audit_index
+from curation.audit import AuditError, AuditIndex
 from curation.commands import audit_cmd
 from curation.lock import pool_uris, read_lock
+from curation.stages.audit_index import build_audit_index
 from filters.registry import FILTERS
 from mixes.shards import iter_documents, read_shard
 from tokenizers import Tokenizer

@@ -10,7 +10,7 @@ import apache_beam as beam
 from curation import storage
 from curation.engine import pipeline_options, run_pipeline
 from curation.stages.decisions import GATHERED, REJECTIONS, read_decisions, write_decisions
-from curation.stages.sorted_runs import WriteSortedRunsFn
+from curation.stages.sorted_runs import SpilledRows, WriteSortedRunsFn
 
 REVIEWS = "data/demo/web/c4-sample.01.json.gz"
 
@@ -76,3 +76,14 @@ def test_no_run_holds_more_than_its_share_of_rows(tmp_path):
         with storage.open_decompressed(uri) as f:
             sizes.append(sum(1 for _ in f))
     assert sum(sizes) == len(rows) and max(sizes) <= 100 and len(runs) >= len(rows) // 100
+
+
+def test_spilled_rows_come_back_in_key_order_equal_keys_in_the_order_added(tmp_path):
+    rows = _rejections()
+    random.Random(11).shuffle(rows)
+    spilled = SpilledRows(str(tmp_path / "work"), "spill", key=lambda r: r["doc_id"], run_rows=7)
+    for row in rows:
+        spilled.add(row)
+    runs = storage.list_files(str(tmp_path / "work" / "sorted" / "spill" / "*.jsonl.zst"))
+    assert len(rows) == 30 and len(runs) == 4  # never more than one run's rows held
+    assert list(spilled.merged()) == sorted(rows, key=lambda r: r["doc_id"])  # a stable sort's order

@@ -44,11 +44,12 @@ def run(args) -> int:
     from curation import audit
     from curation.lock import pool_uris, read_lock
     from curation.release_state import check_complete
+    from curation.stages.audit_index import build_audit_index
 
     check_complete(args.output)
     if args.build_index:
         lock = read_lock(f"{args.output}/lock.json")
-        n = audit.build_audit_index(args.output, pool_uris(lock, args.output))
+        n = build_audit_index(args.output, pool_uris(lock, args.output))
         print(f"{args.output}/audit: {n:,} records")
         return 0
     with audit.AuditIndex(args.output) as index:

@@ -42,13 +42,14 @@ def _read_rows(uri: str) -> list[dict[str, Any]]:
         return [orjson.loads(line) for line in f]
 
 
-def rejection_sort_key(r: Rejection) -> tuple:
-    return (r.source, r.doc_id, r.stage, r.filter, r.reason)
+def ledger_key(row: dict[str, Any]) -> tuple:
+    """The ledger's order: a document's rows together, by stage, filter and reason."""
+    return (row["source"], row["doc_id"], row["stage"], row["filter"], row["reason"])
 
 
 def _rejection_row_key(row: dict[str, Any]) -> tuple:
     # The whole row breaks ties, so two rows for one document, stage, filter and reason keep one order.
-    return (row["source"], row["doc_id"], row["stage"], row["filter"], row["reason"], canonical(row))
+    return (*ledger_key(row), canonical(row))
 
 
 # What decide gathers from the whole corpus: kind -> (file in the decisions folder, the rows' order).
@@ -79,3 +80,8 @@ def decisions_complete(folder: str) -> bool:
 def read_decisions(folder: str) -> Decisions:
     rejections = [Rejection(**r) for r in _read_rows(storage.join(folder, REJECTIONS))]
     return Decisions(rejections, _read_rows(storage.join(folder, MATCHES)), _read_rows(storage.join(folder, QUARANTINE)))
+
+
+def read_matches(folder: str) -> list[dict[str, Any]]:
+    """The contamination matches, for the report: one row per matched benchmark item, not per document."""
+    return _read_rows(storage.join(folder, MATCHES))

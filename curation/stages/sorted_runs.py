@@ -56,15 +56,20 @@ class WriteSortedRunsFn(beam.DoFn):
             yield GlobalWindows.windowed_value(self._flush())
 
     def _flush(self) -> tuple[str, str]:
-        rows, self._rows = sorted(self._rows, key=self._key), []
-        data = b"".join(canonical(r) + b"\n" for r in rows)
-        uri = storage.join(self._work_dir, "sorted", self._kind, f"{xxhash.xxh3_128_hexdigest(data)}.jsonl.zst")
-        with storage.atomic_write(uri) as f:
-            f.write(zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(data))
-        return self._kind, uri
+        rows, self._rows = self._rows, []
+        return self._kind, write_run(self._work_dir, self._kind, rows, self._key)
 
 
-def _run_rows(uri: str) -> Iterator[Row]:
+def write_run(work_dir: str, kind: str, rows: list[Row], key: SortKey) -> str:
+    """`rows` sorted by `key` into a run file under `work_dir`, named by its content; returns its URI."""
+    data = b"".join(canonical(r) + b"\n" for r in sorted(rows, key=key))
+    uri = storage.join(work_dir, "sorted", kind, f"{xxhash.xxh3_128_hexdigest(data)}.jsonl.zst")
+    with storage.atomic_write(uri) as f:
+        f.write(zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(data))
+    return uri
+
+
+def run_rows(uri: str) -> Iterator[Row]:
     with storage.open_decompressed(uri) as f:
         for line in f:
             yield orjson.loads(line)
@@ -72,10 +77,31 @@ def _run_rows(uri: str) -> Iterator[Row]:
 
 def write_merged(uri: str, run_uris: Iterable[str], key: SortKey) -> int:
     """Merge sorted runs into one zstd JSON-lines file at `uri`; returns the number of rows."""
-    merged = heapq.merge(*(_run_rows(u) for u in sorted(run_uris)), key=key)
+    merged = heapq.merge(*(run_rows(u) for u in sorted(run_uris)), key=key)
     count = 0
     with storage.atomic_write(uri) as f, zstandard.ZstdCompressor(level=_ZSTD_LEVEL).stream_writer(f, closefd=False) as z:
         for row in merged:
             z.write(canonical(row) + b"\n")
             count += 1
     return count
+
+
+class SpilledRows:
+    """Rows one task gathers, kept as sorted runs of `run_rows` in `work_dir` and read back merged in key
+    order: the task holds one run, whatever the number of rows."""
+
+    def __init__(self, work_dir: str, kind: str, key: SortKey, run_rows: int = RUN_ROWS):
+        self._work_dir, self._kind, self._key, self._run_rows = work_dir, kind, key, run_rows
+        self._rows: list[Row] = []
+        self._runs: list[str] = []
+
+    def add(self, row: Row) -> None:
+        self._rows.append(row)
+        if len(self._rows) >= self._run_rows:
+            self._runs.append(write_run(self._work_dir, self._kind, self._rows, self._key))
+            self._rows = []
+
+    def merged(self) -> Iterator[Row]:
+        """Every row added, in key order (rows of equal key in the order they were added)."""
+        runs = [run_rows(uri) for uri in self._runs]
+        return heapq.merge(*runs, iter(sorted(self._rows, key=self._key)), key=self._key)

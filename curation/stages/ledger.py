@@ -1,0 +1,218 @@
+"""The rejection and quarantine ledgers (ledger/*.parquet) and every count stats.json takes from them,
+written on a pipeline's workers (issue #12: nothing that grows with the corpus runs in the launcher).
+
+One task merges the sorted rejections of decide with the documents left empty by span edits (sorted into
+runs by other tasks), writes the ledger in fixed row groups as it goes and counts; the launcher reads back
+one small file of counts. The task holds a row group and one row per run, whatever the corpus."""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curation import storage
+from curation.document import Rejection, base_id
+from curation.engine import pipeline_options, run_pipeline
+from curation.stages.decisions import MATCHES, QUARANTINE, REJECTIONS, ledger_key
+from curation.stages.sorted_runs import SpilledRows, WriteSortedRunsFn, run_rows
+from curation.stages.tokenize import TokenFile
+from curation.writers import write_parquet_rows
+
+EDIT_STAGE = "edit"
+COUNTS = "counts.json"
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("source", pa.string()),
+        ("stage", pa.string()),
+        ("filter", pa.string()),
+        ("reason", pa.string()),
+        ("score", pa.float64()),
+        ("detail", pa.string()),
+        ("uri", pa.string()),
+    ]
+)
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("uri", pa.string()),
+        ("reason", pa.string()),
+        ("line", pa.int64()),
+        ("offset", pa.int64()),
+        ("excerpt", pa.string()),
+    ]
+)
+
+
+def _emptied_rows(meta_uri: str) -> Iterator[dict[str, Any]]:
+    with storage.open_binary(meta_uri) as f:
+        tf = TokenFile.from_dict(orjson.loads(f.read()))
+    for doc_id in tf.emptied:
+        rejection = Rejection(doc_id, tf.source, EDIT_STAGE, "span_edits", "empty_after_edits", uri=tf.input_name)
+        yield rejection.to_dict()
+
+
+def _kept_documents(table: tuple[str, str]) -> tuple[str, int]:
+    """(source, documents tokenized from one pool, pieces counted once). An id is in one pool of its source
+    (decide quarantines its later occurrences), so the counts of a source's pools add up."""
+    source, table_uri = table
+    with storage.open_seekable(table_uri) as f:
+        ids = pq.read_table(f, columns=["id"]).column("id").to_pylist()
+    return source, len({base_id(i) for i in ids})
+
+
+class _Counts:
+    """What stats.json needs from the ledger rows, counted as they stream past in ledger order."""
+
+    def __init__(self, work_dir: str):
+        self.rejected: collections.Counter = collections.Counter()
+        self.rejected_by: dict = collections.defaultdict(lambda: collections.defaultdict(collections.Counter))
+        self.span_edits: dict = collections.defaultdict(collections.Counter)
+        self.decide_quarantined: dict = collections.defaultdict(collections.Counter)
+        self.items: dict[str, set] = collections.defaultdict(set)
+        self.contaminated: dict = collections.defaultdict(collections.Counter)
+        self._last_contaminated: dict[tuple[str, str], tuple[str, str]] = {}
+        self._last_dropped: tuple[str, str] | None = None
+        self._clusters = SpilledRows(work_dir, "clusters", lambda r: (r["cluster_id"], r["row"]))
+        self._rows = 0
+
+    def rejection(self, r: Rejection) -> None:
+        # Ledger order puts a document's rows together, so "seen before" is "the row before was it".
+        document = (r.source, r.doc_id)
+        detail = r.detail or {}
+        if r.stage == "decontaminate" and detail:
+            benchmark = detail.get("benchmark", "?")
+            self.items[benchmark].add(detail.get("item_id"))
+            kind = "documents_cut" if detail.get("span_only") else "documents_dropped"
+            if self._last_contaminated.get((benchmark, kind)) != document:
+                self._last_contaminated[(benchmark, kind)] = document
+                self.contaminated[benchmark][kind] += 1
+        if r.stage == "dedupe" and "cluster_id" in detail:
+            self._clusters.add({"cluster_id": detail["cluster_id"], "row": self._rows, "cluster_size": detail["cluster_size"]})
+        self._rows += 1
+        if detail.get("span_only"):
+            self.span_edits[r.source][f"{r.stage}/{r.reason}"] += 1
+        elif document != self._last_dropped:
+            # A document dropped by several stages is counted once, by its first reason.
+            self._last_dropped = document
+            self.rejected[r.source] += 1
+            self.rejected_by[r.source][r.stage][f"{r.filter}:{r.reason}"] += 1
+
+    def cluster_sizes(self) -> dict[str, int]:
+        """Duplicate clusters (two or more documents) by size; every other kept document is a singleton."""
+        sizes: collections.Counter = collections.Counter()
+        # Exact and near-duplicate dedupe may name clusters of different sizes by one content hash: the
+        # last row in ledger order gives the size, as when the counts were taken from a dict of every row.
+        for _, rows in itertools.groupby(self._clusters.merged(), key=lambda r: r["cluster_id"]):
+            *_, last = rows
+            sizes[last["cluster_size"]] += 1
+        return {str(size): n for size, n in sorted(sizes.items())}
+
+    def to_dict(self, matches: int, kept: Iterable[tuple[str, int]]) -> dict[str, Any]:
+        kept_documents: collections.Counter = collections.Counter()
+        for source, n in kept:
+            kept_documents[source] += n
+        return {
+            "rejected": dict(self.rejected),
+            "rejected_by": {s: {stage: dict(c) for stage, c in by.items()} for s, by in self.rejected_by.items()},
+            "span_edits": {s: dict(c) for s, c in self.span_edits.items()},
+            "decide_quarantined": {s: dict(c) for s, c in self.decide_quarantined.items()},
+            "kept_documents": dict(kept_documents),
+            "contamination_matches": matches,
+            "contamination": {
+                b: {
+                    "items_matched": len(self.items[b]),
+                    "documents_dropped": self.contaminated[b]["documents_dropped"],
+                    "documents_cut": self.contaminated[b]["documents_cut"],
+                }
+                for b in sorted(self.items)
+            },
+            "dedupe_cluster_sizes": self.cluster_sizes(),
+        }
+
+
+def _rows(uri: str) -> Iterator[dict[str, Any]]:
+    with storage.open_decompressed(uri) as f:
+        for line in f:
+            if line.strip():
+                yield orjson.loads(line)
+
+
+class _WriteLedgerFn(beam.DoFn):
+    def __init__(self, decisions_dir: str, ledger_dir: str, work_dir: str):
+        self._decisions_dir = decisions_dir
+        self._ledger_dir = ledger_dir
+        self._work_dir = work_dir
+
+    def process(self, quarantine_files: list[str], emptied_runs: list[tuple[str, str]], kept: list[tuple[str, int]]):
+        counts = _Counts(self._work_dir)
+        # decide's file is sorted by a refinement of the ledger's order. A stable merge: on equal keys decide's
+        # rows come first, as the stable sort of both lists that wrote the ledger before put them.
+        runs = [run_rows(uri) for _, uri in sorted(emptied_runs)]
+        merged = heapq.merge(run_rows(storage.join(self._decisions_dir, REJECTIONS)), *runs, key=ledger_key)
+
+        def ledger_rows() -> Iterator[dict[str, Any]]:
+            for row in merged:
+                r = Rejection(**row)
+                counts.rejection(r)
+                row = r.to_dict()
+                row["detail"] = orjson.dumps(r.detail, option=orjson.OPT_SORT_KEYS).decode() if r.detail is not None else None
+                yield row
+
+        def quarantine_rows() -> Iterator[dict[str, Any]]:
+            for uri in quarantine_files:
+                yield from _rows(uri)
+            for row in _rows(storage.join(self._decisions_dir, QUARANTINE)):
+                counts.decide_quarantined[row["source"]][row["reason"]] += 1
+                yield row
+
+        write_parquet_rows(storage.join(self._ledger_dir, "rejections.parquet"), ledger_rows(), LEDGER_SCHEMA)
+        write_parquet_rows(storage.join(self._ledger_dir, "quarantine.parquet"), quarantine_rows(), QUARANTINE_SCHEMA)
+        matches = sum(1 for _ in _rows(storage.join(self._decisions_dir, MATCHES)))
+        with storage.atomic_write(storage.join(self._work_dir, COUNTS)) as f:
+            f.write(orjson.dumps(counts.to_dict(matches, kept)))
+
+
+def write_ledger(ctx, pools, decisions_dir: str, token_files: list[TokenFile]) -> dict[str, Any]:
+    """Write ledger/rejections.parquet and ledger/quarantine.parquet on a pipeline's workers; returns the
+    counts stats.json takes from them (per source, per benchmark, per cluster size: never per document)."""
+    work_dir = ctx.layout.cached("ledger", f"{ctx.manifest.name}-{ctx.manifest.version}")
+    storage.remove_tree(work_dir)
+    metas = [tf.tokens_uri.removesuffix(".tokens") + ".meta.json" for tf in token_files]
+    tables = [(tf.source, tf.table_uri) for tf in token_files]
+    quarantine_files = [ctx.layout.pool_prefix(pool.source, pool.digest) + ".quarantine.jsonl" for pool in pools]
+
+    def build(p):
+        emptied = (
+            p
+            | "ListTokenFiles" >> beam.Create(metas)
+            | "EmptiedRows" >> beam.FlatMap(_emptied_rows)
+            | "SortEmptied" >> beam.ParDo(WriteSortedRunsFn(work_dir, "emptied", ledger_key))
+        )
+        kept = p | "ListTables" >> beam.Create(tables) | "CountKept" >> beam.Map(_kept_documents)
+        return (
+            p
+            | "ListQuarantine" >> beam.Create([quarantine_files])
+            | "WriteLedger"
+            >> beam.ParDo(
+                _WriteLedgerFn(decisions_dir, ctx.layout.ledger_dir, work_dir),
+                beam.pvalue.AsList(emptied),
+                beam.pvalue.AsList(kept),
+            )
+        )
+
+    try:
+        run_pipeline(pipeline_options(ctx.beam_args, max(1, len(token_files))), build, log_path=ctx.worker_log("ledger"))
+        with storage.open_binary(storage.join(work_dir, COUNTS)) as f:
+            return orjson.loads(f.read())
+    finally:
+        storage.remove_tree(work_dir)
