@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,8 +70,7 @@ class WorkerPool:
         self.hidden = hidden
         self.scratch = scratch
         # The pool starts workers with `python` from PATH: make that this interpreter.
-        bin_dir = scratch.parent / "pool-bin"
-        bin_dir.mkdir()
+        bin_dir = Path(tempfile.mkdtemp(prefix="pool-bin-", dir=scratch.parent))
         (bin_dir / "python").symlink_to(sys.executable)
         pool_main = [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={self.port}"]
         if hidden:
