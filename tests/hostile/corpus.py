@@ -90,7 +90,9 @@ def warc_with_wrong_length(path: Path, record: int, error_bytes: int) -> int:
     that record starts."""
     data, starts = sample_warc_records()
     length = re.compile(rb"Content-Length: (\d+)\r\n").search(data, starts[record])
-    path.write_bytes(data[: length.start(1)] + b"%d" % (int(length.group(1)) + error_bytes) + data[length.end(1) :])
+    path.write_bytes(
+        data[: length.start(1)] + b"%d" % (int(length.group(1)) + error_bytes) + data[length.end(1) :]
+    )
     return starts[record]
 
 
