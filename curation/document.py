@@ -26,8 +26,11 @@ def base_id(doc_id: str) -> str:
     return doc_id.split(PIECE_MARK, 1)[0]
 
 
-def id_problem(doc_id: str) -> str | None:
+def id_problem(doc_id: object) -> str | None:
     """Why `doc_id` cannot name a document (ledgers, audit and shard indexes key on it), or None."""
+    if not isinstance(doc_id, str):
+        # A list, object, float or boolean id would only name a document by its Python spelling.
+        return f"id is a {type(doc_id).__name__}, not a string or an integer"
     if not doc_id:
         return "empty id"
     if _CONTROL_CHARACTER.search(doc_id):

@@ -1,38 +1,40 @@
 """Bad input: every broken record is quarantined with a reason and a position (or, with on_error: fail,
 raises InputError naming file and position); documents before the damage are kept."""
 
-import bz2
 import gzip
-import lzma
-import re
 import subprocess
 import sys
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import zstandard
-from conftest import DEMO_DATA, REPO, link_unopenable_file
+from conftest import REPO, link_unopenable_file
 from helpers_io import REPO_DATA, shared_corpus, source, split
+from hostile.corpus import (
+    BOMB_WRITERS,
+    C4_SAMPLE,
+    SAMPLE_WARC,
+    arxiv_lines,
+    block_size_swallowing_the_next_frame,
+    c4_lines,
+    parquet_with_invalid_metadata,
+    sample_warc_records,
+    truncated,
+    warc_with_wrong_length,
+    with_bad_line,
+    write_bomb,
+    zstd_frames,
+)
 
 from curation import storage
 from curation.errors import InputError
 from curation.readers import read_source_file
 
-C4_SAMPLE = REPO_DATA / "c4-sample.01.json.gz"
 FIFTY_MB = 50 * 1024 * 1024
 
 
-def _c4_lines() -> list[bytes]:
-    return gzip.decompress(C4_SAMPLE.read_bytes()).splitlines(keepends=True)
-
-
 def _with_bad_line(tmp_path, bad: bytes):
-    lines = _c4_lines()
-    path = tmp_path / "docs.jsonl"
-    path.write_bytes(b"".join(lines[:3] + [bad] + lines[3:]))
-    return path
+    return with_bad_line(tmp_path / "docs.jsonl", bad)
 
 
 @pytest.mark.parametrize(
@@ -44,6 +46,8 @@ def _with_bad_line(tmp_path, bad: bytes):
         (b'{"text": 42}\n', "non_string_text"),
         (b'{"text": "  \\n "}\n', "empty_text"),
         (b'["a", "list"]\n', "not_an_object"),
+        (b'{"id": ["a", "list"], "text": "ok"}\n', "invalid_id"),
+        (b'{"id": 1.5, "text": "ok"}\n', "invalid_id"),
     ],
 )
 def test_bad_line_is_quarantined_with_its_line_and_reading_goes_on(tmp_path, bad_line, reason):
@@ -52,7 +56,7 @@ def test_bad_line_is_quarantined_with_its_line_and_reading_goes_on(tmp_path, bad
     assert len(docs) == 10
     (q,) = quarantined
     assert (q.reason, q.line, q.uri, q.source) == (reason, 4, str(path), "test")
-    assert q.offset == sum(len(x) for x in _c4_lines()[:3])
+    assert q.offset == sum(len(x) for x in c4_lines()[:3])
     assert [d.provenance.line for d in docs] == [1, 2, 3, 5, 6, 7, 8, 9, 10, 11]
 
 
@@ -94,7 +98,7 @@ class _CallCounter:
 
 
 def test_runs_of_blank_lines_are_skipped_a_buffer_at_a_time_and_still_counted(tmp_path, monkeypatch):
-    first, second = _c4_lines()[:2]
+    first, second = c4_lines()[:2]
     newlines = 8 * 1024 * 1024
     path = tmp_path / "newlines.jsonl.gz"
     path.write_bytes(gzip.compress(first + b"\n" * newlines + b" \r\n\t\n" + second))
@@ -131,14 +135,12 @@ def test_file_that_cannot_be_opened_is_one_quarantine_row_or_under_fail_an_input
 
 
 def test_truncated_gzip_keeps_documents_before_the_cut(tmp_path):
-    data = C4_SAMPLE.read_bytes()
-    path = tmp_path / "cut.jsonl.gz"
-    path.write_bytes(data[: len(data) * 2 // 3])
+    path = truncated(C4_SAMPLE, tmp_path / "cut.jsonl.gz", 2 / 3)
     docs, quarantined = split(read_source_file(source(), str(path)))
     assert 0 < len(docs) < 10
     (q,) = quarantined
     assert q.reason == "truncated_file" and q.line == len(docs) + 1
-    assert q.offset == sum(len(x) for x in _c4_lines()[: len(docs)])
+    assert q.offset == sum(len(x) for x in c4_lines()[: len(docs)])
     with pytest.raises(InputError, match="truncated_file"):
         list(read_source_file(source(on_error="fail"), str(path)))
 
@@ -156,8 +158,7 @@ def test_flipped_bytes_in_gzip_are_corrupt_compression(tmp_path):
 
 
 def test_truncated_zstd_keeps_documents_before_the_cut(tmp_path):
-    cctx = zstandard.ZstdCompressor()
-    frames = [cctx.compress(line) for line in _c4_lines()]
+    frames = zstd_frames(c4_lines())
     path = tmp_path / "cut.jsonl.zst"
     path.write_bytes(b"".join(frames[:6]) + frames[6][: len(frames[6]) // 2])
     docs, quarantined = split(read_source_file(source(), str(path)))
@@ -171,20 +172,10 @@ def _zeroed_middle(frame: bytes) -> bytes:
     return frame[:middle] + bytes(64) + frame[middle + 64 :]
 
 
-def _block_size_swallowing_the_next_frame(frame: bytes) -> bytes:
-    # The frame's one block (last-block flag and type in the low 3 bits) claims to be 1 MiB long.
-    at = zstandard.frame_header_size(frame)
-    header = int.from_bytes(frame[at : at + 3], "little")
-    assert header & 1 and header >> 3 == len(frame) - at - 3
-    return frame[:at] + ((header & 0b111) | (1024 * 1024) << 3).to_bytes(3, "little") + frame[at + 3 :]
-
-
-@pytest.mark.parametrize("damage", [_zeroed_middle, _block_size_swallowing_the_next_frame])
+@pytest.mark.parametrize("damage", [_zeroed_middle, block_size_swallowing_the_next_frame])
 def test_corrupt_zstd_frame_loses_only_its_own_documents(tmp_path, damage):
-    lines = gzip.decompress((DEMO_DATA / "papers" / "arxiv-abstracts-head1000.jsonl.gz").read_bytes())
-    lines = lines.splitlines(keepends=True)[:300]
-    cctx = zstandard.ZstdCompressor(write_content_size=True)
-    frames = [cctx.compress(b"".join(lines[i : i + 100])) for i in (0, 100, 200)]
+    lines = arxiv_lines(300)
+    frames = zstd_frames([b"".join(lines[i : i + 100]) for i in (0, 100, 200)])
     path = tmp_path / "papers.jsonl.zst"
     path.write_bytes(frames[0] + damage(frames[1]) + frames[2])
     docs, quarantined = split(read_source_file(source(), str(path)))
@@ -205,7 +196,7 @@ def test_not_a_gzip_file_is_quarantined_at_the_start(tmp_path):
 def test_document_over_the_byte_limit_is_quarantined(tmp_path):
     path = _with_bad_line(tmp_path, orjson.dumps({"text": "é" * 600}) + b"\n")
     docs, quarantined = split(read_source_file(source(max_document_bytes=1000), str(path)))
-    too_large = [i for i, line in enumerate(_c4_lines()) if len(orjson.loads(line)["text"].encode()) > 1000]
+    too_large = [i for i, line in enumerate(c4_lines()) if len(orjson.loads(line)["text"].encode()) > 1000]
     assert 0 < len(too_large) < 10
     assert [q.reason for q in quarantined] == ["document_too_large"] * (1 + len(too_large))
     assert len(docs) == 10 - len(too_large) and all(len(d.text.encode()) <= 1000 for d in docs)
@@ -245,7 +236,7 @@ sys.stdout.buffer.write(orjson.dumps({"items": items, "growth": resident("VmHWM"
     ids=["parsed-then-rejected", "skipped-in-chunks"],
 )
 def test_fifty_megabyte_line_is_quarantined_within_a_few_times_its_size(tmp_path, max_bytes, growth_limit):
-    lines = _c4_lines()
+    lines = c4_lines()
     path = tmp_path / "huge.jsonl"
     with open(path, "wb") as f:
         f.write(lines[0])
@@ -268,38 +259,22 @@ def _read_in_child(path, max_bytes: int) -> dict:
     return orjson.loads(child.stdout)
 
 
-# Streaming compressors, so a test writes a bomb of a gibibyte holding only one chunk of it in memory.
-_BOMB_WRITERS = {
-    "zst": lambda f: zstandard.ZstdCompressor(level=1).stream_writer(f),
-    "gz": lambda f: gzip.GzipFile(fileobj=f, mode="wb"),
-    "bz2": lambda f: bz2.BZ2File(f, "wb", compresslevel=1),
-    "xz": lambda f: lzma.LZMAFile(f, "wb", preset=0),  # noqa: SIM115 (opened in a with statement)
-}
-
-
 def test_every_codec_the_readers_decode_has_a_bomb_test():
-    assert set(_BOMB_WRITERS) == set(storage.CODECS)
+    assert set(BOMB_WRITERS) == set(storage.CODECS)
 
 
-@pytest.mark.parametrize("codec", sorted(_BOMB_WRITERS))
+@pytest.mark.parametrize("codec", sorted(BOMB_WRITERS))
 def test_decompression_bomb_is_quarantined_in_bounded_memory(tmp_path, codec):
     # One gibibyte of one character, no newline: a line far over the cap, in 64 KB (zstd) to 1 MB (gzip).
-    path = tmp_path / f"bomb.jsonl.{codec}"
-    chunk = b"a" * (16 * 1024 * 1024)
-    with open(path, "wb") as f, _BOMB_WRITERS[codec](f) as bomb:
-        for _ in range(64):
-            bomb.write(chunk)
+    path = write_bomb(tmp_path / f"bomb.jsonl.{codec}", codec, b"a", 1024)
     report = _read_in_child(path, 1024 * 1024)
     assert report["items"] == [["Quarantine", "document_too_large"]]
     assert report["growth"] < 256 * 1024 * 1024, report["growth"]
 
 
 def test_parquet_row_with_invalid_json_metadata_is_quarantined(tmp_path):
-    records = [orjson.loads(line) for line in _c4_lines()[:3]]
-    metadata = [orjson.dumps({"url": r["url"]}).decode() for r in records]
-    metadata[1] = '{"url": "cut off'
     path = tmp_path / "docs.parquet"
-    pq.write_table(pa.table({"text": [r["text"] for r in records], "metadata": metadata}), path)
+    records = parquet_with_invalid_metadata(path)
     docs, quarantined = split(read_source_file(source(), str(path)))
     assert [(d.provenance.line, d.url) for d in docs] == [(1, records[0]["url"]), (3, records[2]["url"])]
     assert [(q.reason, q.line) for q in quarantined] == [("invalid_json", 2)]
@@ -308,9 +283,7 @@ def test_parquet_row_with_invalid_json_metadata_is_quarantined(tmp_path):
 
 
 def test_truncated_parquet_is_quarantined(tmp_path):
-    data = (REPO_DATA / "universal_fdedup__sample1.parquet").read_bytes()
-    path = tmp_path / "cut.parquet"
-    path.write_bytes(data[: len(data) // 2])
+    path = truncated(REPO_DATA / "universal_fdedup__sample1.parquet", tmp_path / "cut.parquet", 1 / 2)
     (q,) = read_source_file(source(text_field="contents"), str(path))
     assert q.reason == "corrupt_parquet"
 
@@ -337,26 +310,12 @@ def test_warc_record_whose_length_misses_the_next_record_is_quarantined_itself()
     assert [(q.reason, q.offset) for q in quarantined] == [("corrupt_warc", response_offset)]
 
 
-SAMPLE_WARC = DEMO_DATA / "warc" / "sample-0000.warc.gz"
-
-
-def _sample_warc_records() -> tuple[bytes, list[int]]:
-    """The demo WARC decompressed, and where each of its records starts."""
-    data = gzip.decompress(SAMPLE_WARC.read_bytes())
-    return data, [m.start() for m in re.finditer(rb"WARC/1\.0\r\n", data)]
-
-
 @pytest.mark.parametrize("error_bytes", [500, -500, 5_000_000], ids=["long", "short", "past-the-end"])
 def test_warc_record_with_a_wrong_content_length_is_quarantined_and_reading_resynchronises(
     tmp_path, error_bytes
 ):
-    data, starts = _sample_warc_records()
-    broken = starts[4]
-    length = re.compile(rb"Content-Length: (\d+)\r\n").search(data, broken)
     path = tmp_path / "wrong-length.warc"
-    path.write_bytes(
-        data[: length.start(1)] + b"%d" % (int(length.group(1)) + error_bytes) + data[length.end(1) :]
-    )
+    broken = warc_with_wrong_length(path, 4, error_bytes)
     intact, _ = split(read_source_file(source(), str(SAMPLE_WARC)))
     docs, quarantined = split(read_source_file(source(), str(path)))
     assert [(q.reason, q.offset) for q in quarantined] == [("corrupt_warc", broken)]
@@ -365,7 +324,7 @@ def test_warc_record_with_a_wrong_content_length_is_quarantined_and_reading_resy
 
 
 def test_damage_between_warc_records_is_one_row_and_both_neighbours_are_read(tmp_path):
-    data, starts = _sample_warc_records()
+    data, starts = sample_warc_records()
     path = tmp_path / "damaged.warc"
     path.write_bytes(data[: starts[10]] + b"\x00garbage\r\n" * 3 + data[starts[10] :])
     intact, _ = split(read_source_file(source(), str(SAMPLE_WARC)))

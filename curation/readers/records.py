@@ -80,7 +80,7 @@ def build_document(
     uri: str,
     *,
     text: Any,
-    doc_id: str,
+    doc_id: Any,
     metadata: dict[str, Any],
     line: int | None,
     offset: int | None,
@@ -131,11 +131,10 @@ def document_from_record(
 ) -> Document | Quarantine:
     """A JSON-like record (a JSONL line, a Parquet row) mapped to a Document by the source's field names."""
     raw_id = record.get(source.id_field)
-    doc_id = (
-        str(raw_id)
-        if raw_id is not None
-        else stable_id(source.name, uri, line if line is not None else offset, source.id_root)
-    )
+    if raw_id is None:
+        doc_id = stable_id(source.name, uri, line if line is not None else offset, source.id_root)
+    else:
+        doc_id = str(raw_id) if isinstance(raw_id, int) and not isinstance(raw_id, bool) else raw_id
     attributes = record.get("attributes")
     return build_document(
         source,
