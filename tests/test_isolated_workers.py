@@ -257,6 +257,14 @@ def test_a_run_on_isolated_workers_sharing_only_s3_equals_the_local_run(tmp_path
     assert sorted(p.name for p in launcher.iterdir()) == ["isolated.yaml"]
     assert pool.files_outside_scratch() == []
 
+    # The release on S3 regenerates and verifies where it lies, its rebuild on S3 beside it.
+    release = {uri for uri in _all_objects(root, s3_endpoint)}
+    verify = _curation(["regenerate", f"{root}/lock.json", "--verify", "--direct_num_workers=1", f"--s3_endpoint_url={s3_endpoint}"], launcher, worker_env)
+    assert verify.returncode == 0, verify.stderr[-3000:]
+    assert f"every output of {root} is byte-identical to the lock" in verify.stdout
+    assert {uri for uri in _all_objects(root, s3_endpoint)} == release
+    assert sorted(p.name for p in launcher.iterdir()) == ["isolated.yaml"]
+
 
 def test_the_portable_runner_on_a_shared_disk_worker_pool_writes_the_local_release(tmp_path):
     """The smoke run of a portable job: Beam's own job service (embedded) hands the pipeline to an external
