@@ -72,6 +72,17 @@ def test_on_error_fail_raises_naming_file_and_line(tmp_path):
         list(read_source_file(source(on_error="fail"), str(path)))
 
 
+def test_on_error_fail_shows_control_characters_of_a_bad_line_escaped(tmp_path):
+    """A hostile line must not drive the user's terminal: its escape sequences, NULs and carriage returns are
+    printed as escapes in the one-line error."""
+    path = _with_bad_line(tmp_path, b"\x1b[2J\x1b]0;owned\x07 \x00\x00 \r\x9b text\n")
+    with pytest.raises(InputError) as raised:
+        list(read_source_file(source(on_error="fail"), str(path)))
+    message = str(raised.value)
+    assert "\\x1b[2J\\x1b]0;owned\\x07 \\x00\\x00 \\r" in message
+    assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in message), message
+
+
 def test_empty_files_yield_nothing(tmp_path):
     (tmp_path / "empty.jsonl").write_bytes(b"")
     (tmp_path / "empty.jsonl.gz").write_bytes(gzip.compress(b""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 import zlib
 from typing import Any
 
@@ -48,9 +49,17 @@ def reject(
     shown = raw.decode("utf-8", "backslashreplace")
     if source.on_error == "fail":
         where = place(line, offset)
-        raise InputError(f"{uri}: {where}: {reason}: {_joined(detail, shown)}")
+        raise InputError(f"{uri}: {where}: {reason}: {_joined(detail, _escaped_controls(shown))}")
     published = shown if source.publish_excerpts or not raw else excerpt_digest(raw)
     return Quarantine(source.name, uri, reason, line, offset, _joined(detail, published))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escaped_controls(text: str) -> str:
+    """Text for a terminal: a bad line's escape sequences, NULs and line breaks shown, not obeyed."""
+    return _CONTROL.sub(lambda m: {"\r": "\\r", "\n": "\\n", "\t": "\\t"}.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def excerpt_digest(raw: bytes) -> str:
