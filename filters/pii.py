@@ -45,7 +45,7 @@ _PHONE = re.compile(
 # hold none of them, so the patterns only run on the few that do, finding the same spans.
 _HINTS = {
     _EMAIL: re.compile("@"),
-    _IPV4: re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d"),
+    _IPV4: re.compile(r"\.\d{1,3}\.\d{1,3}\.\d"),
     _IPV6: re.compile(r":[0-9A-Fa-f]{0,4}:"),
     _PHONE: re.compile(r"[2-9]\d\d[-.\s]\d{4}(?!\w)|\+[1-9]\d{0,2}[-.\s]?\(?\d"),
 }
