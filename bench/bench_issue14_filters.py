@@ -97,11 +97,9 @@ def ours(docs: list[dict], domains: str) -> tuple[list[dict], dict[str, float]]:
     return rows, rates | {"code_quality": code_rate}
 
 
-def datatrove(docs: list[dict], domains: str) -> tuple[list[dict], dict[str, float]]:
-    import datatrove.pipeline.filters.c4_filters as c4_filters
-    from datatrove.data import Document
-    from datatrove.pipeline.filters import C4BadWordsFilter, URLFilter
-    from datatrove.pipeline.formatters import FTFYFormatter, PIIFormatter
+def datatrove_url_filter(domains: str | None):
+    """datatrove's URLFilter with this repo's URL lists and `domains` (a domain list file, or None)."""
+    from datatrove.pipeline.filters import URLFilter
     from tldextract import TLDExtract
 
     def lines(path: Path):
@@ -110,7 +108,7 @@ def datatrove(docs: list[dict], domains: str) -> tuple[list[dict], dict[str, flo
             return [line for line in f]
 
     url_filter = URLFilter(
-        extra_domains=lines(Path(domains)),
+        extra_domains=lines(Path(domains)) if domains else None,
         extra_urls=lines(URL_LISTS / "urls.txt.gz"),
         banned_words=lines(URL_LISTS / "banned_words.txt"),
         banned_subwords=lines(URL_LISTS / "banned_subwords.txt"),
@@ -119,6 +117,16 @@ def datatrove(docs: list[dict], domains: str) -> tuple[list[dict], dict[str, flo
     )
     # The public-suffix snapshot tldextract ships, as ours uses (no download; none is possible offline).
     url_filter.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)
+    return url_filter
+
+
+def datatrove(docs: list[dict], domains: str) -> tuple[list[dict], dict[str, float]]:
+    import datatrove.pipeline.filters.c4_filters as c4_filters
+    from datatrove.data import Document
+    from datatrove.pipeline.filters import C4BadWordsFilter
+    from datatrove.pipeline.formatters import FTFYFormatter, PIIFormatter
+
+    url_filter = datatrove_url_filter(domains)
     # The same LDNOOBW lists as ours, in place of the download from GitHub.
     c4_filters.cached_asset_path_or_download = lambda url, **_: str(BADWORDS_DIR / f"{url.rsplit('/', 1)[-1]}.txt")
     badwords = C4BadWordsFilter()

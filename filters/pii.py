@@ -27,17 +27,28 @@ _EMAIL = re.compile(
     r"A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?|\[(?:(?:25[0-5]|2[0-4][0-9]|["
     r"01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?|[A-Za-z0-9-]*[A-Za-z0-9]:)])"
 )
+# The lookbehinds open with a lookahead on the first character (`(?=\d)` and the like), which says
+# nothing new but lets `re` skip ahead to the positions a match can start at: 2 to 3 times faster.
 # datatrove's pattern, bounded: "8.0.1.27165" (a version) and "1.2.3.4.5" hold no address.
 _IPV4 = re.compile(
-    r"(?<![\d.])(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)"
+    r"(?=\d)(?<![\d.])(?:(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)\.){3}(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)"
     r"(?!\d|\.\d)"
 )
 # Candidates only: `ipaddress` decides what is an address ("10:30:45" is a time, not IPv6).
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
+_IPV6 = re.compile(r"(?=[0-9A-Fa-f:])(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?(?![\w:])")
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+?1[-.\s]?)?(?:\([2-9]\d{2}\)|[2-9]\d{2})[-.\s]?[2-9]\d{2}[-.\s]\d{4}(?!\w)"
-    r"|(?<![\w+])\+[1-9]\d{0,2}(?:[-.\s]?\(?\d{1,4}\)?){2,5}(?!\w)"
+    r"(?=[+(\d])(?:(?<![\w+])(?:\+?1[-.\s]?)?(?:\([2-9]\d{2}\)|[2-9]\d{2})[-.\s]?[2-9]\d{2}[-.\s]\d{4}(?!\w)"
+    r"|(?<![\w+])\+[1-9]\d{0,2}(?:[-.\s]?\(?\d{1,4}\)?){2,5}(?!\w))"
 )
+# What each pattern cannot match without, searched for first: a pattern opening with a lookbehind is tried
+# at every position of the text, these (a literal or a digit first) are skipped to fast, and most documents
+# hold none of them, so the patterns only run on the few that do, finding the same spans.
+_HINTS = {
+    _EMAIL: re.compile("@"),
+    _IPV4: re.compile(r"\.\d{1,3}\.\d{1,3}\.\d"),
+    _IPV6: re.compile(r":[0-9A-Fa-f]{0,4}:"),
+    _PHONE: re.compile(r"[2-9]\d\d[-.\s]\d{4}(?!\w)|\+[1-9]\d{0,2}[-.\s]?\(?\d"),
+}
 _PHONE_DIGITS = (8, 15)  # E.164 allows at most 15 digits; fewer than 8 is not a dialable number
 
 
@@ -82,6 +93,8 @@ def pii_spans(text: str, config: PIIMaskConfig) -> list[tuple[int, int, str]]:
         finders.append((PHONE_NUMBER, _PHONE, _phone_number))
     taken: list[tuple[int, int, str]] = []
     for kind, pattern, valid in finders:
+        if _HINTS[pattern].search(text) is None:
+            continue
         found = [
             (m.start(), m.end(), kind)
             for m in pattern.finditer(text)

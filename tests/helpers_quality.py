@@ -28,12 +28,23 @@ def shared_or_skip(path: Path) -> Path:
     return path
 
 
-def web_corpus_texts() -> list[str]:
-    """Every document text in ../shared/corpora/web's JSONL and JSON.gz files (about 1,670)."""
+def web_corpus_records() -> list[dict]:
+    """Every document of ../shared/corpora/web's JSONL and JSON.gz files (about 1,670) as its text and URL
+    (top-level `url` or the Dolma record's `metadata.url`; None when it has neither)."""
     folder = shared_or_skip(WEB)
-    texts = []
+    records = []
     for path in sorted([*folder.glob("*.json*"), *folder.glob("redpajama-excerpts/*.jsonl")]):
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", encoding="utf-8") as lines:
-            texts.extend(json.loads(line)["text"] for line in lines if line.strip())
-    return texts
+            records.extend(map(text_and_url, map(json.loads, filter(str.strip, lines))))
+    return records
+
+
+def text_and_url(record: dict) -> dict:
+    metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    return {"text": record["text"], "url": record.get("url") or metadata.get("url")}
+
+
+def web_corpus_texts() -> list[str]:
+    """Every document text in ../shared/corpora/web's JSONL and JSON.gz files (about 1,670)."""
+    return [r["text"] for r in web_corpus_records()]

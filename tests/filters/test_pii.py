@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 from helpers_lists import C4_WEB, CC_WEB, demo_record
+from helpers_quality import web_corpus_texts
 
 from filters.base import TextView
-from filters.pii import PIIMask, PIIMaskConfig
+from filters.pii import _HINTS, PIIMask, PIIMaskConfig
 
 MASK = PIIMask(PIIMaskConfig())
 
@@ -61,3 +62,15 @@ def test_kinds_can_be_switched_off():
     only_email = PIIMask(PIIMaskConfig(mask_phone_numbers=False, mask_ip_addresses=False))
     new_text, _ = only_email.modify(TextView("bob@uwm.edu.pl 330-788-8771 8.8.8.8"))
     assert new_text == "|||EMAIL_ADDRESS||| 330-788-8771 8.8.8.8"
+
+
+def test_every_match_holds_the_hint_searched_for_first():
+    # A document without its hint is skipped by that pattern: sound only if no match lacks the hint.
+    texts = [*web_corpus_texts(), "call +1 (612) 439-4474", "+49 561 9804848", "::ffff:8.8.8.8 and 2001:db8::1"]
+    matches = 0
+    for pattern, hint in _HINTS.items():
+        for text in texts:
+            for m in pattern.finditer(text):
+                matches += 1
+                assert hint.search(text[m.start() : m.end() + 1]), (pattern.pattern, m.group())
+    assert matches > 500
