@@ -7,6 +7,7 @@ import logging
 import sys
 import traceback
 
+import curation
 from curation.config import ConfigError
 from curation.errors import expected_failure
 from curation.interrupts import Interrupted, stop_cleanly_on_signals
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="print the traceback of a failure, not only its one-line error"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {curation.__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _subcommands():
         module.add_parser(subparsers)

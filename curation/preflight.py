@@ -34,7 +34,11 @@ def check_files(loaded: LoadedManifest) -> None:
 
 def _check_file(loaded: LoadedManifest, field: str, value: str, check: Callable[[str], object]) -> None:
     path = loaded.resolve(value)
-    if not storage.exists(path):
+    try:
+        found = storage.exists(path)
+    except InputError as exc:  # the store could not be asked
+        raise ManifestError(f"{loaded.path}: {field}: {exc}") from None
+    if not found:
         raise ManifestError(f"{loaded.path}: {field}: {path} not found")
     try:
         check(path)

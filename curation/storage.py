@@ -918,12 +918,20 @@ def _check_regular_file(path: str) -> None:
 
 
 def exists(uri: str) -> bool:
+    """Whether a file or S3 object is there. A store that could not be asked at all (no credentials, no
+    endpoint) is an InputError saying so, not a missing file."""
     if not is_s3(uri):
         return os.path.exists(uri)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = split_s3(uri)
     try:
-        stat(uri)
-    except InputError:
+        _s3().head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        # 404; or 403, which S3 answers for a missing key to a caller who may not list the bucket.
         return False
+    except BotoCoreError as exc:
+        raise _s3_error(uri, exc) from None
     return True
 
 

@@ -139,3 +139,31 @@ def test_s3_options_on_the_command_line_configure_its_s3_client(
         storage.configure_s3(endpoint_url=s3_endpoint)
     # Listing the bucket worked, so the command reached the loopback server; it merely found nothing there.
     assert f"{s3_bucket}/none/*.json.gz: no input file matches this path" in capsys.readouterr().err
+
+
+def test_version_names_the_package_version(capsys):
+    import curation
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out == f"curation {curation.__version__}\n"
+
+
+def test_an_s3_file_validate_cannot_ask_about_is_not_called_missing(tmp_path, capsys, monkeypatch):
+    """When the store cannot be asked (here nothing listens at the endpoint), the one line says so, rather
+    than calling the file missing."""
+    from curation import storage
+
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    storage.configure_s3(endpoint_url="http://127.0.0.1:9")
+    try:
+        body = small_manifest(tmp_path)
+        body["output"]["tokenizer"] = "s3://models/allenai_dolma2.json"
+        assert main(["validate", str(write_manifest(tmp_path, body))]) == 2
+    finally:
+        storage.configure_s3()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "output.tokenizer: s3://models/allenai_dolma2.json: cannot read S3 object (EndpointConnectionError)" in err, err
