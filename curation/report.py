@@ -1,11 +1,10 @@
 """The end of a run: the rejection ledger and quarantine as Parquet, stats.json (per source: read, kept,
-rejected by stage/filter/reason, quarantined, tokens, repetition), and the printed summary. The invariant
+rejected by stage/filter/reason, quarantined, tokens, repetition); curation.summary prints it. The invariant
 read = kept + rejected + quarantined is checked per source, so no document is ever lost unaccounted."""
 
 from __future__ import annotations
 
 import collections
-import textwrap
 from typing import Any
 
 import orjson
@@ -116,44 +115,3 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult) -> d
 def stats_json(stats: dict[str, Any]) -> bytes:
     """The bytes of stats.json."""
     return orjson.dumps(stats, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-
-
-def format_summary(stats: dict[str, Any]) -> str:
-    t = stats["totals"]
-    lines = [
-        f"{stats['name']} {stats['version']}: read {t['read']:,} documents from {t['files']} files; kept {t['kept_documents']:,}, "
-        f"rejected {t['rejected']:,}, quarantined {t['quarantined']:,}"
-        + (f" in {stats['elapsed_s']} s" if "elapsed_s" in stats else ""),
-    ]
-    for name, s in stats["sources"].items():
-        lines.append(f"  {name}: read {s['read']:,}  kept {s['kept_documents']:,}  rejected {s['rejected']:,}  quarantined {s['quarantined']:,}")
-        for stage, reasons in s["rejected_by"].items():
-            by_count = ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
-            lines.extend(textwrap.wrap(by_count, 110, initial_indent=f"    {stage}: ", subsequent_indent="      "))
-        if s["empty_files"]:
-            lines.append(f"    empty files (no record): {s['empty_files']}")
-        if s["quarantine_reasons"]:
-            lines.append("    quarantine: " + ", ".join(f"{k} {v}" for k, v in s["quarantine_reasons"].items()))
-        if s["skipped_reasons"]:
-            lines.append("    skipped by design: " + ", ".join(f"{k} {v}" for k, v in s["skipped_reasons"].items()))
-        if s["span_edits"]:
-            lines.append("    span edits: " + ", ".join(f"{k} {v}" for k, v in s["span_edits"].items()))
-    if "phases_s" in stats:
-        lines.append("  time: " + ", ".join(f"{phase} {seconds} s" for phase, seconds in stats["phases_s"].items()))
-    lines.append(format_mix_table(stats))
-    lines.append(f"outputs: {stats['output']} (shards/, documents/, ledger/, stats.json, lock.json)")
-    return "\n".join(lines)
-
-
-def format_mix_table(stats: dict[str, Any]) -> str:
-    header = f"{'source':<14}{'documents':>11}{'tokens':>14}{'repetition':>12}{'requested':>11}{'achieved':>10}"
-    lines = [header, "-" * len(header)]
-    for name, s in stats["sources"].items():
-        requested = f"{s['requested_ratio']:.4f}" if s.get("requested_ratio") is not None else "-"
-        lines.append(
-            f"{name:<14}{s['kept_documents']:>11,}{s.get('achieved_tokens', 0):>14,}{s.get('repetition', 0):>12.3f}"
-            f"{requested:>11}{s['achieved_ratio']:>10.4f}"
-        )
-    t = stats["totals"]
-    lines.append(f"{'total':<14}{t['mixed_documents']:>11,}{t['mixed_tokens']:>14,}   in {len(stats['shards'])} shards")
-    return "\n".join(lines)

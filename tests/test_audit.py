@@ -111,7 +111,7 @@ def test_quality_rejection_names_filter_reason_and_score(release):
 def test_quarantined_record_is_found_by_its_input_line(release, capsys):
     uri = str(release.parents[2] / "data" / "web" / "extra.json.gz")
     assert run_command(audit_cmd, str(release), "--input", uri, "--line", str(BROKEN_LINE), "--json") == 0
-    record = orjson.loads(capsys.readouterr().out)
+    [record] = orjson.loads(capsys.readouterr().out)
     assert (record["status"], record["reason"]) == ("quarantined", "invalid_json")
 
 

@@ -1,13 +1,18 @@
-"""The `curation` command as a user meets it: help, validation errors, inspect, stats."""
+"""The `curation` command as a user meets it: help, validation errors, inspect, stats, audit, JSON output,
+and which commands import Beam."""
 
 from __future__ import annotations
 
 import gzip
+import json
+import shutil
 import subprocess
 import sys
 
+import orjson
 import pytest
 from conftest import DEMO_DATA, REPO, small_manifest, write_manifest
+from helpers_provenance import BROKEN_LINE, CONTAMINATED_ID, build_release
 
 from curation.cli import main
 
@@ -67,10 +72,19 @@ def test_run_then_stats_reports_ratios(tmp_path, capsys):
     body = small_manifest(tmp_path, mix={"target_tokens": 60_000, "sources": {"web": {"ratio": 0.1, "max_repetition": 2}, "papers": {"ratio": 0.9}}})
     assert main(["run", str(write_manifest(tmp_path, body)), "--direct_num_workers=1", "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["stats", str(tmp_path / "out" / "small" / "1.0.0")]) == 0
+    release = tmp_path / "out" / "small" / "1.0.0"
+    assert main(["stats", str(release)]) == 0
     out = capsys.readouterr().out
     web = next(line for line in out.splitlines() if line.startswith("web"))
     assert "0.1000" in web
+    # The kept column holds kept documents down to its total; the mix's own count (repeats and all) is apart.
+    stats = orjson.loads((release / "stats.json").read_bytes())
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()[2:]}
+    kept = {name: int(rows[name][0].replace(",", "")) for name in stats["sources"]}
+    assert kept == {name: s["kept_documents"] for name, s in stats["sources"].items()}
+    assert int(rows["total"][0].replace(",", "")) == sum(kept.values()) == stats["totals"]["kept_documents"]
+    assert stats["totals"]["mixed_documents"] != stats["totals"]["kept_documents"]
+    assert out.splitlines()[-1].endswith(f"mixed as {stats['totals']['mixed_documents']:,} documents in {len(stats['shards'])} shards")
 
 
 def test_infeasible_mix_fails_naming_the_source_and_shortfall(tmp_path, capsys):
@@ -167,3 +181,108 @@ def test_an_s3_file_validate_cannot_ask_about_is_not_called_missing(tmp_path, ca
         storage.configure_s3()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "output.tokenizer: s3://models/allenai_dolma2.json: cannot read S3 object (EndpointConnectionError)" in err, err
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory):
+    return build_release(tmp_path_factory.getbasetemp() / "provenance-release")
+
+
+# Runs each command in one fresh interpreter and reports, after each, its exit code and whether Beam was
+# imported by then: once one command imports it, every later one would be blamed, so the first is the culprit.
+_IMPORTS_AFTER_EACH_COMMAND = """
+import json, sys
+from curation.cli import main
+seen = []
+for argv in json.loads(sys.argv[1]):
+    try:
+        code = main(argv)
+    except SystemExit as exit:
+        code = exit.code
+    seen.append([argv[0], code, "apache_beam" in sys.modules])
+print(json.dumps(seen), file=sys.stderr)
+"""
+
+
+def test_read_only_commands_do_not_import_beam(release, tmp_path):
+    card_copy = tmp_path / "card-copy"
+    shutil.copytree(release, card_copy)  # `card` rewrites the card: not in the release other tests read
+    extra = str(release.parents[2] / "data" / "web" / "extra.json.gz")
+    commands = [
+        ["--help"],
+        ["--version"],
+        ["validate", str(REPO / "manifests" / "demo" / "demo.yaml")],
+        ["inspect", str(DEMO_DATA / "web" / "c4-sample.01.json.gz"), "-n", "1"],
+        ["stats", str(release)],
+        ["stats", str(release), "--json"],
+        ["audit", str(release), "--shard", "0", "--offset", "0", "--text"],
+        ["audit", str(release), "--doc", CONTAMINATED_ID, "--json"],
+        ["audit", str(release), "--input", extra, "--line", str(BROKEN_LINE)],
+        ["diff", str(release), str(release)],
+        ["card", str(card_copy)],
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_AFTER_EACH_COMMAND, json.dumps(commands)], capture_output=True, text=True
+    )
+    seen = json.loads(proc.stderr.splitlines()[-1])
+    assert [(name, code) for name, code, _ in seen] == [(c[0], 0) for c in commands], proc.stderr
+    assert [name for name, _, beam in seen if beam] == [], "these imported apache_beam"
+
+
+def test_a_command_that_runs_pipelines_still_imports_beam():
+    """The check above can fail: `run` parses Beam's options, so Beam is there once it has started."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _IMPORTS_AFTER_EACH_COMMAND, json.dumps([["run", "missing.yaml"]])],
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(proc.stderr.splitlines()[-1]) == [["run", 2, True]]
+
+
+@pytest.mark.parametrize(
+    ("words", "shape"),
+    [
+        (["stats", "{release}", "--json"], dict),
+        (["audit", "{release}", "--shard", "0", "--offset", "0", "--json"], dict),
+        (["audit", "{release}", "--shard", "0", "--offset", "0", "--json", "--text"], dict),
+        (["audit", "{release}", "--doc", CONTAMINATED_ID, "--json", "--text"], dict),
+        (["audit", "{release}", "--input", "{extra}", "--line", str(BROKEN_LINE), "--json", "--text"], list),
+    ],
+)
+def test_json_output_is_one_json_document(release, capsys, words, shape):
+    extra = str(release.parents[2] / "data" / "web" / "extra.json.gz")
+    assert main([w.format(release=release, extra=extra) for w in words]) == 0
+    parsed = json.loads(capsys.readouterr().out)
+    assert isinstance(parsed, shape)
+    records = parsed if shape is list else [parsed]
+    if "--text" in words:
+        # The curated text of a kept document; null for one that never reached the output.
+        assert all("text" in r for r in records)
+        assert [r["text"] is None for r in records] == [r.get("status") != "kept" for r in records]
+
+
+def test_audit_json_text_of_a_token_is_the_printed_text(release, capsys):
+    assert main(["audit", str(release), "--shard", "0", "--offset", "0", "--text"]) == 0
+    printed = capsys.readouterr().out.split("--- text\n", 1)[1]
+    assert main(["audit", str(release), "--shard", "0", "--offset", "0", "--json", "--text"]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] + "\n" == printed
+
+
+def test_audit_json_of_an_unrecorded_place_is_an_empty_list(release, capsys):
+    extra = str(release.parents[2] / "data" / "web" / "extra.json.gz")
+    assert main(["audit", str(release), "--input", extra, "--line", "99", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize(
+    ("cwd", "given"),
+    [
+        ("{folder}/data", "web/extra.json.gz"),  # relative to where the user stands
+        ("{folder}", "./data/web/../web/extra.json.gz"),
+        ("{elsewhere}", "data/web/extra.json.gz"),  # as the lock names it, from the manifest's folder
+    ],
+)
+def test_audit_input_accepts_relative_paths(release, capsys, monkeypatch, tmp_path, cwd, given):
+    monkeypatch.chdir(cwd.format(folder=release.parents[2], elsewhere=tmp_path))
+    assert main(["audit", str(release), "--input", given, "--line", str(BROKEN_LINE)]) == 0
+    assert "quarantined record of source web: invalid_json" in capsys.readouterr().out

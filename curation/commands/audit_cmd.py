@@ -33,7 +33,12 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--byte-offset", type=int, help="byte offset (WARC record) of --input")
     p.add_argument("--text", action="store_true", help="also print the document's curated text")
-    p.add_argument("--json", action="store_true", help="print the index record as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document: the index record (a list of records for --input), with --text in its "
+        "\"text\" field",
+    )
     p.add_argument(
         "--build-index", action="store_true", help="(re)build OUTPUT/audit/ from the output's files"
     )
@@ -42,14 +47,16 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from curation import audit
-    from curation.lock import pool_uris, read_lock
+    from curation.lock import read_lock
     from curation.release_state import check_complete
-    from curation.stages.audit_index import build_audit_index
 
     check_complete(args.output)
     if args.build_index:
-        lock = read_lock(f"{args.output}/lock.json")
-        n = build_audit_index(args.output, pool_uris(lock, args.output))
+        # Building the index runs a pipeline: only here does audit import Beam.
+        from curation.lock import pool_uris
+        from curation.stages.audit_index import build_audit_index
+
+        n = build_audit_index(args.output, pool_uris(read_lock(f"{args.output}/lock.json"), args.output))
         print(f"{args.output}/audit: {n:,} records")
         return 0
     with audit.AuditIndex(args.output) as index:
@@ -57,36 +64,38 @@ def run(args) -> int:
             if args.shard is None or args.offset is None:
                 raise InputError("--shard and --offset go together")
             hit = index.at_token(args.shard, args.offset)
-            records, text_of = [hit.record], hit.placement["id"]
-            print(orjson.dumps(hit.record).decode() if args.json else audit.format_token_hit(hit))
+            records, text_of, shown = [hit.record], hit.placement["id"], audit.format_token_hit(hit)
         elif args.doc is not None:
-            records, text_of = (
-                [index.document(args.doc, args.source)],
-                args.doc if PIECE_MARK in args.doc else None,
-            )
-            print(orjson.dumps(records[0]).decode() if args.json else audit.format_record(records[0]))
+            records = [index.document(args.doc, args.source)]
+            text_of, shown = (args.doc if PIECE_MARK in args.doc else None), audit.format_record(records[0])
         elif args.input is not None:
             if (args.line is None) == (args.byte_offset is None):
                 raise InputError("--input needs exactly one of --line or --byte-offset")
             records, text_of = index.at_input(recorded_input(args.output, args.input), args.line, args.byte_offset), None
-            if not records:
+            if not records and not args.json:
                 print(f"nothing recorded at that place of {args.input}")
                 return 1
-            for r in records:
-                print(orjson.dumps(r).decode() if args.json else audit.format_record(r))
+            shown = "\n".join(audit.format_record(r) for r in records)
         else:
             raise InputError("give --shard and --offset, --doc, --input, or --build-index")
-        if args.text:
-            for r in records:
-                text = index.text(r, text_of)
-                print(
-                    "--- text"
-                    if text is not None
-                    else "--- no curated text: the document did not reach the output"
-                )
-                if text is not None:
-                    print(text)
+        texts = [index.text(r, text_of) for r in records] if args.text else None
+    if args.json:
+        print(_as_json(records, texts, many=args.input is not None))
+        return 0 if records else 1
+    print(shown)
+    for text in texts or []:
+        print("--- text" if text is not None else "--- no curated text: the document did not reach the output")
+        if text is not None:
+            print(text)
     return 0
+
+
+def _as_json(records: list[dict], texts: list[str | None] | None, many: bool) -> str:
+    """One JSON document: the record (a list of them for --input, which may name several), each with its
+    curated text under "text" (null when it did not reach the output) when --text is given."""
+    if texts is not None:
+        records = [r | {"text": t} for r, t in zip(records, texts)]
+    return orjson.dumps(records if many else records[0]).decode()
 
 
 def recorded_input(output: str, given: str) -> str:

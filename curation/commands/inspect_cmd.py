@@ -5,10 +5,7 @@ from __future__ import annotations
 import collections
 import textwrap
 
-from curation import storage
-from curation.document import Document, Quarantine, Skipped
-from curation.readers import read_source_file
-from mixes.manifest import SourceConfig
+from curation.document import Document
 
 
 def add_parser(subparsers) -> None:
@@ -23,6 +20,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from curation import storage
+    from curation.document import Quarantine, Skipped
+    from curation.readers import read_source_file
+    from mixes.manifest import SourceConfig
+
     source = SourceConfig(name="inspect", paths=[args.path], format=args.format, text_field=args.text_field, id_field=args.id_field)
     uris = storage.list_files(args.path)
     documents = 0

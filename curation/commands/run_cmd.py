@@ -6,8 +6,10 @@ import contextlib
 import os
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
-from mixes.manifest import LoadedManifest, load_manifest
+if TYPE_CHECKING:
+    from mixes.manifest import LoadedManifest
 
 
 def add_parser(subparsers) -> None:
@@ -18,13 +20,14 @@ def add_parser(subparsers) -> None:
         "listed here is a Beam pipeline option and passes through unchanged (default: DirectRunner on every core).",
     )
     p.add_argument("manifest", help="path to a mix manifest (YAML)")
-    p.add_argument("--quiet", action="store_true", help="print only the final summary")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or phase lines: print only errors and the one-line result")
     p.set_defaults(handler=run, accepts_beam_args=True)
 
 
 def run(args) -> int:
     from curation.pipeline import run as run_manifest
-    from curation.report import format_summary
+    from curation.summary import format_result, format_summary
+    from mixes.manifest import load_manifest
 
     loaded = load_manifest(args.manifest)
 
@@ -37,7 +40,7 @@ def run(args) -> int:
     except BaseException:
         _log_traceback(loaded)
         raise
-    print(format_summary(stats))
+    print(format_result(stats) if args.quiet else format_summary(stats))
     return 0
 
 

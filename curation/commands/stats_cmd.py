@@ -34,7 +34,7 @@ def run(args) -> int:
     if args.json:
         print(orjson.dumps(stats, option=orjson.OPT_INDENT_2).decode())
         return 0
-    from curation.report import format_mix_table
+    from curation.summary import format_mix_table
 
     print(format_mix_table(stats))
     return 0

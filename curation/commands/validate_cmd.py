@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from curation.preflight import check_files
-from mixes.manifest import load_manifest
-
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -16,6 +13,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from curation.preflight import check_files
+    from mixes.manifest import load_manifest
+
     loaded = load_manifest(args.manifest)
     check_files(loaded)
     m = loaded.manifest
