@@ -8,6 +8,7 @@ import sys
 import traceback
 
 import curation
+from curation import progress
 from curation.config import ConfigError
 from curation.errors import expected_failure
 from curation.interrupts import Interrupted, stop_cleanly_on_signals
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not accepts_beam_args:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        with stop_cleanly_on_signals():
+        with stop_cleanly_on_signals(), progress.bars(not getattr(args, "quiet", False)):
             if accepts_beam_args:
                 args = _with_beam_options(parser, argv)
             return int(args.handler(args) or 0)

@@ -243,14 +243,15 @@ def run_pipeline(
     """Build and run one pipeline to completion; a failure raises (outputs are only ever renamed into place).
 
     Workers' own log lines go to `log_path`; `progress` (label, total, count of finished outputs) draws a
-    bar on a terminal. A user-facing error raised inside a worker reaches the driver wrapped in the
+    bar on a terminal, and a pipeline without one shows its phase (its log's name) and elapsed time. A user-facing error raised inside a worker reaches the driver wrapped in the
     runner's traceback text; it is raised again as itself, and an expected failure from below (a full disk,
     S3 unreachable) as a StorageError, so the command prints one clear line.
     """
     data_plane_guard.install()
     try:
         with worker_output_to(log_path) as console:
-            with watch(*(progress or ("", 0, lambda: 0)), stream=console):
+            phase = os.path.splitext(os.path.basename(log_path))[0] if log_path else ""
+            with watch(*(progress or (phase,)), stream=console):
                 with beam.Pipeline(options=options) as p:
                     build(p)
     except CurationError:

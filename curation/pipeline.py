@@ -32,7 +32,7 @@ from curation.stages.corpus import DecideCorpus, decisions_digest
 from curation.stages.curate import CurateFiles, PoolFile, pool_digest, pool_meta_uri, read_pool_meta
 from curation.stages.decisions import decisions_complete, mark_complete
 from curation.stages.tokenize import TokenFile, TokenizePools, tokenizer_sha256, tokens_digest
-from curation.stages.verdicts import read_pool_counts
+from curation.stages.verdicts import counts_uri, read_pool_counts
 from filters.registry import FILE_KEYS
 from mixes.manifest import LoadedManifest, Manifest, SourceConfig
 
@@ -202,6 +202,8 @@ def decide(ctx: RunContext, pools: list[PoolFile]) -> tuple[str, str]:
                 | "ListPools" >> beam.Create(list(enumerate(pools)))
                 | "DecideCorpus" >> DecideCorpus(ctx, folder, work_dir, [pool.input_uri for pool in pools]),
                 log_path=ctx.worker_log("decide"),
+                # Verdicts are written per pool once every decision is joined, so the bar counts at the end.
+                progress=("decide", len(pools), lambda: sum(storage.exists(counts_uri(folder, p.digest)) for p in pools)),
             )
         finally:
             storage.remove_tree(work_dir)

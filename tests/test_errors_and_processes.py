@@ -249,7 +249,7 @@ def test_stopped_s3_uploads_are_aborted(s3_endpoint, s3_bucket):
 def test_the_printed_time_covers_the_whole_run_phase_by_phase(tmp_path, capsys):
     manifest = write_manifest(tmp_path, small_manifest(tmp_path))
     started = time.monotonic()
-    assert main(["run", str(manifest), "--quiet", *FAST]) == 0
+    assert main(["run", str(manifest), *FAST]) == 0
     wall_s = time.monotonic() - started
     out = capsys.readouterr().out
     first = out.splitlines()[0]

@@ -38,7 +38,7 @@ def add_parser(subparsers) -> None:
         "manifest's folder as the lock writes it, `.` for that folder itself, or an s3:// prefix) are now under NEW; "
         "each is still checked by size and sha256. Repeatable",
     )
-    p.add_argument("--quiet", action="store_true", help="print only the result")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or phase lines: print only errors and the result")
     p.set_defaults(handler=run, accepts_beam_args=True)
 
 
