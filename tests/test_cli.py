@@ -286,3 +286,18 @@ def test_audit_input_accepts_relative_paths(release, capsys, monkeypatch, tmp_pa
     monkeypatch.chdir(cwd.format(folder=release.parents[2], elsewhere=tmp_path))
     assert main(["audit", str(release), "--input", given, "--line", str(BROKEN_LINE)]) == 0
     assert "quarantined record of source web: invalid_json" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (["--direct_num_worker=2"], "--direct_num_worker: no such option (did you mean '--direct_num_workers'?"),
+        (["--runner", "FlinkRuner"], "--runner=FlinkRuner: unknown runner (did you mean 'FlinkRunner'?)"),
+    ],
+)
+def test_regenerate_names_a_mistyped_beam_option_before_touching_the_release(release, capsys, words, expected):
+    before = (release / "lock.json").stat().st_mtime_ns
+    assert main(["regenerate", str(release / "lock.json"), "--verify", *words]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"curation regenerate: error: {expected}") and err.count("\n") == 1, err
+    assert (release / "lock.json").stat().st_mtime_ns == before and not (release.parent / "1.0.0.previous").exists()
