@@ -243,9 +243,10 @@ def run_pipeline(
     """Build and run one pipeline to completion; a failure raises (outputs are only ever renamed into place).
 
     Workers' own log lines go to `log_path`; `progress` (label, total, count of finished outputs) draws a
-    bar on a terminal, and a pipeline without one shows its phase (its log's name) and elapsed time. A user-facing error raised inside a worker reaches the driver wrapped in the
+    bar on a terminal. A user-facing error raised inside a worker reaches the driver wrapped in the
     runner's traceback text; it is raised again as itself, and an expected failure from below (a full disk,
-    S3 unreachable) as a StorageError, so the command prints one clear line.
+    S3 unreachable) as a StorageError, so the command prints one clear line. A pipeline without `progress`
+    shows its phase (its log's name) and elapsed time.
     """
     data_plane_guard.install()
     try:

@@ -1,6 +1,7 @@
 """Progress of a phase, seen from the driver: the phase's outputs are content-addressed files, so counting
 the finished ones measures progress on any runner (local processes or a remote cluster) without asking
-the workers. A phase with no countable outputs shows its name and elapsed time, so no phase looks hung. Bars are drawn only on a terminal, and never under `--quiet`."""
+the workers. A phase with no countable outputs shows its name and elapsed time, so no phase looks hung.
+Bars are drawn only on a terminal, and never under `--quiet`."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def watch(
     stream: TextIO | None = None,
     interval_s: float = 0.5,
 ) -> Iterator[None]:
-    """A bar over `total` outputs, polled with `count_done`; with neither, an elapsed-time line for `label`."""
+    """A bar over `total` outputs, polled with `count_done`; without `count_done`, `label`'s elapsed time."""
     stream = stream or sys.stderr
     if not label or not _bars_wanted.get() or not stream.isatty():
         yield
