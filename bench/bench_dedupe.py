@@ -6,6 +6,8 @@ Subcommands (each prints one JSON line):
                                     exact, url, paragraph) then the same filter-and-write pass;
                                     clusters.json in W; bytes shuffled by Beam and spilled to files
   signatures --input X              our sketching throughput on one core (docs/s)
+  eval      [--ours-repo R]         precision and recall of both on scripts/build_dedupe_eval.py's set
+                                    (R: the checkout measured as ours, for a before/after)
   corpus    --out X --docs N        real text (IMDB, BBC), scaled up to N documents by seeded
                                     recombination of real review sentences; --near-copies makes the
                                     second half edited copies of the first
@@ -77,6 +79,8 @@ def run_datatrove(input_path: Path, workdir: Path) -> dict:
                 cid = d["metadata"]["minhash_cluster_id"]
                 clusters[d["id"]] = f"c{cid}" if cid != -1 else d["id"]
     (workdir / "clusters.json").write_text(json.dumps(clusters))
+    removed = [json.loads(line)["id"] for f in (workdir / "removed").glob("*.jsonl") for line in f.open()]
+    (workdir / "removed.json").write_text(json.dumps(sorted(removed)))
     return {"tool": "datatrove", "seconds": seconds, "cpu_seconds": cpu_seconds, "docs": len(clusters)}
 
 
@@ -143,6 +147,7 @@ def run_ours(
                 dst.write(line)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     docs = _write_clusters_json(workdir)
+    (workdir / "removed.json").write_text(json.dumps(sorted(removed)))
     return {
         "tool": "ours",
         "workers": workers,
@@ -268,6 +273,34 @@ def write_corpus(out: Path, docs: int, near_copies: bool = False) -> dict:
     return {"corpus": str(out), "docs": docs}
 
 
+def run_eval(workdir: Path, ours_repo: Path) -> dict:
+    """Both tools at their defaults on scripts/build_dedupe_eval.py's set: pair precision and recall, on
+    everything and on the licence families, and removals that are not duplicates of their kept copy.
+    `ours_repo` is the checkout whose dedupe runs as ours (another one measures a before/after)."""
+    sys.path.insert(0, str(REPO))
+    from scripts.build_dedupe_eval import build_eval, record_key, score_clustering
+
+    records = build_eval(SHARED)
+    workdir.mkdir(parents=True, exist_ok=True)
+    corpus = workdir / "eval.jsonl.gz"
+    with gzip.open(corpus, "wt", encoding="utf-8") as f:
+        for r in records:
+            f.write(json.dumps({"id": record_key(r), "text": r["text"], "source": "eval"}) + "\n")
+    tools = {"ours": ([sys.executable], ours_repo)}
+    if PEER_PYTHON.exists():
+        tools["datatrove"] = ([str(PEER_PYTHON)], REPO)
+    scores = {"records": len(records)}
+    for tool, (python, repo) in tools.items():
+        out = workdir / tool
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [*python, __file__, tool, "--input", str(corpus), "--workdir", str(out)]
+        subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(repo)})
+        clusters = json.loads((out / "clusters.json").read_text())
+        removed = set(json.loads((out / "removed.json").read_text()))
+        scores[tool] = score_clustering(records, clusters, removed)
+    return scores
+
+
 def _measured(cmd: list[str]) -> dict:
     """Run a subcommand in a child process under `/usr/bin/time -v`: its JSON line plus its peak RSS."""
     out = subprocess.run(
@@ -363,6 +396,9 @@ def main() -> None:
             p.add_argument("--workers", type=int, default=1)
             p.add_argument("--methods", default="minhash", help=METHODS_HELP)
     sub.add_parser("signatures").add_argument("--input", type=Path, required=True)
+    evaluation = sub.add_parser("eval")
+    evaluation.add_argument("--workdir", type=Path, default=Path("/tmp/bench_dedupe_eval"))
+    evaluation.add_argument("--ours-repo", type=Path, default=REPO, help="checkout whose dedupe is measured")
     corpus = sub.add_parser("corpus")
     corpus.add_argument("--out", type=Path, required=True)
     corpus.add_argument("--docs", type=int, required=True)
@@ -383,6 +419,8 @@ def main() -> None:
                 run_ours(args.input.resolve(), args.workdir.resolve(), args.workers, methods=args.methods)
             )
         )
+    elif args.command == "eval":
+        print(json.dumps(run_eval(args.workdir.resolve(), args.ours_repo.resolve())))
     elif args.command == "signatures":
         print(json.dumps(run_signatures(args.input)))
     elif args.command == "corpus":

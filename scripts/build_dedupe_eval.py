@@ -4,11 +4,17 @@ Natural duplicates: exact copies among IMDB reviews and the permissive code samp
 documents present in both the `original` and `deduplicated` configs. Synthetic near duplicates: BBC
 news articles copied with word substitutions, insertions and deletions until the word 5-gram Jaccard
 similarity reaches a drawn target: positives in [0.8, 0.98], hard negatives in [0.2, 0.5], nothing in
-between. Real corpora also hold near duplicates nobody labelled (a licence header with another year,
-a review posted twice with one word changed): any two records whose exact 5-gram Jaccard is at least
-0.8 are merged into one group, found by an exact prefix-filtered similarity join, not by MinHash.
+between. Families of related but distinct texts, where connected components chain (`licence_families`):
+the LICENSE files and licence headers of the code sample, BSD-2 made from each BSD-3 text, and documents
+revised step by step from one real licence into a related one (GPL-3.0 into AGPL-3.0, ...).
 
-Every record: id, source, text, group (records sharing a group are duplicates), kind, jaccard.
+Truth is per pair and never transitive: two records are duplicates when they share a group (the same
+origin) or when their exact 5-gram Jaccard is at least 0.8, found by an exact prefix-filtered similarity
+join, not by MinHash. Real corpora hold near duplicates nobody labelled (a licence header with another
+year); chained families must not count A and C as duplicates because both are close to B.
+
+Every record: id, source, text, group, kind, jaccard (to the group's original, for synthetic copies),
+near_duplicates (keys `source/id` of the records in other groups at Jaccard >= 0.8).
 Usage: python scripts/build_dedupe_eval.py [--shared ../shared] [--out dedupe_eval.jsonl.gz]
 """
 
@@ -20,7 +26,9 @@ import io
 import json
 import math
 import random
+import re
 from collections import defaultdict
+from itertools import combinations
 from pathlib import Path
 
 import xxhash
@@ -186,21 +194,104 @@ def near_duplicate_pairs(texts: list[str], min_jaccard: float = DUPLICATE_JACCAR
     return sorted(pairs)
 
 
-def merge_near_duplicate_groups(records: list[dict]) -> list[dict]:
-    """Records joined by a near-duplicate pair end up in one group (the smallest group name)."""
-    parent = {r["group"]: r["group"] for r in records}
-
-    def find(g: str) -> str:
-        while parent[g] != g:
-            parent[g] = parent[parent[g]]
-            g = parent[g]
-        return g
-
+def link_near_duplicates(records: list[dict]) -> list[dict]:
+    """Each record with the keys of the records of other groups at Jaccard >= DUPLICATE_JACCARD."""
+    links: dict[int, set[str]] = defaultdict(set)
     for i, j in near_duplicate_pairs([r["text"] for r in records]):
-        a, b = find(records[i]["group"]), find(records[j]["group"])
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    return [{**r, "group": find(r["group"])} for r in records]
+        if records[i]["group"] != records[j]["group"]:
+            links[i].add(record_key(records[j]))
+            links[j].add(record_key(records[i]))
+    return [{**r, "near_duplicates": sorted(links[i])} for i, r in enumerate(records)]
+
+
+def record_key(record: dict) -> str:
+    return f"{record['source']}/{record['id']}"
+
+
+def true_pairs(records: list[dict]) -> set[tuple[str, str]]:
+    """Sorted key pairs that are duplicates: the same group, or linked as near duplicates."""
+    members: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        members[r["group"]].append(record_key(r))
+    pairs = {p for keys in members.values() for p in combinations(sorted(keys), 2)}
+    return pairs | {tuple(sorted((record_key(r), other))) for r in records for other in r["near_duplicates"]}
+
+
+def score_clustering(records: list[dict], clusters: dict[str, str], removed: set[str]) -> dict:
+    """Pair precision and recall of a clustering (record key -> cluster) over every record and over the
+    licence families alone, and how many removals are true duplicates of their cluster's kept record."""
+    from filters.dedupe.evaluation import pair_precision_recall
+
+    truth = true_pairs(records)
+    families = {record_key(r) for r in records if r["source"] == "licences"}
+    kept_of = {clusters[k]: k for k in clusters if k not in removed}
+    removal_pairs = [tuple(sorted((k, kept_of[clusters[k]]))) for k in removed]
+    return {
+        "all": pair_precision_recall(truth, clusters),
+        "licence_families": pair_precision_recall(
+            {p for p in truth if p[0] in families and p[1] in families},
+            {k: c for k, c in clusters.items() if k in families},
+        ),
+        "removed": len(removed),
+        "removed_not_duplicate_of_kept": sum(p not in truth for p in removal_pairs),
+    }
+
+
+# Pairs of related real licences (licensee's test fixtures in the code sample) that a document is revised
+# through, one step at a time: each step is within the threshold of the next, the ends are far apart.
+REVISED_LICENCES = [
+    ("gpl-3.0_markdown", "agpl-3.0_markdown"),
+    ("cc-by-4.0_markdown", "cc-by-sa-4.0_markdown"),
+    ("gpl-2.0_markdown", "lgpl-2.1_markdown"),
+    ("bsd-3-clause_markdown", "crlf-bsd"),
+    ("mit_markdown", "unlicense_markdown"),
+    ("apache-2.0_markdown", "mpl-2.0_markdown"),
+]
+REVISION_STEPS = 12
+LICENCE_FIXTURES = "licensee/licensee:spec/fixtures/"
+LICENCE_FILE = re.compile(r"(^|/)(LICEN[CS]E|COPYING)(\.md|\.txt)?$", re.IGNORECASE)
+# A file's opening comment block (#, //, /* */, --, ;) that mentions a licence.
+LEADING_COMMENT = re.compile(r"\A(?:[ \t]*(?:#|//|/\*|\*|--|;).*\n)+")
+BSD3_THIRD_CLAUSE = re.compile(r"\n[^\n]*Neither the name.*?prior written permission\.\r?\n", re.DOTALL)
+
+
+def revisions(start: str, end: str, steps: int) -> list[str]:
+    """`start` rewritten into `end` in `steps` steps, a slice of words at a time from the top, as a
+    document is revised: version k holds the first k/steps of `end` and the rest of `start`."""
+    a, b = re.split(r"(?<=\S)(?=\s)", start), re.split(r"(?<=\S)(?=\s)", end)
+    return ["".join(b[: round(k / steps * len(b))] + a[round(k / steps * len(a)) :]) for k in range(1, steps)]
+
+
+def licence_families(code_rows: list[dict], headers: int) -> list[dict]:
+    """LICENSE files, a seeded sample of distinct licence headers, BSD-2 made from every BSD-3 file by
+    dropping its third clause (the BSD-2 wording), and the revisions of REVISED_LICENCES."""
+    out = []
+    licence_files = [r for r in code_rows if LICENCE_FILE.search(r["path"])]
+    for r in licence_files:
+        out.append(_record(r["id"], "licences", r["text"], f"licence:{_digest(r['text'])}", "licence_file"))
+        bsd2 = BSD3_THIRD_CLAUSE.sub("\n", r["text"], count=1)
+        if bsd2 != r["text"]:
+            out.append(
+                _record(f"{r['id']}#bsd-2", "licences", bsd2, f"licence:{_digest(bsd2)}", "licence_bsd2")
+            )
+    comments: dict[str, str] = {}
+    for r in code_rows:
+        opening = LEADING_COMMENT.match(r["text"])
+        if opening and re.search(r"licen[cs]e", opening.group(0), re.IGNORECASE):
+            comments.setdefault(opening.group(0), r["id"])
+    for text in sorted(comments, key=lambda t: _digest(f"{SEED_NAME}/{t}"))[:headers]:
+        out.append(
+            _record(
+                f"{comments[text]}#header", "licences", text, f"licence:{_digest(text)}", "licence_header"
+            )
+        )
+    by_id = {r["id"]: r["text"] for r in licence_files}
+    for start, end in REVISED_LICENCES:
+        texts = (by_id[f"{LICENCE_FIXTURES}{name}/LICENSE.md"] for name in (start, end))
+        for k, text in enumerate(revisions(*texts, REVISION_STEPS), start=1):
+            doc_id = f"{start}->{end}/{k}"
+            out.append(_record(doc_id, "licences", text, f"revision:{doc_id}", "licence_revision"))
+    return out
 
 
 def _record(
@@ -217,18 +308,23 @@ def _record(
 
 
 def build_eval(
-    shared: Path, imdb_singletons: int = 600, code_singletons: int = 300, bbc_originals: int = 300
+    shared: Path,
+    imdb_singletons: int = 600,
+    code_singletons: int = 300,
+    bbc_originals: int = 300,
+    licence_headers: int = 150,
 ) -> list[dict]:
     corpora = shared / "corpora"
     imdb = _read_jsonl(corpora / "reviews/imdb-aclImdb-50k-labeled.jsonl.zst")
     code = _read_jsonl(corpora / "code/github-permissive-sample.jsonl.gz")
     oscar = _read_jsonl(corpora / "web/oscar2019-166langs-excerpts.jsonl.gz")
     bbc = _read_jsonl(corpora / "news/bbc-fulltext-2225.jsonl.gz")
-    return merge_near_duplicate_groups(
+    return link_near_duplicates(
         natural_exact_duplicates(imdb, "imdb", imdb_singletons)
         + natural_exact_duplicates(code, "code", code_singletons)
         + oscar_config_pairs(oscar)
         + synthetic_near_duplicates(bbc, bbc_originals)
+        + licence_families(code, licence_headers)
     )
 
 

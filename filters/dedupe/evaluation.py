@@ -1,6 +1,7 @@
-"""Pair-level precision and recall of a duplicate clustering against truth groups (as in the
+"""Pair-level precision and recall of a duplicate clustering against true duplicate pairs (as in the
 near-duplicate evaluations of Broder 1997 and the FineWeb ablations): a pair of documents is a
-predicted duplicate when they share a cluster, a true duplicate when they share a truth group."""
+predicted duplicate when they share a cluster. Truth is given as pairs, not groups, so that related
+texts linked only through a third (A ~ B ~ C) are not counted as duplicates of each other."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Hashable, Mapping
 from itertools import combinations
 
 
-def _pairs(assignment: Mapping[str, Hashable]) -> set[tuple[str, str]]:
+def clustered_pairs(assignment: Mapping[str, Hashable]) -> set[tuple[str, str]]:
+    """Sorted pairs of documents sharing a cluster: doc id -> cluster."""
     members: dict[Hashable, list[str]] = defaultdict(list)
     for doc, cluster in assignment.items():
         members[cluster].append(doc)
@@ -17,10 +19,10 @@ def _pairs(assignment: Mapping[str, Hashable]) -> set[tuple[str, str]]:
 
 
 def pair_precision_recall(
-    truth: Mapping[str, Hashable], predicted: Mapping[str, Hashable]
+    true_pairs: set[tuple[str, str]], predicted: Mapping[str, Hashable]
 ) -> dict[str, float]:
-    """Both mappings cover the same documents: doc id -> group (truth) or cluster (predicted)."""
-    true_pairs, predicted_pairs = _pairs(truth), _pairs(predicted)
+    """`true_pairs` sorted (a, b) with a < b; `predicted` doc id -> cluster for every document."""
+    predicted_pairs = clustered_pairs(predicted)
     hits = len(true_pairs & predicted_pairs)
     return {
         "precision": hits / len(predicted_pairs) if predicted_pairs else 1.0,
