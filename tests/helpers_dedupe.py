@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.util
 import json
 import shutil
 from collections import Counter
@@ -23,8 +24,10 @@ from curation.storage import S3_REQUESTS_METRIC
 from filters.dedupe.config import DedupeConfig
 from filters.dedupe.transforms import Deduplicate
 
+REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CC_SAMPLE = SHARED / "corpora/web/CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz"
+CODE_SAMPLE = SHARED / "corpora/code/github-permissive-sample.jsonl.gz"
 
 
 def shared_or_skip(path: Path) -> Path:
@@ -42,6 +45,21 @@ def cc_documents(limit: int | None = None, source: str = "web") -> list[Document
             docs.append(Document(d["id"], d["text"], source, metadata={"url": d["metadata"].get("url")}))
     long_enough = [d for d in docs if len(d.text.split()) >= 200]
     return long_enough[:limit]
+
+
+def eval_builder():
+    """scripts/build_dedupe_eval.py as a module: the evaluation set, its truth and its licence families."""
+    spec = importlib.util.spec_from_file_location("build_dedupe_eval", REPO / "scripts/build_dedupe_eval.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def code_sample_texts(ids: set[str]) -> dict[str, str]:
+    """Texts of files of the permissive code sample by id (repo:path)."""
+    with gzip.open(shared_or_skip(CODE_SAMPLE), "rt", encoding="utf-8") as f:
+        rows = (json.loads(line) for line in f)
+        return {r["id"]: r["text"] for r in rows if r["id"] in ids}
 
 
 def batched(docs: list[Document], size: int) -> list[list[Document]]:

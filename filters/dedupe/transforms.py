@@ -6,8 +6,8 @@ URL, paragraph digests, MinHash band rows) go through run files that one task pe
 reads back (`GroupInRuns`, and the band runs of `DeduplicateMinHash`); each method decides per group and sends
 its few decisions back to the handles by batch key. So no shuffle carries a document's text or sketch,
 and what the runner holds grows with the duplicates, not the corpus. Each method keeps one copy per group
-by the stable keep rule and emits a ledger row for every other copy; paragraph repeats come out as span
-edits (Dolma style)."""
+by the stable keep rule (MinHash: one per star of a component, see `stars`) and emits a ledger row
+for every other copy; paragraph repeats come out as span edits (Dolma style)."""
 
 from __future__ import annotations
 
@@ -23,10 +23,10 @@ from apache_beam.pvalue import AsDict, AsList, TaggedOutput
 from apache_beam.transforms.window import GlobalWindows
 
 from curation.document import DocKey, Rejection
-from filters.dedupe import components
+from filters.dedupe import components, stars
 from filters.dedupe.buckets import band_rows, bucket_pairs
 from filters.dedupe.config import DedupeConfig, MinHashConfig, ParagraphDedupeConfig, Scope
-from filters.dedupe.keep_rule import KeepKey
+from filters.dedupe.keep_rule import KeepKey, central_first
 from filters.dedupe.minhash import estimated_jaccard, exact_jaccard
 from filters.dedupe.sketch import DocSketch, make_hasher, sketch_batch
 from filters.dedupe.spill import (
@@ -130,7 +130,7 @@ class KeepOnePerKey(beam.PTransform):
             | "KeyMembers" >> beam.FlatMap(_member_records, key_of=self.key_of)
             | "GroupMembers" >> GroupInRuns(self.work_dir)
             | "KeepFirstByRule"
-            >> beam.ParDo(_KeepFirstMember(self.filter_name, self.reason)).with_outputs(
+            >> beam.ParDo(_KeepRepresentatives(self.filter_name, self.reason, _one_star)).with_outputs(
                 "rejections", main="decisions"
             )
         )
@@ -213,8 +213,10 @@ class ApplyDecisions(beam.PTransform):
 
 
 class DeduplicateMinHash(beam.PTransform):
-    """LSH band buckets give candidate pairs, connected components give clusters, the keep rule
-    picks each cluster's representative; the rest are near duplicates.
+    """LSH band buckets give candidate pairs, the verified pairs give connected components, and each
+    component is split into stars (`stars`) around representatives taken in the order of
+    `keep_rule.central_first` (the preferred source, then the most verified neighbours), so every removed
+    document reaches `verify_jaccard` against the copy that is kept, not merely against a neighbour.
 
     Band rows go to sorted run files; one task per shard of band keys reads its slice of every run
     and links the buckets it finds. Only candidates (documents sharing a bucket with another) take part
@@ -242,17 +244,22 @@ class DeduplicateMinHash(beam.PTransform):
         )
         similar_pairs = split.halves | "VerifyPairs" >> KeepSimilarPairs(cfg.verify_jaccard, self.work_dir)
         node_to_component = similar_pairs | "FindComponents" >> FindConnectedComponents(cfg.component_rounds)
+        node_to_degree = (
+            similar_pairs
+            | "BothEnds" >> beam.FlatMap(lambda pair: pair)
+            | "CountSimilarNeighbours" >> beam.combiners.Count.PerElement()
+        )
         decided = (
-            {"member": split.members, "component": node_to_component}
+            {"member": split.members, "component": node_to_component, "degree": node_to_degree}
             | "JoinComponents" >> CoGroupInRuns(self.work_dir)
             | "KeyByComponent" >> beam.FlatMapTuple(_key_by_component)
-            | "GroupClusters" >> GroupInRuns(self.work_dir)
-            | "KeepFirstByRule"
+            | "GroupComponents" >> GroupInRuns(self.work_dir)
+            | "SplitIntoStars"
             >> beam.ParDo(
-                _KeepFirstMember(
+                _KeepRepresentatives(
                     MINHASH_FILTER,
                     "near_duplicate",
-                    functools.partial(_near_score, cfg.verify_jaccard is not None),
+                    functools.partial(_near_stars, cfg.verify_jaccard),
                 )
             ).with_outputs("rejections", main="decisions")
         )
@@ -404,36 +411,37 @@ class _WriteRuns(beam.DoFn):
         return self.write(parts)
 
 
-class _KeepFirstMember(beam.DoFn):
-    """A group's first member by the keep rule stands for the group: (batch key, (node, cluster size))
-    for it, (batch key, (node, None)) for every other member, which also gets a ledger row (scored by
-    `score` of the removed and the kept member's score basis, when given)."""
+class _KeepRepresentatives(beam.DoFn):
+    """`split` orders a group's members and cuts them into stars [(representative, [(member, score)])]:
+    (batch key, (node, cluster size)) for each representative that absorbed someone, (batch key, (node,
+    None)) for every absorbed member, which also gets a ledger row naming its representative and score."""
 
-    def __init__(self, filter_name: str, reason: str, score: Callable[[bytes, bytes], float] | None = None):
-        self.filter_name, self.reason, self.score = filter_name, reason, score
+    def __init__(self, filter_name: str, reason: str, split: Callable[[list], list]):
+        self.filter_name, self.reason, self.split = filter_name, reason, split
         self.removed = Metrics.counter(STAGE, reason)
 
     def process(self, keyed_group) -> Iterator[Any]:
-        members = sorted(keyed_group[1], key=lambda m: m[:4])
-        if len(members) == 1:
+        if len(keyed_group[1]) == 1:
             return
-        kept_keep, _, kept_node, kept_batch, kept_basis = members[0]
-        cluster_size = sum(m[1] for m in members)
-        yield kept_batch, (kept_node, cluster_size)
-        for keep, _, node, batch, basis in members[1:]:
-            self.removed.inc()
-            yield batch, (node, None)
-            yield TaggedOutput(
-                "rejections",
-                _duplicate_rejection(
-                    KeepKey(*keep),
-                    KeepKey(*kept_keep),
-                    cluster_size,
-                    self.filter_name,
-                    self.reason,
-                    score=self.score(basis, kept_basis) if self.score else None,
-                ),
-            )
+        for (kept_keep, kept_represents, kept_node, kept_batch, _), absorbed in self.split(keyed_group[1]):
+            if not absorbed:
+                continue
+            cluster_size = kept_represents + sum(m[1] for m, _ in absorbed)
+            yield kept_batch, (kept_node, cluster_size)
+            for (keep, _, node, batch, _), score in absorbed:
+                self.removed.inc()
+                yield batch, (node, None)
+                yield TaggedOutput(
+                    "rejections",
+                    _duplicate_rejection(
+                        KeepKey(*keep),
+                        KeepKey(*kept_keep),
+                        cluster_size,
+                        self.filter_name,
+                        self.reason,
+                        score,
+                    ),
+                )
 
 
 class _SplitCandidates(beam.DoFn):
@@ -585,10 +593,29 @@ def _carry_label(u: int, g: dict) -> Iterator[tuple[int, int]]:
         yield v, label_u
 
 
-def _key_by_component(node: int, g: dict) -> Iterator[tuple[int, MemberRecord]]:
-    labels = list(g["component"])
+def _key_by_component(node: int, g: dict) -> Iterator[tuple[int, tuple[MemberRecord, int]]]:
+    """(component label, (member record, its count of verified neighbours)) for a candidate."""
+    labels, degrees = list(g["component"]), list(g["degree"])
     for member in g["member"]:
-        yield (labels[0] if labels else node), member
+        yield (labels[0] if labels else node), (member, degrees[0] if degrees else 0)
+
+
+def _one_star(members: Iterable[MemberRecord]) -> list[tuple[MemberRecord, list]]:
+    """Exact and URL groups hold copies of one key: the first by the keep rule stands for all, unscored."""
+    first, *rest = sorted(members, key=lambda m: m[0])
+    return [(first, [(m, None) for m in rest])]
+
+
+def _near_stars(
+    min_jaccard: float | None, members: Iterable[tuple[MemberRecord, int]]
+) -> list[tuple[MemberRecord, list]]:
+    """A component's stars whose members reach `min_jaccard` against their representative, scored by
+    the exact Jaccard of their shingles (without a threshold: the whole component, scored by signatures)."""
+    exact = min_jaccard is not None
+    ordered = [m for m, _ in sorted(members, key=lambda md: central_first(md[0][0], md[1]))]
+    return stars.star_clusters(
+        ordered, lambda member, kept: _near_score(exact, member[4], kept[4]), min_jaccard
+    )
 
 
 def _near_score(exact: bool, removed: bytes, kept: bytes) -> float:

@@ -1,10 +1,9 @@
 """Near-duplicate quality on real text (scripts/build_dedupe_eval.py): our MinHash at its defaults
-against the truth groups, and against datatrove 0.10.1's four MinHash stages on the same input."""
+against the true duplicate pairs, and against datatrove 0.10.1's four MinHash stages on the same input."""
 
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import subprocess
 from pathlib import Path
@@ -13,8 +12,7 @@ import pytest
 
 from curation.document import Document
 from filters.dedupe.config import DedupeConfig, MinHashConfig
-from filters.dedupe.evaluation import pair_precision_recall
-from tests.helpers_dedupe import SHARED, run_dedupe, shared_or_skip
+from tests.helpers_dedupe import SHARED, eval_builder, run_dedupe, shared_or_skip
 
 REPO = Path(__file__).resolve().parents[3]
 PEER_PYTHON = Path.home() / "peers/datatrove/bin/python"
@@ -22,10 +20,7 @@ PEER_PYTHON = Path.home() / "peers/datatrove/bin/python"
 
 def _build_eval() -> list[dict]:
     shared_or_skip(SHARED / "corpora/reviews/imdb-aclImdb-50k-labeled.jsonl.zst")
-    spec = importlib.util.spec_from_file_location("build_dedupe_eval", REPO / "scripts/build_dedupe_eval.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build_eval(SHARED)
+    return eval_builder().build_eval(SHARED)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +28,7 @@ def eval_records() -> list[dict]:
     return _build_eval()
 
 
-def _our_clusters(records: list[dict], out: Path) -> dict[str, str]:
+def _our_clusters(records: list[dict], out: Path) -> tuple[dict[str, str], set[str]]:
     docs = [Document(f"{r['source']}/{r['id']}", r["text"], "eval") for r in records]
     result = run_dedupe(docs, DedupeConfig(minhash=MinHashConfig()), out, batch_size=500)
     # A kept document alone in its cluster is its own cluster, whatever its content hash.
@@ -42,10 +37,10 @@ def _our_clusters(records: list[dict], out: Path) -> dict[str, str]:
         for (_, doc_id), c in result["clusters"].items()
     }
     clusters.update({r["doc_id"]: r["detail"]["cluster_id"] for r in result["rejections"]})
-    return clusters
+    return clusters, {r["doc_id"] for r in result["rejections"]}
 
 
-def _datatrove_clusters(records: list[dict], workdir: Path) -> dict[str, str]:
+def _datatrove_clusters(records: list[dict], workdir: Path) -> tuple[dict[str, str], set[str]]:
     corpus = workdir / "eval.jsonl.gz"
     with gzip.open(corpus, "wt", encoding="utf-8") as f:
         for r in records:
@@ -64,19 +59,29 @@ def _datatrove_clusters(records: list[dict], workdir: Path) -> dict[str, str]:
         capture_output=True,
         timeout=300,
     )
-    return json.loads((workdir / "datatrove/clusters.json").read_text())
+    return (
+        json.loads((workdir / "datatrove/clusters.json").read_text()),
+        set(json.loads((workdir / "datatrove/removed.json").read_text())),
+    )
 
 
 @pytest.mark.slow
-def test_minhash_at_defaults_finds_near_duplicates_with_high_precision_and_recall(eval_records, tmp_path):
-    truth = {f"{r['source']}/{r['id']}": r["group"] for r in eval_records}
-    ours = pair_precision_recall(truth, _our_clusters(eval_records, tmp_path / "ours"))
+def test_minhash_at_defaults_finds_near_duplicates_and_never_removes_a_text_far_from_its_kept_copy(
+    eval_records, tmp_path
+):
+    score = eval_builder().score_clustering
+    ours = score(eval_records, *_our_clusters(eval_records, tmp_path / "ours"))
     print("ours", ours)
-    assert ours["true_pairs"] > 1500
-    assert ours["precision"] >= 0.99
-    assert ours["recall"] >= 0.97
+    assert ours["all"]["true_pairs"] > 2000 and ours["licence_families"]["true_pairs"] > 300
+    assert ours["removed_not_duplicate_of_kept"] == 0
+    assert ours["all"]["precision"] >= 0.97 and ours["all"]["recall"] >= 0.97
+    assert ours["licence_families"]["precision"] >= 0.9 and ours["licence_families"]["recall"] >= 0.9
     if not PEER_PYTHON.exists():
         pytest.skip(f"datatrove peer venv {PEER_PYTHON} absent (see ../shared/PEERS.md): comparison not run")
-    theirs = pair_precision_recall(truth, _datatrove_clusters(eval_records, tmp_path))
+    theirs = score(eval_records, *_datatrove_clusters(eval_records, tmp_path))
     print("datatrove", theirs)
-    assert ours["recall"] >= theirs["recall"] - 0.01
+    # datatrove's connected components chain through related texts: far lower precision, a few points
+    # more recall.
+    assert theirs["removed_not_duplicate_of_kept"] > 0
+    assert ours["all"]["precision"] >= theirs["all"]["precision"] + 0.1
+    assert ours["all"]["recall"] >= theirs["all"]["recall"] - 0.05
