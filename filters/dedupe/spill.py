@@ -7,8 +7,9 @@ times their size. So each batch's sketches are written once to a file and travel
 record dedupe groups (band rows; exact, URL and paragraph keys; candidates' routes, pair halves, cluster
 members; decisions) is written in runs split into shards of keys, which grouping tasks read back, each a
 range of consecutive shards, and group: the external-sort shuffle of datatrove's MinHash stages, inside the
-Beam graph. Beam itself then shuffles only the connected-component rounds (integer edges) and the list of
-runs. Any runner whose workers share the folder (one machine's disk, or S3 for a cluster) runs the same graph.
+Beam graph. Beam itself then shuffles only the connected-component rounds (integer edges), the count of
+verified pairs per candidate (integers, combined before the shuffle) and the list of runs. Any runner
+whose workers share the folder (one machine's disk, or S3 for a cluster) runs the same graph.
 
 Requests to object storage are bounded. A batch of documents costs one PUT for its sketch file and one GET
 each time a step reads it back (at most six). A run costs one PUT, then one ranged GET per grouping task
