@@ -173,7 +173,7 @@ def test_chunked_transfer_encoding_is_decoded():
     assert doc.text.startswith("Internet Assigned Numbers Authority")
 
 
-def test_trafilatura_extractor_through_datatrove(tmp_path):
+def test_trafilatura_extractor_is_selectable_by_name():
     try:
         import trafilatura  # noqa: F401
     except ImportError:

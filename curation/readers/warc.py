@@ -1,5 +1,5 @@
-"""WARC and WET readers (Common Crawl layout): HTML `response` records become text through resiliparse's
-main-content extraction (or trafilatura via datatrove); WET `conversion` records are text.
+"""WARC and WET readers (Common Crawl layout): HTML `response` records become text through the source's
+extractor (curation.readers.extract), run in an isolated child process; WET `conversion` records are text.
 
 Records are framed here, by their headers' Content-Length, and each is parsed by FastWARC on its own. A
 record must be followed by the next one or by the end of the file: one that is not has a wrong length (or
@@ -20,7 +20,7 @@ from fastwarc.warc import WarcRecord, WarcRecordType
 
 from curation import storage
 from curation.document import Document, Quarantine, Skipped, stable_id
-from curation.errors import CurationError
+from curation.readers.extract_isolated import ExtractFailure, isolated
 from curation.readers.records import build_document, reject, unreadable_reason
 from mixes.manifest import SourceConfig
 
@@ -212,7 +212,7 @@ class _Framing:
 def read_warc(
     source: SourceConfig, uri: str, digest: storage.ReadDigest | None, name: str
 ) -> Iterator[Document | Quarantine | Skipped]:
-    extract = html_to_text(source.extractor)
+    extractor = isolated(source.extractor)
 
     def response_to_document(
         source: SourceConfig, uri: str, framed: _Framed, record: WarcRecord
@@ -230,7 +230,10 @@ def read_warc(
 
         body = record.reader.read()
         html = bytes_to_str(body, record.http_charset or detect_encoding(body))
-        return _record_document(source, uri, framed.offset, record, extract(html) or "")
+        text = extractor.extract(html)
+        if isinstance(text, ExtractFailure):
+            return reject(source, uri, text.reason, offset=framed.offset, detail=text.detail)
+        return _record_document(source, uri, framed.offset, record, text)
 
     return _read_archive(source, uri, WarcRecordType.response, response_to_document, digest, name)
 
@@ -258,22 +261,6 @@ def read_wet(
         return _record_document(source, uri, framed.offset, record, text)
 
     return _read_archive(source, uri, WarcRecordType.conversion, conversion_to_document, digest, name)
-
-
-def html_to_text(extractor: str) -> Callable[[str], str | None]:
-    if extractor == "resiliparse":
-        from resiliparse.extract.html2text import extract_plain_text
-
-        return lambda html: extract_plain_text(html, main_content=True)
-    try:
-        import trafilatura  # noqa: F401
-    except ImportError as exc:
-        raise CurationError(
-            f"extractor 'trafilatura' needs the Python package 'trafilatura' (pip install trafilatura): {exc}"
-        ) from None
-    from datatrove.pipeline.extractors import Trafilatura
-
-    return Trafilatura(favour_precision=True).extract
 
 
 def _read_archive(
