@@ -1,7 +1,8 @@
 """lock.json beside every output: everything needed to rebuild it byte for byte and to prove it did —
 the manifest hash, code and library versions, every input with its size and sha256 (S3: ETag too),
-the models, tokenizer and eval sets by sha256, the seeds, and the sha256 of every output file. The audit
-index and the dataset card are derived before the checksums are taken, so the lock covers them too."""
+the models, tokenizer and eval sets by sha256, each WARC source's HTML extractor with its library
+versions, the seeds, and the sha256 of every output file. The audit index and the dataset card are
+derived before the checksums are taken, so the lock covers them too."""
 
 from __future__ import annotations
 
@@ -123,6 +124,7 @@ def run_facts(ctx, pools) -> dict[str, Any]:
         "models": [named_entry(p) for p in models],
         "filter_lists": [named_entry(p) for p in _named_files(specs, LIST_KEYS)],
         "plugins": plugins(specs),
+        "extractors": extractors(ctx.sources, pools),
         "eval_sets": [named_entry(p) for p in eval_files(m.decontaminate, ctx.loaded)],
     }
 
@@ -166,6 +168,18 @@ def plugins(specs: list[dict[str, Any]]) -> list[dict[str, str]]:
         for name in used
         if (p := plugin_of(name)) is not None
     ]
+
+
+def extractors(sources, pools) -> list[dict[str, Any]]:
+    """The HTML extractor of each source that read WARC pages: its name, function and library versions."""
+    from curation.readers import html_extraction
+
+    used = {}
+    for pool in pools:
+        extraction = html_extraction(sources[pool.source], pool.input_uri)
+        if extraction is not None:
+            used[pool.source] = extraction
+    return [dict(used[name], source=name) for name in sorted(used)]
 
 
 # A shard's tokens and index are hashed while they are written; their sidecar keeps the digests.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.metadata
 import os
 import shutil
 import signal
@@ -83,6 +84,16 @@ def test_bad_inputs_are_quarantined_and_counted(tmp_path):
     quarantine = pq.read_table(tmp_path / "out" / "small" / "1.0.0" / "ledger" / "quarantine.parquet").to_pylist()
     assert {q["uri"].rsplit("/", 1)[-1] for q in quarantine} >= {"mixed-bad.json.gz", "truncated.json.gz"}
     assert all(q["line"] is not None or q["offset"] is not None for q in quarantine)
+    # The crawl's text is what its extractor made of it, so the lock names the extractor and its library.
+    lock = orjson.loads((tmp_path / "out" / "small" / "1.0.0" / "lock.json").read_bytes())
+    assert lock["extractors"] == [
+        {
+            "source": "crawl",
+            "extractor": "resiliparse",
+            "function": "curation.readers.extract:resiliparse_article",
+            "libraries": {"resiliparse": importlib.metadata.version("resiliparse")},
+        }
+    ]
 
 
 def test_an_input_that_cannot_be_opened_is_quarantined_and_its_source_goes_on(tmp_path):

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from curation import storage
 from curation.document import Document, Quarantine, Skipped
 from curation.errors import InputError
+from curation.readers.extract import identity
 from curation.readers.jsonl import read_jsonl
 from curation.readers.parquet import read_parquet
 from curation.readers.records import reject
@@ -37,6 +38,13 @@ def detect_format(uri: str) -> str:
         if name.endswith(suffix):
             return fmt
     raise InputError(f"{uri}: cannot tell the format from the extension; set the source's format")
+
+
+def html_extraction(source: SourceConfig, uri: str) -> dict[str, object] | None:
+    """The extractor the file at `uri` is read with (its name, function and library versions), if it is a
+    WARC whose HTML pages become text; None otherwise."""
+    fmt = detect_format(uri) if source.format == "auto" else source.format
+    return identity(source.extractor) if fmt == "warc" else None
 
 
 def read_source_file(

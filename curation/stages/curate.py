@@ -19,7 +19,7 @@ from curation.chain import Chain, scoring_identity
 from curation.digests import CODE_VERSION, digest
 from curation.document import Document, Quarantine, Skipped
 from curation.layout import RunLayout
-from curation.readers import read_source_file
+from curation.readers import html_extraction, read_source_file
 from mixes.manifest import SourceConfig
 
 POOL_SUFFIX = ".pool.jsonl.zst"
@@ -82,6 +82,9 @@ def pool_digest(source: SourceConfig, uri: str, name: str) -> str:
     alike (stage one and stage two, in sibling folders) share its pool."""
     not_reading = ("filters", "paths", "name", "follow_symlinks")
     reader = {k: v for k, v in source.__dict__.items() if k not in not_reading}
+    # A WARC's text is what its extractor made of it: a new extractor version or function is a new pool.
+    if (extraction := html_extraction(source, uri)) is not None:
+        reader["extraction"] = extraction
     return digest(CODE_VERSION, source.name, input_identity(uri), name, reader, scoring_identity(source.filters))
 
 
