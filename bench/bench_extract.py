@@ -156,6 +156,7 @@ def row(label: str, texts: list[str], seconds: list[float], traf: list, read: li
         "readability": token_scores(texts[len(traf) :], read),
         "pages": len(texts),
         "cpu_seconds": sum(seconds),
+        "slowest_page_cpu_seconds": max(seconds),
     }
 
 
