@@ -4,6 +4,7 @@ fails in its own way. They run in the isolated child process, which imports them
 
 import os
 import signal
+import time
 
 from curation.readers.extract import Extractor, resiliparse_article
 
@@ -25,6 +26,10 @@ def _spin() -> None:
         pass
 
 
+def _block() -> None:
+    time.sleep(3600)
+
+
 def _segfault() -> None:
     os.kill(os.getpid(), signal.SIGSEGV)
 
@@ -34,10 +39,16 @@ def _raise() -> None:
 
 
 spins_on_poisoned_page = _unless_poisoned(_spin)
+blocks_on_poisoned_page = _unless_poisoned(_block)
 segfaults_on_poisoned_page = _unless_poisoned(_segfault)
 raises_on_poisoned_page = _unless_poisoned(_raise)
 
 TEST_EXTRACTORS = {
     name: Extractor(f"helpers_extract:{name}", ("resiliparse",))
-    for name in ("spins_on_poisoned_page", "segfaults_on_poisoned_page", "raises_on_poisoned_page")
+    for name in (
+        "spins_on_poisoned_page",
+        "blocks_on_poisoned_page",
+        "segfaults_on_poisoned_page",
+        "raises_on_poisoned_page",
+    )
 }

@@ -5,13 +5,13 @@ import gzip
 
 import pytest
 from conftest import DEMO_DATA
-from helpers_extract import POISONED_PAGE_URL, TEST_EXTRACTORS
+from helpers_extract import POISONED_PAGE_MARK, POISONED_PAGE_URL, TEST_EXTRACTORS
 from helpers_io import REPO_DATA, source, split
 
 from curation.errors import InputError
 from curation.readers import extract, extract_isolated, read_source_file
 from curation.readers.extract import article_span, extractor, resiliparse_main_content
-from curation.readers.extract_isolated import IsolatedExtractor
+from curation.readers.extract_isolated import ExtractFailure, IsolatedExtractor
 
 SAMPLE_WARC = DEMO_DATA / "warc" / "sample-0000.warc.gz"
 WHIRLWIND_WARC = REPO_DATA / "whirlwind.warc.gz"
@@ -67,6 +67,21 @@ def test_a_page_that_hangs_the_extractor_is_quarantined_as_extract_timeout(
     assert "1 s of CPU time" in detail or "wall time" in detail
 
 
+def test_a_child_that_blocks_without_computing_is_replaced_after_the_wall_clock_backstop(
+    test_extractors, monkeypatch, sample_pages
+):
+    # A sleeping extractor uses no CPU time, so only the wall clock ends it (shortened here to 1 s).
+    (poisoned,) = [html for html in sample_pages if POISONED_PAGE_MARK in html]
+    with IsolatedExtractor("blocks_on_poisoned_page", timeout_cpu_seconds=1) as isolated:
+        with monkeypatch.context() as shortened:
+            shortened.setattr(extract_isolated, "_MIN_WALL_SECONDS", 1)
+            shortened.setattr(extract_isolated, "_WALL_PER_CPU_SECOND", 1)
+            assert isolated.extract(poisoned) == ExtractFailure(
+                "extract_timeout", "no answer in 1 s of wall time"
+            )
+        assert isolated.extract(sample_pages[0]) == extractor("resiliparse")(sample_pages[0])
+
+
 def test_a_page_that_kills_the_extractor_is_quarantined_as_extract_crash(test_extractors, sample_documents):
     docs, quarantined = read_with("segfaults_on_poisoned_page")
     detail = assert_only_the_poisoned_page_is_lost(docs, quarantined, sample_documents, "extract_crash")
@@ -89,7 +104,9 @@ def test_on_error_fail_stops_at_the_page_the_extractor_died_on(test_extractors):
 def test_the_child_process_gives_the_text_extraction_gives_in_process(sample_pages):
     for name in ("resiliparse", "resiliparse_main_content"):
         with IsolatedExtractor(name) as isolated:
-            assert [isolated.extract(html) for html in sample_pages] == list(map(extractor(name), sample_pages))
+            assert [isolated.extract(html) for html in sample_pages] == list(
+                map(extractor(name), sample_pages)
+            )
 
 
 def test_trafilatura_text_does_not_depend_on_the_pages_read_before():
