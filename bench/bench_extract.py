@@ -206,14 +206,14 @@ def measure(only: list[str]) -> list[dict]:
         outputs[label] = timed(fn, htmls)
         rows.append(row(label, *outputs[label], traf, read))
         print(json.dumps(rows[-1]), flush=True)
-    fast, precise = "extractor: resiliparse", "extractor: trafilatura"
+    fast, precise = "extractor: resiliparse_article", "extractor: trafilatura"
     if fast in outputs and precise in outputs:
         bound = two_stage_bound(outputs[fast], outputs[precise], truths)
         rows.append(
             row("two-stage bound: resiliparse, then trafilatura where it scores higher", *bound, traf, read)
         )
         print(json.dumps(rows[-1]), flush=True)
-        in_process, isolated = isolated_overhead("resiliparse", htmls)
+        in_process, isolated = isolated_overhead("resiliparse_article", htmls)
         print(
             f"resiliparse on {len(htmls)} pages, wall s: in process {in_process:.2f}, isolated {isolated:.2f}"
         )

@@ -50,7 +50,7 @@ class SourceConfig:
     # Record fields copied into `metadata`; None keeps every field that is not text or id.
     metadata_fields: list[str] | None = None
     # HTML-to-text for WARC responses: resiliparse (fast, default) or trafilatura through datatrove.
-    extractor: Literal["resiliparse", "trafilatura"] = "resiliparse"
+    extractor: Literal["resiliparse_article", "resiliparse", "trafilatura"] = "resiliparse_article"
     on_error: Literal["fail", "quarantine"] = "quarantine"
     # Documents larger than this (UTF-8 bytes) are quarantined as `document_too_large`.
     max_document_bytes: int = 16 * 1024 * 1024

@@ -79,7 +79,7 @@ def test_a_child_that_blocks_without_computing_is_replaced_after_the_wall_clock_
             assert isolated.extract(poisoned) == ExtractFailure(
                 "extract_timeout", "no answer in 1 s of wall time"
             )
-        assert isolated.extract(sample_pages[0]) == extractor("resiliparse")(sample_pages[0])
+        assert isolated.extract(sample_pages[0]) == extractor("resiliparse_article")(sample_pages[0])
 
 
 def test_a_page_that_kills_the_extractor_is_quarantined_as_extract_crash(test_extractors, sample_documents):
@@ -102,7 +102,7 @@ def test_on_error_fail_stops_at_the_page_the_extractor_died_on(test_extractors):
 
 
 def test_the_child_process_gives_the_text_extraction_gives_in_process(sample_pages):
-    for name in ("resiliparse", "resiliparse_main_content"):
+    for name in ("resiliparse_article", "resiliparse"):
         with IsolatedExtractor(name) as isolated:
             assert [isolated.extract(html) for html in sample_pages] == list(
                 map(extractor(name), sample_pages)
@@ -130,7 +130,7 @@ def test_default_cuts_the_lines_around_the_article(sample_pages):
     # maria-antoniak.github.io/2020/03/25/pip.html: resiliparse's main content keeps the post's date below
     # its last paragraph; the code lines inside the post stay.
     (page,) = [html for html in sample_pages if "<title>Make Your Project Pippable" in html]
-    main_content, article = resiliparse_main_content(page), extractor("resiliparse")(page)
+    main_content, article = resiliparse_main_content(page), extractor("resiliparse_article")(page)
     assert article.startswith("Make Your Project Pippable\n\nThis is a no nonsense guide")
     assert article.endswith("These resources have much more detailed information.")
     assert "    python3 setup.py sdist bdist_wheel\n" in article

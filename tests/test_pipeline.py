@@ -89,7 +89,7 @@ def test_bad_inputs_are_quarantined_and_counted(tmp_path):
     assert lock["extractors"] == [
         {
             "source": "crawl",
-            "extractor": "resiliparse",
+            "extractor": "resiliparse_article",
             "function": "curation.readers.extract:resiliparse_article",
             "libraries": {"resiliparse": importlib.metadata.version("resiliparse")},
         }

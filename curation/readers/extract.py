@@ -20,14 +20,13 @@ class Extractor:
     libraries: tuple[str, ...]
 
 
-# The default, `resiliparse`, was chosen by bench/bench_extract.py (BENCHMARKS.md): trafilatura scores higher
+# The default, `resiliparse_article`, was chosen by bench/bench_extract.py (BENCHMARKS.md): trafilatura scores higher
 # on its own evaluation pages but costs ~12x the CPU time, and no mix of the two comes within a point of it
 # at a third of its cost.
 EXTRACTORS = {
-    "resiliparse": Extractor("curation.readers.extract:resiliparse_article", ("resiliparse",)),
-    "resiliparse_main_content": Extractor(
-        "curation.readers.extract:resiliparse_main_content", ("resiliparse",)
-    ),
+    "resiliparse_article": Extractor("curation.readers.extract:resiliparse_article", ("resiliparse",)),
+    # The name keeps meaning what it meant before 0.2, so a manifest that names it extracts the same text.
+    "resiliparse": Extractor("curation.readers.extract:resiliparse_main_content", ("resiliparse",)),
     "trafilatura": Extractor("curation.readers.extract:trafilatura_precise", ("trafilatura", "lxml")),
 }
 
