@@ -6,6 +6,7 @@ written documents round-trip.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,7 +52,7 @@ def read_parquet(
                 return
             for row in batch.to_pylist():
                 row_number += 1
-                yield _row_to_document(source, name, row, row_number)
+                yield _row_to_document(source, name, _timestamps_as_text(row), row_number)
 
 
 def _columns_to_read(source: SourceConfig, names: list[str]) -> list[str]:
@@ -62,6 +63,18 @@ def _columns_to_read(source: SourceConfig, names: list[str]) -> list[str]:
     if source.url_field is not None:
         wanted.add(source.url_field.split(".")[0])
     return [n for n in names if n in wanted]
+
+
+def _timestamps_as_text(value: Any) -> Any:
+    """Timestamps as ISO text, so a row reads the same whether pyarrow hands them over as datetimes or, when
+    pandas is installed, as pandas Timestamps (which JSON writers refuse)."""
+    if isinstance(value, dict):
+        return {key: _timestamps_as_text(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_timestamps_as_text(item) for item in value]
+    if isinstance(value, (datetime.datetime, datetime.date)):
+        return value.isoformat()
+    return value
 
 
 def _row_to_document(
