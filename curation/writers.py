@@ -47,7 +47,7 @@ DOCUMENT_SCHEMA = pa.schema(
         ("provenance", pa.string()),
     ]
 )
-_JSON_STRING_FIELDS = ("metadata", "attributes", "provenance")
+JSON_STRING_FIELDS = ("metadata", "attributes", "provenance")
 
 
 class _CountingWriter:
@@ -169,7 +169,7 @@ class DocumentWriter:
 
 def _document_row(doc: dict[str, Any]) -> dict[str, Any]:
     row = {name: doc.get(name) for name in DOCUMENT_SCHEMA.names}
-    for name in _JSON_STRING_FIELDS:
+    for name in JSON_STRING_FIELDS:
         row[name] = orjson.dumps(row[name] or {}).decode()
     return row
 
