@@ -199,7 +199,7 @@ def contamination_table(stats: dict[str, Any]) -> Table:
         f"Decontamination ({stats.get('contamination_matches', 0):,} matches)",
         ["benchmark checked", "items matched", "documents dropped", "documents with spans cut"],
         rows or [["no benchmark checked", "-", "-", "-"]],
-        notes=[("Every benchmark the run checked for 13-gram overlap, including those where nothing matched; "
+        notes=[("Every benchmark the run checked for n-gram overlap (verified along each item), including those where nothing matched; "
                "details per match are in decontamination/.")],
     )
 
