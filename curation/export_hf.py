@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-
-import orjson
-import pyarrow.parquet as pq
 
 from curation import storage
 from curation.card import card_markdown, read_stats
 from curation.errors import InputError
 from curation.lock import read_lock
 from curation.release_state import check_complete
-from curation.writers import JSON_STRING_FIELDS, DocumentWriter
+from curation.writers import DocumentWriter, read_documents
 
 ALL_SOURCES = "all"
 PARQUET_TARGET_BYTES = 256 * 1024 * 1024
@@ -31,20 +28,6 @@ def hf_configs(sources: list[str]) -> list[dict[str, Any]]:
     return [every] + [
         {"config_name": name, "data_files": [{"split": "train", "path": f"data/{name}/*.parquet"}]} for name in sources
     ]
-
-
-def read_documents(uri: str) -> Iterator[dict[str, Any]]:
-    """The documents of one published file, JSONL (any compression) or Parquet, as dicts."""
-    if uri.endswith(".parquet"):
-        with storage.open_seekable(uri) as f:
-            for batch in pq.ParquetFile(f).iter_batches():
-                for row in batch.to_pylist():
-                    yield row | {name: orjson.loads(row[name]) for name in JSON_STRING_FIELDS}
-        return
-    with storage.open_decompressed(uri) as f:
-        for line in f:
-            if line.strip():
-                yield orjson.loads(line)
 
 
 def _check_destination(dest: str) -> None:

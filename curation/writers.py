@@ -174,6 +174,20 @@ def _document_row(doc: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def read_documents(uri: str) -> Iterator[dict[str, Any]]:
+    """The documents of a file DocumentWriter wrote, JSONL (any compression) or Parquet, as dicts."""
+    if uri.endswith(".parquet"):
+        with storage.open_seekable(uri) as f:
+            for batch in pq.ParquetFile(f).iter_batches():
+                for row in batch.to_pylist():
+                    yield row | {name: orjson.loads(row[name]) for name in JSON_STRING_FIELDS}
+        return
+    with storage.open_decompressed(uri) as f:
+        for line in f:
+            if line.strip():
+                yield orjson.loads(line)
+
+
 def iter_zstd_frames(raw: BinaryIO) -> Iterator[tuple[int, bytes]]:
     """(compressed offset, decompressed bytes) of each frame of a .zst stream, in order."""
     pending = b""

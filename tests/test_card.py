@@ -17,9 +17,9 @@ from helpers_provenance import PII_ID, REPEATED_COPIES, build_release, run_comma
 
 from curation.card import lock_digest, repetition_flag, write_card
 from curation.commands import stats_cmd
-from curation.export_hf import read_documents
 from curation.errors import ManifestError
 from curation.lock import read_lock
+from curation.writers import read_documents
 from mixes.manifest import load_manifest
 
 

@@ -16,8 +16,7 @@ from helpers_io import s3_endpoint  # noqa: F401 - the fixture
 from helpers_provenance import build_release
 
 from curation.cli import main
-from curation.export_hf import read_documents
-from curation.writers import DOCUMENT_SCHEMA, JSON_STRING_FIELDS
+from curation.writers import DOCUMENT_SCHEMA, JSON_STRING_FIELDS, read_documents
 
 datasets = pytest.importorskip("datasets", reason="pip install datasets (in the test extra)")
 
@@ -36,10 +35,10 @@ def exported(release, tmp_path_factory) -> Path:
     return dest
 
 
-def published(release: Path) -> dict[tuple[str, str], dict]:
-    """Every document of the release's documents/, by (source, id)."""
+def published(folder: Path, pattern: str = "documents/*/part-*") -> dict[tuple[str, str], dict]:
+    """Every document of the files under `folder` matching `pattern`, by (source, id)."""
     docs = {}
-    for part in sorted(release.glob("documents/*/part-*")):
+    for part in sorted(folder.glob(pattern)):
         for doc in read_documents(str(part)):
             docs[(doc["source"], doc["id"])] = doc
     return docs
@@ -61,6 +60,8 @@ def test_every_document_comes_back_from_load_dataset_as_published(release, expor
     assert len(rows) == len(loaded) == len(expected) > 1000 and set(rows) == set(expected)
     for key, doc in expected.items():
         assert rows[key] == {name: doc.get(name) for name in DOCUMENT_SCHEMA.names}, key
+    # The exported Parquet reads back through the reader of published documents too.
+    assert published(exported, "data/*/*.parquet") == {k: rows[k] for k in expected}
 
 
 def test_each_source_loads_alone_as_its_config(release, exported, tmp_path):

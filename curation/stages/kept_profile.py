@@ -9,11 +9,11 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 import pyarrow.parquet as pq
 
 from curation import storage
 from curation.document import base_id
+from curation.writers import read_documents
 
 # Filters named so mask PII and record per kind how many spans they replaced (filters/pii.py).
 PII_FILTER_PREFIX = "pii_mask_"
@@ -24,13 +24,6 @@ def length_bin(length: int) -> int:
     """The lower edge of the power-of-two bin holding `length` (0 for empty): lengths span five orders of
     magnitude, so equal-width bins would put nearly every document in the first."""
     return 1 << (length.bit_length() - 1) if length > 0 else 0
-
-
-def _documents(documents_uri: str) -> Iterable[dict[str, Any]]:
-    with storage.open_decompressed(documents_uri) as f:
-        for line in f:
-            if line.strip():
-                yield orjson.loads(line)
 
 
 def profile_token_file(source: str, table_uri: str, documents_uri: str) -> dict[str, Any]:
@@ -44,7 +37,7 @@ def profile_token_file(source: str, table_uri: str, documents_uri: str) -> dict[
         tokens[length_bin(sum(n for _, n in pieces))] += 1
     characters: collections.Counter = collections.Counter()
     pii: collections.Counter = collections.Counter()
-    for _, pieces in itertools.groupby(_documents(documents_uri), key=lambda doc: base_id(doc["id"])):
+    for _, pieces in itertools.groupby(read_documents(documents_uri), key=lambda doc: base_id(doc["id"])):
         pieces = list(pieces)
         characters[length_bin(sum(len(d["text"]) for d in pieces))] += 1
         # Pieces carry their document's attributes, so the first one speaks for the document.
