@@ -8,19 +8,21 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 
 import orjson
 import pytest
 import yaml
-from conftest import small_manifest, write_manifest
+from conftest import REPO, small_manifest, write_manifest
 from helpers_provenance import PII_ID, REPEATED_COPIES, build_release, run_command
 
 from curation.card import lock_digest, repetition_flag, write_card
 from curation.commands import stats_cmd
 from curation.errors import ManifestError
 from curation.lock import read_lock
+from curation.stages.curate import pool_digest
 from curation.writers import read_documents
-from mixes.manifest import load_manifest
+from mixes.manifest import SourceConfig, load_manifest
 
 
 @pytest.fixture(scope="session")
@@ -202,3 +204,13 @@ def test_manifest_refuses_card_fields_the_hf_header_cannot_carry(tmp_path, field
     with pytest.raises(ManifestError) as raised:
         load_manifest(path)
     assert str(raised.value) == f"{path}: sources[0]: {problem}"
+
+
+def test_card_fields_leave_pools_to_be_reused():
+    """Describing a source (stage two may word it otherwise) does not rescore its inputs; reading it otherwise does."""
+    papers = REPO / "data" / "demo" / "papers" / "arxiv-abstracts-head1000.jsonl.gz"
+    source = SourceConfig(name="papers", paths=[str(papers)])
+    described = replace(source, origin="arXiv abstracts", license=["cc0-1.0"], languages=["en"])
+    name = "data/demo/papers/arxiv-abstracts-head1000.jsonl.gz"
+    assert pool_digest(described, str(papers), name) == pool_digest(source, str(papers), name)
+    assert pool_digest(replace(source, text_field="abstract"), str(papers), name) != pool_digest(source, str(papers), name)
