@@ -36,10 +36,15 @@ class Table:
     code: str | None = None
 
 
+# Where the lock found the manifest, and the sha256 of every output (this card's among them): neither is
+# part of what a release is built from, and a regenerated or relocated copy may name the manifest elsewhere.
+_NOT_IN_LOCK_DIGEST = ("outputs", "manifest_path")
+
+
 def lock_digest(lock: dict[str, Any]) -> str:
-    """sha256 of what the lock fixes (inputs, tokenizer, models, lists, eval sets, seeds, versions): everything
-    but its `outputs`, which hold this card's own checksum and so cannot be named in it."""
-    facts = {k: v for k, v in lock.items() if k != "outputs"}
+    """sha256 of what the lock fixes: inputs, tokenizer, models, lists, eval sets, seeds, manifest hash and
+    versions."""
+    facts = {k: v for k, v in lock.items() if k not in _NOT_IN_LOCK_DIGEST}
     return hashlib.sha256(orjson.dumps(facts, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -229,7 +234,7 @@ def provenance_table(stats: dict[str, Any], lock: dict[str, Any], lock_sha256: s
     release = f"{stats['name']}/{stats['version']}"
     rows = [
         ["manifest", f"manifest.yaml in this release, sha256 {lock['manifest_sha256']}"],
-        ["lock digest", f"{lock_digest(lock)} (sha256 of lock.json without its outputs)"],
+        ["lock digest", f"{lock_digest(lock)} (sha256 of lock.json but its outputs and manifest_path)"],
         *([["lock.json sha256", lock_sha256]] if lock_sha256 else []),
         ["code version", f"curation {lock['code_version']} (Python {lock['python']})"],
         ["libraries", libraries],
