@@ -19,6 +19,7 @@ def _subcommands():
         audit_cmd,
         card_cmd,
         diff_cmd,
+        export_cmd,
         inspect_cmd,
         regenerate_cmd,
         run_cmd,
@@ -27,7 +28,7 @@ def _subcommands():
         validate_cmd,
     )
 
-    return [run_cmd, validate_cmd, inspect_cmd, stats_cmd, train_quality, audit_cmd, regenerate_cmd, diff_cmd, card_cmd]
+    return [run_cmd, validate_cmd, inspect_cmd, stats_cmd, train_quality, audit_cmd, regenerate_cmd, diff_cmd, card_cmd, export_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

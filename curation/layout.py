@@ -69,6 +69,12 @@ class RunLayout:
         return self.path("documents")
 
     @property
+    def documents_markers_dir(self) -> str:
+        """Where a marker says a source's documents are all published: beside documents/, not in it, so
+        readers of that folder (datatrove's JsonlReader, Hugging Face datasets) find documents only."""
+        return self.path("documents_complete")
+
+    @property
     def ledger_dir(self) -> str:
         return self.path("ledger")
 

@@ -65,6 +65,7 @@ def input_entry(pool) -> dict[str, Any]:
 OUTPUT_PATTERNS = (
     "shards/*",
     "documents/*/*",
+    "documents_complete/*",
     "ledger/*",
     "decontamination/*",
     "audit/*",

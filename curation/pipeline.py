@@ -117,7 +117,7 @@ def _source_files(source: SourceConfig) -> tuple[list[str], list[str]]:
     return uris, outside_links
 
 
-PRODUCTS = ("shards", "documents", "ledger", "decontamination", "audit", "stats.json", "card.md", "card.html")
+PRODUCTS = ("shards", "documents", "documents_complete", "ledger", "decontamination", "audit", "stats.json", "card.md", "card.html")
 
 
 def remove_unfinished_products(layout: RunLayout) -> None:

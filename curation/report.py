@@ -17,6 +17,7 @@ from curation.stages.ledger import write_ledger
 from curation.stages.mix import MixResult
 from curation.stages.publish import publish_documents
 from curation.stages.verdicts import KEPT, read_pool_counts
+from filters.decontaminate.evalsets import resolve_benchmarks
 
 
 def source_stats(ctx, pools, counts: dict[str, Any], token_files, mix: MixResult, kept_verdicts: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -38,6 +39,10 @@ def source_stats(ctx, pools, counts: dict[str, Any], token_files, mix: MixResult
             "span_edits": counts["span_edits"].get(name, {}),
             "kept_documents": counts["kept_documents"].get(name, 0),
             "kept_tokens": 0,
+            "origin": ctx.sources[name].origin,
+            "license": ctx.sources[name].licenses,
+            "languages": ctx.sources[name].languages,
+            **counts["kept_profiles"].get(name, {"length_histograms": {"characters": [], "tokens": []}, "pii_masked": {}}),
         }
         stats[name]["quarantined"] = sum(stats[name]["quarantine_reasons"].values())
     for pool in pools:
@@ -91,6 +96,7 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult) -> d
     stats = {
         "name": m.name,
         "version": m.version,
+        "description": m.description,
         "manifest_sha256": ctx.loaded.sha256,
         "sources": per_source,
         "totals": {
@@ -100,7 +106,7 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult) -> d
         | {"mixed_tokens": sum(sh["tokens"] for sh in mix.shards), "mixed_documents": sum(sh["documents"] for sh in mix.shards)},
         "shards": mix.shards,
         "contamination_matches": counts["contamination_matches"],
-        "contamination": counts["contamination"],
+        "contamination": benchmarks_checked(ctx, counts["contamination"]),
         "dedupe_cluster_sizes": counts["dedupe_cluster_sizes"],
     }
     write_decontamination_report(ctx, read_matches(decisions_dir))
@@ -110,6 +116,16 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult) -> d
 
     write_lock(ctx, pools, token_files, mix)
     return stats
+
+
+def benchmarks_checked(ctx, found: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Per benchmark the run checked, what it found, zeros included: a clean benchmark is a result too."""
+    config = ctx.manifest.decontaminate
+    if config is None:
+        return found
+    names = {b.config.name for b in resolve_benchmarks(config, ctx.loaded.path.parent, ctx.loaded.relocated)}
+    nothing = {"items_matched": 0, "documents_dropped": 0, "documents_cut": 0}
+    return {name: found.get(name, nothing) for name in sorted(names | set(found))}
 
 
 def stats_json(stats: dict[str, Any]) -> bytes:

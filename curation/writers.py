@@ -47,7 +47,7 @@ DOCUMENT_SCHEMA = pa.schema(
         ("provenance", pa.string()),
     ]
 )
-_JSON_STRING_FIELDS = ("metadata", "attributes", "provenance")
+JSON_STRING_FIELDS = ("metadata", "attributes", "provenance")
 
 
 class _CountingWriter:
@@ -169,9 +169,23 @@ class DocumentWriter:
 
 def _document_row(doc: dict[str, Any]) -> dict[str, Any]:
     row = {name: doc.get(name) for name in DOCUMENT_SCHEMA.names}
-    for name in _JSON_STRING_FIELDS:
+    for name in JSON_STRING_FIELDS:
         row[name] = orjson.dumps(row[name] or {}).decode()
     return row
+
+
+def read_documents(uri: str) -> Iterator[dict[str, Any]]:
+    """The documents of a file DocumentWriter wrote, JSONL (any compression) or Parquet, as dicts."""
+    if uri.endswith(".parquet"):
+        with storage.open_seekable(uri) as f:
+            for batch in pq.ParquetFile(f).iter_batches():
+                for row in batch.to_pylist():
+                    yield row | {name: orjson.loads(row[name]) for name in JSON_STRING_FIELDS}
+        return
+    with storage.open_decompressed(uri) as f:
+        for line in f:
+            if line.strip():
+                yield orjson.loads(line)
 
 
 def iter_zstd_frames(raw: BinaryIO) -> Iterator[tuple[int, bytes]]:

@@ -36,6 +36,8 @@ Format = Literal["auto", "jsonl", "parquet", "warc", "wet"]
 # Whole numbers the manifest hash (orjson) and numpy can hold; YAML's integers are unbounded.
 _INT64 = range(-(2**63), 2**63)
 _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}|code")
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,11 @@ class SourceConfig:
     # Quarantine rows are published, so they name a bad record's raw bytes by sha256 and length; true puts
     # its first 200 bytes in them instead.
     publish_excerpts: bool = False
+    # For the dataset card: where the data comes from, its licence (Hugging Face's lower-case ids, one or
+    # a list, `other` for the rest) and its languages (ISO 639 codes, `code` for source code).
+    origin: str = ""
+    license: str | list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not NAME_PATTERN.fullmatch(self.name):
@@ -74,6 +81,16 @@ class SourceConfig:
             raise ValueError(f"source {self.name!r} lists no paths")
         if self.max_document_bytes <= 0:
             raise ValueError(f"max_document_bytes must be positive, got {self.max_document_bytes}")
+        for licence in self.licenses:
+            if not _LICENSE_ID.fullmatch(licence):
+                raise ValueError(f"license {licence!r} is not a licence id such as apache-2.0, odc-by or other")
+        for language in self.languages:
+            if not _LANGUAGE_CODE.fullmatch(language):
+                raise ValueError(f"language {language!r} is not an ISO 639 code such as en, or code")
+
+    @property
+    def licenses(self) -> list[str]:
+        return [self.license] if isinstance(self.license, str) else list(self.license)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""A small real release for the provenance tests (audit, regenerate, diff, card): shipped web and arXiv
-samples plus one file holding an exact duplicate, a GSM8K test item (contamination) and a broken line
-(quarantine), and, when the quality filter is registered, a source where it drops a short note; run once per
-folder with exact dedupe and decontamination."""
+"""A small real release for the provenance tests (audit, regenerate, diff, card, export): shipped web and
+arXiv samples plus one file holding an exact duplicate, a GSM8K test item (contamination), a broken line
+(quarantine), a page with an e-mail address and a phone number (PII masking) and nine more copies of another
+page (a larger dedup cluster), and, when the quality filter is registered, a source where it drops a short
+note; run once per folder with exact dedupe and decontamination against GSM8K and HumanEval (which nothing
+matches)."""
 
 from __future__ import annotations
 
@@ -17,17 +19,21 @@ from filters.registry import FILTERS
 from mixes.manifest import load_manifest
 
 GSM8K_TEST = REPO / "data" / "demo" / "evals" / "gsm8k-test.jsonl"
+HUMANEVAL = REPO / "data" / "demo" / "evals" / "HumanEval.jsonl.gz"
 QUALITY_FILTER = "gopher_quality_v1"
 DUPLICATE_ID = "copy-of-first-c4-document"
 CONTAMINATED_ID = "homework-with-gsm8k-test-item"
 SHORT_ID = "far-too-short-to-be-prose"
 BROKEN_LINE = 3  # 1-based line of the extra file that is not JSON
+PII_ID = "page-with-contact-details"
+REPEATED_COPIES = 9  # of the second web file's first page, with it a cluster of 10
 
 
 def release_manifest(folder: Path, **overrides) -> Path:
     body = small_manifest(folder)
     web = folder / "data" / "web"
     first = json.loads(gzip.decompress((web / "c4-sample.01.json.gz").read_bytes()).split(b"\n")[0])
+    repeated = json.loads(gzip.decompress((web / "c4-sample.02.json.gz").read_bytes()).split(b"\n")[0])
     item = json.loads(GSM8K_TEST.read_text().split("\n")[0])
     lines = [
         json.dumps({"id": DUPLICATE_ID, "text": first["text"]}),
@@ -38,11 +44,30 @@ def release_manifest(folder: Path, **overrides) -> Path:
             }
         ),
         '{"id": "broken", "text": ',
+        json.dumps(
+            {
+                "id": PII_ID,
+                "text": "Questions about the bocce league go to our secretary. Write to jane.doe@example.org "
+                "or call 617-555-0143 on weekday evenings, and we will answer within two days.",
+            }
+        ),
+        *(json.dumps({"id": f"copy-{k}-of-bocce-page", "text": repeated["text"]}) for k in range(REPEATED_COPIES)),
     ]
     (web / "extra.json.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
+    web_source, papers_source = body["sources"]
+    web_source |= {
+        "origin": "C4 (allenai/OLMo test fixtures)",
+        "license": "odc-by",
+        "languages": ["en"],
+        "filters": [{"use": "pii_mask_v1"}],
+    }
+    papers_source |= {"origin": "arXiv abstracts (arXiv API metadata)", "license": "cc0-1.0", "languages": ["en"]}
     body["dedupe"] = {"exact": {"scope": "global"}}
     body["decontaminate"] = {
-        "evals": [{"name": "gsm8k", "paths": [str(GSM8K_TEST)], "text_fields": ["question", "answer"]}],
+        "evals": [
+            {"name": "gsm8k", "paths": [str(GSM8K_TEST)], "text_fields": ["question", "answer"]},
+            {"name": "humaneval", "paths": [str(HUMANEVAL)], "text_fields": ["prompt", "canonical_solution"], "id_field": "task_id"},
+        ],
         "action": "drop_document",
     }
     if QUALITY_FILTER in FILTERS:

@@ -1,19 +1,28 @@
-"""The dataset card of a real small release: its numbers match `curation stats`, its HTML is self-contained
-and renders in headless Chromium."""
+"""The dataset card of a real small release: its numbers match `curation stats`; it shows each source's
+origin, licence and languages, length histograms, dedup clusters in numeric order, every benchmark checked
+(clean ones too), the PII masked, the lock digest and the regenerate command under a Hugging Face metadata
+header; its HTML is self-contained and renders in headless Chromium."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 
 import orjson
 import pytest
-from helpers_provenance import build_release, run_command
+import yaml
+from conftest import REPO, small_manifest, write_manifest
+from helpers_provenance import PII_ID, REPEATED_COPIES, build_release, run_command
 
-from curation.card import write_card
+from curation.card import lock_digest, repetition_flag, write_card
 from curation.commands import stats_cmd
+from curation.errors import ManifestError
 from curation.lock import read_lock
+from curation.stages.curate import pool_digest
+from curation.writers import read_documents
+from mixes.manifest import SourceConfig, load_manifest
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +45,7 @@ def test_card_tokens_per_source_match_curation_stats(release, capsys):
         assert f"| {source} | " + " | ".join(cells) + " |" in card
     html = (release / "card.html").read_text()
     for source, cells in printed.items():
-        assert f"<tr><td>{source}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>" in html
+        assert f"<tr><td>{source}</td>" + "".join(f"<td>{c}</td>" for c in cells) in html
 
 
 def test_card_funnel_ends_at_kept_documents_and_shows_each_stage(release):
@@ -47,6 +56,76 @@ def test_card_funnel_ends_at_kept_documents_and_shows_each_stage(release):
     assert f"| read | {web['read']:,} |" in section and f"| kept | {web['kept_documents']:,} |" in section
     assert "| after dedupe |" in section and "| after decontaminate |" in section
     assert "| gsm8k | 1 | 1 | 0 |" in card and "| 2 | 1 |" in card
+
+
+def section(card: str, title: str) -> str:
+    return card.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_card_names_origin_licence_and_languages_of_each_source(release):
+    sources = section((release / "card.md").read_text(), "Sources")
+    assert "| web | C4 (allenai/OLMo test fixtures) | odc-by | en |" in sources
+    assert "| papers | arXiv abstracts (arXiv API metadata) | cc0-1.0 | en |" in sources
+
+
+def test_card_lists_every_benchmark_checked_including_clean_ones(release):
+    checked = section((release / "card.md").read_text(), "Decontamination (1 matches)")
+    assert "| gsm8k | 1 | 1 | 0 |" in checked and "| humaneval | 0 | 0 | 0 |" in checked
+
+
+def test_card_orders_dedup_cluster_sizes_as_numbers(release):
+    stats = orjson.loads((release / "stats.json").read_bytes())
+    # stats.json sorts keys as text, which puts 10 before 2.
+    assert list(stats["dedupe_cluster_sizes"]) == ["10", "2"]
+    clusters = section((release / "card.md").read_text(), "Dedup cluster sizes")
+    assert clusters.index("| 2 | 1 |") < clusters.index(f"| {REPEATED_COPIES + 1} | 1 |")
+
+
+def test_card_histograms_count_every_kept_document_once(release):
+    stats = orjson.loads((release / "stats.json").read_bytes())
+    card = (release / "card.md").read_text()
+    for kind in ("characters", "tokens"):
+        table = section(card, f"Document length in {kind}")
+        rows = [line.split(" | ") for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+        total = sum(int(row[-1].rstrip(" |").replace(",", "")) for row in rows)
+        assert total == stats["totals"]["kept_documents"]
+        bins = [int(row[0].lstrip("| ").split("-")[0].replace(",", "")) for row in rows]
+        assert bins == sorted(bins) and len(bins) > 2
+
+
+def test_card_counts_the_pii_masked_in_kept_documents(release):
+    """Counted again here from the published documents, where the planted page shows its placeholders."""
+    docs = [d for part in sorted(release.glob("documents/web/part-*")) for d in read_documents(str(part))]
+    planted = next(d for d in docs if d["id"] == PII_ID)
+    assert "|||EMAIL_ADDRESS|||" in planted["text"] and "|||PHONE_NUMBER|||" in planted["text"]
+    pii = section((release / "card.md").read_text(), "PII handling")
+    for kind in ("email_addresses", "ip_addresses", "phone_numbers"):
+        masked = sum(int(d["attributes"][f"pii_mask_v1/{kind}"]) for d in docs)
+        assert f"| web | pii_mask_v1 | {kind} | {masked:,} |" in pii
+    touched = sum(any(d["attributes"][f"pii_mask_v1/{k}"] for k in ("email_addresses", "ip_addresses", "phone_numbers")) for d in docs)
+    assert touched >= 1 and f"documents with a masked span | {touched:,} |" in pii
+    (unmasked,) = [line for line in pii.splitlines() if line.startswith("Not masked (no PII filter in their chain): ")]
+    assert "papers" in unmasked and "web" not in unmasked
+
+
+def test_card_gives_lock_digest_regenerate_command_and_hf_header(release):
+    card = (release / "card.md").read_text()
+    lock = read_lock(str(release / "lock.json"))
+    provenance = section(card, "Provenance and regeneration")
+    assert f"| lock digest | {lock_digest(lock)} " in provenance and lock["manifest_sha256"] in provenance
+    assert "curation regenerate small/1.0.0/lock.json --verify" in provenance
+    header = yaml.safe_load(card.split("---\n", 2)[1])
+    assert header["license"] == ["cc0-1.0", "odc-by"] and header["language"] == ["en"]
+    stats = orjson.loads((release / "stats.json").read_bytes())
+    assert 1_000 <= stats["totals"]["kept_documents"] < 10_000
+    assert header["task_categories"] == ["text-generation"] and header["size_categories"] == ["1K<n<10K"]
+    assert [c["config_name"] for c in header["configs"]] == list(stats["sources"])
+
+
+def test_card_flags_upsampled_sources_only():
+    assert repetition_flag({"repetition": 2.810168919868462, "max_repetition": 3.0}) == "UPSAMPLED 2.81x (max_repetition 3)"
+    assert repetition_flag({"repetition": 1.0}) == ""
+    assert repetition_flag({"repetition": 0.11359490191178308}) == "subsampled to 11.4%"
 
 
 def test_card_is_regenerated_byte_identical_from_stats_and_lock(release, tmp_path):
@@ -99,7 +178,39 @@ def test_card_html_renders_in_headless_chromium(release, tmp_path):
     dom = render("dom-profile", "--dump-dom", check=False)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<h2>Tokens per source</h2>" in dom.stdout and "<svg" in dom.stdout
+    for title in ("Sources", "How to load", "Document length in tokens", "PII handling", "Uses and limitations",
+                  "Provenance and regeneration", "Hugging Face metadata"):
+        assert f"<h2>{title}</h2>" in dom.stdout, title
+    assert "<tr><td>humaneval</td><td>0</td><td>0</td><td>0</td></tr>" in dom.stdout
+    assert re.search(r"<tr><td>2</td><td>1</td></tr>\s*<tr><td>10</td><td>1</td></tr>", dom.stdout)
+    assert '<pre id="hf-metadata"><code>pretty_name: small 1.0.0' in dom.stdout
     assert "Uncaught" not in dom.stderr and "ERR_FILE_NOT_FOUND" not in dom.stderr
     shot = tmp_path / "card.png"
     render("screenshot-profile", f"--screenshot={shot}", "--window-size=1000,1400", check=True)
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    "field, value, problem",
+    [
+        ("license", "Apache 2.0", "license 'Apache 2.0' is not a licence id such as apache-2.0, odc-by or other"),
+        ("languages", ["English"], "language 'English' is not an ISO 639 code such as en, or code"),
+    ],
+)
+def test_manifest_refuses_card_fields_the_hf_header_cannot_carry(tmp_path, field, value, problem):
+    body = small_manifest(tmp_path)
+    body["sources"][0][field] = value
+    path = write_manifest(tmp_path, body)
+    with pytest.raises(ManifestError) as raised:
+        load_manifest(path)
+    assert str(raised.value) == f"{path}: sources[0]: {problem}"
+
+
+def test_card_fields_leave_pools_to_be_reused():
+    """Describing a source (stage two may word it otherwise) does not rescore its inputs; reading it otherwise does."""
+    papers = REPO / "data" / "demo" / "papers" / "arxiv-abstracts-head1000.jsonl.gz"
+    source = SourceConfig(name="papers", paths=[str(papers)])
+    described = replace(source, origin="arXiv abstracts", license=["cc0-1.0"], languages=["en"])
+    name = "data/demo/papers/arxiv-abstracts-head1000.jsonl.gz"
+    assert pool_digest(described, str(papers), name) == pool_digest(source, str(papers), name)
+    assert pool_digest(replace(source, text_field="abstract"), str(papers), name) != pool_digest(source, str(papers), name)

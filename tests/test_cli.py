@@ -220,6 +220,7 @@ def test_read_only_commands_do_not_import_beam(release, tmp_path):
         ["audit", str(release), "--input", extra, "--line", str(BROKEN_LINE)],
         ["diff", str(release), str(release)],
         ["card", str(card_copy)],
+        ["export", str(release), "--format", "hf", str(tmp_path / "hf"), "--quiet"],
     ]
     proc = subprocess.run(
         [sys.executable, "-c", _IMPORTS_AFTER_EACH_COMMAND, json.dumps(commands)], capture_output=True, text=True

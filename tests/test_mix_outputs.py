@@ -190,7 +190,9 @@ def test_mix_and_publish_from_caches_on_s3_write_the_same_files_as_locally(mix, 
     assert sorted(name.rsplit("/", 1)[-1] for name in plans) == [f"part-{i:05d}.parquet" for i in range(len(result.shards))]
     publish_documents(ctx, token_files)
     local = _files(root / "documents")
-    assert len(local) >= 8 and _objects(ctx.layout.documents_dir) == local
+    assert len(local) >= 4 and _objects(ctx.layout.documents_dir) == local
+    markers = _files(root / "documents_complete")
+    assert len(markers) == len(local) and _objects(ctx.layout.documents_markers_dir) == markers
 
 
 def test_shard_gathers_its_documents_in_one_read_per_token_cache(mix, s3_bucket):

@@ -79,8 +79,9 @@ def input_identity(uri: str) -> dict[str, Any]:
 def pool_digest(source: SourceConfig, uri: str, name: str) -> str:
     """Filters count by their scoring identity; paths and follow_symlinks choose files, not how one is read.
     The input's recorded `name` is in the pool (provenance, derived ids), so manifests that name an input
-    alike (stage one and stage two, in sibling folders) share its pool."""
-    not_reading = ("filters", "paths", "name", "follow_symlinks")
+    alike (stage one and stage two, in sibling folders) share its pool. The card's origin, licence and
+    languages describe the data without changing how it is read."""
+    not_reading = ("filters", "paths", "name", "follow_symlinks", "origin", "license", "languages")
     reader = {k: v for k, v in source.__dict__.items() if k not in not_reading}
     # A WARC's text is what its extractor made of it: a new extractor version or function is a new pool.
     if (extraction := html_extraction(source, uri)) is not None:

@@ -16,12 +16,12 @@ from typing import Any
 import apache_beam as beam
 import orjson
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from curation import storage
-from curation.document import Rejection, base_id
+from curation.document import Rejection
 from curation.engine import pipeline_options, run_pipeline
 from curation.stages.decisions import MATCHES, QUARANTINE, REJECTIONS, ledger_key
+from curation.stages.kept_profile import merge_profiles, profile_token_file
 from curation.stages.sorted_runs import SpilledRows, WriteSortedRunsFn, run_rows
 from curation.stages.tokenize import TokenFile
 from curation.writers import write_parquet_rows
@@ -59,15 +59,6 @@ def _emptied_rows(meta_uri: str) -> Iterator[dict[str, Any]]:
     for doc_id in tf.emptied:
         rejection = Rejection(doc_id, tf.source, EDIT_STAGE, "span_edits", "empty_after_edits", uri=tf.input_name)
         yield rejection.to_dict()
-
-
-def _kept_documents(table: tuple[str, str]) -> tuple[str, int]:
-    """(source, documents tokenized from one pool, pieces counted once). An id is in one pool of its source
-    (decide quarantines its later occurrences), so the counts of a source's pools add up."""
-    source, table_uri = table
-    with storage.open_seekable(table_uri) as f:
-        ids = pq.read_table(f, columns=["id"]).column("id").to_pylist()
-    return source, len({base_id(i) for i in ids})
 
 
 class _Counts:
@@ -117,16 +108,15 @@ class _Counts:
             sizes[last["cluster_size"]] += 1
         return {str(size): n for size, n in sorted(sizes.items())}
 
-    def to_dict(self, matches: int, kept: Iterable[tuple[str, int]]) -> dict[str, Any]:
-        kept_documents: collections.Counter = collections.Counter()
-        for source, n in kept:
-            kept_documents[source] += n
+    def to_dict(self, matches: int, profiles: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        kept = merge_profiles(profiles)
         return {
             "rejected": dict(self.rejected),
             "rejected_by": {s: {stage: dict(c) for stage, c in by.items()} for s, by in self.rejected_by.items()},
             "span_edits": {s: dict(c) for s, c in self.span_edits.items()},
             "decide_quarantined": {s: dict(c) for s, c in self.decide_quarantined.items()},
-            "kept_documents": dict(kept_documents),
+            "kept_documents": {s: p.pop("kept_documents") for s, p in kept.items()},
+            "kept_profiles": kept,
             "contamination_matches": matches,
             "contamination": {
                 b: {
@@ -153,7 +143,7 @@ class _WriteLedgerFn(beam.DoFn):
         self._ledger_dir = ledger_dir
         self._work_dir = work_dir
 
-    def process(self, quarantine_files: list[str], emptied_runs: list[tuple[str, str]], kept: list[tuple[str, int]]):
+    def process(self, quarantine_files: list[str], emptied_runs: list[tuple[str, str]], kept: list[dict[str, Any]]):
         counts = _Counts(self._work_dir)
         # decide's file is sorted by a refinement of the ledger's order. A stable merge: on equal keys decide's
         # rows come first, as the stable sort of both lists that wrote the ledger before put them.
@@ -188,7 +178,7 @@ def write_ledger(ctx, pools, decisions_dir: str, token_files: list[TokenFile]) -
     work_dir = ctx.layout.cached("ledger", f"{ctx.manifest.name}-{ctx.manifest.version}")
     storage.remove_tree(work_dir)
     metas = [tf.tokens_uri.removesuffix(".tokens") + ".meta.json" for tf in token_files]
-    tables = [(tf.source, tf.table_uri) for tf in token_files]
+    tables = [(tf.source, tf.table_uri, tf.documents_uri) for tf in token_files]
     quarantine_files = [ctx.layout.pool_prefix(pool.source, pool.digest) + ".quarantine.jsonl" for pool in pools]
 
     def build(p):
@@ -198,7 +188,7 @@ def write_ledger(ctx, pools, decisions_dir: str, token_files: list[TokenFile]) -
             | "EmptiedRows" >> beam.FlatMap(_emptied_rows)
             | "SortEmptied" >> beam.ParDo(WriteSortedRunsFn(work_dir, "emptied", ledger_key))
         )
-        kept = p | "ListTables" >> beam.Create(tables) | "CountKept" >> beam.Map(_kept_documents)
+        kept = p | "ListTables" >> beam.Create(tables) | "ProfileKept" >> beam.MapTuple(profile_token_file)
         return (
             p
             | "ListQuarantine" >> beam.Create([quarantine_files])
