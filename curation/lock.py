@@ -17,6 +17,7 @@ import curation
 from curation import storage
 from curation.errors import InputError
 from filters.registry import LIST_KEYS, MODEL_KEYS, plugin_of
+from mixes.shards import ShardPaths, sidecar_digest
 
 LIBRARIES = (
     "apache-beam",
@@ -183,18 +184,15 @@ def extractors(sources, pools) -> list[dict[str, Any]]:
     return [dict(used[name], source=name) for name in sorted(used)]
 
 
-# A shard's tokens and index are hashed while they are written; their sidecar keeps the digests.
-_SIDECAR_DIGESTS = {".npy": "tokens_sha256", ".index": "index_sha256"}
-
-
 def output_entry(root: str, rel: str) -> dict[str, Any]:
     """The lock's entry for one output file: its size and sha256, read from its shard's sidecar when it has
-    one, so a shard is not read a second time."""
+    one (a shard's files are hashed while they are written), so a shard is not read a second time."""
     uri = storage.join(root, rel)
-    stem, dot, suffix = rel.rpartition(".")
-    if rel.startswith("shards/") and f"{dot}{suffix}" in _SIDECAR_DIGESTS:
-        with storage.open_binary(storage.join(root, f"{stem}.json")) as f:
-            digest = orjson.loads(f.read())[_SIDECAR_DIGESTS[f"{dot}{suffix}"]]
+    digest = None
+    if rel.startswith("shards/") and not rel.endswith(".json"):
+        with storage.open_binary(ShardPaths.beside(uri).sidecar) as f:
+            digest = sidecar_digest(orjson.loads(f.read()), rel.rsplit("/", 1)[-1])
+    if digest is not None:
         st = storage.stat(uri)
         entry = {"uri": rel, "size": st.size, "sha256": digest}
         return dict(entry, etag=st.etag) if st.etag else entry

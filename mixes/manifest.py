@@ -136,6 +136,8 @@ class OutputConfig:
     # control: it becomes the control token (Hugging Face's default, unsafe on web and code text).
     special_tokens_in_text: Literal["literal", "control"] = "literal"
     shard_tokens: int = 1_000_000_000
+    # numpy: OLMo-core's .npy tokens beside Dolma's .csv.gz boundaries; megatron: Megatron-LM's .bin + .idx.
+    format: Literal["numpy", "megatron"] = "numpy"
     # Curated documents (after filters, dedupe, decontamination) are also written as JSONL.
     write_documents: bool = True
     documents_format: Literal["jsonl.zst", "jsonl.gz", "parquet"] = "jsonl.zst"

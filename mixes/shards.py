@@ -1,7 +1,10 @@
-"""Token shards as OLMo-core's NumpyFSLDataset reads them: `part-NNNNN.npy` is a raw little-endian token array
-with no .npy header (np.memmap(path, dtype, mode="r")), beside a Parquet document index `part-NNNNN.index`
-and a `part-NNNNN.json` sidecar written last as the completion marker. Shards live on local disk or S3 alike
-(`curation.storage`): each is written to task-local scratch first and put in place when whole.
+"""Token shards in the layout a trainer reads. Format `numpy` (OLMo-core's NumpyFSLDataset and its packed
+and padded variants): `part-NNNNN.npy`, a raw little-endian token array with no .npy header
+(np.memmap(path, dtype, mode="r")), beside Dolma's `part-NNNNN.csv.gz` of document boundaries. Format
+`megatron` (Megatron-LM, NeMo, GPT-NeoX): the same raw tokens as `part-NNNNN.bin` beside Megatron's
+`part-NNNNN.idx`. Either way a Parquet document index `part-NNNNN.index` records each document's provenance,
+and a `part-NNNNN.json` sidecar is written last as the completion marker. Shards live on local disk or S3
+alike (`curation.storage`): each is written to task-local scratch first and put in place when whole.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Self, TypeVar
+from typing import Literal, Self, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -21,11 +24,19 @@ import pyarrow.parquet as pq
 
 from curation import storage
 from curation.errors import InputError
+from mixes import megatron
+from mixes.dolma_metadata import metadata_bytes
 
-SHARD_FORMAT_VERSION = 1
+# 2: a trainer's document boundaries (`boundaries_file`) beside every shard, and the shard's `format`.
+SHARD_FORMAT_VERSION = 2
 _TEMPORARY_SUFFIX = ".tmp"
 
 T = TypeVar("T")
+
+ShardFormat = Literal["numpy", "megatron"]
+# Per format, the token file's and the trainer's document-boundaries file's suffixes.
+_TOKEN_SUFFIXES = {"numpy": ".npy", "megatron": ".bin"}
+_BOUNDARIES_SUFFIXES = {"numpy": ".csv.gz", "megatron": ".idx"}
 
 
 @dataclass(frozen=True)
@@ -40,12 +51,21 @@ class ShardMeta:
     manifest_name: str
     manifest_version: str
     manifest_sha256: str
+    format: ShardFormat = "numpy"
 
     def __post_init__(self) -> None:
         if self.dtype not in ("uint16", "uint32"):
             raise ValueError(f"shard dtype must be uint16 or uint32, got {self.dtype!r}")
         if self.vocab_size > np.iinfo(self.dtype).max + 1:
             raise ValueError(f"{self.dtype} cannot hold ids of a {self.vocab_size:,}-token vocabulary")
+        if self.format not in _TOKEN_SUFFIXES:
+            raise ValueError(f"shard format must be one of {', '.join(_TOKEN_SUFFIXES)}, got {self.format!r}")
+
+    @property
+    def token_dtype(self) -> np.dtype:
+        """The token file's little-endian dtype: the tokenizer's, except that Megatron has no uint32."""
+        name = megatron.TOKEN_DTYPES[self.dtype] if self.format == "megatron" else self.dtype
+        return np.dtype(name).newbyteorder("<")
 
 
 @dataclass(frozen=True)
@@ -76,24 +96,50 @@ _INDEX_SCHEMA = pa.schema(
 
 @dataclass(frozen=True)
 class ShardPaths:
-    """A shard's three files, as local paths or s3:// URIs."""
+    """A shard's four files, as local paths or s3:// URIs: `stem` plus each file's suffix."""
 
-    tokens: str
-    index: str
-    sidecar: str
-
-    @classmethod
-    def of(cls, out_dir: str | os.PathLike, shard_index: int) -> ShardPaths:
-        return cls._of_stem(storage.join(os.fspath(out_dir), f"part-{shard_index:05d}"))
+    stem: str
+    format: ShardFormat = "numpy"
 
     @classmethod
-    def beside(cls, path: str | os.PathLike) -> ShardPaths:
-        """The paths of the shard that `path` (its .npy, .index or .json) belongs to."""
-        return cls._of_stem(os.path.splitext(os.fspath(path))[0])
+    def of(cls, out_dir: str | os.PathLike, shard_index: int, format: ShardFormat = "numpy") -> ShardPaths:
+        return cls(storage.join(os.fspath(out_dir), f"part-{shard_index:05d}"), format)
 
     @classmethod
-    def _of_stem(cls, stem: str) -> ShardPaths:
-        return cls(stem + ".npy", stem + ".index", stem + ".json")
+    def beside(cls, path: str | os.PathLike, format: ShardFormat = "numpy") -> ShardPaths:
+        """The paths of the shard that `path` (any of its files: `part-00003.csv.gz` too) belongs to."""
+        path = os.fspath(path)
+        folder_end = path.rfind("/") + 1
+        return cls(path[:folder_end] + path[folder_end:].split(".", 1)[0], format)
+
+    @property
+    def tokens(self) -> str:
+        return self.stem + _TOKEN_SUFFIXES[self.format]
+
+    @property
+    def boundaries(self) -> str:
+        return self.stem + _BOUNDARIES_SUFFIXES[self.format]
+
+    @property
+    def index(self) -> str:
+        return self.stem + ".index"
+
+    @property
+    def sidecar(self) -> str:
+        return self.stem + ".json"
+
+    @property
+    def data_files(self) -> tuple[str, str, str]:
+        """Every file but the sidecar, which vouches for them by name and sha256."""
+        return (self.tokens, self.boundaries, self.index)
+
+
+def sidecar_digest(sidecar: dict, file_name: str) -> str | None:
+    """The sha256 a shard's sidecar records for one of its files, by the file's name."""
+    for kind in ("tokens", "boundaries", "index"):
+        if sidecar.get(f"{kind}_file") == file_name:
+            return sidecar[f"{kind}_sha256"]
+    return None
 
 
 def _name(uri: str) -> str:
@@ -101,17 +147,17 @@ def _name(uri: str) -> str:
 
 
 class ShardWriter:
-    """Appends documents to one shard in scratch files; `close` puts the tokens and index in place and writes
-    the sidecar last, so a shard without a sidecar is unfinished. Locally the scratch files sit beside their
+    """Appends documents to one shard in scratch files; `close` puts the tokens, the trainer's boundaries file
+    and the index in place and writes the sidecar last, so a shard without a sidecar is unfinished. Locally the scratch files sit beside their
     destinations under `.tmp` names and are renamed into place; for S3 they sit in a temporary folder of this
     task's own disk and are uploaded. Used as a context manager, an exception removes everything the writer
     made."""
 
     def __init__(self, out_dir: str | os.PathLike, shard_index: int, meta: ShardMeta):
-        self.paths = ShardPaths.of(out_dir, shard_index)
+        self.paths = ShardPaths.of(out_dir, shard_index, meta.format)
         self.shard_index = shard_index
         self.meta = meta
-        self._dtype = np.dtype(meta.dtype).newbyteorder("<")
+        self._dtype = meta.token_dtype
         if storage.is_s3(self.paths.tokens):
             self._scratch_dir = tempfile.mkdtemp(dir=storage.scratch_dir("shards"), prefix=f"{_name(self.paths.tokens)}.")
         else:
@@ -151,26 +197,40 @@ class ShardWriter:
             self.abort()
             raise
 
+    def _boundaries_bytes(self) -> bytes:
+        rows = self._rows
+        if self.meta.format == "megatron":
+            return megatron.index_bytes(np.subtract(rows["end"], rows["start"]), self._dtype)
+        locations = [line if line is not None else offset for line, offset in zip(rows["line"], rows["offset"])]
+        return metadata_bytes(rows["start"], rows["end"], rows["doc_id"], rows["uri"], locations)
+
     def _finish(self) -> dict:
         self._tokens_file.close()
         index_table = pa.table(self._rows, schema=_INDEX_SCHEMA)
         pq.write_table(index_table, self._scratch(self.paths.index), compression="zstd")
+        boundaries = self._boundaries_bytes()
+        with open(self._scratch(self.paths.boundaries), "wb") as f:
+            f.write(boundaries)
         sidecar = {
             "format_version": SHARD_FORMAT_VERSION,
             "shard_index": self.shard_index,
             **asdict(self.meta),
+            # The token file's own dtype, which readers go by (Megatron's int32 for a uint32 tokenizer).
+            "dtype": self._dtype.name,
             "byte_order": "little",
             "tokens": self._token_count,
             "documents": index_table.num_rows,
             "tokens_file": _name(self.paths.tokens),
             "tokens_sha256": self._tokens_sha256.hexdigest(),
+            "boundaries_file": _name(self.paths.boundaries),
+            "boundaries_sha256": hashlib.sha256(boundaries).hexdigest(),
             "index_file": _name(self.paths.index),
             "index_format": "parquet",
             "index_sha256": storage.sha256(self._scratch(self.paths.index)),
         }
         # A sidecar left by an earlier shard of this name must not vouch for the files replaced below.
         storage.remove(self.paths.sidecar)
-        for uri in (self.paths.tokens, self.paths.index):
+        for uri in self.paths.data_files:
             storage.move_file(self._scratch(uri), uri)
         with storage.atomic_write(self.paths.sidecar) as f:
             f.write(json.dumps(sidecar, indent=2, sort_keys=True).encode() + b"\n")
@@ -179,7 +239,7 @@ class ShardWriter:
 
     def abort(self) -> None:
         self._tokens_file.close()
-        for uri in (self.paths.tokens, self.paths.index):
+        for uri in self.paths.data_files:
             storage.remove(self._scratch(uri))
         self._remove_scratch_dir()
 
@@ -262,18 +322,25 @@ class Shard:
 
 
 def read_shard(path: str | os.PathLike, verify: bool = False) -> Shard:
-    """Open a finished shard, local or on S3, from any of its files; `verify` checks the sidecar's sha256s."""
+    """Open a finished shard of either format, local or on S3, from any of its files; `verify` checks the
+    sidecar's sha256s. Tokens are read from the token file, boundaries and provenance from the index."""
     paths = ShardPaths.beside(path)
     if not storage.exists(paths.sidecar):
         raise FileNotFoundError(f"{paths.sidecar}: no sidecar, so the shard is missing or unfinished")
     with storage.open_binary(paths.sidecar) as f:
         sidecar = json.loads(f.read())
-    for file in (paths.tokens, paths.index):
+    if sidecar.get("format_version") != SHARD_FORMAT_VERSION:
+        raise ValueError(
+            f"{paths.sidecar}: shard format version {sidecar.get('format_version')}, this code reads "
+            f"{SHARD_FORMAT_VERSION}; write the mix again"
+        )
+    paths = ShardPaths.beside(path, sidecar["format"])
+    for file in paths.data_files:
         if not storage.exists(file):
             raise FileNotFoundError(f"{file}: missing, though its shard's sidecar is there")
     if verify:
-        for name, file in (("tokens", paths.tokens), ("index", paths.index)):
-            if storage.sha256(file) != sidecar[f"{name}_sha256"]:
+        for file in paths.data_files:
+            if storage.sha256(file) != sidecar_digest(sidecar, _name(file)):
                 raise ValueError(f"{file}: sha256 differs from its sidecar")
     tokens = StoredTokens(paths.tokens, sidecar["dtype"])
     if len(tokens) != sidecar["tokens"]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-# The loopback S3 server fixtures (s3_endpoint, s3_bucket) for any test that asks for them.
-pytest_plugins = ["helpers_io"]
+# The loopback S3 server fixtures (s3_endpoint, s3_bucket) and the session's small mix for any test that asks.
+pytest_plugins = ["helpers_io", "helpers_mix"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -1,6 +1,7 @@
 """What a finished mix holds, read the way its users read it: proportions as requested, every document's
 tokens equal to a fresh tokenization of its curated text, and shards as OLMo-core's NumpyFSLDataset sees them.
-One real small mix (four real sources from the shipped demo data) serves every test here."""
+One real small mix (four real sources from the shipped demo data, `demo_mix` in helpers_mix.py) serves every
+test here."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import orjson
 import pytest
 import zstandard
 from conftest import DEMO_DATA, TOKENIZER, write_manifest
+from helpers_mix import REQUESTED, TARGET_TOKENS
 
 from curation import storage
 from curation.errors import InputError
@@ -32,32 +34,6 @@ from mixes.manifest import load_manifest
 from mixes.shards import StoredTokens, fsl_instances, iter_documents, read_shard
 from mixes.tokenizer import load_tokenizer
 
-# Budgets large against each source's documents: a document is never split, so a budget of a few
-# documents (WikiText articles run to thousands of tokens) can only be met to within part of one.
-REQUESTED = {"web": 0.35, "code": 0.25, "math": 0.25, "papers": 0.15}
-TARGET_TOKENS = 300_000
-
-
-@pytest.fixture(scope="module")
-def mix(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("mix")
-    body = {
-        "name": "mix-check",
-        "version": "1.0.0",
-        "seed": 11,
-        "sources": [
-            {"name": "web", "paths": [str(DEMO_DATA / "web" / "cc-2019-30-00140.jsonl.gz")]},
-            {"name": "code", "paths": [str(DEMO_DATA / "code" / "*.jsonl.zst")]},
-            {"name": "math", "paths": [str(DEMO_DATA / "math" / "*")]},
-            {"name": "papers", "paths": [str(DEMO_DATA / "papers" / "*.jsonl.gz")]},
-        ],
-        "dedupe": {"exact": {"scope": "global"}},
-        "mix": {"target_tokens": TARGET_TOKENS, "sources": {k: {"ratio": v} for k, v in REQUESTED.items()}},
-        "output": {"path": "out", "tokenizer": str(TOKENIZER), "shard_tokens": 100_000},
-    }
-    stats = run(load_manifest(write_manifest(folder, body)), ["--direct_num_workers=2"], log=lambda _: None)
-    return folder / "out" / "mix-check" / "1.0.0", stats
-
 
 def published_texts(root: Path) -> dict[tuple[str, str], str]:
     texts = {}
@@ -69,8 +45,8 @@ def published_texts(root: Path) -> dict[tuple[str, str], str]:
     return texts
 
 
-def test_achieved_proportions_are_within_one_percent_of_requested(mix):
-    _, stats = mix
+def test_achieved_proportions_are_within_one_percent_of_requested(demo_mix):
+    _, stats = demo_mix
     total = stats["totals"]["mixed_tokens"]
     assert abs(total - TARGET_TOKENS) / TARGET_TOKENS < 0.01
     for name, ratio in REQUESTED.items():
@@ -78,8 +54,8 @@ def test_achieved_proportions_are_within_one_percent_of_requested(mix):
         assert abs(achieved - ratio) / ratio < 0.01, (name, achieved, ratio)
 
 
-def test_every_documents_tokens_equal_a_fresh_tokenization_of_its_text(mix):
-    root, _ = mix
+def test_every_documents_tokens_equal_a_fresh_tokenization_of_its_text(demo_mix):
+    root, _ = demo_mix
     texts = published_texts(root)
     tokenizer = load_tokenizer(TOKENIZER, "literal")
     checked = 0
@@ -98,8 +74,8 @@ def _sidecars(root: Path) -> list[dict]:
     return [orjson.loads(p.read_bytes()) for p in sorted((root / "shards").glob("part-*.json"))]
 
 
-def test_shards_read_as_olmo_core_fixed_length_instances(mix):
-    root, _ = mix
+def test_shards_read_as_olmo_core_fixed_length_instances(demo_mix):
+    root, _ = demo_mix
     sidecars = _sidecars(root)
     paths = sorted((root / "shards").glob("part-*.npy"))
     assert {s["dtype"] for s in sidecars} == {"uint32"} and {s["vocab_size"] for s in sidecars} == {100_278}
@@ -134,8 +110,8 @@ def test_mix_reads_inputs_from_s3(tmp_path, s3_bucket, s3_endpoint, monkeypatch)
     shutil.rmtree(tmp_path / "out")
 
 
-def test_dedupe_scratch_is_gone_once_its_duplicates_are_recorded(mix):
-    root, stats = mix
+def test_dedupe_scratch_is_gone_once_its_duplicates_are_recorded(demo_mix):
+    root, stats = demo_mix
     assert stats["dedupe_cluster_sizes"], "exact dedupe must have found the demo's duplicate copies"
     work = root.parent.parent / "_cache" / "work"
     assert not work.exists() or not any(work.iterdir())
@@ -176,8 +152,8 @@ def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_mix_and_publish_from_caches_on_s3_write_the_same_files_as_locally(mix, s3_bucket, s3_endpoint, monkeypatch):
-    root, _ = mix
+def test_mix_and_publish_from_caches_on_s3_write_the_same_files_as_locally(demo_mix, s3_bucket, s3_endpoint, monkeypatch):
+    root, _ = demo_mix
     # Worker processes configure their S3 client from the environment.
     monkeypatch.setenv("CURATION_S3_ENDPOINT_URL", s3_endpoint)
     ctx, token_files = _on_s3(root, s3_bucket)
@@ -195,8 +171,8 @@ def test_mix_and_publish_from_caches_on_s3_write_the_same_files_as_locally(mix, 
     assert len(markers) == len(local) and _objects(ctx.layout.documents_markers_dir) == markers
 
 
-def test_shard_gathers_its_documents_in_one_read_per_token_cache(mix, s3_bucket):
-    root, _ = mix
+def test_shard_gathers_its_documents_in_one_read_per_token_cache(demo_mix, s3_bucket):
+    root, _ = demo_mix
     ctx, token_files = _on_s3(root, s3_bucket)
     items = plan(ctx, token_files)[0][0]
     write_shard_plan(f"{s3_bucket}/plan.parquet", items)
@@ -218,8 +194,8 @@ def test_shard_gathers_its_documents_in_one_read_per_token_cache(mix, s3_bucket)
     assert len(items) > 10 * len(files)
 
 
-def test_token_cache_cut_short_on_s3_stops_the_mix_naming_it_and_leaves_no_sidecar(mix, s3_bucket, s3_endpoint, monkeypatch):
-    root, _ = mix
+def test_token_cache_cut_short_on_s3_stops_the_mix_naming_it_and_leaves_no_sidecar(demo_mix, s3_bucket, s3_endpoint, monkeypatch):
+    root, _ = demo_mix
     monkeypatch.setenv("CURATION_S3_ENDPOINT_URL", s3_endpoint)
     ctx, token_files = _on_s3(root, s3_bucket, truncated_source="web")
     with pytest.raises(InputError, match=rf"{s3_bucket}/_cache/tokens/web/\w+\.tokens: (ends before token|cannot read S3 object \(InvalidRange\))"):

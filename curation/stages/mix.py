@@ -232,9 +232,10 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
         manifest_name=m.name,
         manifest_version=m.version,
         manifest_sha256=ctx.loaded.sha256,
+        format=m.output.format,
     )
     shard_count = len(shard_lists)
-    todo = [i for i, items in enumerate(shard_lists) if not shard_matches_plan(out_dir, i, items)]
+    todo = [i for i, items in enumerate(shard_lists) if not shard_matches_plan(out_dir, i, items, meta.format)]
     ctx.log(f"[mix] {sum(len(s) for s in shard_lists)} documents in {shard_count} shards, {shard_count - len(todo)} already written")
     if todo:
         # Named by what the plan is made of; the run lock keeps any other run from writing here meanwhile.
@@ -258,13 +259,19 @@ def read_sidecar(uri: str) -> dict[str, Any]:
         return orjson.loads(f.read())
 
 
-def shard_matches_plan(out_dir: str, index: int, items: list[tuple[DocRef, int]]) -> bool:
-    """A finished shard from an interrupted run is kept only if it holds exactly the planned documents."""
+def shard_matches_plan(out_dir: str, index: int, items: list[tuple[DocRef, int]], format: str) -> bool:
+    """A finished shard from an interrupted run is kept only if it holds exactly the planned documents, in
+    the planned format, with every file this code writes."""
     sidecar = shard_sidecar_path(out_dir, index)
     if not storage.exists(sidecar):
         return False
     written = read_sidecar(sidecar)
-    return written["documents"] == len(items) and written["tokens"] == sum(ref.n_tokens for ref, _ in items)
+    return (
+        written.get("format_version") == shards.SHARD_FORMAT_VERSION
+        and written["format"] == format
+        and written["documents"] == len(items)
+        and written["tokens"] == sum(ref.n_tokens for ref, _ in items)
+    )
 
 
 def shard_sidecar_path(out_dir: str, index: int) -> str:

@@ -1,3 +1,5 @@
+import csv
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -21,7 +23,7 @@ from mixes.shards import (
 from mixes.tokenizer import dtype_for, load_tokenizer, with_document_markers
 
 
-def _meta(tokenizer, dtype: str) -> ShardMeta:
+def _meta(tokenizer, dtype: str, format: str = "numpy") -> ShardMeta:
     return ShardMeta(
         dtype=dtype,
         vocab_size=tokenizer.vocab_size,
@@ -31,6 +33,7 @@ def _meta(tokenizer, dtype: str) -> ShardMeta:
         manifest_name="test-mix",
         manifest_version="1.0.0",
         manifest_sha256="ab" * 32,
+        format=format,
     )
 
 
@@ -44,8 +47,8 @@ def web_texts():
     return read_texts("web", 120)
 
 
-def _write(out_dir, shard_index, tokenizer, texts, dtype="uint32"):
-    with ShardWriter(out_dir, shard_index, _meta(tokenizer, dtype)) as writer:
+def _write(out_dir, shard_index, tokenizer, texts, dtype="uint32", format="numpy"):
+    with ShardWriter(out_dir, shard_index, _meta(tokenizer, dtype, format)) as writer:
         for line, ids in enumerate(tokenizer.encode_batch(texts)):
             doc = DocRecord(
                 f"cc-{line}", "web", repetition=line % 2, uri="s3://bucket/cc.jsonl.gz", line=line
@@ -96,6 +99,8 @@ def test_sidecar_records_counts_tokenizer_manifest_and_file_digests(tmp_path, do
     assert sidecar["documents"] == len(web_texts)
     assert sidecar["tokens_sha256"] == hashlib.sha256(token_bytes).hexdigest()
     assert sidecar["index_sha256"] == hashlib.sha256((tmp_path / "part-00007.index").read_bytes()).hexdigest()
+    assert sidecar["boundaries_file"] == "part-00007.csv.gz"
+    assert sidecar["boundaries_sha256"] == hashlib.sha256((tmp_path / "part-00007.csv.gz").read_bytes()).hexdigest()
     assert {k: sidecar[k] for k in ("dtype", "vocab_size", "eos_id", "bos_id", "shard_index")} == {
         "dtype": "uint32",
         "vocab_size": 100_278,
@@ -107,12 +112,65 @@ def test_sidecar_records_counts_tokenizer_manifest_and_file_digests(tmp_path, do
     assert (sidecar["manifest_name"], sidecar["manifest_version"]) == ("test-mix", "1.0.0")
 
 
-def test_same_documents_give_identical_bytes(tmp_path, dolma2, web_texts):
+@pytest.mark.parametrize("format", ["numpy", "megatron"])
+def test_same_documents_give_identical_bytes(tmp_path, dolma2, web_texts, format):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        _write(tmp_path / name, 0, dolma2, web_texts)
-    for name in ("part-00000.npy", "part-00000.index", "part-00000.json"):
+        _write(tmp_path / name, 0, dolma2, web_texts, format=format)
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert len(names) == 4 and names == sorted(p.name for p in (tmp_path / "b").iterdir())
+    for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_csv_gz_rows_are_each_documents_boundaries_and_provenance(tmp_path, dolma2, web_texts):
+    _write(tmp_path, 0, dolma2, web_texts)
+    with gzip.open(tmp_path / "part-00000.csv.gz", "rt", newline="") as f:
+        rows = list(csv.reader(f))
+    index = read_shard(tmp_path / "part-00000.csv.gz").index.to_pylist()
+    assert rows == [[str(r["start"]), str(r["end"]), r["doc_id"], r["uri"], str(r["line"])] for r in index]
+    assert rows[0][:2] == ["0", rows[1][0]] and int(rows[-1][1]) == len(read_shard(tmp_path / "part-00000.npy").tokens)
+    # No file name or time in the gzip header: the same documents give the same bytes on any day.
+    header = (tmp_path / "part-00000.csv.gz").read_bytes()[:10]
+    assert header[3] == 0 and header[4:8] == bytes(4)
+
+
+def test_megatron_shard_holds_the_same_tokens_as_bin_with_an_idx(tmp_path, dolma2, web_texts):
+    _write(tmp_path / "numpy", 0, dolma2, web_texts)
+    _write(tmp_path / "megatron", 0, dolma2, web_texts, format="megatron")
+    megatron = read_shard(tmp_path / "megatron" / "part-00000.idx", verify=True)
+    assert sorted(p.name for p in (tmp_path / "megatron").iterdir()) == [
+        "part-00000.bin", "part-00000.idx", "part-00000.index", "part-00000.json"
+    ]
+    # Megatron has no uint32: the dolma2 ids are written as int32, and the sidecar says so.
+    assert megatron.sidecar["dtype"] == "int32" and megatron.sidecar["format"] == "megatron"
+    numpy_shard = read_shard(tmp_path / "numpy" / "part-00000.npy")
+    assert megatron.index.equals(numpy_shard.index)
+    for (record, tokens), (numpy_record, numpy_tokens) in zip(
+        iter_documents(megatron), iter_documents(numpy_shard), strict=True
+    ):
+        assert record == numpy_record and tokens.tolist() == numpy_tokens.tolist()
+
+
+def test_changed_boundaries_file_fails_verification_naming_it(tmp_path, dolma2, web_texts):
+    _write(tmp_path, 0, dolma2, web_texts[:5], format="megatron")
+    idx = tmp_path / "part-00000.idx"
+    idx.write_bytes(idx.read_bytes()[:-8] + bytes(8))
+    with pytest.raises(ValueError, match="part-00000.idx: sha256 differs from its sidecar"):
+        read_shard(tmp_path / "part-00000.json", verify=True)
+
+
+def test_shard_of_an_older_format_version_is_refused_naming_it(tmp_path, dolma2, web_texts):
+    _write(tmp_path, 0, dolma2, web_texts[:5])
+    sidecar = tmp_path / "part-00000.json"
+    sidecar.write_text(json.dumps(dict(json.loads(sidecar.read_text()), format_version=1)))
+    with pytest.raises(ValueError, match="part-00000.json: shard format version 1, this code reads 2; write the mix again"):
+        read_shard(tmp_path / "part-00000.npy")
+
+
+def test_unknown_shard_format_is_refused(dolma2):
+    with pytest.raises(ValueError, match="shard format must be one of numpy, megatron, got 'hdf5'"):
+        _meta(dolma2, "uint32", "hdf5")
 
 
 def test_ids_outside_the_vocabulary_are_refused(tmp_path, dolma2):
@@ -189,10 +247,12 @@ def test_shard_written_to_s3_is_byte_identical_to_the_local_one(tmp_path, s3_buc
     _write(f"{s3_bucket}/shards", 4, dolma2, web_texts)
     local, remote = ShardPaths.of(tmp_path, 4), ShardPaths.of(f"{s3_bucket}/shards", 4)
     for local_file, remote_file in zip(
-        (local.tokens, local.index, local.sidecar), (remote.tokens, remote.index, remote.sidecar)
+        (*local.data_files, local.sidecar), (*remote.data_files, remote.sidecar), strict=True
     ):
         assert _read(remote_file) == _read(local_file), remote_file
-    assert _bucket_keys(s3_bucket) == ["shards/part-00004.index", "shards/part-00004.json", "shards/part-00004.npy"]
+    assert _bucket_keys(s3_bucket) == [
+        "shards/part-00004.csv.gz", "shards/part-00004.index", "shards/part-00004.json", "shards/part-00004.npy"
+    ]
     assert list(scratch.iterdir()) == []
     documents = list(iter_documents(read_shard(remote.sidecar, verify=True)))
     for (record, tokens), (local_record, local_tokens) in zip(
