@@ -89,8 +89,9 @@ class Chain:
 
     def decide(self, doc: Document) -> Rejection | None:
         """The first filter in chain order whose stored scores reject the document, as a ledger row."""
+        by_step = _scores_by_step(doc)
         for step in self.filters():
-            scores = scores_of(doc, step.name)
+            scores = by_step.get(step.name, {}) if "/" not in step.name else scores_of(doc, step.name)
             reason = step.reject_reason(scores)
             if reason is not None:
                 return Rejection(
@@ -109,6 +110,16 @@ class Chain:
 def scores_of(doc: Document, step_name: str) -> dict[str, float]:
     prefix = step_name + "/"
     return {k[len(prefix):]: v for k, v in doc.attributes.items() if k.startswith(prefix)}
+
+
+def _scores_by_step(doc: Document) -> dict[str, dict[str, float]]:
+    """`scores_of` for every step at once (one pass over the attributes), for step names without "/"."""
+    by_step: dict[str, dict[str, float]] = {}
+    for key, value in doc.attributes.items():
+        step_name, slash, signal = key.partition("/")
+        if slash:
+            by_step.setdefault(step_name, {})[signal] = value
+    return by_step
 
 
 def _store(doc: Document, step_name: str, scores: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import ClassVar
 
 import numpy as np
@@ -56,16 +57,49 @@ def duplicate_count_and_chars(items: Sequence[str]) -> tuple[int, int]:
     return len(items) - len(counts), sum(len(item) * (n - 1) for item, n in counts.items() if n > 1)
 
 
-def ngram_labels(word_labels: np.ndarray, n: int, shorter: np.ndarray) -> np.ndarray:
-    """Label every n-gram by the position where that n-gram first occurs.
+class BatchNgrams:
+    """The n-gram labels of several documents' words at once: each n-gram is labelled by the position
+    (in the documents laid end to end) where that n-gram first occurs in its own document.
 
-    Built from the (n-1)-gram labels `shorter` and the word labels, so equal n-grams get equal labels
-    exactly (no hashing) and each size costs one sort.
+    Built size by size from the (n-1)-gram labels and the word labels, so equal n-grams get equal labels
+    exactly (no hashing). Only an n-gram whose (n-1)-gram prefix occurs twice in its document can repeat,
+    so each size sorts just those; every other n-gram, and one running past its document's end, is
+    labelled by its own position. One numpy pass per size serves the whole batch.
     """
-    count = max(len(word_labels) - n + 1, 0)
-    pairs = shorter[:count] * (len(word_labels) + 1) + word_labels[n - 1 : n - 1 + count]
-    _, first, inverse = np.unique(pairs, return_index=True, return_inverse=True)
-    return first[inverse]
+
+    def __init__(self, word_labels: Sequence[np.ndarray]):
+        lengths = np.fromiter(map(len, word_labels), np.int64, len(word_labels))
+        self.lengths = lengths
+        self.starts = np.cumsum(lengths) - lengths
+        self._total = int(lengths.sum())
+        # Word labels in the batch's positions: a document's labels never equal another's.
+        self._words = np.concatenate([*word_labels, np.zeros(0, np.int64)]) + np.repeat(self.starts, lengths)
+        self._ends = np.repeat(self.starts + lengths, lengths)
+        self._positions = np.arange(self._total)
+        self.labels = self._words  # n = 1
+
+    def grow(self, n: int) -> np.ndarray:
+        """Labels of the n-grams, from those of the (n-1)-grams in `labels` (call with n = 2, 3, ...)."""
+        count = max(self._total - n + 1, 0)
+        shorter = self.labels[:count]
+        positions = self._positions[:count]
+        labels = positions.copy()
+        repeats = np.flatnonzero((shorter != positions) & (positions + n <= self._ends[:count]))
+        if len(repeats):
+            prefix_repeated = np.zeros(count, bool)
+            prefix_repeated[repeats] = True
+            prefix_repeated[shorter[repeats]] = True  # the first occurrence of each repeated prefix
+            candidates = np.flatnonzero(prefix_repeated)
+            pairs = shorter[candidates] * (self._total + 1) + self._words[candidates + n - 1]
+            _, first, inverse = np.unique(pairs, return_index=True, return_inverse=True)
+            labels[candidates] = candidates[first[inverse]]
+        self.labels = labels
+        return labels
+
+    def of_document(self, doc: int, n: int) -> np.ndarray:
+        """Document `doc`'s n-gram labels from the last `grow(n)`, as positions in that document."""
+        start = int(self.starts[doc])
+        return self.labels[start : start + max(int(self.lengths[doc]) - n + 1, 0)] - start
 
 
 def top_ngram_chars(labels: np.ndarray, n: int, word_ends: np.ndarray) -> int:
@@ -106,38 +140,51 @@ def duplicated_ngram_chars(labels: np.ndarray, n: int, word_ends: np.ndarray) ->
     return repeated
 
 
-def gopher_repetition_scores(view: TextView) -> dict[str, float]:
-    text = view.text
-    per_char = 1.0 / len(text) if text else 0.0
-    paragraphs = _PARAGRAPH_BREAK.split(text.strip())
-    dup_paragraphs, dup_paragraph_chars = duplicate_count_and_chars(paragraphs)
-    # Whitespace-only lines count: pages padded with hundreds of "\xa0" lines are repetitive.
-    lines = [line for line in view.lines if line]
-    dup_lines, dup_line_chars = duplicate_count_and_chars(lines)
-    scores = {
-        "chars": float(len(text)),
-        "dup_paragraph_fraction": dup_paragraphs / len(paragraphs),
-        "dup_paragraph_char_fraction": dup_paragraph_chars * per_char,
-        "dup_line_fraction": dup_lines / len(lines) if lines else 0.0,
-        "dup_line_char_fraction": dup_line_chars * per_char,
-    }
-    words = view.words
-    word_labels = view.word_labels
-    word_ends = np.concatenate(([0], np.cumsum(np.fromiter(map(len, words), np.int64, len(words)))))
-    labels = word_labels
-    repeated = 1
+def gopher_repetition_scores(views: Sequence[TextView]) -> list[dict[str, float]]:
+    """Each document's repetition scores; the n-gram labels of the whole batch are built together."""
+    batch_scores = []
+    for view in views:
+        text = view.text
+        paragraphs = _PARAGRAPH_BREAK.split(text.strip())
+        dup_paragraphs, dup_paragraph_chars = duplicate_count_and_chars(paragraphs)
+        # Whitespace-only lines count: pages padded with hundreds of "\xa0" lines are repetitive.
+        lines = [line for line in view.lines if line]
+        dup_lines, dup_line_chars = duplicate_count_and_chars(lines)
+        per_char = _per_char(text)
+        batch_scores.append(
+            {
+                "chars": float(len(text)),
+                "dup_paragraph_fraction": dup_paragraphs / len(paragraphs),
+                "dup_paragraph_char_fraction": dup_paragraph_chars * per_char,
+                "dup_line_fraction": dup_lines / len(lines) if lines else 0.0,
+                "dup_line_char_fraction": dup_line_chars * per_char,
+            }
+        )
+    ngrams = BatchNgrams([view.word_labels for view in views])
+    word_lengths = np.fromiter(map(len, chain.from_iterable(view.words for view in views)), np.int64)
+    # Character offsets of word ends, so characters of words [i, j) are word_ends[j] - word_ends[i].
+    word_ends = np.concatenate(([0], np.cumsum(word_lengths)))
+    doc_ends = ngrams.starts + ngrams.lengths
     for n in range(2, DUP_NGRAM_SIZES[-1] + 1):
-        if n in DUP_NGRAM_SIZES and not repeated:
-            # No repeated (n-1)-gram means no repeated n-gram either.
-            scores[f"dup_{n}gram_char_fraction"] = 0.0
-            continue
-        labels = ngram_labels(word_labels, n, labels)
-        if n in TOP_NGRAM_SIZES:
-            scores[f"top_{n}gram_char_fraction"] = top_ngram_chars(labels, n, word_ends) * per_char
+        labels = ngrams.grow(n)
         if n in DUP_NGRAM_SIZES:
-            repeated = duplicated_ngram_chars(labels, n, word_ends)
-            scores[f"dup_{n}gram_char_fraction"] = repeated * per_char
-    return scores
+            # Documents with an n-gram seen before in them; the others have nothing duplicated.
+            repeated = np.flatnonzero(labels != np.arange(len(labels)))
+            with_repeats = set(np.searchsorted(doc_ends, repeated, side="right").tolist())
+        for doc, (view, scores) in enumerate(zip(views, batch_scores)):
+            per_char = _per_char(view.text)
+            ends = word_ends[ngrams.starts[doc] :]
+            if n in TOP_NGRAM_SIZES:
+                top = top_ngram_chars(ngrams.of_document(doc, n), n, ends)
+                scores[f"top_{n}gram_char_fraction"] = top * per_char
+            if n in DUP_NGRAM_SIZES:
+                dup = duplicated_ngram_chars(ngrams.of_document(doc, n), n, ends) if doc in with_repeats else 0
+                scores[f"dup_{n}gram_char_fraction"] = dup * per_char
+    return batch_scores
+
+
+def _per_char(text: str) -> float:
+    return 1.0 / len(text) if text else 0.0
 
 
 _BOUNDS = (
@@ -160,7 +207,10 @@ class GopherRepetitionFilter:
         """Nothing to load: the rules are plain arithmetic on the shared word split."""
 
     def score(self, view: TextView) -> dict[str, float]:
-        return gopher_repetition_scores(view)
+        return self.score_batch([view])[0]
+
+    def score_batch(self, views: Sequence[TextView]) -> list[dict[str, float]]:
+        return gopher_repetition_scores(views)
 
     def reject_reason(self, scores: dict[str, float]) -> str | None:
         reason = first_violated(_BOUNDS, scores, self.config)

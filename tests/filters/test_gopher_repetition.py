@@ -6,10 +6,10 @@ from helpers_quality import GOOD_PARAGRAPH, web_corpus_texts
 
 from filters.base import TextView
 from filters.gopher_repetition import (
+    BatchNgrams,
     GopherRepetitionConfig,
     GopherRepetitionFilter,
     duplicated_ngram_chars,
-    ngram_labels,
     top_ngram_chars,
 )
 
@@ -70,13 +70,24 @@ def _reference_top_chars(words: list[str], n: int) -> int:
 
 
 def test_vectorised_ngram_counts_equal_the_plain_definition_on_real_text():
-    for text in web_corpus_texts()[::7]:
-        words = TextView(text).words
+    # Labelled as one batch, so an n-gram repeated across documents must not count as a repeat.
+    texts = web_corpus_texts()[::7]
+    documents = [TextView(text).words for text in texts]
+    documents += [documents[-1], [], documents[-1][:3]]  # a copy, an empty document, a short one
+    word_labels = []
+    for words in documents:
         first: dict[str, int] = {}
-        word_labels = np.array([first.setdefault(w, i) for i, w in enumerate(words)], dtype=np.int64)
-        word_ends = np.concatenate(([0], np.cumsum([len(w) for w in words]))).astype(np.int64)
-        labels = word_labels
-        for n in range(2, 11):
-            labels = ngram_labels(word_labels, n, labels)
+        word_labels.append(np.array([first.setdefault(w, i) for i, w in enumerate(words)], dtype=np.int64))
+    ngrams = BatchNgrams(word_labels)
+    for n in range(2, 11):
+        ngrams.grow(n)
+        for doc, words in enumerate(documents):
+            labels = ngrams.of_document(doc, n)
+            word_ends = np.concatenate(([0], np.cumsum([len(w) for w in words]))).astype(np.int64)
             assert duplicated_ngram_chars(labels, n, word_ends) == _reference_duplicated_chars(words, n)
             assert top_ngram_chars(labels, n, word_ends) == _reference_top_chars(words, n)
+
+
+def test_batch_scores_equal_one_document_at_a_time():
+    views = [TextView(text) for text in web_corpus_texts()[:300]]
+    assert FILTER.score_batch(views) == [FILTER.score(TextView(view.text)) for view in views]
