@@ -109,7 +109,7 @@ class Chain:
 
 def scores_of(doc: Document, step_name: str) -> dict[str, float]:
     prefix = step_name + "/"
-    return {k[len(prefix):]: v for k, v in doc.attributes.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in doc.attributes.items() if k.startswith(prefix)}
 
 
 def _scores_by_step(doc: Document) -> dict[str, dict[str, float]]:

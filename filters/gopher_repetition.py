@@ -178,7 +178,9 @@ def gopher_repetition_scores(views: Sequence[TextView]) -> list[dict[str, float]
                 top = top_ngram_chars(ngrams.of_document(doc, n), n, ends)
                 scores[f"top_{n}gram_char_fraction"] = top * per_char
             if n in DUP_NGRAM_SIZES:
-                dup = duplicated_ngram_chars(ngrams.of_document(doc, n), n, ends) if doc in with_repeats else 0
+                dup = (
+                    duplicated_ngram_chars(ngrams.of_document(doc, n), n, ends) if doc in with_repeats else 0
+                )
                 scores[f"dup_{n}gram_char_fraction"] = dup * per_char
     return batch_scores
 

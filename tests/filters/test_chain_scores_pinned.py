@@ -47,7 +47,12 @@ def document_digests() -> list[str]:
     digests = []
     for start in range(0, len(records), BATCH_DOCS):
         docs = [
-            Document(id=str(start + i), text=r["text"], source="web", metadata={"url": r["url"]} if r["url"] else {})
+            Document(
+                id=str(start + i),
+                text=r["text"],
+                source="web",
+                metadata={"url": r["url"]} if r["url"] else {},
+            )
             for i, r in enumerate(records[start : start + BATCH_DOCS])
         ]
         chain.score_batch(docs)
