@@ -83,11 +83,12 @@ def c4_lines(view: TextView, rules: C4LineRulesConfig) -> Iterator[C4Line]:
     the JavaScript rule, the curly bracket after it)."""
     for raw in view.lines:
         line = raw.strip()
-        words = line.split()
-        if len(line) > rules.line_max_word_chars and max(map(len, words)) > rules.line_max_word_chars:
+        if len(line) > rules.line_max_word_chars and max(map(len, line.split())) > rules.line_max_word_chars:
             yield C4Line(line, "too_long_word")
             continue
-        if rules.remove_citations:
+        # Only the words before the citations go, and only up to the minimum count: the rule needs no more.
+        words = line.split(None, rules.line_min_words)
+        if rules.remove_citations and "[" in line:
             line = _CITATION.sub("", line)
         if rules.require_terminal_punctuation and (
             not line.endswith(_TERMINAL_PUNCTUATION) or line.endswith("...")

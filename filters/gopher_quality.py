@@ -65,9 +65,9 @@ def gopher_quality_scores(view: TextView, stop_words: frozenset[str]) -> dict[st
     # filter shares); str methods settle most tokens before a regex is needed.
     counts = np.bincount(view.word_labels, minlength=n_tokens)
     first_positions = np.flatnonzero(counts)
+    distinct = [tokens[position] for position in first_positions.tolist()]
     n_words = word_chars = alpha_tokens = 0
-    for position, count in zip(first_positions.tolist(), counts[first_positions].tolist()):
-        token = tokens[position]
+    for token, count in zip(distinct, counts[first_positions].tolist()):
         if token.isalnum() or _HAS_NON_SYMBOL_CHAR(token):
             n_words += count
             word_chars += len(token) * count
@@ -85,7 +85,7 @@ def gopher_quality_scores(view: TextView, stop_words: frozenset[str]) -> dict[st
         "bullet_lines_fraction": sum(line.lstrip().startswith(("•", "-")) for line in lines) / n_lines,
         "ellipsis_end_lines_fraction": sum(line.rstrip().endswith(("...", "…")) for line in lines) / n_lines,
         "alpha_words_fraction": alpha_tokens * per_token,
-        "distinct_stop_words": float(len(stop_words.intersection(tokens))),
+        "distinct_stop_words": float(len(stop_words.intersection(distinct))),
     }
 
 

@@ -161,7 +161,8 @@ def gopher_repetition_scores(views: Sequence[TextView]) -> list[dict[str, float]
             }
         )
     ngrams = BatchNgrams([view.word_labels for view in views])
-    word_lengths = np.fromiter(map(len, chain.from_iterable(view.words for view in views)), np.int64)
+    words = chain.from_iterable(view.words for view in views)
+    word_lengths = np.fromiter(map(len, words), np.int64, int(ngrams.lengths.sum()))
     # Character offsets of word ends, so characters of words [i, j) are word_ends[j] - word_ends[i].
     word_ends = np.concatenate(([0], np.cumsum(word_lengths)))
     doc_ends = ngrams.starts + ngrams.lengths
