@@ -18,6 +18,15 @@ DEMO_DATA = REPO / "data" / "demo"
 TOKENIZER = REPO / "tokenizers" / "allenai_dolma2.json"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_user_cache(tmp_path_factory):
+    """One user cache (curation/user_cache.py) for the whole session, fresh each time: runs under test share
+    the indexes they build, and none reads what an older checkout built."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CURATION_CACHE", str(tmp_path_factory.mktemp("user-cache")))
+        yield
+
+
 @pytest.fixture
 def shared() -> Path:
     if not SHARED.exists():

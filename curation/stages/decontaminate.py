@@ -9,6 +9,7 @@ from typing import Any
 
 import apache_beam as beam
 
+from curation import storage
 from curation.document import Document, Rejection, base_id
 from curation.stages.verdicts import EDIT, KEPT, REJECTED
 from filters.decontaminate.actions import CONTAMINATED_SPAN, STAGE
@@ -34,9 +35,15 @@ def eval_files(config: DecontaminateConfig | None, loaded) -> list[str]:
 
 
 def index_path(ctx) -> str:
-    """The index under the output's `_cache/` (a folder, or an S3 prefix that every worker reads)."""
+    """The index in this user's cache, shared by every run on the machine; for an output on S3, its copy
+    under the output's `_cache/`, which workers that share only the store can read."""
+    on_s3 = storage.is_s3(ctx.layout.root)
     path, _ = build_index(
-        ctx.manifest.decontaminate, ctx.loaded.path.parent, ctx.layout.cached("decon-index"), ctx.loaded.relocated
+        ctx.manifest.decontaminate,
+        ctx.loaded.path.parent,
+        ctx.layout.cached("decon-index") if on_s3 else None,
+        ctx.loaded.relocated,
+        warn=ctx.log,
     )
     return path
 
@@ -86,9 +93,9 @@ def write_decontamination_report(ctx, matches: list[dict[str, Any]]) -> None:
     config = ctx.manifest.decontaminate
     if config is None:
         return
-    index = DecontaminationIndex.load(index_path(ctx))
+    items_indexed = DecontaminationIndex.read_meta(index_path(ctx))["items_indexed"]
     found = [
         DocumentMatch(m["source"], m["doc_id"], Match(m["benchmark"], m["item_id"], m["score"], *m["span"]), m["excerpt"])
         for m in matches
     ]
-    write_report(found, ctx.layout.decontamination_dir, index.items_indexed)
+    write_report(found, ctx.layout.decontamination_dir, items_indexed)

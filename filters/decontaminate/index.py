@@ -1,5 +1,5 @@
-"""The n-gram index of eval items (GPT-3 / NeMo-Curator style decontamination), built once and saved under
-its content hash, through curation.storage (so under an S3 output's `_cache/` too).
+"""The n-gram index of eval items (GPT-3 / NeMo-Curator style decontamination), built once per machine and
+kept under its content hash in the user's cache (copied to an S3 output's `_cache/` for remote workers).
 
 Words become dense ids through the eval vocabulary (a training word outside it cannot be part of any eval
 n-gram); an n-gram is a 64-bit hash of its words' hashes. Postings are parallel sorted numpy arrays
@@ -13,14 +13,17 @@ import dataclasses
 import functools
 import hashlib
 import itertools
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import orjson
 import xxhash
 
 from curation import storage
+from curation.user_cache import digest_named_file, user_cache_dir
 from filters.decontaminate.config import DecontaminateConfig
 from filters.decontaminate.evalsets import (
     EvalItem,
@@ -175,8 +178,8 @@ class DecontaminationIndex:
         bits = keys & np.uint64(_FILTER_BITS - 1)
         return (self.key_filter[bits >> np.uint64(3)] >> (bits & np.uint64(7)).astype(np.uint8)) & 1 == 1
 
-    def save(self, path: str) -> None:
-        """Written whole or not at all (a local file renamed into place, an S3 object completed on success)."""
+    def save(self, f: BinaryIO) -> None:
+        """Into a binary file opened for writing (the caller makes it appear whole or not at all)."""
         meta = {
             "filter": FILTER_NAME,
             "ngram": self.ngram,
@@ -188,13 +191,18 @@ class DecontaminationIndex:
         }
         vocab_words = sorted(self.vocab, key=self.vocab.__getitem__)
         arrays = {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
-        with storage.atomic_write(path) as f:
-            np.savez(
-                f,
-                meta=np.frombuffer(orjson.dumps(meta), np.uint8),
-                vocab=np.frombuffer("\n".join(vocab_words).encode(), np.uint8),
-                **arrays,
-            )
+        np.savez(
+            f,
+            meta=np.frombuffer(orjson.dumps(meta), np.uint8),
+            vocab=np.frombuffer("\n".join(vocab_words).encode(), np.uint8),
+            **arrays,
+        )
+
+    @staticmethod
+    def read_meta(path: str) -> dict:
+        """The index's parameters and counts (items indexed per benchmark, ...) without its arrays."""
+        with np.load(storage.local_file(str(path))) as data:
+            return orjson.loads(data["meta"].tobytes())
 
     @classmethod
     def load(cls, path: str) -> DecontaminationIndex:
@@ -379,13 +387,27 @@ def index_digest(config: DecontaminateConfig, base_dir: str | Path, relocate: Re
 
 
 def build_index(
-    config: DecontaminateConfig, base_dir: str | Path, index_dir: str, relocate: Relocate = None
+    config: DecontaminateConfig,
+    base_dir: str | Path,
+    index_dir: str | Path | None = None,
+    relocate: Relocate = None,
+    warn: Callable[[str], None] = logging.getLogger(__name__).warning,
 ) -> tuple[str, str]:
-    """Build (or reuse) the index of every declared benchmark under `index_dir` (a folder or an S3 prefix);
-    returns its path, named by its content hash, and that hash."""
+    """Build (or reuse) the index of every declared benchmark; returns its path, named by its content hash,
+    and that hash. It is kept in `index_dir`, by default this user's cache (curation/user_cache.py), so
+    every run and output on the machine shares it. An S3 `index_dir` (for workers that share only the
+    store) receives a copy of the local cache's entry when it lacks one."""
     digest = index_digest(config, base_dir, relocate)
-    path = storage.join(str(index_dir), f"decon-index-{digest}.npz")
-    if not storage.exists(path):
+    name = f"decon-index-{digest}.npz"
+
+    def write(f: BinaryIO) -> None:
         items = (item for b in resolve_benchmarks(config, base_dir, relocate) for item in read_benchmark(b))
-        index_items(items, config.ngram, config.min_item_words).save(path)
-    return path, digest
+        index_items(items, config.ngram, config.min_item_words).save(f)
+
+    if index_dir is not None and storage.is_s3(str(index_dir)):
+        remote = storage.join(str(index_dir), name)
+        if not storage.exists(remote):
+            storage.upload_file(digest_named_file(user_cache_dir("decon-index"), name, write, warn), remote)
+        return remote, digest
+    folder = str(index_dir) if index_dir is not None else user_cache_dir("decon-index")
+    return digest_named_file(folder, name, write, warn), digest

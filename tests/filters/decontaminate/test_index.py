@@ -1,7 +1,11 @@
 """The eval n-gram index: built once, named by its content hash, compact arrays, common keys removable."""
 
+import hashlib
 import json
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +43,60 @@ def test_index_file_is_named_by_content_hash_and_reused(tmp_path, gsm8k_head):
     mtime = os.stat(index_path).st_mtime_ns
     assert build_index(_config(path), tmp_path, tmp_path / "index") == (index_path, digest)
     assert os.stat(index_path).st_mtime_ns == mtime
+
+
+def test_index_is_kept_in_the_user_cache_and_shared_by_every_output(tmp_path, gsm8k_head, monkeypatch):
+    path, _ = gsm8k_head
+    monkeypatch.setenv("CURATION_CACHE", str(tmp_path / "cache"))
+    index_path, digest = build_index(_config(path), tmp_path)
+    assert index_path == str(tmp_path / "cache" / "decon-index" / f"decon-index-{digest}.npz")
+    assert (tmp_path / "cache" / "decon-index" / f"decon-index-{digest}.npz.sha256").read_text() == sha256(index_path)
+    mtime = os.stat(index_path).st_mtime_ns
+    assert build_index(_config(path), tmp_path) == (index_path, digest)
+    assert os.stat(index_path).st_mtime_ns == mtime
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated", "sidecar missing"])
+def test_corrupt_cache_entry_is_rebuilt_with_a_warning(tmp_path, gsm8k_head, damage):
+    path, records = gsm8k_head
+    index_path, _ = build_index(_config(path), tmp_path, tmp_path / "index")
+    good = Path(index_path).read_bytes()
+    if damage == "flipped byte":
+        Path(index_path).write_bytes(good[:1000] + bytes([good[1000] ^ 1]) + good[1001:])
+    elif damage == "truncated":
+        Path(index_path).write_bytes(good[: len(good) // 2])
+    else:
+        os.remove(index_path + ".sha256")
+    warnings = []
+    assert build_index(_config(path), tmp_path, tmp_path / "index", warn=warnings.append)[0] == index_path
+    assert len(warnings) == 1 and index_path in warnings[0] and "rebuilding" in warnings[0]
+    assert Path(index_path).read_bytes() == good
+    assert Path(index_path + ".sha256").read_text() == sha256(index_path)
+    assert build_index(_config(path), tmp_path, tmp_path / "index", warn=warnings.append)[0] == index_path
+    assert len(warnings) == 1, "an intact entry is used without a word"
+
+
+def _build_in_child(args) -> tuple[str, str]:
+    config, base, folder = args
+    return build_index(config, base, folder, warn=pytest.fail)
+
+
+def test_concurrent_builds_of_one_entry_leave_it_whole(tmp_path, gsm8k_head):
+    path, _ = gsm8k_head
+    folder = tmp_path / "index"
+    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("fork")) as pool:
+        results = list(pool.map(_build_in_child, [(_config(path), tmp_path, folder)] * 3))
+    assert len(set(results)) == 1
+    index_path, digest = results[0]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        f"decon-index-{digest}.npz{suffix}" for suffix in ("", ".sha256", ".lock")
+    )
+    assert Path(index_path + ".sha256").read_text() == sha256(index_path)
+    assert DecontaminationIndex.load(index_path).items_indexed == {"gsm8k": 50}
 
 
 def test_hash_changes_with_eval_content_and_index_parameters(tmp_path, gsm8k_head):
