@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from filters.decontaminate.index import JOINED_FORM, DecontaminationIndex, window_keys
-from filters.decontaminate.words import normalized_words, normalized_words_with_offsets
+from filters.decontaminate.index import JOINED_FORM, DecontaminationIndex
+from filters.decontaminate.keys import window_keys, word_keys
+from filters.decontaminate.words import normalized_words, normalized_words_with_offsets, word_spans
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +84,20 @@ def _hits(index: DecontaminationIndex, word_ids: np.ndarray) -> tuple[np.ndarray
     return np.concatenate(items).astype(np.int64), np.concatenate(doc_pos), np.concatenate(item_pos)
 
 
+def _may_contain_item(index: DecontaminationIndex, text: str) -> bool:
+    """False when no window of the text has an indexed key, so it holds no eval item: decided from keys
+    computed straight from the text's code points, with no word list or vocabulary lookup. A window with
+    a word outside the vocabulary gets a key the index lacks (but for a 2^-64 chance, which only sends the
+    text on to the exact path), so every text this passes holds no key the exact path would find."""
+    tables = _tables(index)
+    windows = window_keys(word_keys(*word_spans(text)), None, [t[0] for t in tables])
+    return any(len(_present(index, table, *windows[length])[0]) for length, table, _, _ in tables)
+
+
 def indexed_keys(index: DecontaminationIndex, text: str) -> np.ndarray:
     """The distinct index keys present in a text: what the training-frequency count of n-grams counts."""
+    if not _may_contain_item(index, text):
+        return np.empty(0, np.uint64)
     word_ids = index.word_ids(normalized_words(text))
     tables = _tables(index)
     windows = window_keys(index.word_hashes[word_ids], word_ids != 0, [t[0] for t in tables])
@@ -116,8 +129,7 @@ def _char_starts(lengths: list[int]) -> np.ndarray:
 
 def detect(index: DecontaminationIndex, text: str, min_overlap: float = 0.9) -> list[Match]:
     """Every occurrence of an eval item in `text` whose overlap is at least `min_overlap`, in text order."""
-    items, _, _ = _hits(index, index.word_ids(normalized_words(text)))
-    if len(items) == 0:
+    if not _may_contain_item(index, text):
         return []
     # Offsets cost a second tokenization, paid only by documents with a hit.
     words, starts, ends = normalized_words_with_offsets(text)

@@ -20,7 +20,6 @@ from typing import BinaryIO
 
 import numpy as np
 import orjson
-import xxhash
 
 from curation import storage
 from curation.user_cache import digest_named_file, user_cache_dir
@@ -32,75 +31,30 @@ from filters.decontaminate.evalsets import (
     require_eval_file,
     resolve_benchmarks,
 )
+from filters.decontaminate.keys import keys_of_words, window_keys
 from filters.decontaminate.templates import DEFAULT_TEMPLATE_PATTERNS
 from filters.decontaminate.words import chunked_words, normalized_words
 
 FILTER_NAME = "decon_v1"
 # Part of the index's content hash: bump when the index layout or hashing changes.
-_INDEX_FORMAT = 5
+_INDEX_FORMAT = 6
 # 2^25 bits (4 MiB): about 5% of absent keys pass the filter with 1.5 M keys indexed.
 _FILTER_BITS = 1 << 25
-_LENGTH_SALT = xxhash.xxh3_64_intdigest(f"{FILTER_NAME}/length".encode())
 
 
-@functools.cache
-def _position_multipliers(length: int) -> np.ndarray:
-    """Position j of an n-gram multiplies its word hash by an odd constant derived from the filter name."""
-    return np.array(
-        [xxhash.xxh3_64_intdigest(f"{FILTER_NAME}/position/{j}".encode()) | 1 for j in range(length)],
-        np.uint64,
-    )
+_FILTER_SHIFT = np.uint64(64 - _FILTER_BITS.bit_length() + 1)
 
 
-def _mix64(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finalizer, so every bit of a key depends on every word."""
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
-
-
-def window_keys(
-    word_hashes: np.ndarray, known: np.ndarray, lengths: Iterable[int]
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """For each length L: the keys of the L-word windows made only of known words, and where they start.
-
-    One pass of multiply-adds serves every length, since a window of L words is the one of L-1 plus a word.
-    """
-    lengths = sorted(set(lengths))
-    m = len(word_hashes)
-    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    if not lengths or m < lengths[0]:
-        return {L: (np.empty(0, np.uint64), np.empty(0, np.int64)) for L in lengths}
-    padded = np.concatenate([word_hashes, np.zeros(lengths[-1], np.uint64)])
-    unknown_before = np.concatenate([[0], np.cumsum(~known)])
-    acc = np.zeros(m, np.uint64)
-    multipliers = _position_multipliers(lengths[-1])
-    for j in range(lengths[-1]):
-        acc += padded[j : j + m] * multipliers[j]
-        L = j + 1
-        if L in lengths:
-            count = m - L + 1
-            if count <= 0:
-                out[L] = (np.empty(0, np.uint64), np.empty(0, np.int64))
-                continue
-            clean = unknown_before[L : L + count] == unknown_before[:count]
-            starts = np.flatnonzero(clean)
-            salt = np.uint64((L * _LENGTH_SALT) & 0xFFFF_FFFF_FFFF_FFFF)
-            out[L] = (_mix64(acc[starts] + salt), starts)
-    return out
+def _filter_bits(keys: np.ndarray) -> np.ndarray:
+    """Where a key sits in the Bloom filter: its high bits, which depend on every word (keys.py)."""
+    return keys >> _FILTER_SHIFT
 
 
 def _bit_filter(keys: np.ndarray) -> np.ndarray:
-    bits = (keys & np.uint64(_FILTER_BITS - 1)).astype(np.int64)
+    bits = _filter_bits(keys).astype(np.int64)
     bitmap = np.zeros(_FILTER_BITS, bool)
     bitmap[bits] = True
     return np.packbits(bitmap, bitorder="little")
-
-
-def word_hash(word: str) -> int:
-    return xxhash.xxh3_64_intdigest(word.encode("utf-8", "surrogatepass")) or 1
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -170,12 +124,12 @@ class DecontaminationIndex:
 
     @functools.cached_property
     def key_filter(self) -> np.ndarray:
-        """A one-hash Bloom filter (bit per low key bits) over every key: most windows of a training
+        """A one-hash Bloom filter (a bit per key's high bits) over every key: most windows of a training
         document fail this cheap test and skip the binary search over the sorted keys."""
         return _bit_filter(np.concatenate([self.ngram_keys, self.anchor_keys]))
 
     def may_contain(self, keys: np.ndarray) -> np.ndarray:
-        bits = keys & np.uint64(_FILTER_BITS - 1)
+        bits = _filter_bits(keys)
         return (self.key_filter[bits >> np.uint64(3)] >> (bits & np.uint64(7)).astype(np.uint8)) & 1 == 1
 
     def save(self, f: BinaryIO) -> None:
@@ -256,8 +210,7 @@ def _keys(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(n-gram keys, their positions, anchor keys, their positions) of one token sequence: every n-gram, and
     the first and last `anchor` tokens of each unit too short for n-grams to survive one changed word."""
-    known = np.ones(len(hashes), bool)
-    keys, starts = window_keys(hashes, known, [ngram])[ngram]
+    keys, starts = window_keys(hashes, None, [ngram])[ngram]
     # An anchor of one word repeated ("1 1 1 1 1 1", a matrix row) is no evidence: tables are full of them.
     anchor_starts = sorted(
         s
@@ -266,7 +219,7 @@ def _keys(
         }
         if len(set(hashes[s : s + anchor].tolist())) > 1
     )
-    all_anchors, anchor_positions = window_keys(hashes, known, [anchor])[anchor]
+    all_anchors, anchor_positions = window_keys(hashes, None, [anchor])[anchor]
     take = np.searchsorted(anchor_positions, anchor_starts)
     return keys, starts, all_anchors[take], anchor_positions[take]
 
@@ -304,7 +257,7 @@ def index_items(items: Iterable[EvalItem], ngram: int, min_item_words: int) -> D
         | {"".join(c) for _, _, _, chunks, _ in kept for f in chunks for c in f if len(c) > 1}
     )
     vocab = dict(zip(vocab_words, range(1, len(vocab_words) + 1)))
-    word_hashes = np.array([0] + [word_hash(w) for w in vocab_words], dtype=np.uint64)
+    word_hashes = np.concatenate([np.zeros(1, np.uint64), keys_of_words(vocab_words)])
 
     item_words, item_offsets, field_bounds, field_offsets = [], [0], [], [0]
     ngram_keys, ngram_items, ngram_positions = [], [], []
