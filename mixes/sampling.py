@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any, NamedTuple
 
 import numpy as np
 import xxhash
@@ -112,68 +113,98 @@ def plan_source(
     fractional copies go to documents in order of hash / fraction (sequential Poisson sampling, which keeps
     each document's chance near its fraction), taken while they fit the budget. So downsampling takes
     documents in hash order, and max_repetition 2.5 gives every document two copies and half a third one.
+    This is the whole source in memory; curation.stages.mix_plan runs the same steps on workers.
     """
     doc_ids = [d[0] for d in docs]
     if len(set(doc_ids)) != len(doc_ids):
         raise ValueError(f"source {source!r} lists a document id more than once")
-    tokens = np.fromiter((d[1] for d in docs), dtype=np.int64, count=len(docs))
-    available = int(tokens.sum())
+    available = sum(d[1] for d in docs)
     check_feasible({source: budget_tokens}, {source: available}, {source: max_repetition})
-    if weight_by_cluster_size:
-        weights = np.fromiter(
-            (max(d[2] if len(d) > 2 else 1, 1) for d in docs), dtype=np.float64, count=len(docs)
-        )
-    else:
-        weights = np.ones(len(docs))
-
-    expected = np.minimum(
-        _scale_meeting_budget(tokens, weights, budget_tokens, max_repetition) * weights, max_repetition
-    )
-    whole = np.floor(expected).astype(np.int64)
-    fraction = expected - whole
-    gap = budget_tokens - int((whole * tokens).sum())
-
-    candidates = np.flatnonzero(fraction > 0)
-    uniform = np.array([_unit_hash(seed, source, doc_ids[i]) for i in candidates], dtype=np.float64)
-    keys = uniform / fraction[candidates]
-    names = np.array([doc_ids[i] for i in candidates], dtype=object)
-    extra = np.zeros(len(docs), dtype=np.int64)
-    for i in candidates[np.lexsort((names, keys))]:
-        if gap <= 0:
-            break
-        # First fit: a document that would overshoot is skipped, a later smaller one may still fit.
-        if tokens[i] <= gap:
-            extra[i] = 1
-            gap -= int(tokens[i])
-    if gap > 0:
-        # Documents are never split, so a gap smaller than every remaining document is closed by the one
-        # that lands nearest the budget, when overshooting by it misses by less than stopping short does.
-        left = [i for i in candidates if not extra[i] and tokens[i] < 2 * gap]
-        if left:
-            nearest = min(left, key=lambda i: (abs(gap - int(tokens[i])), doc_ids[i]))
-            extra[nearest] = 1
-
-    copies_per_doc = whole + extra
+    weights = [document_weight(d[2] if len(d) > 2 else 1, weight_by_cluster_size) for d in docs]
+    groups: dict[float, int] = {}
+    for d, weight in zip(docs, weights):
+        groups[weight] = groups.get(weight, 0) + d[1]
+    scale = scale_meeting_budget(groups, budget_tokens, max_repetition)
+    copies: dict[str, int] = {}
+    candidates = []
+    for (doc_id, n_tokens, *_), weight in zip(docs, weights):
+        whole, fraction = expected_copies(scale, weight, max_repetition)
+        if whole:
+            copies[doc_id] = whole
+        if fraction > 0:
+            candidates.append(Candidate(candidate_key(seed, source, doc_id, fraction), doc_id, n_tokens))
+    tokens_of = {d[0]: d[1] for d in docs}
+    gap = budget_tokens - sum(tokens_of[doc_id] * n for doc_id, n in copies.items())
+    for taken in take_fractional_copies(sorted(candidates), gap):
+        copies[taken.doc_id] = copies.get(taken.doc_id, 0) + 1
     return SourcePlan(
         source=source,
         requested_tokens=budget_tokens,
         available_tokens=available,
-        achieved_tokens=int((copies_per_doc * tokens).sum()),
-        copies={doc_ids[i]: int(copies_per_doc[i]) for i in np.flatnonzero(copies_per_doc)},
+        achieved_tokens=sum(tokens_of[doc_id] * n for doc_id, n in copies.items()),
+        copies={doc_id: copies[doc_id] for doc_id in doc_ids if doc_id in copies},
     )
 
 
-def _scale_meeting_budget(tokens: np.ndarray, weights: np.ndarray, budget: int, cap: float) -> float:
-    """The f with sum(tokens * min(f * weights, cap)) = budget, solved exactly over the saturation points."""
-    if budget <= 0 or len(tokens) == 0:
+def document_weight(cluster_size: int, weight_by_cluster_size: bool) -> float:
+    return float(max(cluster_size, 1)) if weight_by_cluster_size else 1.0
+
+
+def expected_copies(scale: float, weight: float, max_repetition: float) -> tuple[int, float]:
+    """A document's whole copies and the fraction of one more it may get: min(scale * weight, max_repetition)."""
+    expected = min(scale * weight, max_repetition)
+    whole = math.floor(expected)
+    return whole, expected - whole
+
+
+class Candidate(NamedTuple):
+    """A document that may get one more copy, ordered by its sampling key (ties by id), with whatever the
+    caller needs to place that copy."""
+
+    key: float
+    doc_id: str
+    n_tokens: int
+    payload: Any = None
+
+
+def candidate_key(seed: int, source: str, doc_id: str, fraction: float) -> float:
+    """Hash / fraction: sequential Poisson sampling takes the smallest keys first."""
+    return _unit_hash(seed, source, doc_id) / fraction
+
+
+def take_fractional_copies(candidates: Iterable[Candidate], gap: int) -> Iterator[Candidate]:
+    """The candidates, in key order, that get their extra copy to close `gap` tokens, read as a stream.
+
+    First fit: a document that would overshoot is skipped, a later smaller one may still fit. Documents are
+    never split, so a gap smaller than every remaining document is closed by the one that lands nearest the
+    budget, when overshooting by it misses by less than stopping short does: every skipped document is
+    longer than the gap left, so that is the shortest one skipped (ties to the smaller id)."""
+    shortest_skipped = None
+    for candidate in candidates:
+        if gap <= 0:
+            return
+        if candidate.n_tokens <= gap:
+            gap -= candidate.n_tokens
+            yield candidate
+        elif shortest_skipped is None or (candidate.n_tokens, candidate.doc_id) < (shortest_skipped.n_tokens, shortest_skipped.doc_id):
+            shortest_skipped = candidate
+    if gap > 0 and shortest_skipped is not None and shortest_skipped.n_tokens < 2 * gap:
+        yield shortest_skipped
+
+
+def scale_meeting_budget(groups: Mapping[float, int], budget: int, cap: float) -> float:
+    """The f with sum(tokens * min(f * weight, cap)) = budget, from the source's tokens per weight, solved
+    exactly over the saturation points (the weights' cap / weight, smallest first)."""
+    if budget <= 0 or not groups:
         return 0.0
-    saturation = cap / weights
-    order = np.argsort(saturation, kind="stable")
-    n, w, s = tokens[order].astype(np.float64), weights[order], saturation[order]
+    weights = sorted(groups, key=lambda w: cap / w)
+    n = np.array([groups[w] for w in weights], dtype=np.float64)
+    w = np.array(weights, dtype=np.float64)
+    s = cap / w
     saturated_tokens = np.concatenate([[0.0], np.cumsum(n)])
     unsaturated_weight = np.concatenate([[0.0], np.cumsum(n * w)])
     unsaturated_weight = unsaturated_weight[-1] - unsaturated_weight
-    # Total at f = s[k]: documents 0..k saturated, the rest at s[k] * weight.
+    # Total at f = s[k]: weights 0..k saturated, the rest at s[k] * weight.
     total_at = cap * saturated_tokens[1:] + s * unsaturated_weight[1:]
     k = int(np.searchsorted(total_at, budget))
     if k >= len(s):
@@ -188,9 +219,9 @@ def _unit_hash(seed: int, source: str, doc_id: str) -> float:
 
 def shuffle_order(seed: int, entries: Iterable[MixEntry]) -> list[MixEntry]:
     """A seeded order of (source, doc_id, repetition) entries that does not depend on the input order."""
+    return sorted(entries, key=lambda entry: order_key(seed, *entry))
 
-    def key(entry: MixEntry) -> tuple[int, MixEntry]:
-        source, doc_id, repetition = entry
-        return xxhash.xxh3_64_intdigest(f"{source}\x00{doc_id}\x00{repetition}".encode(), seed=seed), entry
 
-    return sorted(entries, key=key)
+def order_key(seed: int, source: str, doc_id: str, repetition: int) -> tuple[int, str, str, int]:
+    """Where a document copy stands in the mix: its seeded hash, ties broken by the copy itself."""
+    return xxhash.xxh3_64_intdigest(f"{source}\x00{doc_id}\x00{repetition}".encode(), seed=seed), source, doc_id, repetition

@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal, Self, TypeVar
 
@@ -260,20 +260,23 @@ class ShardWriter:
 def plan_shards(entries: Sequence[tuple[T, int]], shard_tokens: int) -> list[list[T]]:
     """Split ordered (entry, n_tokens) into shards of at most shard_tokens, keeping every document whole:
     a shard closes when the next document would pass shard_tokens, unless it is empty."""
+    return list(iter_shards(entries, shard_tokens))
+
+
+def iter_shards(entries: Iterable[tuple[T, int]], shard_tokens: int) -> Iterator[list[T]]:
+    """`plan_shards` read and given as a stream: each shard as soon as it closes."""
     if shard_tokens <= 0:
         raise ValueError(f"shard_tokens must be positive, got {shard_tokens}")
-    shards: list[list[T]] = []
     current: list[T] = []
     current_tokens = 0
     for entry, n_tokens in entries:
         if current and current_tokens + n_tokens > shard_tokens:
-            shards.append(current)
+            yield current
             current, current_tokens = [], 0
         current.append(entry)
         current_tokens += n_tokens
     if current:
-        shards.append(current)
-    return shards
+        yield current
 
 
 class StoredTokens:
