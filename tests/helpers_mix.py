@@ -17,11 +17,13 @@ REQUESTED = {"web": 0.35, "code": 0.25, "math": 0.25, "papers": 0.15}
 TARGET_TOKENS = 300_000
 
 
-@pytest.fixture(scope="session")
-def demo_mix(tmp_path_factory) -> tuple[Path, dict]:
-    folder = tmp_path_factory.mktemp("mix")
-    body = {
-        "name": "mix-check",
+def four_source_mix(name: str, target_tokens: int, shard_tokens: int, max_repetition: float | None = None) -> dict:
+    """The manifest of a real mix of four demo sources at REQUESTED shares of `target_tokens`, exact dedupe
+    across them, output under `out`; `max_repetition` lets a target past the data be met by copies
+    (bench/bench_mix_launcher.py builds its mixes here too)."""
+    limit = {} if max_repetition is None else {"max_repetition": max_repetition}
+    return {
+        "name": name,
         "version": "1.0.0",
         "seed": 11,
         "sources": [
@@ -31,8 +33,14 @@ def demo_mix(tmp_path_factory) -> tuple[Path, dict]:
             {"name": "papers", "paths": [str(DEMO_DATA / "papers" / "*.jsonl.gz")]},
         ],
         "dedupe": {"exact": {"scope": "global"}},
-        "mix": {"target_tokens": TARGET_TOKENS, "sources": {k: {"ratio": v} for k, v in REQUESTED.items()}},
-        "output": {"path": "out", "tokenizer": str(TOKENIZER), "shard_tokens": 100_000},
+        "mix": {"target_tokens": target_tokens, "sources": {k: {"ratio": v, **limit} for k, v in REQUESTED.items()}},
+        "output": {"path": "out", "tokenizer": str(TOKENIZER), "shard_tokens": shard_tokens},
     }
+
+
+@pytest.fixture(scope="session")
+def demo_mix(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("mix")
+    body = four_source_mix("mix-check", TARGET_TOKENS, shard_tokens=100_000)
     stats = run(load_manifest(write_manifest(folder, body)), ["--direct_num_workers=2"], log=lambda _: None)
     return folder / "out" / "mix-check" / "1.0.0", stats

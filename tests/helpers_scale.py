@@ -55,9 +55,10 @@ def write_scale_manifest(folder: Path, documents: int) -> Path:
 
 
 def end_of_run_memory(manifest: Path, beam_args: list[str]) -> dict[str, Any]:
-    """Run every phase before the end of the run, then the end of the run (ledger, stats, publish, audit
-    index, card, checksums, lock) with the launcher's Python allocations traced: the peak they reach, and
-    the launcher process's peak RSS before and after (Beam's multi-processing workers are other processes)."""
+    """Run every phase before the mix, then the mix and the end of the run (ledger, stats, publish, audit
+    index, card, checksums, lock), each with the launcher's Python allocations traced: the peak each
+    reaches, and the launcher process's peak RSS before and after the end of the run (Beam's
+    multi-processing workers are other processes)."""
     from curation.pipeline import curate, decide, prepare, tokenize
     from curation.report import finish_run
     from curation.stages.mix import mix_and_write
@@ -67,19 +68,26 @@ def end_of_run_memory(manifest: Path, beam_args: list[str]) -> dict[str, Any]:
     pools = curate(ctx)
     _, folder = decide(ctx, pools)
     token_files = tokenize(ctx, pools, _, folder)
-    mix = mix_and_write(ctx, token_files)
+    mix, mix_peak = _traced(mix_and_write, ctx, token_files)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    tracemalloc.start()
-    try:
-        stats = finish_run(ctx, pools, folder, token_files, mix)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    stats, peak = _traced(finish_run, ctx, pools, folder, token_files, mix)
     return {
         "documents": stats["totals"]["read"],
         "rejected": stats["totals"]["rejected"],
         "kept": stats["totals"]["kept_documents"],
+        "mixed_documents": sum(shard["documents"] for shard in mix.shards),
+        "mix_traced_peak_bytes": mix_peak,
         "traced_peak_bytes": peak,
         "rss_peak_before_bytes": rss_before,
         "rss_peak_after_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
+
+
+def _traced(step, *args) -> tuple[Any, int]:
+    """What `step(*args)` returns, and the peak of the Python allocations it made in this process."""
+    tracemalloc.start()
+    try:
+        result = step(*args)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

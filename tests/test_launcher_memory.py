@@ -1,6 +1,7 @@
-"""The end of a run keeps the launcher's memory flat in corpus size (issue #12 item 2): the ledger, the counts
-of stats.json, the audit index and the checksums are built on Beam's workers (here two worker processes),
-and the launcher handles small records only. Its own Python allocations are traced during `finish_run`."""
+"""The mix and the end of a run keep the launcher's memory flat in corpus size (issue #12 item 2): the mix
+plan, the ledger, the counts of stats.json, the audit index and the checksums are built on Beam's workers
+(here two worker processes), and the launcher handles small records only. Its own Python allocations are
+traced during `mix_and_write` and `finish_run`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gzip
 
 import orjson
 import pyarrow.parquet as pq
+import pytest
 from helpers_scale import ABSTRACTS, end_of_run_memory, write_scale_manifest
 
 from curation.audit import AuditIndex
@@ -27,9 +29,25 @@ def _run(folder, documents):
     return result, root
 
 
-def test_the_end_of_a_run_does_not_grow_the_launchers_memory_with_the_corpus(tmp_path):
-    small, _ = _run(tmp_path / "small", SMALL)
-    large, root = _run(tmp_path / "large", LARGE)
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scale")
+    small, _ = _run(folder / "small", SMALL)
+    large, root = _run(folder / "large", LARGE)
+    return small, large, root
+
+
+def test_the_mix_plan_does_not_grow_the_launchers_memory_with_the_corpus(runs):
+    small, large, _ = runs
+    # Every kept document is mixed once: the plan really covered the corpus.
+    assert (small["mixed_documents"], large["mixed_documents"]) == (small["kept"], large["kept"])
+    # Planned in the launcher, as it was before, the mix held every kept document's id, token count and
+    # place, and then the seeded order; planned on the workers, the launcher reads back one summary.
+    assert large["mix_traced_peak_bytes"] < small["mix_traced_peak_bytes"] * 1.25 + 2_000_000, (small, large)
+
+
+def test_the_end_of_a_run_does_not_grow_the_launchers_memory_with_the_corpus(runs):
+    small, large, root = runs
     # The large run really wrote corpus-sized outputs: thousands of ledger rows and audit records.
     duplicates = (LARGE - 1_000) // 2
     assert (large["documents"], large["rejected"], large["kept"]) == (LARGE, duplicates, LARGE - duplicates)

@@ -24,11 +24,11 @@ from curation.stages.mix import (
     DocRef,
     gather_shard_tokens,
     mix_and_write,
-    plan,
     plan_reads,
     read_shard_plan,
     write_shard_plan,
 )
+from curation.stages.mix_plan import plan_mix
 from curation.stages.publish import publish_documents
 from mixes.manifest import load_manifest
 from mixes.shards import StoredTokens, fsl_instances, iter_documents, read_shard
@@ -171,10 +171,12 @@ def test_mix_and_publish_from_caches_on_s3_write_the_same_files_as_locally(demo_
     assert len(markers) == len(local) and _objects(ctx.layout.documents_markers_dir) == markers
 
 
-def test_shard_gathers_its_documents_in_one_read_per_token_cache(demo_mix, s3_bucket):
+def test_shard_gathers_its_documents_in_one_read_per_token_cache(demo_mix, s3_bucket, s3_endpoint, monkeypatch):
     root, _ = demo_mix
+    # Worker processes configure their S3 client from the environment.
+    monkeypatch.setenv("CURATION_S3_ENDPOINT_URL", s3_endpoint)
     ctx, token_files = _on_s3(root, s3_bucket)
-    items = plan(ctx, token_files)[0][0]
+    items = read_shard_plan(plan_mix(ctx, token_files).plan_uris[0])
     write_shard_plan(f"{s3_bucket}/plan.parquet", items)
     assert read_shard_plan(f"{s3_bucket}/plan.parquet") == items
     requests: list[str] = []

@@ -1,6 +1,6 @@
 """Phase four: sample each source to its token budget, put every selected document (and repetition) in
-one seeded order, cut the order into shards, and write the shards in parallel by copying token ranges
-from the token caches. Planning touches only compact document tables (id, token count, place)."""
+one seeded order, cut the order into shards (on workers: `curation.stages.mix_plan`), and write the shards
+in parallel by copying token ranges from the token caches, each from its plan file."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation import storage
-from curation.digests import CODE_VERSION, digest
 from curation.engine import pipeline_options, run_pipeline
+from curation.stages.mix_plan import check_feasible, plan_mix
 from curation.stages.tokenize import DocumentTokenizer, TokenFile
-from mixes import sampling, shards
+from mixes import shards
 
 # Reading a gap this small costs less than another request; a read holds at most MAX_READ_BYTES in memory,
 # beside the shard being gathered.
@@ -46,80 +46,13 @@ class MixResult:
     shards: list[dict[str, Any]] = field(default_factory=list)
 
 
-def load_doc_refs(token_files: list[TokenFile]) -> dict[str, list[tuple[DocRef, int]]]:
-    """Per source, every kept document with its dedup cluster size, in input order."""
-    per_source: dict[str, list[tuple[DocRef, int]]] = {}
-    for i, tf in enumerate(token_files):
-        with storage.open_seekable(tf.table_uri) as f:
-            table = pq.read_table(f).to_pydict()
-        rows = per_source.setdefault(tf.source, [])
-        for j in range(len(table["id"])):
-            ref = DocRef(i, table["start"][j], table["n_tokens"][j], table["id"][j], tf.source, table["uri"][j], table["line"][j], table["offset"][j])
-            rows.append((ref, table["cluster_size"][j]))
-    return per_source
-
-
-def budgets(manifest, available: dict[str, int]) -> dict[str, tuple[int, float]]:
-    """(token budget, max repetition) per source; without a mix section every kept token is used once."""
-    mix = manifest.mix
-    if mix is None or not mix.sources:
-        return {name: (tokens, 1.0) for name, tokens in available.items()}
-    fixed = {n: c.tokens for n, c in mix.sources.items() if c.tokens is not None}
-    ratios = {n: c.ratio for n, c in mix.sources.items() if c.ratio is not None}
-    shares = sampling.apportion(mix.target_tokens or sum(fixed.values()), ratios, fixed)
-    return {n: (shares[n], mix.sources[n].max_repetition) for n in mix.sources}
-
-
 def check_budgets_from_text_bytes(ctx, pools) -> None:
     """Fail before tokenizing when a source cannot meet its budget even if every UTF-8 byte of its text
     became a token (byte-level BPE never does worse), plus one marker token per document."""
     available: dict[str, int] = {name: 0 for name in ctx.sources}
     for pool in pools:
         available[pool.source] += pool.text_bytes + (pool.read - pool.quarantined) * 2
-    wanted = budgets(ctx.manifest, available)
-    sampling.check_feasible({n: b for n, (b, _) in wanted.items()}, available, {n: r for n, (_, r) in wanted.items()})
-
-
-def plan(ctx, token_files: list[TokenFile]) -> tuple[list[list[tuple[DocRef, int]]], dict[str, dict[str, Any]]]:
-    """The shard plan (lists of (DocRef, repetition index)) and per-source sampling facts."""
-    manifest = ctx.manifest
-    refs = load_doc_refs(token_files)
-    available = {name: sum(r.n_tokens for r, _ in rows) for name, rows in refs.items()}
-    for name in ctx.sources:
-        available.setdefault(name, 0)
-        refs.setdefault(name, [])
-    wanted = budgets(manifest, available)
-    weights = {n: c.weight_by_cluster_size for n, c in (manifest.mix.sources.items() if manifest.mix else [])}
-    # Check every source before sampling any, so an infeasible request fails before work.
-    sampling.check_feasible(
-        {n: b for n, (b, _) in wanted.items()}, available, {n: r for n, (_, r) in wanted.items()}
-    )
-    entries = []
-    facts: dict[str, dict[str, Any]] = {}
-    for name, (budget, max_rep) in sorted(wanted.items()):
-        by_id = {r.id: r for r, _ in refs[name]}
-        source_plan = sampling.plan_source(
-            name,
-            manifest.seed,
-            [(r.id, r.n_tokens, size) for r, size in refs[name]],
-            budget,
-            max_rep,
-            weights.get(name, False),
-        )
-        for doc_id, repetitions in source_plan.copies.items():
-            entries.extend((name, doc_id, k, by_id[doc_id]) for k in range(repetitions))
-        facts[name] = {
-            "available_tokens": available[name],
-            "requested_tokens": budget,
-            "achieved_tokens": source_plan.achieved_tokens,
-            "repetition": source_plan.repetition_factor,
-            "max_repetition": max_rep,
-        }
-    order = sampling.shuffle_order(manifest.seed, [(s, d, k) for s, d, k, _ in entries])
-    ref_of = {(s, d, k): ref for s, d, k, ref in entries}
-    ordered = [(ref_of[key], key[2]) for key in order]
-    shard_lists = shards.plan_shards([(item, item[0].n_tokens) for item in ordered], manifest.output.shard_tokens)
-    return shard_lists, facts
+    check_feasible(ctx.manifest, available)
 
 
 @dataclass
@@ -219,7 +152,7 @@ class _WriteShardFn(beam.DoFn):
 
 
 def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
-    shard_lists, facts = plan(ctx, token_files)
+    plan = plan_mix(ctx, token_files)
     out_dir = ctx.layout.shards_dir
     m = ctx.manifest
     tokenizer = DocumentTokenizer(ctx.tokenizer_path, m.output)
@@ -234,16 +167,11 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
         manifest_sha256=ctx.loaded.sha256,
         format=m.output.format,
     )
-    shard_count = len(shard_lists)
-    todo = [i for i, items in enumerate(shard_lists) if not shard_matches_plan(out_dir, i, items, meta.format)]
-    ctx.log(f"[mix] {sum(len(s) for s in shard_lists)} documents in {shard_count} shards, {shard_count - len(todo)} already written")
+    shard_count = len(plan.plan_uris)
+    todo = [i for i, (documents, tokens) in enumerate(plan.shard_sizes) if not shard_matches_plan(out_dir, i, documents, tokens, meta.format)]
+    ctx.log(f"[mix] {sum(documents for documents, _ in plan.shard_sizes)} documents in {shard_count} shards, {shard_count - len(todo)} already written")
     if todo:
-        # Named by what the plan is made of; the run lock keeps any other run from writing here meanwhile.
-        plans_dir = ctx.layout.cached("mix", digest(CODE_VERSION, m.seed, m.mix, m.output.shard_tokens, [tf.digest for tf in token_files]))
-        plans = [(i, storage.join(plans_dir, f"part-{i:05d}.parquet")) for i in todo]
-        for i, uri in plans:
-            write_shard_plan(uri, shard_lists[i])
-        del shard_lists  # the plan now lives in those files, not in the launcher while the shards are written
+        plans = [(i, plan.plan_uris[i]) for i in todo]
         run_pipeline(
             pipeline_options(ctx.beam_args, len(todo)),
             lambda p: p | "ListShards" >> beam.Create(plans) | "WriteShards" >> beam.ParDo(_WriteShardFn(out_dir, token_files, meta)),
@@ -251,7 +179,7 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
             progress=("mix", shard_count, lambda: sum(storage.exists(shard_sidecar_path(out_dir, i)) for i in range(shard_count))),
         )
     sidecars = [read_sidecar(shard_sidecar_path(out_dir, i)) for i in range(shard_count)]
-    return MixResult(per_source=facts, shards=sidecars)
+    return MixResult(per_source=plan.per_source, shards=sidecars)
 
 
 def read_sidecar(uri: str) -> dict[str, Any]:
@@ -259,7 +187,7 @@ def read_sidecar(uri: str) -> dict[str, Any]:
         return orjson.loads(f.read())
 
 
-def shard_matches_plan(out_dir: str, index: int, items: list[tuple[DocRef, int]], format: str) -> bool:
+def shard_matches_plan(out_dir: str, index: int, documents: int, tokens: int, format: str) -> bool:
     """A finished shard from an interrupted run is kept only if it holds exactly the planned documents, in
     the planned format, with every file this code writes."""
     sidecar = shard_sidecar_path(out_dir, index)
@@ -269,8 +197,8 @@ def shard_matches_plan(out_dir: str, index: int, items: list[tuple[DocRef, int]]
     return (
         written.get("format_version") == shards.SHARD_FORMAT_VERSION
         and written["format"] == format
-        and written["documents"] == len(items)
-        and written["tokens"] == sum(ref.n_tokens for ref, _ in items)
+        and written["documents"] == documents
+        and written["tokens"] == tokens
     )
 
 
