@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,14 +61,14 @@ class RunContext:
 
 
 def _scratch_logs(root: str) -> str:
-    return os.path.join(tempfile.gettempdir(), "curation-logs", hashlib.sha256(root.encode()).hexdigest()[:16])
+    return storage.scratch_dir("logs", hashlib.sha256(root.encode()).hexdigest()[:16])
 
 
 def upload_logs(ctx: RunContext) -> None:
     """An S3 output's logs, appended locally while its phases ran, put beside its products."""
-    folder = _scratch_logs(ctx.layout.root)
-    if not storage.is_s3(ctx.layout.root) or not os.path.isdir(folder):
+    if not storage.is_s3(ctx.layout.root):
         return
+    folder = _scratch_logs(ctx.layout.root)
     for name in sorted(os.listdir(folder)):
         storage.upload_file(os.path.join(folder, name), ctx.layout.path("logs", name))
     shutil.rmtree(folder, ignore_errors=True)
