@@ -22,29 +22,8 @@ from curation.stages import mix
 from mixes.manifest import load_manifest
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import DEMO_DATA, TOKENIZER, write_manifest  # noqa: E402
-
-RATIOS = {"web": 0.35, "code": 0.25, "math": 0.25, "papers": 0.15}
-
-
-def manifest(folder: Path, target_tokens: int) -> dict:
-    return {
-        "name": "mix-bench",
-        "version": "1.0.0",
-        "seed": 11,
-        "sources": [
-            {"name": "web", "paths": [str(DEMO_DATA / "web" / "cc-2019-30-00140.jsonl.gz")]},
-            {"name": "code", "paths": [str(DEMO_DATA / "code" / "*.jsonl.zst")]},
-            {"name": "math", "paths": [str(DEMO_DATA / "math" / "*")]},
-            {"name": "papers", "paths": [str(DEMO_DATA / "papers" / "*.jsonl.gz")]},
-        ],
-        "dedupe": {"exact": {"scope": "global"}},
-        "mix": {
-            "target_tokens": target_tokens,
-            "sources": {name: {"ratio": ratio, "max_repetition": 50} for name, ratio in RATIOS.items()},
-        },
-        "output": {"path": "out", "tokenizer": str(TOKENIZER), "shard_tokens": 1_000_000},
-    }
+from conftest import write_manifest  # noqa: E402
+from helpers_scale import four_source_mix  # noqa: E402
 
 
 def main() -> None:
@@ -53,7 +32,8 @@ def main() -> None:
     parser.add_argument("--target-tokens", type=int, default=30_000_000)
     args = parser.parse_args()
     args.folder.mkdir(parents=True, exist_ok=True)
-    loaded = load_manifest(write_manifest(args.folder, manifest(args.folder, args.target_tokens)))
+    body = four_source_mix("mix-bench", args.target_tokens, shard_tokens=1_000_000, max_repetition=50)
+    loaded = load_manifest(write_manifest(args.folder, body))
     beam_args = ["--direct_num_workers=2"]
     if not (args.folder / "out" / "mix-bench" / "1.0.0" / "lock.json").exists():
         run(loaded, beam_args, log=lambda _: None)
