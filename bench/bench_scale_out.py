@@ -5,14 +5,18 @@ memory as the corpus grows.
 2. `s3`: every path on S3 (moto on loopback, in its own process), the default runner.
 3. `isolated`: every path on S3, 2 workers from a Beam worker pool in a private mount namespace that hides
    the checkout's data (`--environment_type=EXTERNAL`), as tests/test_isolated_workers.py runs it.
+4. `jobserver`: every path on S3, `--runner=PortableRunner` with Beam's job service in a process of its own
+   (`local_job_service_main`, standing in for a cluster's job server) and a worker pool on the shared disk:
+   where the runner, and the data it passes between stages, live outside the launcher.
 
-For each: wall time, CPU seconds of the launcher's process tree and of the worker pool's, the launcher's
-own peak RSS, the largest peak RSS of any worker process, and S3 requests by method (from the S3 server's
-request log). Process trees are sampled from /proc every 0.1 s (CPU: the last sample of each process;
+For each: wall time, CPU seconds of the launcher's, the worker pool's and the job server's process trees,
+the launcher's own peak RSS and its peak RSS while each phase ran (from the phase of its last log line),
+the job server's peak RSS, the largest peak RSS of any worker process, and S3 requests by method (from the
+S3 server's request log). Process trees are sampled from /proc every 0.1 s (CPU: the last sample of each process;
 peak RSS: the kernel's VmHWM). The corpus is the demo's web, code, math and wiki files repeated `--copies`
 times with distinct ids and a copy number in each text, so dedupe keeps the copies. By hand, as root:
 
-    python bench/bench_scale_out.py [--copies 1 8 80] [--modes local s3 isolated] [--workdir /tmp/bench-scale-out]
+    python bench/bench_scale_out.py [--copies 1 8 30] [--modes local s3 isolated jobserver] [--workdir /tmp/bench-scale-out]
 """
 
 from __future__ import annotations
@@ -45,15 +49,19 @@ DEMO = REPO / "data" / "demo"
 SOURCES = ("web", "code", "math", "wiki")
 _TICKS = os.sysconf("SC_CLK_TCK")
 _REQUEST = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) ')
+_PHASE = re.compile(r"^\[(\w+)\]")
 
 
 class TreeMonitor:
-    """CPU seconds and peak RSS of every process in the trees under `roots`, sampled from /proc."""
+    """CPU seconds and peak RSS of every process in the trees under `roots`, sampled from /proc, and the
+    peak RSS of `roots[0]` while each phase ran (`phase()` names the current one)."""
 
-    def __init__(self, roots: list[int]):
+    def __init__(self, roots: list[int], phase):
         self.roots = roots
+        self.phase = phase
         self.cpu: dict[int, float] = {}
         self.peak_kb: dict[int, int] = {}
+        self.phase_peak_kb: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
@@ -82,6 +90,10 @@ class TreeMonitor:
                 hwm = re.search(r"VmHWM:\s+(\d+)", status)
                 if hwm:
                     self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), int(hwm.group(1)))
+                rss = re.search(r"VmRSS:\s+(\d+)", status)
+                if pid == self.roots[0] and rss:
+                    phase = self.phase()
+                    self.phase_peak_kb[phase] = max(self.phase_peak_kb.get(phase, 0), int(rss.group(1)))
 
     def stop(self) -> None:
         self._stop.set()
@@ -148,27 +160,62 @@ def upload(folder: Path, uri: str) -> None:
             storage.upload_file(str(path), storage.join(uri, path.relative_to(folder).as_posix()))
 
 
-def run_once(mode: str, manifest: Path, env: dict, extra: list[str], pool: WorkerPool | None) -> dict:
+class JobServer:
+    """Beam's local job service in a process of its own, as a cluster's job server runs apart from the
+    launcher: the FnApiRunner it runs the jobs on then holds the data between stages, not the launcher."""
+
+    def __init__(self, env: dict, log: Path):
+        self.port = _free_port()
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main", f"--port={self.port}"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        time.sleep(5)
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, 15)
+        self.process.wait(30)
+        self._log.close()
+
+
+def run_once(mode: str, manifest: Path, env: dict, extra: list[str], pool: WorkerPool | None, server: JobServer | None) -> dict:
     started = time.monotonic()
     launcher = subprocess.Popen(
         [sys.executable, "-m", "curation.cli", "run", str(manifest), *extra],
         cwd=manifest.parent,
-        env=env,
+        env=dict(env, PYTHONUNBUFFERED="1"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    monitor = TreeMonitor([launcher.pid] + ([pool.process.pid] if pool else []))
-    out, err = launcher.communicate()
+    phase = ["start"]
+    others = [p.process.pid for p in (pool, server) if p]
+    monitor = TreeMonitor([launcher.pid, *others], lambda: phase[0])
+    summary = threading.Thread(target=launcher.stdout.read, daemon=True)
+    summary.start()
+    # The run logs each phase's lines, "[curate] ...", on stderr.
+    log = []
+    for line in launcher.stderr:
+        log.append(line)
+        if found := _PHASE.match(line):
+            phase[0] = found.group(1)
+    launcher.wait()
+    summary.join()
     wall = time.monotonic() - started
     monitor.stop()
     if launcher.returncode != 0:
-        raise SystemExit(f"{mode} run failed:\n{err[-3000:]}")
-    worker_pids = [p for p in monitor.cpu if p != launcher.pid and (pool is None or p != pool.process.pid)]
+        raise SystemExit(f"{mode} run failed:\n{''.join(log)[-3000:]}")
+    worker_pids = [p for p in monitor.cpu if p != launcher.pid and p not in others]
     return {
         "wall_s": round(wall, 1),
         "cpu_s": round(sum(monitor.cpu.values()), 1),
         "launcher_peak_mb": round(monitor.peak_kb.get(launcher.pid, 0) / 1024),
+        "launcher_phase_peak_mb": {name: round(kb / 1024) for name, kb in monitor.phase_peak_kb.items()},
+        "job_server_peak_mb": round(monitor.peak_kb.get(server.process.pid, 0) / 1024) if server else None,
         "worker_peak_mb": round(max((monitor.peak_kb.get(p, 0) for p in worker_pids), default=0) / 1024),
     }
 
@@ -176,7 +223,7 @@ def run_once(mode: str, manifest: Path, env: dict, extra: list[str], pool: Worke
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--modes", nargs="+", default=["local", "s3", "isolated"])
+    parser.add_argument("--modes", nargs="+", default=["local", "s3", "isolated", "jobserver"])
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "bench-scale-out")
     args = parser.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
@@ -207,19 +254,23 @@ def main() -> None:
                 manifest = launcher_dir / "bench.yaml"
                 manifest.write_text(yaml.safe_dump(body, sort_keys=False))
                 extra = ["--direct_num_workers=2", f"--s3_endpoint_url={endpoint}"]
-                pool = None
-                if mode == "isolated":
-                    scratch = args.workdir / f"scratch-{copies}"
+                pool = job_server = None
+                if mode in ("isolated", "jobserver"):
+                    scratch = args.workdir / f"scratch-{copies}-{mode}"
                     scratch.mkdir()
                     hidden = [REPO / n for n in HIDDEN_FROM_WORKERS if (REPO / n).is_dir()] + [launcher_dir, corpus]
-                    pool = WorkerPool(hidden, scratch, env, args.workdir / f"pool-{copies}.log")
+                    pool = WorkerPool(hidden if mode == "isolated" else [], scratch, env, args.workdir / f"pool-{copies}-{mode}.log")
                     extra += ["--environment_type=EXTERNAL", f"--environment_config=localhost:{pool.port}"]
+                if mode == "jobserver":
+                    job_server = JobServer(env, args.workdir / f"jobserver-{copies}.log")
+                    extra += ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_server.port}"]
                 _, seen = s3_requests(s3_log, 0)
                 try:
-                    row = run_once(mode, manifest, env, extra, pool)
+                    row = run_once(mode, manifest, env, extra, pool, job_server)
                 finally:
-                    if pool:
-                        pool.stop()
+                    for process in (pool, job_server):
+                        if process:
+                            process.stop()
                 counts, _ = s3_requests(s3_log, seen)
                 row.update(mode=mode, documents=documents, s3_requests=dict(counts), s3_per_1000_docs=round(sum(counts.values()) * 1000 / documents, 1))
                 print(json.dumps(row), flush=True)
