@@ -55,20 +55,23 @@ def write_scale_manifest(folder: Path, documents: int) -> Path:
 
 
 def end_of_run_memory(manifest: Path, beam_args: list[str]) -> dict[str, Any]:
-    """Run every phase before the mix, then the mix and the end of the run (ledger, stats, publish, audit
-    index, card, checksums, lock), each with the launcher's Python allocations traced: the peak each
-    reaches, and the launcher process's peak RSS before and after the end of the run (Beam's
-    multi-processing workers are other processes)."""
+    """Run every phase before the mix, then the mix's plan, the mix and the end of the run (ledger, stats,
+    publish, audit index, card, checksums, lock), the plan and the end of the run with the launcher's Python
+    allocations traced: the peak each reaches, and the launcher process's peak RSS before and after the
+    end of the run (Beam's multi-processing workers are other processes)."""
     from curation.pipeline import curate, decide, prepare, tokenize
     from curation.report import finish_run
     from curation.stages.mix import mix_and_write
+    from curation.stages.mix_plan import plan_mix
     from mixes.manifest import load_manifest
 
     ctx = prepare(load_manifest(str(manifest)), beam_args, log=lambda _: None)
     pools = curate(ctx)
     _, folder = decide(ctx, pools)
     token_files = tokenize(ctx, pools, _, folder)
-    mix, mix_peak = _traced(mix_and_write, ctx, token_files)
+    # Traced apart from the shard writing, whose tokenizer alone is some 30 MB of Python objects.
+    _, plan_peak = _traced(plan_mix, ctx, token_files)
+    mix = mix_and_write(ctx, token_files)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     stats, peak = _traced(finish_run, ctx, pools, folder, token_files, mix)
     return {
@@ -76,7 +79,7 @@ def end_of_run_memory(manifest: Path, beam_args: list[str]) -> dict[str, Any]:
         "rejected": stats["totals"]["rejected"],
         "kept": stats["totals"]["kept_documents"],
         "mixed_documents": sum(shard["documents"] for shard in mix.shards),
-        "mix_traced_peak_bytes": mix_peak,
+        "plan_traced_peak_bytes": plan_peak,
         "traced_peak_bytes": peak,
         "rss_peak_before_bytes": rss_before,
         "rss_peak_after_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,

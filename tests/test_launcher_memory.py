@@ -41,9 +41,11 @@ def test_the_mix_plan_does_not_grow_the_launchers_memory_with_the_corpus(runs):
     small, large, _ = runs
     # Every kept document is mixed once: the plan really covered the corpus.
     assert (small["mixed_documents"], large["mixed_documents"]) == (small["kept"], large["kept"])
-    # Planned in the launcher, as it was before, the mix held every kept document's id, token count and
-    # place, and then the seeded order; planned on the workers, the launcher reads back one summary.
-    assert large["mix_traced_peak_bytes"] < small["mix_traced_peak_bytes"] * 1.25 + 2_000_000, (small, large)
+    # Planned in the launcher, as it was before (commit 23ebbef), the plan held every kept document's id,
+    # token count and place, then the seeded order: its traced peak went from 2.2 MB to 3.8 MB for these
+    # 3,500 more kept documents. Planned on the workers, the launcher runs the pipeline and reads back one
+    # summary: 8.6 MB and 8.4 MB, whatever the corpus.
+    assert large["plan_traced_peak_bytes"] < small["plan_traced_peak_bytes"] + 800_000, (small, large)
 
 
 def test_the_end_of_a_run_does_not_grow_the_launchers_memory_with_the_corpus(runs):
