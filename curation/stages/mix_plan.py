@@ -19,6 +19,7 @@ run merged, or one shard; the scratch lies in `_cache/work/mix-<digest>/`, remov
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -146,14 +147,13 @@ def _take_extra_copies(run_uris: list[str], whole_tokens: dict[str, int], source
 
 
 def _merged(run_uris: Iterable[str], key) -> Iterator[dict[str, Any]]:
-    import heapq
-
     return heapq.merge(*(run_rows(uri) for uri in sorted(run_uris)), key=key)
 
 
 def _cut_shards(run_uris: list[str], plans_dir: str, summary_uri: str, shard_tokens: int) -> None:
     """Every copy merged in the mix's order, cut into shards as `mixes.shards.plan_shards` cuts them; each
     shard's plan is written when it closes."""
+    # The plan file's format belongs to the shard writer, which imports this module.
     from curation.stages.mix import DocRef, write_shard_plan
 
     achieved: Counter[str] = Counter()
