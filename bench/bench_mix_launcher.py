@@ -23,7 +23,7 @@ from mixes.manifest import load_manifest
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import write_manifest  # noqa: E402
-from helpers_scale import four_source_mix  # noqa: E402
+from helpers_mix import four_source_mix  # noqa: E402
 
 
 def main() -> None:
