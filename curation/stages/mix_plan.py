@@ -13,8 +13,8 @@ One pipeline then does per-document work, passing between its stages only file n
    each shard's plan file when it closes, then one small summary (documents and tokens per shard, tokens
    per source) that the launcher reads back.
 
-These are the very steps of `mixes.sampling.plan_source` and `shuffle_order` with the whole corpus in
-memory, so the plan, and the shards, are the same bytes. A task holds one token file's table, or one row per
+These are the steps of the whole-source-in-memory reference (`plan_source` and `shuffle_order` in
+tests/helpers_sampling.py, which the sampling tests run), so the plan, and the shards, are the same bytes. A task holds one token file's table, or one row per
 run merged, or one shard; the scratch lies in `_cache/work/mix-<digest>/`, removed when the plan is made."""
 
 from __future__ import annotations

@@ -2,10 +2,11 @@ import collections
 import random
 
 import pytest
+from helpers_sampling import plan_source, shuffle_order
 from helpers_tokenize import DOLMA2, read_texts, require
 
 from curation.errors import InfeasibleMixError
-from mixes.sampling import apportion, check_feasible, plan_source, shuffle_order
+from mixes.sampling import apportion, check_feasible
 from mixes.tokenizer import load_tokenizer
 
 
