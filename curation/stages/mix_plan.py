@@ -229,7 +229,7 @@ def plan_mix(ctx, token_files: list[TokenFile]) -> MixPlan:
         )
 
     try:
-        run_pipeline(pipeline_options(ctx.beam_args, len(files)), build, log_path=ctx.worker_log("mix"))
+        run_pipeline(pipeline_options(ctx.beam_args, len(files)), build, log_path=ctx.worker_log("mix_plan"))
         with storage.open_binary(summary_uri) as f:
             summary = orjson.loads(f.read())
     finally:
