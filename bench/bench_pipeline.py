@@ -29,8 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
+import benchmarks_md
 from bench_read_write import (
-    BENCHMARKS,
     _cpu_model,
     make_jsonl_zst_corpus,
     make_warc_corpus,
@@ -39,7 +39,6 @@ from bench_read_write import (
 )
 
 HEADING = "## Pipeline on Beam (read and write)"
-FINDINGS = "### Findings"
 PLAIN_LOOPS = {"jsonl": plain_loop, "warc": plain_warc_loop}
 SOURCE = "bench"
 
@@ -320,20 +319,7 @@ def render(measured: dict) -> str:
 
 
 def write_section(section: str) -> None:
-    """Replace this section's tables in BENCHMARKS.md, keeping the hand-written `### Findings` that close it."""
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    body = section.rstrip("\n") + "\n"
-    if HEADING not in text:
-        BENCHMARKS.write_text(text.rstrip("\n") + "\n\n" + body)
-        return
-    start = text.index(HEADING)
-    end = text.find("\n## ", start + len(HEADING))
-    end = len(text) if end == -1 else end + 1
-    old = text[start:end]
-    if FINDINGS in old:
-        body += "\n" + old[old.index(FINDINGS) :].rstrip("\n") + "\n"
-    following = text[end:]
-    BENCHMARKS.write_text(text[:start] + body + ("\n" + following if following else ""))
+    benchmarks_md.write_section(HEADING, section)
 
 
 def main() -> None:
