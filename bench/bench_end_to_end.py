@@ -73,7 +73,7 @@ def corpus_records():
             for n, line in enumerate(filter(str.strip, lines)):
                 record = json.loads(line)
                 metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
-                yield f"{path.name.split('.')[0]}-{n}", record["text"], record.get("url") or metadata.get("url")
+                yield f"{path.name}-{n}", record["text"], record.get("url") or metadata.get("url")
     imdb = SHARED / "corpora" / "reviews" / "imdb-aclImdb-50k-labeled.jsonl.zst"
     with imdb.open("rb") as raw:
         lines = io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw), encoding="utf-8")
