@@ -55,15 +55,17 @@ def check_feasible(
     budget_tokens: Mapping[str, int],
     available_tokens: Mapping[str, int],
     max_repetition: Mapping[str, float],
+    available_means: str = "available",
 ) -> None:
-    """Refuse, from token counts alone, every source asked for more than its documents times max_repetition."""
+    """Refuse, from token counts alone, every source asked for more than its documents times max_repetition.
+    `available_means` says what the counts are when they are a bound rather than the tokens kept."""
     problems = []
     for source in sorted(budget_tokens):
         most = math.floor(available_tokens.get(source, 0) * max_repetition[source])
         if budget_tokens[source] > most:
             problems.append(
                 f"source {source!r} is short by {budget_tokens[source] - most:,} tokens: "
-                f"{budget_tokens[source]:,} requested, {available_tokens.get(source, 0):,} available "
+                f"{budget_tokens[source]:,} requested, {available_tokens.get(source, 0):,} {available_means} "
                 f"x max_repetition {max_repetition[source]:g} = {most:,}"
             )
     if problems:

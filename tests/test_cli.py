@@ -92,6 +92,8 @@ def test_infeasible_mix_fails_naming_the_source_and_shortfall(tmp_path, capsys):
     assert main(["run", str(write_manifest(tmp_path, body)), "--direct_num_workers=1", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "source 'web' is short by" in err and "source 'papers' is short by" in err
+    # Refused before tokenizing, from a bound: the message must not pass the bound off as the tokens kept.
+    assert "at most (its pooled text's bytes as tokens, before any filter)" in err
     assert not list((tmp_path / "out" / "small" / "1.0.0").glob("shards/*.npy"))
 
 

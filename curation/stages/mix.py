@@ -52,7 +52,7 @@ def check_budgets_from_text_bytes(ctx, pools) -> None:
     available: dict[str, int] = {name: 0 for name in ctx.sources}
     for pool in pools:
         available[pool.source] += pool.text_bytes + (pool.read - pool.quarantined) * 2
-    check_feasible(ctx.manifest, available)
+    check_feasible(ctx.manifest, available, "at most (its pooled text's bytes as tokens, before any filter)")
 
 
 @dataclass

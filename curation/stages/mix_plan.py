@@ -67,10 +67,17 @@ def budgets(manifest, available: dict[str, int]) -> dict[str, tuple[int, float]]
     return {n: (shares[n], mix.sources[n].max_repetition) for n in mix.sources}
 
 
-def check_feasible(manifest, available: dict[str, int]) -> dict[str, tuple[int, float]]:
+def check_feasible(
+    manifest, available: dict[str, int], available_means: str = "available"
+) -> dict[str, tuple[int, float]]:
     """Every source's budget, refused (before any work) if some source cannot meet it."""
     wanted = budgets(manifest, available)
-    sampling.check_feasible({n: b for n, (b, _) in wanted.items()}, available, {n: r for n, (_, r) in wanted.items()})
+    sampling.check_feasible(
+        {n: b for n, (b, _) in wanted.items()},
+        available,
+        {n: r for n, (_, r) in wanted.items()},
+        available_means,
+    )
     return wanted
 
 
