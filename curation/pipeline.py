@@ -29,9 +29,10 @@ from curation.layout import RunLayout
 from curation.preflight import check_files
 from curation.stages.corpus import DecideCorpus, decisions_digest
 from curation.stages.curate import CurateFiles, PoolFile, pool_digest, pool_meta_uri, read_pool_meta
+from curation.stages.decide_progress import decide_steps, finished_parts
 from curation.stages.decisions import decisions_complete, mark_complete
 from curation.stages.tokenize import TokenFile, TokenizePools, tokenizer_sha256, tokens_digest
-from curation.stages.verdicts import counts_uri, read_pool_counts
+from curation.stages.verdicts import read_pool_counts
 from filters.registry import FILE_KEYS
 from mixes.manifest import LoadedManifest, Manifest, SourceConfig
 
@@ -194,6 +195,7 @@ def decide(ctx: RunContext, pools: list[PoolFile]) -> tuple[str, str]:
         # Scratch for the groupings through run files; a crashed run's leftovers are never read.
         work_dir = ctx.layout.work_dir(d)
         storage.remove_tree(work_dir)
+        steps, digests = decide_steps(ctx.manifest), [p.digest for p in pools]
         try:
             run_pipeline(
                 pipeline_options(ctx.beam_args, len(pools)),
@@ -201,8 +203,7 @@ def decide(ctx: RunContext, pools: list[PoolFile]) -> tuple[str, str]:
                 | "ListPools" >> beam.Create(list(enumerate(pools)))
                 | "DecideCorpus" >> DecideCorpus(ctx, folder, work_dir, [pool.input_uri for pool in pools]),
                 log_path=ctx.worker_log("decide"),
-                # Verdicts are written per pool once every decision is joined, so the bar counts at the end.
-                progress=("decide", len(pools), lambda: sum(storage.exists(counts_uri(folder, p.digest)) for p in pools)),
+                progress=("decide", len(steps) + len(pools), lambda: finished_parts(folder, work_dir, steps, digests)),
             )
         finally:
             storage.remove_tree(work_dir)

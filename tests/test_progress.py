@@ -6,16 +6,21 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import struct
 import subprocess
 import sys
 import termios
 import time
 
+import apache_beam as beam
 import yaml
 from conftest import small_manifest, write_manifest
 
-from curation import progress
+from curation import progress, storage
+from curation.engine import pipeline_options, run_pipeline
+from curation.stages.decide_progress import MarkStepDone, finished_parts, step_marker_uri
+from curation.stages.verdicts import write_pool_verdicts
 
 FAST = ["--direct_num_workers=1"]
 
@@ -78,6 +83,10 @@ def test_every_phase_shows_progress_on_a_terminal_and_quiet_shows_one_line(tmp_p
         assert f"\r{phase}:" in shown and "file/s]" in shown.split(f"\r{phase}:", 1)[1].split("\r", 1)[0]
     for phase in ("ledger", "publish", "audit", "lock"):
         assert f"\r{phase}: running 00:" in shown
+    # Decide's bar moves before decide ends: its steps (ids, quality) are counted before the 3 pools' verdicts.
+    decide_counts = {(int(done), int(total)) for done, total in re.findall(r"\rdecide:[^\r]*?\| (\d+)/(\d+) \[", shown)}
+    assert {total for _, total in decide_counts} == {2 + 3} and any(0 < done < 5 for done, _ in decide_counts), decide_counts
+    assert list((tmp_path / "out" / "_cache" / "work").iterdir()) == []  # the markers went with decide's scratch
     logs = list((tmp_path / "out" / "small" / "1.0.0" / "logs").glob("*.log"))
     assert logs and not [log.name for log in logs if b"\r" in log.read_bytes()]
 
@@ -90,3 +99,18 @@ def test_every_phase_shows_progress_on_a_terminal_and_quiet_shows_one_line(tmp_p
     assert code == 0 and "\r" not in shown.replace("\r\n", "\n"), shown
     assert len(lines) == 1 and lines[0].startswith("small 1.0.1: kept 1,020 of 1,020 documents; "), lines
     assert lines[0].split(" at ")[1].startswith(str(tmp_path / "out" / "small" / "1.0.1"))
+
+
+def test_decide_step_markers_and_pool_verdicts_are_counted_on_s3(s3_bucket):
+    folder, work_dir = storage.join(s3_bucket, "decisions"), storage.join(s3_bucket, "work")
+    steps, pools = ["ids", "quality"], ["pool-a", "pool-b"]
+    assert finished_parts(folder, work_dir, steps, pools) == 0
+    run_pipeline(
+        pipeline_options(FAST),
+        lambda p: p | beam.Create(range(3)) | "MarkQualityDone" >> MarkStepDone(work_dir, "quality"),
+    )
+    with storage.open_binary(step_marker_uri(work_dir, "quality")) as f:
+        assert f.read() == b"3"
+    run_pipeline(pipeline_options(FAST), lambda p: p | beam.Create([]) | "MarkIdsDone" >> MarkStepDone(work_dir, "ids"))
+    write_pool_verdicts(folder, "pool-a", [{"i": 0, "id": "d0", "verdict": "kept"}])
+    assert finished_parts(folder, work_dir, steps, pools) == 3

@@ -13,6 +13,7 @@ from curation.digests import CODE_VERSION, digest
 from curation.document import Rejection
 from curation.stages.curate import PoolFile
 from curation.stages.decide import DecideQuality
+from curation.stages.decide_progress import IDS_STEP, MarkStepDone
 from curation.stages.decisions import GATHERED, write_decisions
 from curation.stages.ids import FindDuplicateIds
 from curation.stages.sorted_runs import WriteSortedRunsFn
@@ -97,6 +98,9 @@ class DecideCorpus(beam.PTransform):
             ledger_parts.append(ledger)
             said_parts.append(said)
             match_parts.append(matches)
+        duplicates | "MarkIdsDone" >> MarkStepDone(self._work_dir, IDS_STEP)
+        for stage, said in zip(stages, said_parts):
+            said | f"Mark{stage.capitalize()}Done" >> MarkStepDone(self._work_dir, stage)
 
         def gathered(parts, label):
             if not parts:
