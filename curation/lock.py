@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -62,11 +62,16 @@ def input_entry(pool) -> dict[str, Any]:
         return {"uri": pool.input_name, "size": size, "sha256": None, "unreadable": str(exc)}
 
 
+# Releases made before completion markers moved out of documents/ (2026-11-29) keep each source's marker at
+# documents/<source>/_complete.json, and their locks list it there: the lock is what says a release's layout.
+MARKERS_DIR, OLD_MARKER = "documents_complete/", "_complete.json"
+
+
 # Where the products of a run (everything but its logs and the lock itself) lie in its folder.
 OUTPUT_PATTERNS = (
     "shards/*",
     "documents/*/*",
-    "documents_complete/*",
+    MARKERS_DIR + "*",
     "ledger/*",
     "decontamination/*",
     "audit/*",
@@ -76,6 +81,19 @@ OUTPUT_PATTERNS = (
     "release.json",
     "card.*",
 )
+
+
+def locked_name(lock: dict[str, Any]) -> Callable[[str], str]:
+    """The name `lock` gives the output this code writes at `rel`: the same, but a source's completion marker
+    in the older layout when the lock lists its markers there."""
+    old_layout = any(e["uri"].startswith("documents/") and e["uri"].endswith("/" + OLD_MARKER) for e in lock["outputs"])
+
+    def name(rel: str) -> str:
+        if old_layout and rel.startswith(MARKERS_DIR):
+            return f"documents/{rel.removeprefix(MARKERS_DIR).removesuffix('.json')}/{OLD_MARKER}"
+        return rel
+
+    return name
 
 
 def matching_outputs(root: str, pattern: str) -> list[str]:

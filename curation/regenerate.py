@@ -24,7 +24,7 @@ import orjson
 from curation import run_lock, storage
 from curation.errors import CurationError, InputError
 from curation.layout import RunLayout
-from curation.lock import locked_manifest_path, output_files, read_lock
+from curation.lock import locked_manifest_path, locked_name, output_files, read_lock
 from curation.places import Moves, current_location
 from curation.released import load_manifest_copy
 from mixes.manifest import LoadedManifest
@@ -253,8 +253,11 @@ def compare_outputs(lock: dict[str, Any], existing_root: str, rebuilt_root: str)
     """Every locked output checked in the rebuild and in the existing copy."""
     differences = []
     locked = {e["uri"]: e["sha256"] for e in lock["outputs"]}
-    for rel in sorted(set(locked) | set(output_files(rebuilt_root))):
-        rebuilt = _sha256_or_none(storage.join(rebuilt_root, rel))
+    # Each rebuilt file under the name the lock gives it (an older release may name some differently).
+    as_locked = locked_name(lock)
+    rebuilt_names = {as_locked(rel): rel for rel in output_files(rebuilt_root)}
+    for rel in sorted(set(locked) | set(rebuilt_names)):
+        rebuilt = _sha256_or_none(storage.join(rebuilt_root, rebuilt_names.get(rel, rel)))
         existing = _sha256_or_none(storage.join(existing_root, rel))
         if rebuilt == locked.get(rel) == existing:
             continue
