@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
-from conftest import DEMO_DATA, REPO, TOKENIZER, small_manifest, write_manifest
+from conftest import DEMO_DATA, REPO, TOKENIZER
 
 from curation import storage
 from curation.layout import RunLayout
@@ -266,19 +266,26 @@ def test_a_run_on_isolated_workers_sharing_only_s3_equals_the_local_run(tmp_path
     assert sorted(p.name for p in launcher.iterdir()) == ["isolated.yaml"]
 
 
-def test_the_portable_runner_on_a_shared_disk_worker_pool_writes_the_local_release(tmp_path):
-    """The smoke run of a portable job: Beam's own job service (embedded) hands the pipeline to an external
-    worker pool that shares the disk, and the release is the one the default runner writes."""
+def _demo_checkout(folder: Path) -> Path:
+    """The demo manifest, unchanged, in a copy of the checkout's folders it reads (its paths are relative to
+    its folder, and its output lands two levels up): returns the manifest's path."""
+    for name in ("data/demo", "lists", "tokenizers", "manifests/demo"):
+        shutil.copytree(REPO / name, folder / name)
+    return folder / "manifests" / "demo" / "demo.yaml"
+
+
+def test_the_portable_runner_on_a_shared_disk_worker_pool_writes_the_demo_release(tmp_path):
+    """The smoke run of a portable job: Beam's own job service (embedded) hands the demo's pipelines to an
+    external worker pool that shares the disk, and the release is the one the default runner writes."""
     scratch = tmp_path / "worker-scratch"
     scratch.mkdir()
-    body = small_manifest(tmp_path)
-    manifest = write_manifest(tmp_path, body)
-    root = Path(RunLayout.for_manifest(str(tmp_path / body["output"]["path"]), body["name"], body["version"]).root)
+    manifest = _demo_checkout(tmp_path)
+    root = tmp_path / "out" / "demo" / yaml.safe_load(manifest.read_text())["version"]
 
     default = _curation(["run", str(manifest)], tmp_path, dict(os.environ))
     assert default.returncode == 0, default.stderr[-3000:]
     reference = _locked_outputs(str(root))
-    shutil.rmtree(root.parent.parent)
+    shutil.rmtree(tmp_path / "out")
 
     pool = WorkerPool([], scratch, dict(os.environ), tmp_path / "pool.log")
     try:
@@ -291,4 +298,6 @@ def test_the_portable_runner_on_a_shared_disk_worker_pool_writes_the_local_relea
         pool.stop()
     assert portable.returncode == 0, portable.stderr[-3000:] + pool.log.read_text()[-3000:]
     assert "Starting worker" in pool.log.read_text()
+    # Every source of the demo is mixed, through every stage (dedupe, decontamination), into several shards.
+    assert {"shards/part-00002.npy", "documents_complete/web_warc.json", "decontamination/decontamination.json"} <= set(reference)
     assert _locked_outputs(str(root)) == reference
