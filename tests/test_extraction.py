@@ -102,7 +102,7 @@ def test_on_error_fail_stops_at_the_page_the_extractor_died_on(test_extractors):
 
 
 def test_the_child_process_gives_the_text_extraction_gives_in_process(sample_pages):
-    for name in ("resiliparse_article", "resiliparse"):
+    for name in ("resiliparse_article", "resiliparse", "resiliparse_body"):
         with IsolatedExtractor(name) as isolated:
             assert [isolated.extract(html) for html in sample_pages] == list(
                 map(extractor(name), sample_pages)
@@ -135,6 +135,26 @@ def test_default_cuts_the_lines_around_the_article(sample_pages):
     assert article.endswith("These resources have much more detailed information.")
     assert "    python3 setup.py sdist bdist_wheel\n" in article
     assert main_content.startswith(article) and main_content[len(article) :].strip() == "Marche 25, 2020"
+
+
+def test_body_extractor_reads_the_article_container_under_the_page_title(sample_pages):
+    # www.cs.washington.edu/people/faculty/weld: the bio is the page's <div class="content">, where trafilatura
+    # looks for a page's main content; the page's <h1> heads it instead of the contact and research-area lines
+    # above it that resiliparse's main content keeps.
+    (page,) = [html for html in sample_pages if "<title>Dan Weld |" in html]
+    article, body = extractor("resiliparse_article")(page), extractor("resiliparse_body")(page)
+    bio = "Daniel S. Weld is Professor Emeritus at the Paul G. Allen School"
+    assert body.startswith(f"Dan Weld\n\n{bio}")
+    assert article.startswith(
+        "Artificial intelligence, human computer interaction, natural language processing\n\n"
+    )
+    assert article.endswith(body[len("Dan Weld") :])
+
+
+def test_body_extractor_falls_back_to_the_whole_page_without_a_body_container(sample_pages):
+    # maria-antoniak.github.io/2020/03/25/pip.html has no container named as an article's body.
+    (page,) = [html for html in sample_pages if "<title>Make Your Project Pippable" in html]
+    assert extractor("resiliparse_body")(page) == extractor("resiliparse_article")(page)
 
 
 def test_text_without_prose_lines_is_kept_whole():

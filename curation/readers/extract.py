@@ -27,6 +27,7 @@ EXTRACTORS = {
     "resiliparse_article": Extractor("curation.readers.extract:resiliparse_article", ("resiliparse",)),
     # The name keeps meaning what it meant before 0.2, so a manifest that names it extracts the same text.
     "resiliparse": Extractor("curation.readers.extract:resiliparse_main_content", ("resiliparse",)),
+    "resiliparse_body": Extractor("curation.readers.extract:resiliparse_body", ("resiliparse",)),
     "trafilatura": Extractor("curation.readers.extract:trafilatura_precise", ("trafilatura", "lxml")),
 }
 
@@ -35,6 +36,60 @@ _PROSE_MIN_CHARS = 40
 _SENTENCE_END = re.compile(r"[.!?:;\"”»)…。！？」]\s*$")
 # A line this long is prose however it ends (a paragraph cut by markup).
 _LONG_LINE_CHARS = 100
+
+# Where trafilatura looks for an article's body (xpaths.BODY_XPATH in 2.3.1), stage by stage, as CSS: the
+# class and id names of article text, then <article>, then story names, then the page's main content.
+_ARTICLE_TEXT = (
+    ['[itemprop="articleBody"]', '[class="post"]', '[class="entry"]', '[id="articleContent"]']
+    + [f'[class*="{name}"]' for name in (
+        "entry-content", "article-content", "art-content", "article__content", "article-body", "article__body",
+        "articleBody", "articlebody", "post-text", "post_text", "post-body", "post-entry", "postentry",
+        "post-content", "post_content", "postcontent", "postContent", "post_inner_wrapper", "article-text",
+        "articletext", "articleText", "page-content", "text-content", "ArticleContent", "body-text",
+        "article__container",
+    )]
+    + [f'[id*="{name}"]' for name in (
+        "entry-content", "article-content", "art-content", "article__content", "article-body", "article__body",
+        "articlebody", "articleBody", "body-text",
+    )]
+)  # fmt: skip
+_STORY = (
+    ['[role="article"]', '[id="article"]', '[id="story"]', '[id^="primary"]', '[id*="story-body"]']
+    + ['[class="postarea"]', '[class="art-postcontent"]', '[class="text"]', '[class="story"]']
+    + [f'[class*="{name}"]' for name in (
+        "fulltext", "post-bodycopy", "story-content", "storycontent", "theme-content", "blog-content",
+        "section-content", "single-content", "single-post", "main-column", "wpb_text_column", "story-body",
+        "field-body",
+    )]
+)  # fmt: skip
+_MAIN_CONTENT = ['[id="content"]', '[class="content"]'] + [
+    f'[{attribute}*="{name}"]'
+    for attribute in ("class", "id")
+    for name in (
+        "content-main",
+        "content_main",
+        "content-body",
+        "content__body",
+        "contentBody",
+        "main-content",
+    )
+]
+
+
+def _on_container_tags(conditions: list[str]) -> str:
+    return ", ".join(
+        f"{tag}{condition}" for condition in conditions for tag in ("article", "div", "main", "section")
+    )
+
+
+_BODY_SELECTORS = (
+    _on_container_tags(_ARTICLE_TEXT),
+    "article",
+    _on_container_tags(_STORY),
+    _on_container_tags(_MAIN_CONTENT),
+)
+# A body container holding less than this share of the page's main content is a teaser or a fragment.
+_BODY_MIN_SHARE = 0.5
 
 
 def resiliparse_main_content(html: str) -> str:
@@ -53,13 +108,39 @@ def resiliparse_article(html: str) -> str:
     return article_span(extract_plain_text(html, main_content=True, comments=False))
 
 
+def is_prose(line: str) -> bool:
+    return len(line) >= _LONG_LINE_CHARS or (
+        len(line) >= _PROSE_MIN_CHARS and _SENTENCE_END.search(line) is not None
+    )
+
+
+def resiliparse_body(html: str) -> str:
+    """resiliparse_article on the article's body container, found as trafilatura finds it (the first stage
+    of selectors that matches and holds at least half the page's main content), headed by the page's first
+    <h1> when the container does not hold it; on the whole page when no container qualifies. Better on both
+    page sets than resiliparse_article, at about twice its time (bench/bench_extract.py, BENCHMARKS.md)."""
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    tree = HTMLTree.parse(html)
+    whole = extract_plain_text(tree, main_content=True, comments=False)
+    page = tree.body
+    for selector in _BODY_SELECTORS if page is not None else ():
+        container = page.query_selector(selector)
+        if container is None:
+            continue
+        # extract_plain_text takes a whole tree, not a node
+        text = extract_plain_text(HTMLTree.parse(container.html), main_content=True, comments=False)
+        if text and len(text) >= _BODY_MIN_SHARE * len(whole):
+            heading = page.query_selector("h1")
+            title = heading.text.strip() if heading is not None else ""
+            return article_span(f"{title}\n\n{text}" if title and title not in text else text)
+    return article_span(whole)
+
+
 def article_span(text: str) -> str:
     lines = text.split("\n")
-    prose = [
-        i
-        for i, line in enumerate(lines)
-        if len(line) >= _LONG_LINE_CHARS or (len(line) >= _PROSE_MIN_CHARS and _SENTENCE_END.search(line))
-    ]
+    prose = [i for i, line in enumerate(lines) if is_prose(line)]
     if not prose:  # a page of short lines (a list, a form, verse) is kept whole
         return text
     first = prose[0]
