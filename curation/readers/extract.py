@@ -65,15 +65,8 @@ _STORY = (
 _MAIN_CONTENT = ['[id="content"]', '[class="content"]'] + [
     f'[{attribute}*="{name}"]'
     for attribute in ("class", "id")
-    for name in (
-        "content-main",
-        "content_main",
-        "content-body",
-        "content__body",
-        "contentBody",
-        "main-content",
-    )
-]
+    for name in ("content-main", "content_main", "content-body", "content__body", "contentBody", "main-content")
+]  # fmt: skip
 
 
 def _on_container_tags(conditions: list[str]) -> str:
