@@ -28,7 +28,8 @@ from apache_beam.options.pipeline_options import (
     _BeamArgumentParser,
 )
 from apache_beam.portability import python_urns
-from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.portability.api import beam_runner_api_pb2, endpoints_pb2
+from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
 from apache_beam.runners.runner import PipelineRunner
 
 from curation import data_plane_guard, errors, local_worker
@@ -171,8 +172,8 @@ class _InMemoryWarningFilter(logging.Filter):
 class LocalRunner(PipelineRunner):
     """The FnApiRunner, given the pipeline options for its workers, as Beam's DirectRunner sets it up; with
     `--environment_type` it runs its `direct_num_workers` workers in that environment (Beam's own portable
-    job service would run just one). Its own worker processes (multi_processing) start through
-    curation.local_worker, so they die with the driver."""
+    job service would run just one). Its own worker processes (multi_processing) are forked from
+    curation.local_worker's warm pool, so they start without importing anything and die with the driver."""
 
     def run_pipeline(self, pipeline, options):
         data_plane_guard.install()
@@ -195,17 +196,33 @@ class LocalRunner(PipelineRunner):
             logging.getLogger(fn_runner.__name__).removeFilter(warning_filter)
 
 
-def _worker_processes_die_with_driver(pipeline_proto) -> None:
-    """Beam starts local worker processes with a command fixed in the pipeline's environments (its own
-    sdk_worker_main); each such command is replaced by curation.local_worker's, which runs that same main."""
+# The environment of workers forked from this driver's warm pool (curation.local_worker): Beam's external
+# worker pool protocol, reached on this machine.
+WARM_POOL_URN = "curation:env:warm_local_pool:v1"
+
+
+@worker_handlers.WorkerHandler.register_environment(WARM_POOL_URN, beam_runner_api_pb2.ExternalPayload)
+class _WarmPoolWorkerHandler(worker_handlers.ExternalWorkerHandler):
+    def host_from_worker(self) -> str:
+        # The pool forks its workers on this machine (Beam's external handler would look up the FQDN).
+        return "localhost"
+
+
+def _workers_from_warm_pool(pipeline_proto) -> None:
+    """Beam starts each local worker process with a command fixed in the pipeline's environments (a fresh
+    interpreter running its own sdk_worker_main); each such environment is replaced by this driver's warm
+    pool, which forks the same worker main from a process that has already imported everything."""
     for environment in pipeline_proto.components.environments.values():
         if environment.urn == python_urns.SUBPROCESS_SDK and b"sdk_worker_main" in environment.payload:
-            environment.payload = local_worker.command(os.getpid()).encode()
+            environment.urn = WARM_POOL_URN
+            environment.payload = beam_runner_api_pb2.ExternalPayload(
+                endpoint=endpoints_pb2.ApiServiceDescriptor(url=local_worker.pool_address())
+            ).SerializeToString()
 
 
 class _FnApiRunnerWithOwnWorkers(fn_runner.FnApiRunner):
     def run_via_runner_api(self, pipeline_proto, options):
-        _worker_processes_die_with_driver(pipeline_proto)
+        _workers_from_warm_pool(pipeline_proto)
         return super().run_via_runner_api(pipeline_proto, options)
 
 

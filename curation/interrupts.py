@@ -29,30 +29,33 @@ class Interrupted(KeyboardInterrupt):
         return 128 + self.signum
 
 
-def local_worker_pids(parent: int | str = "self") -> list[int]:
-    """The children of `parent` (this process by default) that are local Beam workers, started through
-    curation.local_worker."""
+def _children(pid: int | str) -> list[int]:
     children: list[int] = []
     try:
-        threads = os.listdir(f"/proc/{parent}/task")
-    except FileNotFoundError:  # not Linux (workers are left to Beam), or `parent` has ended
+        threads = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:  # not Linux (workers are left to Beam), or `pid` has ended
         return []
     for thread in threads:
         try:
-            with open(f"/proc/{parent}/task/{thread}/children") as f:
-                children.extend(int(pid) for pid in f.read().split())
+            with open(f"/proc/{pid}/task/{thread}/children") as f:
+                children.extend(int(child) for child in f.read().split())
         except FileNotFoundError:  # the thread ended meanwhile
             continue
-    marker = f"-m\0{local_worker.__name__}\0".encode()
-    return [pid for pid in children if marker in _cmdline(pid)]
+    return children
 
 
-def _cmdline(pid: int) -> bytes:
+def local_worker_pids(parent: int | str = "self") -> list[int]:
+    """The local Beam workers of `parent` (this process by default): children of its worker pool's
+    forkserver (curation.local_worker), which is its child."""
+    return [pid for child in _children(parent) for pid in _children(child) if _name(pid) == local_worker.PROCESS_NAME]
+
+
+def _name(pid: int) -> str:
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
     except (FileNotFoundError, ProcessLookupError):
-        return b""
+        return ""
 
 
 def stop_local_workers() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import apache_beam as beam
@@ -104,6 +105,32 @@ def test_a_local_run_never_tries_prism_and_produces_every_element(tmp_path, monk
     )
     assert tried == []
     assert sorted(int(line) for line in out.read_text().split()) == [x * x for x in range(100)]
+
+
+class _RecordWorker(beam.DoFn):
+    def __init__(self, folder: str):
+        self._folder = folder
+
+    def process(self, element):
+        with open(os.path.join(self._folder, f"{os.getpid()}-{element}"), "w") as f:
+            f.write(str(os.getppid()))
+        yield element
+
+
+def test_local_workers_of_successive_pipelines_are_forked_from_one_warm_pool(tmp_path):
+    for pipeline in range(2):
+        run_pipeline(
+            pipeline_options(["--direct_num_workers=2"]),
+            lambda p: p | beam.Create([f"{pipeline}.{n}" for n in range(4)]) | beam.Reshuffle() | beam.ParDo(_RecordWorker(str(tmp_path))),
+        )
+    records = {path.name: path.read_text() for path in tmp_path.iterdir()}
+    workers = {name.split("-")[0] for name in records}
+    parents = set(records.values())
+    assert len(records) == 8 and len(workers) >= 2 and str(os.getpid()) not in workers
+    # One forkserver, this process's child, forked every worker of both pipelines.
+    assert len(parents) == 1
+    with open(f"/proc/{parents.pop()}/stat") as f:
+        assert f.read().rsplit(")", 1)[1].split()[1] == str(os.getpid())
 
 
 def test_the_runners_data_plane_loses_no_bytes_while_a_periodic_flush_is_blocked():
