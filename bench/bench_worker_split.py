@@ -21,7 +21,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-HOOK = '''
+HOOK = """
 import os
 if os.environ.get("BUNDLE_LOG"):
     import importlib.abc, importlib.util, json, sys, time
@@ -55,12 +55,14 @@ if os.environ.get("BUNDLE_LOG"):
             return spec
 
     sys.meta_path.insert(0, _Hook())
-'''
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--min-seconds", type=float, default=1.0, help="list bundles at least this long (wall)")
+    parser.add_argument(
+        "--min-seconds", type=float, default=1.0, help="list bundles at least this long (wall)"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="after --: the command to run")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -69,7 +71,9 @@ def main() -> None:
         log = Path(hook_dir, "bundles.jsonl")
         path = os.pathsep.join([str(REPO), hook_dir, os.environ.get("PYTHONPATH", "")])
         started = time.time()
-        subprocess.run(command, check=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=path, BUNDLE_LOG=str(log)))
+        subprocess.run(
+            command, check=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=path, BUNDLE_LOG=str(log))
+        )
         bundles = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     pids = sorted({b["pid"] for b in bundles})
     per_worker: collections.Counter[int] = collections.Counter()
@@ -78,8 +82,12 @@ def main() -> None:
         per_worker[pids.index(b["pid"])] += b["cpu"]
         if b["end"] - b["start"] >= args.min_seconds:
             steps = ", ".join(s.rsplit("/", 1)[-1] for s in b["steps"])
-            print(f"{b['start'] - started:7.1f} {b['end'] - started:6.1f} {b['cpu']:6.2f}  {pids.index(b['pid']):6d}  {steps[:120]}")
-    print("bundle CPU s per worker process:", ", ".join(f"{w}: {cpu:.2f}" for w, cpu in sorted(per_worker.items())))
+            times = f"{b['start'] - started:7.1f} {b['end'] - started:6.1f} {b['cpu']:6.2f}"
+            print(f"{times}  {pids.index(b['pid']):6d}  {steps[:120]}")
+    print(
+        "bundle CPU s per worker process:",
+        ", ".join(f"{w}: {cpu:.2f}" for w, cpu in sorted(per_worker.items())),
+    )
     print(f"{len(bundles)} bundles", file=sys.stderr)
 
 

@@ -198,10 +198,10 @@ class LocalRunner(PipelineRunner):
 
 # The environment of workers forked from this driver's warm pool (curation.local_worker): Beam's external
 # worker pool protocol, reached on this machine.
-WARM_POOL_URN = "curation:env:warm_local_pool:v1"
+_WARM_POOL_URN = "curation:env:warm_local_pool:v1"
 
 
-@worker_handlers.WorkerHandler.register_environment(WARM_POOL_URN, beam_runner_api_pb2.ExternalPayload)
+@worker_handlers.WorkerHandler.register_environment(_WARM_POOL_URN, beam_runner_api_pb2.ExternalPayload)
 class _WarmPoolWorkerHandler(worker_handlers.ExternalWorkerHandler):
     def host_from_worker(self) -> str:
         # The pool forks its workers on this machine (Beam's external handler would look up the FQDN).
@@ -214,7 +214,7 @@ def _workers_from_warm_pool(pipeline_proto) -> None:
     pool, which forks the same worker main from a process that has already imported everything."""
     for environment in pipeline_proto.components.environments.values():
         if environment.urn == python_urns.SUBPROCESS_SDK and b"sdk_worker_main" in environment.payload:
-            environment.urn = WARM_POOL_URN
+            environment.urn = _WARM_POOL_URN
             environment.payload = beam_runner_api_pb2.ExternalPayload(
                 endpoint=endpoints_pb2.ApiServiceDescriptor(url=local_worker.pool_address())
             ).SerializeToString()

@@ -47,7 +47,8 @@ def _children(pid: int | str) -> list[int]:
 def local_worker_pids(parent: int | str = "self") -> list[int]:
     """The local Beam workers of `parent` (this process by default): children of its worker pool's
     forkserver (curation.local_worker), which is its child."""
-    return [pid for child in _children(parent) for pid in _children(child) if _name(pid) == local_worker.PROCESS_NAME]
+    grandchildren = [pid for child in _children(parent) for pid in _children(child)]
+    return [pid for pid in grandchildren if _name(pid) == local_worker.PROCESS_NAME]
 
 
 def _name(pid: int) -> str:

@@ -23,6 +23,8 @@ import threading
 from concurrent import futures
 from multiprocessing import forkserver, reduction
 
+import grpc
+
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _PR_SET_NAME = 15
 # What a worker calls itself (/proc/PID/comm, at most 15 bytes), for `curation.interrupts` to find it.
@@ -118,9 +120,10 @@ def _start_worker(request):
     from apache_beam.portability.api import beam_fn_api_pb2
 
     try:
-        worker = multiprocessing.get_context("forkserver").Process(target=_run_worker, args=(_DriverStderr(), os.getcwd(), _worker_environment(request)), daemon=True)
-        worker.start()
-    except Exception as exc:  # the runner raises it as "Error starting worker: ..."
+        arguments = (_DriverStderr(), os.getcwd(), _worker_environment(request))
+        forked = multiprocessing.get_context("forkserver")
+        forked.Process(target=_run_worker, args=arguments, daemon=True).start()
+    except (OSError, grpc.RpcError) as exc:  # the runner raises it as "Error starting worker: ..."
         return beam_fn_api_pb2.StartWorkerResponse(error=f"{type(exc).__name__}: {exc}")
     # Reaps the workers that have ended.
     multiprocessing.active_children()
@@ -139,7 +142,6 @@ def pool_address() -> str:
     global _pool_address, _pool_server
     with _pool_lock:
         if _pool_address is None:
-            import grpc
             from apache_beam.portability.api import beam_fn_api_pb2, beam_fn_api_pb2_grpc
 
             class Pool(beam_fn_api_pb2_grpc.BeamFnExternalWorkerPoolServicer):

@@ -121,7 +121,10 @@ def test_local_workers_of_successive_pipelines_are_forked_from_one_warm_pool(tmp
     for pipeline in range(2):
         run_pipeline(
             pipeline_options(["--direct_num_workers=2"]),
-            lambda p: p | beam.Create([f"{pipeline}.{n}" for n in range(4)]) | beam.Reshuffle() | beam.ParDo(_RecordWorker(str(tmp_path))),
+            lambda p, pipeline=pipeline: p
+            | beam.Create([f"{pipeline}.{n}" for n in range(4)])
+            | beam.Reshuffle()
+            | beam.ParDo(_RecordWorker(str(tmp_path))),
         )
     records = {path.name: path.read_text() for path in tmp_path.iterdir()}
     workers = {name.split("-")[0] for name in records}
