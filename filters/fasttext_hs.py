@@ -155,6 +155,23 @@ def _hs_tree(counts: Sequence[int]) -> tuple[list[int], list[int]]:
     return left, right
 
 
+class _WordIndex(dict):
+    """Word -> index in order of first sight; the words indexed since the last `take_new`, in that order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._new: list[str] = []
+
+    def __missing__(self, word: str) -> int:
+        index = self[word] = len(self)
+        self._new.append(word)
+        return index
+
+    def take_new(self) -> list[str]:
+        new, self._new = self._new, []
+        return new
+
+
 class HierarchicalSoftmaxPredictor:
     """`probabilities(texts)`: per text and label (`labels`), the float32 probability fastText's
     `predict(k=-1)` gives it, or 0 for a label it does not return (below 1e-5 along the tree; every label of
@@ -206,7 +223,7 @@ class HierarchicalSoftmaxPredictor:
 
     def _forget_words(self) -> None:
         # Row ids of each distinct word seen so far: its slice of `_ids` is [_first[w], _first[w] + _count[w]).
-        self._word_index: dict[str, int] = {}
+        self._word_index = _WordIndex()
         self._ids = np.zeros(0, np.int64)
         self._first = np.zeros(0, np.int64)
         self._count = np.zeros(0, np.int64)
@@ -223,8 +240,9 @@ class HierarchicalSoftmaxPredictor:
         words = list(chain.from_iterable(documents))
         if len(self._word_index) > _MAX_CACHED_WORDS:
             self._forget_words()
-        self._add_words(list(set(words).difference(self._word_index)))
+        # One lookup per word: a word met for the first time gets the next index, and its rows next.
         word_ids = np.fromiter(map(self._word_index.__getitem__, words), np.int64, len(words))
+        self._add_words(self._word_index.take_new())
         counts = self._count[word_ids]
         ends = np.cumsum(counts)
         positions = np.repeat(self._first[word_ids] - (ends - counts), counts) + np.arange(ends[-1])
@@ -259,7 +277,8 @@ class HierarchicalSoftmaxPredictor:
         return tokens
 
     def _add_words(self, words: list[str]) -> None:
-        """Row ids of new words (its vocabulary id, then its kept character n-grams), hashed together."""
+        """Row ids of the words just indexed, in index order (each word's vocabulary id, then its kept
+        character n-grams), hashed together."""
         if not words:
             return
         word_of_id, key, ids = self._char_ngram_ids(words)
@@ -275,8 +294,6 @@ class HierarchicalSoftmaxPredictor:
         order = np.lexsort((key, word_of_id))
         counts = np.bincount(word_of_id, minlength=len(words))
         first = len(self._ids) + np.cumsum(counts) - counts
-        start = len(self._word_index)
-        self._word_index.update(zip(words, range(start, start + len(words))))
         self._ids = np.concatenate((self._ids, ids[order]))
         self._first = np.concatenate((self._first, first))
         self._count = np.concatenate((self._count, counts))
