@@ -10,9 +10,9 @@ LanguageFilter(languages=["en"]) with the same local lid.176.ftz, then GopherRep
 C4Quality and FineWebQuality, stopping at the first rejection, calling `filter()` directly (no pipeline
 bookkeeping, which only favours it). In the whole chain both use the URL lists shipped in lists/fineweb-url
 (no domain list, as the stage-one manifest); documents without a URL skip datatrove's URLFilter (it asserts
-one) and ours keeps them (`url_missing`); datatrove masks PII only on the documents it keeps, as FineWeb
-runs PIIFormatter last, ours masks every document before the language gate, as the manifest does. Each run is a fresh process pinned with `taskset -c 0`, runs
-interleave; models and spaCy load before timing; CPU time is the process's own. By hand:
+one) and ours keeps them (`url_missing`); both mask PII last, as FineWeb runs PIIFormatter: datatrove on the
+documents it keeps, ours on every document the language gate passes. Each run is a fresh process pinned with
+`taskset -c 0`, runs interleave; models and spaCy load before timing; CPU time is the process's own. By hand:
 
     python bench/bench_filters.py [--runs 3]
 """
@@ -65,13 +65,13 @@ URL_SPEC = {
 }
 FULL_CHAIN_SPECS = [
     URL_SPEC,
-    {"use": "pii_mask_v1"},
     {**CHAIN_SPECS[0], "gate": True},
     {"use": "gopher_repetition_v1"},
     {"use": "gopher_quality_v1"},
     {"use": "c4_line_removal_v1"},
     {"use": "c4_quality_v1"},
     {"use": "fineweb_quality_v1"},
+    {"use": "pii_mask_v1"},
 ]
 
 

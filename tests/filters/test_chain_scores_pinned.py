@@ -28,13 +28,13 @@ SPECS = [
         "banned_subwords_file": str(URL_LISTS / "banned_subwords.txt"),
         "soft_banned_words_file": str(URL_LISTS / "soft_banned_words.txt"),
     },
-    {"use": "pii_mask_v1"},
     {"use": "language_v1", "languages": ["en"]},
     {"use": "gopher_repetition_v1"},
     {"use": "gopher_quality_v1"},
     {"use": "c4_line_removal_v1"},
     {"use": "c4_quality_v1"},
     {"use": "fineweb_quality_v1"},
+    {"use": "pii_mask_v1"},
 ]
 BATCH_DOCS = 256
 
