@@ -48,10 +48,10 @@ def _chunk_tokens(chunk: str) -> tuple[str, ...]:
     return tuple(_CHUNK_TOKEN.findall(chunk))
 
 
-def split_words(text: str) -> list[str]:
-    """Word and punctuation tokens of `text` (see the rules above)."""
+def split_words(text: str, chunks: list[str] | None = None) -> list[str]:
+    """Word and punctuation tokens of `text` (see the rules above); `chunks`, when given, is `text.split()`."""
     words: list[str] = []
-    for chunk in text.split():
+    for chunk in text.split() if chunks is None else chunks:
         if chunk.isalnum():
             words.append(chunk)
         else:
@@ -80,8 +80,13 @@ class TextView:
         return [line for line in self.lines if line and not line.isspace()]
 
     @cached_property
+    def chunks(self) -> list[str]:
+        """The text split at whitespace (`str.split()`), where both the word split and fastText start."""
+        return self.text.split()
+
+    @cached_property
     def words(self) -> list[str]:
-        return split_words(self.text)
+        return split_words(self.text, self.chunks)
 
     @cached_property
     def word_labels(self) -> np.ndarray:

@@ -228,15 +228,19 @@ class HierarchicalSoftmaxPredictor:
         self._first = np.zeros(0, np.int64)
         self._count = np.zeros(0, np.int64)
 
-    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+    def probabilities(self, texts: Sequence[str], splits: Sequence[list[str]] | None = None) -> np.ndarray:
+        """`splits`, when given, holds each text's `str.split()`, so a text split for other uses is not split
+        again."""
+        splits = [None] * len(texts) if splits is None else splits
         chunks = [
-            self._chunk_probabilities(texts[i : i + _CHUNK_TEXTS]) for i in range(0, len(texts), _CHUNK_TEXTS)
+            self._chunk_probabilities(texts[i : i + _CHUNK_TEXTS], splits[i : i + _CHUNK_TEXTS])
+            for i in range(0, len(texts), _CHUNK_TEXTS)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
 
-    def _chunk_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+    def _chunk_probabilities(self, texts: Sequence[str], splits: Sequence[list[str] | None]) -> np.ndarray:
         result = np.zeros((len(texts), len(self.labels)), np.float32)
-        documents = [self._tokens(t) for t in texts]
+        documents = list(map(self._tokens, texts, splits))
         words = list(chain.from_iterable(documents))
         if len(self._word_index) > _MAX_CACHED_WORDS:
             self._forget_words()
@@ -262,10 +266,11 @@ class HierarchicalSoftmaxPredictor:
         return result
 
     @staticmethod
-    def _tokens(text: str) -> list[str]:
-        """The words fastText reads from one line: labels skipped, the line ends at the first EOS."""
+    def _tokens(text: str, split: list[str] | None) -> list[str]:
+        """The words fastText reads from one line (`split`: the text's `str.split()`, if at hand): labels
+        skipped, the line ends at the first EOS."""
         if not _SPLITS_DIFFERENTLY.search(text):
-            tokens = text.split()
+            tokens = text.split() if split is None else split
         else:
             stripped = text.strip(_SEPARATORS)
             tokens = _SPLIT.split(stripped) if stripped else []
@@ -273,8 +278,7 @@ class HierarchicalSoftmaxPredictor:
             tokens = [t for t in tokens if not t.startswith(LABEL_PREFIX)]
             if EOS in tokens:
                 return tokens[: tokens.index(EOS) + 1]
-        tokens.append(EOS)
-        return tokens
+        return [*tokens, EOS]  # a new list: `split` may be shared
 
     def _add_words(self, words: list[str]) -> None:
         """Row ids of the words just indexed, in index order (each word's vocabulary id, then its kept

@@ -79,17 +79,19 @@ class LanguageFilter:
     def score_batch(self, views: Sequence[TextView]) -> list[dict[str, float]]:
         """One fastText call for the whole batch (the cheap path for Beam bundles)."""
         self.setup()
-        labels, probabilities = self._label_probabilities([v.text for v in views])
+        labels, probabilities = self._label_probabilities(views)
         scores = _document_scores(labels, probabilities, self.config.languages)
         if self.config.score_paragraphs:
             for view, doc_scores in zip(views, scores):
                 doc_scores.update(self._paragraph_scores(view))
         return scores
 
-    def _label_probabilities(self, texts: list[str]) -> tuple[list[str], np.ndarray]:
+    def _label_probabilities(self, views: Sequence[TextView]) -> tuple[list[str], np.ndarray]:
         """Labels, and per text the probability fastText's `predict(k=-1)` gives each (0 when not given)."""
+        texts = [v.text for v in views]
         if self._predictor is not None:
-            return self._predictor.labels, self._predictor.probabilities(texts)
+            # The whitespace split is the word split's too (`TextView.chunks`): made once for both.
+            return self._predictor.labels, self._predictor.probabilities(texts, [v.chunks for v in views])
         labels = [label.removeprefix(_LABEL_PREFIX) for label in self._model.labels]
         column = {label: i for i, label in enumerate(labels)}
         probabilities = np.zeros((len(texts), len(labels)), np.float32)
