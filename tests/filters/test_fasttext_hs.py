@@ -65,6 +65,8 @@ def test_language_filter_scores_the_same_through_fasttext_itself():
     plain.setup()
     plain._predictor = None  # the fastText `predict` path, used for models the predictor does not handle
     assert fast.score_batch(views) == plain.score_batch(views)
+    # The predictor read each view's shared whitespace split without changing it (the word split uses it too).
+    assert [v.chunks for v in views] == [v.text.split() for v in views]
 
 
 def test_forgetting_cached_words_changes_no_probability(monkeypatch):
