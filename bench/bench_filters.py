@@ -282,8 +282,8 @@ Target (>= 10x datatrove's docs/s per core): {"; ".join(verdicts)}.
 Whole web chain (issue #14: at least as fast relative to datatrove as the chain without the URL blocklist and
 PII masking), same run: {"; ".join(paces)}. Both whole chains use the URL lists shipped in `lists/fineweb-url`
 (no domain list, as `manifests/stage1`); datatrove's URLFilter sees only documents with a URL (it asserts one),
-ours keeps the others (`url_missing`). datatrove masks PII only in the documents it keeps, as FineWeb runs
-PIIFormatter last; ours masks every document before the language gate, in `manifests/stage1`'s order, and
+ours keeps the others (`url_missing`). Both mask PII last, as FineWeb runs PIIFormatter (and so does
+`manifests/stage1`): datatrove in the documents it keeps, ours in every document the language gate passes; ours
 runs C4's line removal as its own step (`c4_line_removal_v1`, left out of the shorter chain; datatrove's
 C4QualityFilter removes lines in both). `pii_mask_v1` first searches each document for a cheap necessary part
 of each pattern (`@`, a dotted run of digits, two colons, a phone number's last digits or `+` and a digit) and
