@@ -14,6 +14,7 @@ import struct
 from collections.abc import Sequence
 from decimal import Decimal, localcontext
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -245,7 +246,8 @@ class HierarchicalSoftmaxPredictor:
         if len(self._word_index) > _MAX_CACHED_WORDS:
             self._forget_words()
         # One lookup per word: a word met for the first time gets the next index, and its rows next.
-        word_ids = np.fromiter(map(self._word_index.__getitem__, words), np.int64, len(words))
+        # (`itemgetter` looks all of them up in one C loop; with one word it gives that word's index alone.)
+        word_ids = np.array(itemgetter(*words)(self._word_index), np.int64).reshape(len(words))
         self._add_words(self._word_index.take_new())
         counts = self._count[word_ids]
         ends = np.cumsum(counts)
