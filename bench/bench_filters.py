@@ -307,8 +307,9 @@ branch, alternating on `taskset -c 0`, load average 5-6): English-dominant 15.2 
 -11%), multilingual 1.76 to 1.63 CPU s (median of 3, -7%).
 Second round, for issue #14's last goal (the whole chain at least as fast relative to datatrove's as the gated
 chain was before the new steps: 8.3x multilingual, 12.6x English-dominant): `language_v1` looks each word up
-once (a word met for the first time is indexed on the spot, then hashed with the batch's other new words)
-instead of a set difference over the batch and a second lookup; each text is split at whitespace once, for
+once, all of a batch's words in one C loop (`operator.itemgetter`; a word met for the first time is indexed
+on the spot, then hashed with the batch's other new words), instead of a set difference over the batch and a
+second lookup; each text is split at whitespace once, for
 fastText's tokens and the word split both (`TextView.chunks`); and `manifests/stage1` masks PII last, after the
 filters, as FineWeb's pipeline runs PIIFormatter, so the documents the language gate drops are not masked. The
 first two change no score (the pin, and one digest over all 13,967 English-dominant documents in the old chain
