@@ -15,7 +15,14 @@ import orjson
 import pytest
 import yaml
 from conftest import REPO, small_manifest, write_manifest
-from helpers_provenance import PII_ID, QUALITY_FILTER, REPEATED_COPIES, build_release, first_web_page, run_command
+from helpers_provenance import (
+    PII_ID,
+    QUALITY_FILTER,
+    REPEATED_COPIES,
+    build_release,
+    first_web_page,
+    run_command,
+)
 
 from curation.card import lock_digest, repetition_flag, write_card
 from curation.commands import stats_cmd
@@ -25,7 +32,6 @@ from curation.stages.curate import pool_digest
 from curation.writers import read_documents
 from filters.registry import FILTERS
 from mixes.manifest import SourceConfig, load_manifest
-
 
 # A paragraph of the first web page (the one with an exact duplicate) that a planted page repeats.
 REPEATED_PARAGRAPH = next(p for p in first_web_page().split("\n") if len(p) > 200)
@@ -48,16 +54,21 @@ def release(tmp_path_factory):
 
 
 def stats_table_rows(text: str) -> dict[str, list[str]]:
-    """`curation stats` rows by source: documents, tokens, repetition, requested, achieved."""
-    return {
-        line.split()[0]: line.split()[1:] for line in text.splitlines()[2:] if not line.startswith("total")
-    }
+    """`curation stats` rows by source: kept documents, mixed tokens, repetition, requested, achieved; and
+    the total's kept documents and mixed tokens."""
+    rows = {}
+    for line in text.splitlines()[2:]:
+        name, *cells = line.split()
+        # The total's two numbers are followed by words on the mix.
+        rows[name] = cells[:2] if name == "total" else cells
+    return rows
 
 
 def test_card_tokens_per_source_match_curation_stats(release, capsys):
     assert run_command(stats_cmd, str(release)) == 0
     printed = stats_table_rows(capsys.readouterr().out)
     card = (release / "card.md").read_text()
+    assert "total" in printed and len(printed) > 2
     for source, cells in printed.items():
         assert f"| {source} | " + " | ".join(cells) + " |" in card
     html = (release / "card.html").read_text()
