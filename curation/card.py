@@ -82,7 +82,7 @@ def release_configs(stats: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def mix_rows(stats: dict[str, Any]) -> list[list[str]]:
-    """Per source: documents, tokens, repetition, requested and achieved ratio, formatted as `curation stats`,
+    """Per source: kept documents, mixed tokens, repetition, requested and achieved ratio, formatted as `curation stats`,
     and a flag where the mix repeats a source's documents."""
     rows = []
     for name, s in stats["sources"].items():
@@ -99,7 +99,8 @@ def mix_rows(stats: dict[str, Any]) -> list[list[str]]:
             ]
         )
     t = stats["totals"]
-    rows.append(["total", f"{t['mixed_documents']:,}", f"{t['mixed_tokens']:,}", "", "", "", ""])
+    # Kept documents, as per source: the mix counts a document once per repetition or piece.
+    rows.append(["total", f"{t['kept_documents']:,}", f"{t['mixed_tokens']:,}", "", "", "", ""])
     return rows
 
 
@@ -294,10 +295,12 @@ def card_tables(stats: dict[str, Any], lock: dict[str, Any], lock_sha256: str | 
         usage_table(stats),
         Table(
             "Tokens per source",
-            ["source", "documents", "tokens", "repetition", "requested", "achieved", "flag"],
+            ["source", "kept docs", "mixed tokens", "repetition", "requested", "achieved", "flag"],
             mix_rows(stats),
             [(name, s.get("achieved_tokens", 0)) for name, s in stats["sources"].items()],
-            notes=["Repetition is mixed tokens over kept tokens: above 1 the mix repeats the source's documents."],
+            notes=[("Repetition is mixed tokens over kept tokens: above 1 the mix repeats the source's documents. "
+                    f"The mix holds {stats['totals']['mixed_documents']:,} documents, each counted once per "
+                    "repetition or piece.")],
         ),
         histogram_table(stats, "characters"),
         histogram_table(stats, "tokens"),

@@ -32,6 +32,12 @@ def current_location(name: str, base: str, moves: Moves = ()) -> str:
     return name if storage.is_s3(name) else os.path.normpath(os.path.join(base, name))
 
 
+def unused_moves(names: list[str], moves: Moves) -> Moves:
+    """The moves from a folder none of the recorded `names` lies in (`.`, the manifest's own folder, is never
+    unused): without a word they would change nothing, as a mistyped OLD does."""
+    return tuple((old, new) for old, new in moves if old != "." and all(_below(name, old) is None for name in names))
+
+
 def _through(path: str, moves: Moves) -> str | None:
     """`path` carried from the first folder of the first move that holds it to the second; None if none does."""
     for source, target in moves:

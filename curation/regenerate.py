@@ -25,7 +25,7 @@ from curation import run_lock, storage
 from curation.errors import CurationError, InputError
 from curation.layout import RunLayout
 from curation.lock import locked_manifest_path, locked_name, output_files, read_lock
-from curation.places import Moves, current_location
+from curation.places import Moves, current_location, unused_moves
 from curation.released import load_manifest_copy
 from mixes.manifest import LoadedManifest
 from mixes.shards import read_shard
@@ -305,6 +305,7 @@ def regenerate(
     root = release_root(lock_path)
     check_release_folder(lock, root)
     check_output_uris(lock, root)
+    _check_moves(lock, moves)
     if into is None and not storage.is_s3(root):
         return _rebuild_in_place(lock, root, beam_args, verify, keep_previous, log, moves)
     into = storage.join(output_path_of(root), REBUILD_DIR) if into is None else _resolved(into)
@@ -313,6 +314,17 @@ def regenerate(
 
 def _resolved(path: str) -> str:
     return path.rstrip("/") if storage.is_s3(path) else os.path.abspath(path)
+
+
+def _check_moves(lock: dict[str, Any], moves: Moves) -> None:
+    names = [entry["uri"] for entry in _locked_files(lock)]
+    unused = unused_moves(names, moves)
+    if unused:
+        old, new = unused[0]
+        raise InputError(
+            f"--input-root {old}={new}: the lock names no file under {old}; give OLD as the lock names a folder of "
+            f"its inputs (such as {_top_folder(names[0])}), or `.` for the manifest's folder itself"
+        )
 
 
 def _check_inputs(lock: dict[str, Any], root: str, moves: Moves) -> None:

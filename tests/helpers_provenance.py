@@ -29,14 +29,19 @@ PII_ID = "page-with-contact-details"
 REPEATED_COPIES = 9  # of the second web file's first page, with it a cluster of 10
 
 
-def release_manifest(folder: Path, **overrides) -> Path:
+def first_web_page() -> str:
+    """The text of the release's first web page, of which the planted file holds an exact duplicate."""
+    return json.loads(gzip.decompress((DEMO_DATA / "web" / "c4-sample.01.json.gz").read_bytes()).split(b"\n")[0])["text"]
+
+
+def release_manifest(folder: Path, extra_pages: tuple[dict, ...] = (), **overrides) -> Path:
+    """The release's manifest in `folder`, with `extra_pages` appended to the web file of planted cases."""
     body = small_manifest(folder)
     web = folder / "data" / "web"
-    first = json.loads(gzip.decompress((web / "c4-sample.01.json.gz").read_bytes()).split(b"\n")[0])
     repeated = json.loads(gzip.decompress((web / "c4-sample.02.json.gz").read_bytes()).split(b"\n")[0])
     item = json.loads(GSM8K_TEST.read_text().split("\n")[0])
     lines = [
-        json.dumps({"id": DUPLICATE_ID, "text": first["text"]}),
+        json.dumps({"id": DUPLICATE_ID, "text": first_web_page()}),
         json.dumps(
             {
                 "id": CONTAMINATED_ID,
@@ -52,6 +57,7 @@ def release_manifest(folder: Path, **overrides) -> Path:
             }
         ),
         *(json.dumps({"id": f"copy-{k}-of-bocce-page", "text": repeated["text"]}) for k in range(REPEATED_COPIES)),
+        *map(json.dumps, extra_pages),
     ]
     (web / "extra.json.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0))
     web_source, papers_source = body["sources"]
@@ -89,13 +95,13 @@ def release_manifest(folder: Path, **overrides) -> Path:
     return write_manifest(folder, body)
 
 
-def build_release(folder: Path, **overrides) -> Path:
+def build_release(folder: Path, extra_pages: tuple[dict, ...] = (), **overrides) -> Path:
     """The output root of the release in `folder`, run once (later calls reuse the finished output)."""
     root = folder / "out" / "small" / overrides.get("version", "1.0.0")
     if not (root / "lock.json").exists():
         folder.mkdir(parents=True, exist_ok=True)
         run(
-            load_manifest(release_manifest(folder, **overrides)),
+            load_manifest(release_manifest(folder, extra_pages, **overrides)),
             ["--direct_num_workers=1"],
             log=lambda _: None,
         )

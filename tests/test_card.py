@@ -1,7 +1,8 @@
 """The dataset card of a real small release: its numbers match `curation stats`; it shows each source's
 origin, licence and languages, length histograms, dedup clusters in numeric order, every benchmark checked
-(clean ones too), the PII masked, the lock digest and the regenerate command under a Hugging Face metadata
-header; its HTML is self-contained and renders in headless Chromium."""
+(clean ones too), paragraph cuts, the upsampled source flagged, the PII masked, the lock digest and the
+regenerate command under a Hugging Face metadata header; its HTML is self-contained and renders in headless
+Chromium."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ import orjson
 import pytest
 import yaml
 from conftest import REPO, small_manifest, write_manifest
-from helpers_provenance import PII_ID, REPEATED_COPIES, build_release, run_command
+from helpers_provenance import (
+    PII_ID,
+    QUALITY_FILTER,
+    REPEATED_COPIES,
+    build_release,
+    first_web_page,
+    run_command,
+)
 
 from curation.card import lock_digest, repetition_flag, write_card
 from curation.commands import stats_cmd
@@ -22,25 +30,45 @@ from curation.errors import ManifestError
 from curation.lock import read_lock
 from curation.stages.curate import pool_digest
 from curation.writers import read_documents
+from filters.registry import FILTERS
 from mixes.manifest import SourceConfig, load_manifest
+
+# A paragraph of the first web page (the one with an exact duplicate) that a planted page repeats.
+REPEATED_PARAGRAPH = next(p for p in first_web_page().split("\n") if len(p) > 200)
+# Web's kept documents hold about 7,700 tokens: the mix repeats them about 2.6 times.
+WEB_TOKENS = 20_000
 
 
 @pytest.fixture(scope="session")
 def release(tmp_path_factory):
-    return build_release(tmp_path_factory.getbasetemp() / "provenance-release")
+    """The provenance release with paragraph dedupe over a page repeating another's paragraph, and a mix that
+    upsamples web and subsamples papers."""
+    return build_release(
+        tmp_path_factory.getbasetemp() / "card-release",
+        extra_pages=({"id": "page-quoting-a-paragraph", "text": f"As a neighbour wrote last spring:\n{REPEATED_PARAGRAPH}"},),
+        dedupe={"exact": {"scope": "global"}, "paragraph": {"scope": "per_source"}},
+        # A mix takes nothing of a source it does not list: the notes source (present when its filter is) too.
+        mix={"sources": {"web": {"tokens": WEB_TOKENS, "max_repetition": 3}, "papers": {"tokens": 50_000}}
+             | ({"notes": {"tokens": 200}} if QUALITY_FILTER in FILTERS else {})},
+    )
 
 
 def stats_table_rows(text: str) -> dict[str, list[str]]:
-    """`curation stats` rows by source: documents, tokens, repetition, requested, achieved."""
-    return {
-        line.split()[0]: line.split()[1:] for line in text.splitlines()[2:] if not line.startswith("total")
-    }
+    """`curation stats` rows by source: kept documents, mixed tokens, repetition, requested, achieved; and
+    the total's kept documents and mixed tokens."""
+    rows = {}
+    for line in text.splitlines()[2:]:
+        name, *cells = line.split()
+        # The total's two numbers are followed by words on the mix.
+        rows[name] = cells[:2] if name == "total" else cells
+    return rows
 
 
 def test_card_tokens_per_source_match_curation_stats(release, capsys):
     assert run_command(stats_cmd, str(release)) == 0
     printed = stats_table_rows(capsys.readouterr().out)
     card = (release / "card.md").read_text()
+    assert "total" in printed and len(printed) > 2
     for source, cells in printed.items():
         assert f"| {source} | " + " | ".join(cells) + " |" in card
     html = (release / "card.html").read_text()
@@ -122,6 +150,26 @@ def test_card_gives_lock_digest_regenerate_command_and_hf_header(release):
     assert [c["config_name"] for c in header["configs"]] == list(stats["sources"])
 
 
+def test_card_shows_the_paragraph_cut_the_published_documents_show(release):
+    stats = orjson.loads((release / "stats.json").read_bytes())
+    assert stats["sources"]["web"]["span_edits"] == {"dedupe/duplicate_paragraph": 1}
+    docs = [d for part in sorted(release.glob("documents/web/part-*")) for d in read_documents(str(part))]
+    assert sum(d["text"].count(REPEATED_PARAGRAPH) for d in docs) == 1
+    cuts = section((release / "card.md").read_text(), "Paragraph and span cuts")
+    assert "| web | dedupe/duplicate_paragraph | 1 |" in cuts and "| papers |" not in cuts
+
+
+def test_card_flags_the_upsampled_and_the_subsampled_source(release):
+    stats = orjson.loads((release / "stats.json").read_bytes())
+    web, papers = stats["sources"]["web"], stats["sources"]["papers"]
+    assert web["achieved_tokens"] > 2 * web["kept_tokens"] and papers["achieved_tokens"] < papers["kept_tokens"] / 2
+    card = (release / "card.md").read_text()
+    tokens = section(card, "Tokens per source")
+    assert re.search(r"^\| web \| .* \| UPSAMPLED 2\.\d\dx \(max_repetition 3\) \|$", tokens, re.MULTILINE)
+    assert re.search(r"^\| papers \| .* \| subsampled to \d\d\.\d% \|$", tokens, re.MULTILINE)
+    assert f"The mix repeats documents of web ({web['repetition']:.2f}x)" in section(card, "Uses and limitations")
+
+
 def test_card_flags_upsampled_sources_only():
     assert repetition_flag({"repetition": 2.810168919868462, "max_repetition": 3.0}) == "UPSAMPLED 2.81x (max_repetition 3)"
     assert repetition_flag({"repetition": 1.0}) == ""
@@ -184,6 +232,9 @@ def test_card_html_renders_in_headless_chromium(release, tmp_path):
     assert "<tr><td>humaneval</td><td>0</td><td>0</td><td>0</td></tr>" in dom.stdout
     assert re.search(r"<tr><td>2</td><td>1</td></tr>\s*<tr><td>10</td><td>1</td></tr>", dom.stdout)
     assert '<pre id="hf-metadata"><code>pretty_name: small 1.0.0' in dom.stdout
+    assert "<h2>Paragraph and span cuts</h2>" in dom.stdout
+    assert "<tr><td>web</td><td>dedupe/duplicate_paragraph</td><td>1</td></tr>" in dom.stdout
+    assert re.search(r"<tr><td>web</td>(<td>[^<]*</td>){5}<td>UPSAMPLED 2\.\d\dx \(max_repetition 3\)</td></tr>", dom.stdout)
     assert "Uncaught" not in dom.stderr and "ERR_FILE_NOT_FOUND" not in dom.stderr
     shot = tmp_path / "card.png"
     render("screenshot-profile", f"--screenshot={shot}", "--window-size=1000,1400", check=True)

@@ -1,6 +1,6 @@
 """`curation export OUTPUT --format hf DEST` on a real small release: Hugging Face `datasets` loads every source
 together in one schema and each source alone, and gives back every published document as it is in the
-release's documents/; the card is README.md with its header; a release on S3 exports to S3 the same bytes;
+release's documents/, with the text `curation audit` reports for its id; the card is README.md with its header; a release on S3 exports to S3 the same bytes;
 a destination in use is refused in one line."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import yaml
 from helpers_io import s3_endpoint  # noqa: F401 - the fixture
 from helpers_provenance import build_release
 
+from curation.audit import AuditIndex
 from curation.cli import main
 from curation.writers import DOCUMENT_SCHEMA, JSON_STRING_FIELDS, read_documents
 
@@ -52,8 +53,13 @@ def load(dest: Path, tmp_path: Path, config: str | None = None):
     return datasets.load_dataset(str(dest), config, split="train", cache_dir=str(tmp_path / "hf-cache"))
 
 
-def test_every_document_comes_back_from_load_dataset_as_published(release, exported, tmp_path):
-    loaded = load(exported, tmp_path)
+@pytest.fixture(scope="module")
+def loaded(exported, tmp_path_factory):
+    """Every source together, as `datasets.load_dataset` gives the exported folder."""
+    return load(exported, tmp_path_factory.mktemp("load"))
+
+
+def test_every_document_comes_back_from_load_dataset_as_published(release, exported, loaded):
     assert loaded.column_names == DOCUMENT_SCHEMA.names
     expected = published(release)
     rows = {(row["source"], row["id"]): as_published(row) for row in loaded}
@@ -62,6 +68,14 @@ def test_every_document_comes_back_from_load_dataset_as_published(release, expor
         assert rows[key] == {name: doc.get(name) for name in DOCUMENT_SCHEMA.names}, key
     # The exported Parquet reads back through the reader of published documents too.
     assert published(exported, "data/*/*.parquet") == {k: rows[k] for k in expected}
+
+
+def test_every_loaded_document_has_the_text_curation_audit_reports(release, loaded):
+    with AuditIndex(str(release)) as audit:
+        for row in loaded:
+            record = audit.document(row["id"], row["source"])
+            assert audit.text(record, row["id"]) == row["text"], (row["source"], row["id"])
+    assert len(loaded) > 1000
 
 
 def test_each_source_loads_alone_as_its_config(release, exported, tmp_path):

@@ -1,6 +1,7 @@
 """Releases that regenerate anywhere (#16 item 2): a copy of a small real manifest and its data at another path
-writes a byte-identical release; a moved release regenerates from inputs found with --input-root; stage two
-reuses stage one's pools; outputs respect the umask."""
+writes a byte-identical release; a moved release and a data folder moved apart from it regenerate from
+inputs found with --input-root (a root that holds no locked input is refused in one line); stage two reuses
+stage one's pools; outputs respect the umask."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from conftest import TOKENIZER, small_manifest, write_manifest
 from helpers_provenance import GSM8K_TEST, build_release, run_command
 
 from curation.commands import regenerate_cmd
+from curation.errors import InputError
 from curation.pipeline import run
+from curation.places import current_location, parse_move
 from curation.regenerate import InputDriftError
 from mixes.manifest import load_manifest
 
@@ -65,31 +68,60 @@ def move(release: Path, to: Path) -> Path:
     return to / "small" / "1.0.0"
 
 
-def test_a_moved_release_names_its_missing_input_then_regenerates_with_input_root(release, tmp_path, capsys):
+def test_a_moved_release_and_data_folder_regenerate_with_input_roots(release, tmp_path, capsys):
+    """The output folder moved, and the data folder apart from it (as the README's
+    `--input-root ../../data=/mnt/mirror/data`, named as the lock names it: here `data`, beside the manifest).
+    One rebuild checks both forms."""
     tree = release.parents[2]
     locked = files(release)
     moved = move(release, tmp_path / "elsewhere" / "out")
-    with pytest.raises(InputDriftError) as refused:
-        run_command(regenerate_cmd, str(moved / "lock.json"), "--verify", "--quiet", "--direct_num_workers=1")
-    message = str(refused.value)
-    assert "\n" not in message
-    assert message.startswith("data/web/c4-sample.01.json.gz: missing, looked for at ")
-    assert "--input-root OLD=NEW" in message and "such as data" in message
-    assert moved.exists() and not (moved.parent / "1.0.0.previous").exists()
+    mirror = tmp_path / "mnt" / "mirror" / "data"
+    shutil.move(str(tree / "data"), str(mirror))
+    try:
+        with pytest.raises(InputDriftError) as refused:
+            run_command(regenerate_cmd, str(moved / "lock.json"), "--verify", "--quiet", "--direct_num_workers=1")
+        message = str(refused.value)
+        assert "\n" not in message
+        assert message.startswith("data/web/c4-sample.01.json.gz: missing, looked for at ")
+        assert "--input-root OLD=NEW" in message and "such as data" in message
 
-    code = run_command(
-        regenerate_cmd,
-        str(moved / "lock.json"),
-        "--verify",
-        "--quiet",
-        "--input-root",
-        f".={tree}",
-        "--direct_num_workers=1",
+        # A root the lock names no file under would change nothing: a typo, refused before anything moves.
+        with pytest.raises(InputError) as mistyped:
+            run_command(regenerate_cmd, str(moved / "lock.json"), "--quiet", "--input-root", f".={tree}", "--input-root", f"dta={mirror}")
+        assert str(mistyped.value) == (
+            f"--input-root dta={mirror}: the lock names no file under dta; give OLD as the lock names a folder of "
+            "its inputs (such as data), or `.` for the manifest's folder itself"
+        )
+        assert moved.exists() and not (moved.parent / "1.0.0.previous").exists()
+
+        code = run_command(
+            regenerate_cmd,
+            str(moved / "lock.json"),
+            "--verify",
+            "--quiet",
+            "--input-root",
+            f".={tree}",
+            "--input-root",
+            f"data={mirror}",
+            "--direct_num_workers=1",
+        )
+        assert code == 0, capsys.readouterr().out
+        assert "byte-identical to the lock" in capsys.readouterr().out
+        assert files(moved) == locked
+    finally:
+        shutil.move(str(mirror), str(tree / "data"))
+        move(moved, tree / "out")
+
+
+def test_an_input_root_above_the_manifests_folder_reads_as_the_readme_writes_it(tmp_path):
+    demo = tmp_path / "clone" / "manifests" / "demo"
+    move = parse_move(f"../../data={tmp_path / 'mnt' / 'mirror' / 'data'}")
+    assert move == ("../../data", str(tmp_path / "mnt" / "mirror" / "data"))
+    web = "../../data/demo/web/c4-sample.01.json.gz"
+    assert current_location(web, str(demo), (move,)) == str(tmp_path / "mnt" / "mirror" / "data" / "demo" / "web" / "c4-sample.01.json.gz")
+    assert current_location("../../tokenizers/allenai_dolma2.json", str(demo), (move,)) == str(
+        tmp_path / "clone" / "tokenizers" / "allenai_dolma2.json"
     )
-    assert code == 0, capsys.readouterr().out
-    assert "byte-identical to the lock" in capsys.readouterr().out
-    assert files(moved) == locked
-    move(moved, tree / "out")
 
 
 def test_stage_two_reuses_the_pools_stage_one_scored(tmp_path):

@@ -86,6 +86,25 @@ def token_files(root: Path, format: str) -> list[Path]:
     return sorted((root / "shards").glob("part-*.npy" if format == "numpy" else "part-*.bin"))
 
 
+def audited_shards(root: Path, format: str) -> list[list[list[int]]]:
+    """Per token file, the tokens of its documents as `curation audit` gives them: the text audit reports for
+    the token at each document's start, walking from placement to placement, tokenized, EOS appended. It uses
+    neither the shard's tokens nor its boundary files, so a trainer's reader compared with it is compared with
+    audit."""
+    tokenizer = load_tokenizer(TOKENIZER, "literal")
+    shards = []
+    with AuditIndex(str(root)) as audit:
+        for path in token_files(root, format):
+            size = path.stat().st_size // np.dtype(read_shard(path).sidecar["dtype"]).itemsize
+            texts, start = [], 0
+            while start < size:
+                hit = audit.at_token(path.stem, start)
+                texts.append(audit.text(hit.record, hit.placement["id"]))
+                start = hit.placement["end"]
+            shards.append([[*ids, tokenizer.eos_id] for ids in tokenizer.encode_batch(texts)])
+    return shards
+
+
 @pytest.mark.parametrize("format", FORMATS)
 def test_every_documents_token_range_holds_the_text_audit_reports(releases, format):
     root = releases[format]
@@ -175,8 +194,11 @@ def test_olmo_core_datasets_read_every_token_of_the_shards(releases, tmp_path, m
         "vocab_size": dolma2.vocab_size,
         "dtype": np.uint32,
     }
-    shard_tokens = [np.fromfile(p, "<u4") for p in paths]
-    documents = [tokens[start:end] for p, tokens in zip(paths, shard_tokens) for start, end in boundaries(p)]
+    # What OLMo-core reads is compared with what `curation audit` reports, token for token.
+    audited = audited_shards(root, "numpy")
+    shard_tokens = [np.array([t for document in shard for t in document], "<u4") for shard in audited]
+    documents = [np.array(document, "<u4") for shard in audited for document in shard]
+    assert [len(t) for t in shard_tokens] == [p.stat().st_size // 4 for p in paths]
     sequence_length = 1024
 
     fsl = NumpyFSLDataset(*paths, sequence_length=sequence_length, **common)
@@ -221,20 +243,20 @@ def test_megatron_core_reads_every_document_and_writes_the_same_files(releases, 
     from megatron.core.datasets.indexed_dataset import IndexedDataset, IndexedDatasetBuilder
 
     root = releases["megatron"]
-    for path in token_files(root, "megatron"):
+    # What Megatron reads is compared with what `curation audit` reports, token for token.
+    for path, documents in zip(token_files(root, "megatron"), audited_shards(root, "megatron"), strict=True):
         dataset = IndexedDataset(str(path.with_suffix("")))
-        documents = [tokens for _, tokens in iter_documents(read_shard(path))]
         assert len(dataset) == len(documents) and dataset.document_indices.tolist() == list(
             range(len(documents) + 1)
         )
         for i, tokens in enumerate(documents):
-            assert dataset[i].tolist() == tokens.tolist()
+            assert dataset[i].tolist() == tokens
         # Megatron's own builder, given the same documents, writes the same two files byte for byte.
         import torch
 
         builder = IndexedDatasetBuilder(str(tmp_path / f"{path.stem}.bin"), dtype=dataset.index.dtype)
         for tokens in documents:
-            builder.add_document(torch.from_numpy(tokens.astype(np.int64)), [len(tokens)])
+            builder.add_document(torch.tensor(tokens, dtype=torch.int64), [len(tokens)])
         builder.finalize(str(tmp_path / f"{path.stem}.idx"))
         for suffix in (".bin", ".idx"):
             assert (tmp_path / f"{path.stem}{suffix}").read_bytes() == path.with_suffix(suffix).read_bytes()
