@@ -267,6 +267,14 @@ def _check_cross_references(m: Manifest) -> None:
         for n, cfg in m.mix.sources.items():
             if n not in seen:
                 raise ConfigError(f"mix.sources.{n}", f"unknown source {n!r}{close_matches(n, names)}")
+        # A source the mix leaves out would have kept documents with no budget: name it rather than guess
+        # whether the user meant none of its tokens or all of them.
+        unlisted = [n for n in names if m.mix.sources and n not in m.mix.sources]
+        if unlisted:
+            raise ConfigError(
+                "mix.sources",
+                f"source {unlisted[0]!r} is not listed; give every source a ratio or tokens, or drop the source",
+            )
         if any(c.ratio is not None for c in m.mix.sources.values()) and m.mix.target_tokens is None:
             raise ConfigError("mix.target_tokens", "required when a source gives a ratio")
         total_ratio = sum(c.ratio or 0.0 for c in m.mix.sources.values())

@@ -47,7 +47,7 @@ def release(tmp_path_factory):
         tmp_path_factory.getbasetemp() / "card-release",
         extra_pages=({"id": "page-quoting-a-paragraph", "text": f"As a neighbour wrote last spring:\n{REPEATED_PARAGRAPH}"},),
         dedupe={"exact": {"scope": "global"}, "paragraph": {"scope": "per_source"}},
-        # A mix takes nothing of a source it does not list: the notes source (present when its filter is) too.
+        # A mix lists every source: the notes source too, present when its filter is.
         mix={"sources": {"web": {"tokens": WEB_TOKENS, "max_repetition": 3}, "papers": {"tokens": 50_000}}
              | ({"notes": {"tokens": 200}} if QUALITY_FILTER in FILTERS else {})},
     )

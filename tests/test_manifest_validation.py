@@ -123,6 +123,10 @@ def _mix(target_tokens: int = 10, **web):
         (_mix(max_repetition=math.nan), "mix.sources.web.max_repetition: expected a finite number, got nan"),
         (_mix(max_repetition=math.inf), "mix.sources.web.max_repetition: expected a finite number, got inf"),
         (
+            lambda body: body.update(mix={"sources": {"web": {"tokens": 1000}}}),
+            "mix.sources: source 'papers' is not listed; give every source a ratio or tokens, or drop the source",
+        ),
+        (
             _source(filters=[{"use": "gopher_quality_v1", "max_hash_to_word_ratio": math.nan}]),
             "sources[0].filters[0].max_hash_to_word_ratio: expected a finite number",
         ),
