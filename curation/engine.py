@@ -154,7 +154,7 @@ def pipeline_options(beam_args: list[str], elements: int | None = None) -> Pipel
 class _OptionsWithLastingViews(PipelineOptions):
     """Beam's options, each view made once: Beam 2.77 asks for views several times per transform it applies
     (type options, to check and infer types), and each new view builds an argparse parser and parses the
-    flags again, over a CPU second of a one-document run. Views share one dict of values, as Beam's do, so a
+    flags again, 0.6-1 CPU s of a one-document run. Views share one dict of values, as Beam's do, so a
     value set through one is seen through every other."""
 
     def view_as(self, cls):
