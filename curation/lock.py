@@ -67,8 +67,10 @@ def input_entry(pool) -> dict[str, Any]:
 MARKERS_DIR, OLD_MARKER = "documents_complete/", "_complete.json"
 
 
-# Where the products of a run (everything but its logs and the lock itself) lie in its folder.
-OUTPUT_PATTERNS = (
+# Where the products of a run (everything but its logs and the lock itself) lie in its folder: those the
+# run's last pipeline hashes on its workers once it has written them, and the summaries the launcher writes
+# after it from the counts it read back (small: per source and per shard), hashed in the launcher.
+HASHED_ON_WORKERS = (
     "shards/*",
     "documents/*/*",
     MARKERS_DIR + "*",
@@ -76,11 +78,11 @@ OUTPUT_PATTERNS = (
     "decontamination/*",
     "audit/*",
     "audit/shards/*",
-    "stats.json",
     "manifest.yaml",
     "release.json",
-    "card.*",
 )
+SUMMARIES = ("stats.json", "card.*")
+OUTPUT_PATTERNS = HASHED_ON_WORKERS + SUMMARIES
 
 
 def locked_name(lock: dict[str, Any]) -> Callable[[str], str]:
@@ -217,16 +219,16 @@ def output_entry(root: str, rel: str) -> dict[str, Any]:
     return dict(file_entry(uri), uri=rel)
 
 
-def write_lock(ctx, pools, token_files, mix) -> dict[str, Any]:
+def write_lock(ctx, pools, hashed_on_workers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The card, then lock.json with every output's entry: those the workers took (HASHED_ON_WORKERS) and
+    the summaries', taken here."""
     from curation.card import write_card
-    from curation.stages.audit_index import build_audit_index
-    from curation.stages.checksums import output_entries
 
     lock = run_facts(ctx, pools)
     root = ctx.layout.root
-    build_audit_index(root, [p.documents_uri for p in pools], ctx.beam_args, ctx.worker_log("audit"))
     write_card(root, lock)
-    lock["outputs"] = output_entries(ctx)
+    summaries = [output_entry(root, rel) for pattern in SUMMARIES for rel in matching_outputs(root, pattern)]
+    lock["outputs"] = sorted(hashed_on_workers + summaries, key=lambda e: e["uri"])
     with storage.atomic_write(ctx.layout.lock_file) as f:
         f.write(orjson.dumps(lock, option=orjson.OPT_INDENT_2))
     return lock

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from curation import storage
 from curation.errors import InputError, ManifestError
 from filters.decontaminate.evalsets import read_benchmark, resolve_benchmarks
+from filters.decontaminate.index import index_cached
 from filters.fasttext_hs import is_fasttext_model
 from filters.registry import LIST_KEYS, MODEL_KEYS
 from mixes.manifest import LoadedManifest
@@ -67,11 +68,14 @@ def _list_folder(path: str) -> None:
 
 
 def _check_eval_sets(loaded: LoadedManifest) -> None:
-    """Every eval file is read whole, as decontamination will read it: it parses and has the text fields."""
+    """Every eval file is read whole, as decontamination will read it: it parses and has the text fields. An
+    index already built from the same bytes (named by their sha256) is proof enough, and spares the parse."""
     config = loaded.manifest.decontaminate
     if config is None:
         return
     try:
+        if index_cached(config, loaded.path.parent, loaded.relocated):
+            return
         for benchmark in resolve_benchmarks(config, loaded.path.parent, loaded.relocated):
             # Reading every item is the check: a bad line raises while it is parsed.
             collections.deque(read_benchmark(benchmark), maxlen=0)

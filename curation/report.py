@@ -13,9 +13,8 @@ from curation import storage
 from curation.errors import AccountingError
 from curation.stages.decisions import read_matches
 from curation.stages.decontaminate import write_decontamination_report
-from curation.stages.ledger import write_ledger
 from curation.stages.mix import MixResult
-from curation.stages.publish import publish_documents
+from curation.stages.publish import publish_release
 from curation.stages.verdicts import KEPT, read_pool_counts
 from filters.decontaminate.evalsets import resolve_benchmarks
 
@@ -89,9 +88,11 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult) -> d
     kept_verdicts: collections.Counter = collections.Counter()
     for pool in pools:
         kept_verdicts[pool.source] += (read_pool_counts(decisions_dir, pool.digest) or {}).get(KEPT, 0)
-    counts = write_ledger(ctx, pools, decisions_dir, token_files)
+    # Before the release's pipeline, whose checksums cover the report.
+    write_decontamination_report(ctx, read_matches(decisions_dir))
+    published = publish_release(ctx, pools, decisions_dir, token_files)
+    counts = published.counts
     per_source = source_stats(ctx, pools, counts, token_files, mix, kept_verdicts)
-    publish_documents(ctx, token_files)
     m = ctx.manifest
     stats = {
         "name": m.name,
@@ -109,12 +110,11 @@ def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult) -> d
         "contamination": benchmarks_checked(ctx, counts["contamination"]),
         "dedupe_cluster_sizes": counts["dedupe_cluster_sizes"],
     }
-    write_decontamination_report(ctx, read_matches(decisions_dir))
     with storage.atomic_write(ctx.layout.stats_file) as f:
         f.write(stats_json(stats))
     from curation.lock import write_lock
 
-    write_lock(ctx, pools, token_files, mix)
+    write_lock(ctx, pools, published.outputs)
     return stats
 
 

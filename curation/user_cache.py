@@ -44,6 +44,11 @@ def _intact(path: str) -> bool | None:
         return False
 
 
+def holds(folder: str, name: str) -> bool:
+    """Whether the local `folder` has a whole entry `name` (one that matches its sidecar)."""
+    return bool(_intact(os.path.join(folder, name)))
+
+
 def digest_named_file(
     folder: str, name: str, write: Callable[[BinaryIO], None], warn: Callable[[str], None]
 ) -> str:

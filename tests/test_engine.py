@@ -7,6 +7,7 @@ import re
 
 import apache_beam as beam
 import pytest
+from apache_beam.options.pipeline_options import DebugOptions, TypeOptions
 from apache_beam.runners.portability import prism_runner
 
 from curation.engine import LOCAL_RUNNER, pipeline_options, run_pipeline, split_beam_args
@@ -165,3 +166,13 @@ def test_the_runners_data_plane_loses_no_bytes_while_a_periodic_flush_is_blocked
     stream.close()
     assert flushing.is_set(), "the periodic flush never ran"
     assert sum(delivered) == written
+
+
+def test_a_phases_options_make_each_view_once_and_share_its_values():
+    options = pipeline_options(["--experiments=one"])
+    # Made once, as Beam asks for the type options at every transform it applies.
+    assert options.view_as(TypeOptions) is options.view_as(TypeOptions)
+    options.view_as(DebugOptions).experiments.append("two")
+    options.view_as(TypeOptions).pipeline_type_check = False
+    assert options.get_all_options()["experiments"] == ["one", "two"]
+    assert options.get_all_options()["pipeline_type_check"] is False

@@ -16,6 +16,8 @@ from conftest import REPO, small_manifest, write_manifest
 
 from curation.cli import main
 from curation.errors import ManifestError
+from filters.decontaminate.index import build_index, index_cached
+from mixes.manifest import load_manifest
 
 # YAML's "billion laughs": under 500 bytes whose aliases expand to 10^9 list items.
 ALIAS_BOMB = "\n".join(
@@ -227,6 +229,21 @@ def test_validate_refuses_an_eval_file_that_does_not_parse(tmp_path, capsys, mak
     path = write_manifest(tmp_path, body)
     err = _refused(capsys, path)
     assert f"{path}: decontaminate: benchmark 'quiz'" in err and problem in err, err
+
+
+def test_an_eval_file_changed_since_its_index_was_cached_is_parsed_again(tmp_path, capsys):
+    # An index cached from the file's earlier bytes spares validate the parse of those bytes only.
+    eval_file = tmp_path / "ev.jsonl"
+    eval_file.write_bytes(b'{"question": "What is two plus two, asked of a pupil in the first year?"}\n')
+    body = small_manifest(tmp_path)
+    body["decontaminate"] = {"evals": [{"name": "quiz", "paths": [eval_file.name], "text_fields": ["question"]}]}
+    path = write_manifest(tmp_path, body)
+    config = load_manifest(str(path)).manifest.decontaminate
+    build_index(config, tmp_path)
+    assert index_cached(config, tmp_path) and main(["validate", str(path)]) == 0
+    eval_file.write_bytes(eval_file.read_bytes() + b'{"question": oops\n')
+    assert not index_cached(config, tmp_path)
+    assert "ev.jsonl:2: not valid JSON" in _refused(capsys, path)
 
 
 def test_run_refuses_a_bad_file_before_doing_any_work(tmp_path, capsys):

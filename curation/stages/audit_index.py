@@ -335,41 +335,64 @@ def _listed(pattern: str) -> list[str]:
         return []
 
 
-def build_audit_index(
-    root: str, pool_uris: Iterable[str] = (), beam_args: list[str] = (), log_path: str | None = None
-) -> int:
-    """Write `root/audit/` on a pipeline's workers; returns the number of records. Same output bytes for the
-    same output folder. Pools (the output's cache) supply provenance and scores of dropped documents."""
+def audit_jobs(root: str, pool_uris: Iterable[str], shard_files: list[str]) -> list[tuple[str, str, int]]:
+    """The files the index is read from: the ledgers, each published documents file, each pool and each
+    shard's index; listed once they are written."""
     ledger = storage.join(root, "ledger", "rejections.parquet")
     quarantine = storage.join(root, "ledger", "quarantine.parquet")
-    shard_files = _listed(storage.join(root, "shards", "part-*.index"))
     jobs = [("ledger", uri, 0) for uri in (ledger,) if storage.exists(uri)]
     jobs += [("quarantine", uri, 0) for uri in (quarantine,) if storage.exists(uri)]
     jobs += [("documents", uri, i) for i, uri in enumerate(_listed(storage.join(root, "documents", "*", "part-*.jsonl*")))]
     jobs += [("pool", uri, i) for i, uri in enumerate(pool_uris)]
     jobs += [("shard", uri, i) for i, uri in enumerate(shard_files)]
-    name, version = root.rstrip("/").rsplit("/", 2)[1:]
-    work_dir = RunLayout.from_root(root).cached("audit", f"{name}-{version}")
-    folder = storage.join(root, AUDIT_DIR)
-    storage.remove_tree(work_dir)
+    return jobs
 
-    def build(p):
+
+def shard_index_files(root: str) -> list[str]:
+    return _listed(storage.join(root, "shards", "part-*.index"))
+
+
+def audit_work_dir(root: str) -> str:
+    name, version = root.rstrip("/").rsplit("/", 2)[1:]
+    return RunLayout.from_root(root).cached("audit", f"{name}-{version}")
+
+
+class BuildAuditIndex(beam.PTransform):
+    """`root/audit/` from a collection of `audit_jobs`; its output is the one number of records, there once
+    the index is written. Its scratch, `audit_work_dir(root)`, is the caller's to remove."""
+
+    def __init__(self, root: str, shard_files: list[str]):
+        super().__init__()
+        self._root = root
+        self._shard_files = shard_files
+
+    def expand(self, jobs):
+        work_dir = audit_work_dir(self._root)
         runs = (
-            p
-            | "ListFiles" >> beam.Create(jobs)
+            jobs
             | "Spread" >> beam.Reshuffle()
-            | "Fragments" >> beam.ParDo(_FragmentsFn(root))
+            | "Fragments" >> beam.ParDo(_FragmentsFn(self._root))
             | "SortFragments" >> beam.ParDo(WriteSortedRunsFn(work_dir, "fragments", fragment_key))
         )
-        return (
-            p
-            | "Start" >> beam.Create([None])
-            | "WriteIndex"
-            >> beam.ParDo(_WriteIndexFn(folder, work_dir, [shard_name(u) for u in shard_files]), beam.pvalue.AsList(runs))
-        )
+        index_fn = _WriteIndexFn(storage.join(self._root, AUDIT_DIR), work_dir, [shard_name(u) for u in self._shard_files])
+        return jobs.pipeline | "Start" >> beam.Create([None]) | "WriteIndex" >> beam.ParDo(index_fn, beam.pvalue.AsList(runs))
 
+
+def build_audit_index(
+    root: str, pool_uris: Iterable[str] = (), beam_args: list[str] = (), log_path: str | None = None
+) -> int:
+    """Write `root/audit/` on a pipeline's workers; returns the number of records. Same output bytes for the
+    same output folder. Pools (the output's cache) supply provenance and scores of dropped documents."""
+    shard_files = shard_index_files(root)
+    jobs = audit_jobs(root, pool_uris, shard_files)
+    work_dir = audit_work_dir(root)
+    storage.remove_tree(work_dir)
     try:
-        run_pipeline(pipeline_options(list(beam_args), max(1, len(jobs))), build, log_path=log_path)
+        run_pipeline(
+            pipeline_options(list(beam_args), max(1, len(jobs))),
+            lambda p: p | "ListFiles" >> beam.Create(jobs) | "AuditIndex" >> BuildAuditIndex(root, shard_files),
+            log_path=log_path,
+        )
     finally:
         storage.remove_tree(work_dir)
-    return len(StoredArray(storage.join(folder, RECORD_OFFSETS))) - 1
+    return len(StoredArray(storage.join(root, AUDIT_DIR, RECORD_OFFSETS))) - 1

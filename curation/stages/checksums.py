@@ -10,8 +10,7 @@ import apache_beam as beam
 import orjson
 
 from curation import storage
-from curation.engine import pipeline_options, run_pipeline
-from curation.lock import OUTPUT_PATTERNS, matching_outputs, output_entry
+from curation.lock import matching_outputs, output_entry
 
 
 class _OutputEntriesFn(beam.DoFn):
@@ -27,26 +26,36 @@ def _write_entries(entries: list[dict[str, Any]], uri: str) -> None:
         f.write(orjson.dumps(sorted(entries, key=lambda e: e["uri"])))
 
 
-def output_entries(ctx) -> list[dict[str, Any]]:
-    """Every output file's entry, sorted by path, hashed on the pipeline's workers: the launcher reads back
-    one small file, whatever the size of the output."""
-    root = ctx.layout.root
+def checksums_work_dir(ctx) -> str:
     # Its own folder, not dedupe's scratch (`work/`), removed whole so no empty folder is left behind.
-    folder = ctx.layout.cached("checksums", f"{ctx.manifest.name}-{ctx.manifest.version}")
-    result = storage.join(folder, "outputs.json")
-    storage.remove_tree(folder)
-    run_pipeline(
-        pipeline_options(ctx.beam_args, len(OUTPUT_PATTERNS)),
-        lambda p: p
-        | "ListPatterns" >> beam.Create(OUTPUT_PATTERNS)
-        | "ListFiles" >> beam.FlatMap(lambda pattern: matching_outputs(root, pattern))
-        | "Spread" >> beam.Reshuffle()
-        | "HashFiles" >> beam.ParDo(_OutputEntriesFn(root))
-        | "Gather" >> beam.combiners.ToList()
-        | "WriteEntries" >> beam.Map(_write_entries, result),
-        log_path=ctx.worker_log("lock"),
-    )
-    with storage.open_binary(result) as f:
-        entries = orjson.loads(f.read())
-    storage.remove_tree(folder)
-    return entries
+    return ctx.layout.cached("checksums", f"{ctx.manifest.name}-{ctx.manifest.version}")
+
+
+def entries_uri(work_dir: str) -> str:
+    return storage.join(work_dir, "outputs.json")
+
+
+class ChecksumOutputs(beam.PTransform):
+    """From a collection of output patterns (curation.lock), the entry of every file they match, hashed on
+    the workers and written sorted by path to `entries_uri(work_dir)`, which `read_entries` reads back."""
+
+    def __init__(self, root: str, work_dir: str):
+        super().__init__()
+        self._root = root
+        self._work_dir = work_dir
+
+    def expand(self, patterns):
+        root = self._root
+        return (
+            patterns
+            | "ListFiles" >> beam.FlatMap(lambda pattern: matching_outputs(root, pattern))
+            | "Spread" >> beam.Reshuffle()
+            | "HashFiles" >> beam.ParDo(_OutputEntriesFn(root))
+            | "Gather" >> beam.combiners.ToList()
+            | "WriteEntries" >> beam.Map(_write_entries, entries_uri(self._work_dir))
+        )
+
+
+def read_entries(work_dir: str) -> list[dict[str, Any]]:
+    with storage.open_binary(entries_uri(work_dir)) as f:
+        return orjson.loads(f.read())

@@ -1,5 +1,6 @@
 """The rejection and quarantine ledgers (ledger/*.parquet) and every count stats.json takes from them,
-written on a pipeline's workers (issue #12: nothing that grows with the corpus runs in the launcher).
+written on the workers of the run's last pipeline (curation/stages/publish.py; issue #12: nothing that
+grows with the corpus runs in the launcher).
 
 One task merges the sorted rejections of decide with the documents left empty by span edits (sorted into
 runs by other tasks), writes the ledger in fixed row groups as it goes and counts; the launcher reads back
@@ -19,7 +20,6 @@ import pyarrow as pa
 
 from curation import storage
 from curation.document import Rejection
-from curation.engine import pipeline_options, run_pipeline
 from curation.stages.decisions import MATCHES, QUARANTINE, REJECTIONS, ledger_key
 from curation.stages.kept_profile import merge_profiles, profile_token_file
 from curation.stages.sorted_runs import SpilledRows, WriteSortedRunsFn, run_rows
@@ -168,41 +168,51 @@ class _WriteLedgerFn(beam.DoFn):
         write_parquet_rows(storage.join(self._ledger_dir, "rejections.parquet"), ledger_rows(), LEDGER_SCHEMA)
         write_parquet_rows(storage.join(self._ledger_dir, "quarantine.parquet"), quarantine_rows(), QUARANTINE_SCHEMA)
         matches = sum(1 for _ in _rows(storage.join(self._decisions_dir, MATCHES)))
-        with storage.atomic_write(storage.join(self._work_dir, COUNTS)) as f:
+        counts_uri = storage.join(self._work_dir, COUNTS)
+        with storage.atomic_write(counts_uri) as f:
             f.write(orjson.dumps(counts.to_dict(matches, kept)))
+        yield counts_uri
 
 
-def write_ledger(ctx, pools, decisions_dir: str, token_files: list[TokenFile]) -> dict[str, Any]:
-    """Write ledger/rejections.parquet and ledger/quarantine.parquet on a pipeline's workers; returns the
-    counts stats.json takes from them (per source, per benchmark, per cluster size: never per document)."""
-    work_dir = ctx.layout.cached("ledger", f"{ctx.manifest.name}-{ctx.manifest.version}")
-    storage.remove_tree(work_dir)
-    metas = [tf.tokens_uri.removesuffix(".tokens") + ".meta.json" for tf in token_files]
-    tables = [(tf.source, tf.table_uri, tf.documents_uri) for tf in token_files]
-    quarantine_files = [ctx.layout.pool_prefix(pool.source, pool.digest) + ".quarantine.jsonl" for pool in pools]
+def ledger_work_dir(ctx) -> str:
+    """The ledger's scratch: its sorted runs, and the counts file the launcher reads back."""
+    return ctx.layout.cached("ledger", f"{ctx.manifest.name}-{ctx.manifest.version}")
 
-    def build(p):
+
+class WriteLedger(beam.PTransform):
+    """ledger/rejections.parquet and ledger/quarantine.parquet, written by one task; its output is the one
+    uri of the counts stats.json takes from them (per source, per benchmark, per cluster size: never per
+    document), which `read_counts` reads back once the pipeline has run."""
+
+    def __init__(self, ctx, pools, decisions_dir: str, token_files: list[TokenFile]):
+        super().__init__()
+        self._work_dir = ledger_work_dir(ctx)
+        self._ledger_dir = ctx.layout.ledger_dir
+        self._decisions_dir = decisions_dir
+        self._metas = [tf.tokens_uri.removesuffix(".tokens") + ".meta.json" for tf in token_files]
+        self._tables = [(tf.source, tf.table_uri, tf.documents_uri) for tf in token_files]
+        self._quarantine_files = [ctx.layout.pool_prefix(pool.source, pool.digest) + ".quarantine.jsonl" for pool in pools]
+
+    def expand(self, pbegin):
         emptied = (
-            p
-            | "ListTokenFiles" >> beam.Create(metas)
+            pbegin
+            | "ListTokenFiles" >> beam.Create(self._metas)
             | "EmptiedRows" >> beam.FlatMap(_emptied_rows)
-            | "SortEmptied" >> beam.ParDo(WriteSortedRunsFn(work_dir, "emptied", ledger_key))
+            | "SortEmptied" >> beam.ParDo(WriteSortedRunsFn(self._work_dir, "emptied", ledger_key))
         )
-        kept = p | "ListTables" >> beam.Create(tables) | "ProfileKept" >> beam.MapTuple(profile_token_file)
+        kept = pbegin | "ListTables" >> beam.Create(self._tables) | "ProfileKept" >> beam.MapTuple(profile_token_file)
         return (
-            p
-            | "ListQuarantine" >> beam.Create([quarantine_files])
+            pbegin
+            | "ListQuarantine" >> beam.Create([self._quarantine_files])
             | "WriteLedger"
             >> beam.ParDo(
-                _WriteLedgerFn(decisions_dir, ctx.layout.ledger_dir, work_dir),
+                _WriteLedgerFn(self._decisions_dir, self._ledger_dir, self._work_dir),
                 beam.pvalue.AsList(emptied),
                 beam.pvalue.AsList(kept),
             )
         )
 
-    try:
-        run_pipeline(pipeline_options(ctx.beam_args, max(1, len(token_files))), build, log_path=ctx.worker_log("ledger"))
-        with storage.open_binary(storage.join(work_dir, COUNTS)) as f:
-            return orjson.loads(f.read())
-    finally:
-        storage.remove_tree(work_dir)
+
+def read_counts(work_dir: str) -> dict[str, Any]:
+    with storage.open_binary(storage.join(work_dir, COUNTS)) as f:
+        return orjson.loads(f.read())

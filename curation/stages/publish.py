@@ -1,13 +1,25 @@
-"""Publish the curated documents of a run: per source, the kept documents (after every decision and
-edit, with their attributes and provenance) in input order, as rolling Dolma-style files."""
+"""The run's last pipeline, which publishes the release: per source, the kept documents (after every
+decision and edit, with their attributes and provenance) in input order, as rolling Dolma-style files; the
+ledger and the counts stats.json takes from it (curation/stages/ledger.py); the audit index over the ledger,
+those documents, the pools and the shards (curation/stages/audit_index.py); and the checksums of all of these
+(curation/stages/checksums.py). A step that reads files another step writes waits for that step's output
+as a side input, so the release costs one pipeline to build, translate and start, not four; the launcher
+reads back the counts and the checksums, small files whatever the corpus (issue #12)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import apache_beam as beam
 import orjson
 
 from curation import storage
 from curation.engine import pipeline_options, run_pipeline
+from curation.lock import HASHED_ON_WORKERS
+from curation.stages.audit_index import BuildAuditIndex, audit_jobs, audit_work_dir, shard_index_files
+from curation.stages.checksums import ChecksumOutputs, checksums_work_dir, read_entries
+from curation.stages.ledger import WriteLedger, ledger_work_dir, read_counts
 from curation.stages.tokenize import TokenFile
 from curation.writers import DocumentWriter
 
@@ -37,21 +49,64 @@ class _WriteSourceDocumentsFn(beam.DoFn):
         yield source, written
 
 
-def publish_documents(ctx, token_files: list[TokenFile]) -> None:
-    output = ctx.manifest.output
-    if not output.write_documents:
-        return
-    out_dir, markers_dir = ctx.layout.documents_dir, ctx.layout.documents_markers_dir
-    by_source: dict[str, list[TokenFile]] = {name: [] for name in ctx.sources}
-    for tf in token_files:
-        by_source[tf.source].append(tf)
-    todo = [(s, fs) for s, fs in sorted(by_source.items()) if not storage.exists(marker(markers_dir, s))]
-    if todo:
-        ctx.log(f"[publish] curated documents of {len(todo)} sources")
-        run_pipeline(
-            pipeline_options(ctx.beam_args, len(todo)),
-            lambda p: p
-            | "ListSources" >> beam.Create(todo)
-            | "WriteDocuments" >> beam.ParDo(_WriteSourceDocumentsFn(out_dir, markers_dir, output.documents_format, output.documents_target_bytes)),
-            log_path=ctx.worker_log("publish"),
+class WriteDocuments(beam.PTransform):
+    """The curated documents of each source not published yet (a source's marker says it was); its output is
+    (source, files written) per source."""
+
+    def __init__(self, ctx, token_files: list[TokenFile]):
+        super().__init__()
+        output = ctx.manifest.output
+        self._out_dir, self._markers_dir = ctx.layout.documents_dir, ctx.layout.documents_markers_dir
+        self._format, self._target_bytes = output.documents_format, output.documents_target_bytes
+        by_source: dict[str, list[TokenFile]] = {name: [] for name in ctx.sources}
+        for tf in token_files:
+            by_source[tf.source].append(tf)
+        self._todo = [(s, fs) for s, fs in sorted(by_source.items()) if not storage.exists(marker(self._markers_dir, s))]
+        if self._todo:
+            ctx.log(f"[publish] curated documents of {len(self._todo)} sources")
+
+    def expand(self, pbegin):
+        write = _WriteSourceDocumentsFn(self._out_dir, self._markers_dir, self._format, self._target_bytes)
+        return pbegin | "ListSources" >> beam.Create(self._todo) | "Write" >> beam.ParDo(write)
+
+
+@dataclass(frozen=True)
+class Published:
+    counts: dict[str, Any]  # what stats.json takes from the ledger (curation/stages/ledger.py)
+    outputs: list[dict[str, Any]]  # the lock's entries of the files HASHED_ON_WORKERS, sorted by path
+
+
+def publish_release(ctx, pools, decisions_dir: str, token_files: list[TokenFile]) -> Published:
+    """Write the ledger, the published documents and the audit index, then hash every output written so far
+    (curation.lock.HASHED_ON_WORKERS), in one pipeline whose local workers are capped by the input files."""
+    root = ctx.layout.root
+    pool_uris = [p.documents_uri for p in pools]
+    # The shards are written by the mix, before this pipeline: listed here, a record per shard.
+    shard_files = shard_index_files(root)
+    scratch = (ledger_work_dir(ctx), audit_work_dir(root), checksums_work_dir(ctx))
+    for folder in scratch:
+        storage.remove_tree(folder)
+
+    def build(p):
+        written = [p | "Ledger" >> WriteLedger(ctx, pools, decisions_dir, token_files)]
+        if ctx.manifest.output.write_documents:
+            written.append(p | "Documents" >> WriteDocuments(ctx, token_files))
+        indexed = (
+            p
+            | "Start" >> beam.Create([None])
+            | "ListIndexedFiles" >> beam.FlatMap(lambda _, *_written: audit_jobs(root, pool_uris, shard_files), *map(beam.pvalue.AsList, written))
+            | "AuditIndex" >> BuildAuditIndex(root, shard_files)
         )
+        return (
+            p
+            | "ListPatterns" >> beam.Create(HASHED_ON_WORKERS)
+            | "OnceIndexed" >> beam.Map(lambda pattern, _indexed: pattern, beam.pvalue.AsList(indexed))
+            | "Checksums" >> ChecksumOutputs(root, scratch[2])
+        )
+
+    try:
+        run_pipeline(pipeline_options(ctx.beam_args, max(1, len(token_files))), build, log_path=ctx.worker_log("publish"))
+        return Published(read_counts(scratch[0]), read_entries(scratch[2]))
+    finally:
+        for folder in scratch:
+            storage.remove_tree(folder)

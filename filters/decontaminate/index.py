@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 
 from curation import storage
-from curation.user_cache import digest_named_file, user_cache_dir
+from curation.user_cache import digest_named_file, holds, user_cache_dir
 from filters.decontaminate.config import DecontaminateConfig
 from filters.decontaminate.evalsets import (
     EvalItem,
@@ -350,6 +350,16 @@ def index_digest(config: DecontaminateConfig, base_dir: str | Path, relocate: Re
     return h.hexdigest()
 
 
+def _index_name(digest: str) -> str:
+    return f"decon-index-{digest}.npz"
+
+
+def index_cached(config: DecontaminateConfig, base_dir: str | Path, relocate: Relocate = None) -> bool:
+    """Whether this user's cache holds a whole index made from these very declarations and eval files: they
+    were read whole and parsed when it was built, and a run reads them no more."""
+    return holds(user_cache_dir("decon-index"), _index_name(index_digest(config, base_dir, relocate)))
+
+
 def build_index(
     config: DecontaminateConfig,
     base_dir: str | Path,
@@ -362,7 +372,7 @@ def build_index(
     every run and output on the machine shares it. An S3 `index_dir` (for workers that share only the
     store) receives a copy of the local cache's entry when it lacks one."""
     digest = index_digest(config, base_dir, relocate)
-    name = f"decon-index-{digest}.npz"
+    name = _index_name(digest)
 
     def write(f: BinaryIO) -> None:
         items = (item for b in resolve_benchmarks(config, base_dir, relocate) for item in read_benchmark(b))
