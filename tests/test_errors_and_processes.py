@@ -167,10 +167,17 @@ def test_a_stop_signal_ends_the_run_cleanly(tmp_path, signum, exit_code):
 # --- incomplete releases, temporaries, time ---------------------------------------------------------------
 
 
-def test_a_release_stopped_before_its_lock_is_incomplete_to_stats_and_audit(tmp_path, capsys):
-    manifest = write_manifest(tmp_path, small_manifest(tmp_path))
-    run(load_manifest(manifest), FAST, log=lambda _: None)
-    root = release_root(tmp_path)
+@pytest.fixture(scope="module")
+def released(tmp_path_factory) -> Path:
+    """The folder of a finished small release, shared: each test that damages it has the next run repair it."""
+    folder = tmp_path_factory.mktemp("released")
+    run(load_manifest(write_manifest(folder, small_manifest(folder))), FAST, log=lambda _: None)
+    return folder
+
+
+def test_a_release_stopped_before_its_lock_is_incomplete_to_stats_and_audit(released, capsys):
+    manifest = released / "manifest.yaml"
+    root = release_root(released)
     assert not (root / INCOMPLETE).exists()
     assert main(["stats", str(root)]) == 0
     # As a run stopped while publishing leaves it: finished shards with their sidecars, but no lock.
@@ -187,10 +194,9 @@ def test_a_release_stopped_before_its_lock_is_incomplete_to_stats_and_audit(tmp_
     assert main(["stats", str(root)]) == 0
 
 
-def test_a_marker_left_beside_a_written_lock_is_removed_by_the_next_run(tmp_path):
-    manifest = write_manifest(tmp_path, small_manifest(tmp_path))
-    run(load_manifest(manifest), FAST, log=lambda _: None)
-    root = release_root(tmp_path)
+def test_a_marker_left_beside_a_written_lock_is_removed_by_the_next_run(released):
+    manifest = released / "manifest.yaml"
+    root = release_root(released)
     (root / INCOMPLETE).write_text("a run stopped between writing the lock and removing this")
     logs: list[str] = []
     run(load_manifest(manifest), FAST, log=logs.append)

@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from conftest import DEMO_DATA, REPO, link_unopenable_file, small_manifest, write_manifest
 
 from curation.cli import main
@@ -39,10 +40,17 @@ def run_manifest(path: Path, *beam_args: str) -> dict:
     return run(load_manifest(path), list(beam_args), log=lambda _: None)
 
 
-def test_small_mix_accounts_for_every_document_and_writes_shards(tmp_path):
-    manifest = write_manifest(tmp_path, small_manifest(tmp_path))
-    stats = run_manifest(manifest, "--direct_num_workers=1")
-    root = tmp_path / "out" / "small" / "1.0.0"
+@pytest.fixture(scope="module")
+def small_release(tmp_path_factory) -> tuple[Path, dict]:
+    """The small manifest run once by one in-process worker: its folder and stats, read by several tests."""
+    folder = tmp_path_factory.mktemp("small")
+    stats = run_manifest(write_manifest(folder, small_manifest(folder)), "--direct_num_workers=1")
+    return folder, stats
+
+
+def test_small_mix_accounts_for_every_document_and_writes_shards(small_release):
+    folder, stats = small_release
+    root = folder / "out" / "small" / "1.0.0"
     web, papers = stats["sources"]["web"], stats["sources"]["papers"]
     assert (web["read"], papers["read"]) == (20, 1000)
     for s in (web, papers):
@@ -125,31 +133,26 @@ def test_missing_input_path_is_a_clear_error(tmp_path, capsys):
     assert "data/nowhere/*.jsonl.gz" in capsys.readouterr().err
 
 
-def test_same_manifest_gives_identical_bytes_with_one_or_two_workers(tmp_path):
-    manifest = write_manifest(tmp_path, small_manifest(tmp_path))
-    root = tmp_path / "out" / "small" / "1.0.0"
-    run_manifest(manifest, "--direct_num_workers=2")
-    two = output_digests(root)
-    import shutil
-
-    shutil.rmtree(tmp_path / "out")
-    run_manifest(manifest, "--direct_num_workers=1", "--direct_running_mode=in_memory")
-    one = output_digests(root)
+def test_same_manifest_gives_identical_bytes_with_one_or_two_workers(tmp_path, small_release):
+    # The one-worker release lies in another folder: a release's bytes never name where it was written.
+    run_manifest(write_manifest(tmp_path, small_manifest(tmp_path)), "--direct_num_workers=2")
+    two = output_digests(tmp_path / "out" / "small" / "1.0.0")
+    one = output_digests(small_release[0] / "out" / "small" / "1.0.0")
     assert one == two
     assert any(k.startswith("shards/") for k in one)
 
 
-def test_a_released_version_cannot_be_overwritten_by_another_manifest(tmp_path):
-    body = small_manifest(tmp_path)
-    run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
-    before = output_digests(tmp_path / "out" / "small" / "1.0.0")
+def test_a_released_version_cannot_be_overwritten_by_another_manifest(small_release):
+    folder, _ = small_release
+    root = folder / "out" / "small" / "1.0.0"
+    before = output_digests(root)
     logs: list[str] = []
-    run(load_manifest(write_manifest(tmp_path, body)), ["--direct_num_workers=1"], log=logs.append)
+    run(load_manifest(folder / "manifest.yaml"), ["--direct_num_workers=1"], log=logs.append)
     assert any("already released" in line for line in logs)
-    body["seed"] = 8
+    body = dict(yaml.safe_load((folder / "manifest.yaml").read_text()), seed=8)
     with pytest.raises(ReleaseConflictError, match="new version"):
-        run_manifest(write_manifest(tmp_path, body), "--direct_num_workers=1")
-    assert output_digests(tmp_path / "out" / "small" / "1.0.0") == before
+        run_manifest(write_manifest(folder, body, "reseeded.yaml"), "--direct_num_workers=1")
+    assert output_digests(root) == before
 
 
 def test_killed_run_resumes_and_ends_with_the_same_bytes(tmp_path):

@@ -148,18 +148,35 @@ def test_locked_output_outside_the_release_folder_is_refused(release, capsys, ki
     assert not (release.parent / "1.0.0.previous").exists()
 
 
-@pytest.mark.parametrize("kind", ["pipe", "moved"])
-def test_rebuild_never_reads_the_manifest_the_lock_names(tmp_path, kind):
-    own_release = build_release(tmp_path)
-    lock_path = own_release / "lock.json"
-    if kind == "pipe":
-        pipe = tmp_path / "manifest-pipe.yaml"  # beside the original, so relative paths resolve alike
-        os.mkfifo(pipe)
-        lock = orjson.loads(lock_path.read_bytes())
-        lock_path.write_bytes(orjson.dumps(dict(lock, manifest_path=str(pipe))))
-    else:
-        (tmp_path / "manifest.yaml").rename(tmp_path / "manifest.moved")
-    child = regenerate_in_child(lock_path, "--verify", "--direct_num_workers=1")
+@contextmanager
+def manifest_moved(release: Path) -> Iterator[None]:
+    """The manifest the release was built from, renamed for the body of the `with`, then put back."""
+    manifest = release.parents[2] / "manifest.yaml"
+    manifest.rename(manifest.with_suffix(".moved"))
+    try:
+        yield
+    finally:
+        manifest.with_suffix(".moved").rename(manifest)
+
+
+@contextmanager
+def manifest_path_a_pipe(release: Path) -> Iterator[None]:
+    """The lock naming, as its manifest, a pipe nobody writes to (which would block a reader for ever)."""
+    pipe = release.parents[2] / "manifest-pipe.yaml"  # beside the original, so relative paths resolve alike
+    os.mkfifo(pipe)
+    try:
+        with crafted_lock(release, lambda lock: lock.update(manifest_path=str(pipe))):
+            yield
+    finally:
+        pipe.unlink()
+
+
+# The module's release, rebuilt in place and verified identical: refusals above never touch it, and each case
+# puts back what it changed.
+@pytest.mark.parametrize("change", [manifest_path_a_pipe, manifest_moved], ids=["pipe", "moved"])
+def test_rebuild_never_reads_the_manifest_the_lock_names(release, change):
+    with change(release):
+        child = regenerate_in_child(release / "lock.json", "--verify", "--direct_num_workers=1")
     assert child.returncode == 0, child.stderr[-2000:]
-    assert f"verified: every output of {own_release} is byte-identical to the lock" in child.stdout
-    assert not (own_release.parent / "1.0.0.previous").exists()
+    assert f"verified: every output of {release} is byte-identical to the lock" in child.stdout
+    assert not (release.parent / "1.0.0.previous").exists()

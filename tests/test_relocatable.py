@@ -124,29 +124,40 @@ def test_an_input_root_above_the_manifests_folder_reads_as_the_readme_writes_it(
     )
 
 
-def test_stage_two_reuses_the_pools_stage_one_scored(tmp_path):
-    body = small_manifest(tmp_path, output={"path": "../out", "tokenizer": str(TOKENIZER), "shard_tokens": 50_000})
+# Each stage's release is written under its own umask, so the two runs show the modes follow it.
+UMASKS = {"stage1": 0o022, "stage2": 0o002}
+
+
+@pytest.fixture(scope="module")
+def stages(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
+    """Stage one then stage two of the small manifest, writing to one output path, each under its UMASKS
+    entry: the output folder and each stage's log lines."""
+    folder = tmp_path_factory.mktemp("stages")
+    body = small_manifest(folder, output={"path": "../out", "tokenizer": str(TOKENIZER), "shard_tokens": 50_000})
     body["sources"] = [dict(s, paths=[f"../{p}" for p in s["paths"]]) for s in body["sources"]]
-    for stage in ("stage1", "stage2"):
-        (tmp_path / stage).mkdir()
-        write_manifest(tmp_path / stage, dict(body, name=stage))
     logs: dict[str, list[str]] = {}
-    for stage in ("stage1", "stage2"):
-        run(load_manifest(tmp_path / stage / "manifest.yaml"), ["--direct_num_workers=1"], log=logs.setdefault(stage, []).append)
+    for stage, umask in UMASKS.items():
+        (folder / stage).mkdir()
+        manifest = write_manifest(folder / stage, dict(body, name=stage))
+        previous = os.umask(umask)
+        try:
+            run(load_manifest(manifest), ["--direct_num_workers=1"], log=logs.setdefault(stage, []).append)
+        finally:
+            os.umask(previous)
+    return folder / "out", logs
+
+
+def test_stage_two_reuses_the_pools_stage_one_scored(stages):
+    out, logs = stages
     assert "[curate] 3 input files, 0 already pooled" in logs["stage1"]
     assert "[curate] 3 input files, 3 already pooled" in logs["stage2"]
-    one, two = (files(tmp_path / "out" / stage / "1.0.0") for stage in ("stage1", "stage2"))
+    one, two = (files(out / stage / "1.0.0") for stage in ("stage1", "stage2"))
     assert one["shards/part-00000.index"] == two["shards/part-00000.index"]
 
 
-@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
-def test_outputs_respect_the_umask(tmp_path, umask, mode):
-    previous = os.umask(umask)
-    try:
-        run(load_manifest(write_manifest(tmp_path, small_manifest(tmp_path))), ["--direct_num_workers=1"], log=lambda _: None)
-    finally:
-        os.umask(previous)
-    root = tmp_path / "out" / "small" / "1.0.0"
+@pytest.mark.parametrize("stage, mode", [("stage1", 0o644), ("stage2", 0o664)])
+def test_outputs_respect_the_umask(stages, stage, mode):
+    root = stages[0] / stage / "1.0.0"
     modes = {p.relative_to(root).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_file()}
     assert {"lock.json", "stats.json", "card.md", "ledger/quarantine.parquet", "shards/part-00000.npy"} <= set(modes)
     assert {name: m for name, m in modes.items() if m != mode} == {}

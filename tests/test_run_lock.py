@@ -88,21 +88,29 @@ def test_a_run_is_refused_while_a_live_process_holds_the_lock(tmp_path, capsys):
     assert not lock_file(tmp_path).exists()
 
 
-def test_a_stale_lock_on_this_host_is_reported_taken_over_and_removed_after_the_run(tmp_path):
-    manifest = write_manifest(tmp_path, small_manifest(tmp_path))
+@pytest.fixture(scope="module")
+def run_over_a_stale_lock(tmp_path_factory) -> tuple[Path, int, list[str]]:
+    """A finished run of the small manifest that found a stale lock of this host's: its folder, the dead PID
+    the lock named and the run's log lines."""
+    folder = tmp_path_factory.mktemp("stale")
+    manifest = write_manifest(folder, small_manifest(folder))
     pid = dead_pid()
-    leave_lock(lock_file(tmp_path), socket.gethostname(), pid)
+    leave_lock(lock_file(folder), socket.gethostname(), pid)
     logs: list[str] = []
     run(load_manifest(manifest), FAST, log=logs.append)
+    return folder, pid, logs
+
+
+def test_a_stale_lock_on_this_host_is_reported_taken_over_and_removed_after_the_run(run_over_a_stale_lock):
+    folder, pid, logs = run_over_a_stale_lock
     stale = f"[lock] removed a stale lock left by PID {pid} on {socket.gethostname()} since {LEFT_AT}"
     assert any(line.startswith(stale) for line in logs)
-    assert (tmp_path / "out" / "small" / "1.0.0" / "lock.json").exists()
-    assert not lock_file(tmp_path).exists()
+    assert (folder / "out" / "small" / "1.0.0" / "lock.json").exists()
+    assert not lock_file(folder).exists()
 
 
-def test_regenerate_is_refused_before_it_moves_anything_while_a_run_holds_the_lock(tmp_path):
-    manifest = write_manifest(tmp_path, small_manifest(tmp_path))
-    run(load_manifest(manifest), FAST, log=lambda _: None)
+def test_regenerate_is_refused_before_it_moves_anything_while_a_run_holds_the_lock(run_over_a_stale_lock):
+    tmp_path = run_over_a_stale_lock[0]  # a finished release
     root = tmp_path / "out" / "small" / "1.0.0"
     with lock_held_by_another_process(lock_file(tmp_path)):
         with pytest.raises(RunLockedError, match="another run is writing this output"):
