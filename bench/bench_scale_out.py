@@ -319,7 +319,9 @@ def main() -> None:
                     extra += ["--environment_type=EXTERNAL", f"--environment_config=localhost:{pool.port}"]
                 if mode in ("jobserver", "portable"):
                     job_server = JobServer(env, args.workdir / f"jobserver-{size}-{mode}.log")
-                    extra += ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_server.port}"]
+                    # Beam 2.77 takes --job_server_timeout (300 s by default) as the deadline of the job's
+                    # state stream: a longer phase would fail with DEADLINE_EXCEEDED.
+                    extra += ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_server.port}", "--job_server_timeout=86400"]
                 seen = s3_requests(s3_log, 0)[1] if server else 0
                 try:
                     row = run_once(mode, manifest, env, extra, pool, job_server, args.max_gb)
