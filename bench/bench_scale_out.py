@@ -10,7 +10,7 @@ memory as the corpus grows.
    where the runner, and the data it passes between stages, live outside the launcher.
 5. `portable`: as `jobserver` with every path on local disk, for corpora too large for an in-memory S3.
 
-For each: wall time, CPU seconds of the launcher's, the worker pool's and the job server's process trees,
+For each: wall time, the 1-minute load average at its start and end, CPU seconds of the launcher's, the worker pool's and the job server's process trees,
 the launcher's own peak RSS and its peak RSS while each phase ran (from the phase of its last log line),
 the job server's peak RSS, the largest peak RSS of any worker process, and S3 requests by method (from the
 S3 server's request log). Process trees are sampled from /proc every 0.1 s (CPU: the last sample of each process;
@@ -202,7 +202,7 @@ class JobServer:
 
 
 def run_once(mode: str, manifest: Path, env: dict, extra: list[str], pool: WorkerPool | None, server: JobServer | None, max_gb: float) -> dict:
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     launcher = subprocess.Popen(
         [sys.executable, "-m", "curation.cli", "run", str(manifest), *extra],
         cwd=manifest.parent,
@@ -233,6 +233,7 @@ def run_once(mode: str, manifest: Path, env: dict, extra: list[str], pool: Worke
     worker_pids = [p for p in monitor.cpu if p != launcher.pid and p not in others]
     return {
         "wall_s": round(wall, 1),
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "cpu_s": round(sum(monitor.cpu.values()), 1),
         "launcher_peak_mb": round(monitor.peak_kb.get(launcher.pid, 0) / 1024),
         "launcher_phase_peak_mb": {name: round(kb / 1024) for name, kb in monitor.phase_peak_kb.items()},
