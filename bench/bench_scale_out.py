@@ -8,15 +8,21 @@ memory as the corpus grows.
 4. `jobserver`: every path on S3, `--runner=PortableRunner` with Beam's job service in a process of its own
    (`local_job_service_main`, standing in for a cluster's job server) and a worker pool on the shared disk:
    where the runner, and the data it passes between stages, live outside the launcher.
+5. `portable`: as `jobserver` with every path on local disk, for corpora too large for an in-memory S3.
 
-For each: wall time, CPU seconds of the launcher's, the worker pool's and the job server's process trees,
+For each: wall time, the 1-minute load average at its start and end, CPU seconds of the launcher's, the worker pool's and the job server's process trees,
 the launcher's own peak RSS and its peak RSS while each phase ran (from the phase of its last log line),
 the job server's peak RSS, the largest peak RSS of any worker process, and S3 requests by method (from the
 S3 server's request log). Process trees are sampled from /proc every 0.1 s (CPU: the last sample of each process;
-peak RSS: the kernel's VmHWM). The corpus is the demo's web, code, math and wiki files repeated `--copies`
-times with distinct ids and a copy number in each text, so dedupe keeps the copies. By hand, as root:
+peak RSS: the kernel's VmHWM). With `--copies` the corpus is the demo's web, code, math and wiki files repeated
+that many times with distinct ids and a copy number in each text, so dedupe keeps the copies, run through
+tests/test_isolated_workers.py's manifest. With `--docs` it is that many paragraph-sized documents of real
+text (bench/paragraph_corpus.py, written once under `--corpus-dir`) run through bench/million.yaml. A run
+whose process trees pass `--max-gb` of resident memory together is stopped and reported with the phase it
+reached, so a size that does not fit the machine cannot take it down. By hand (as root for `isolated`):
 
     python bench/bench_scale_out.py [--copies 1 8 30] [--modes local s3 isolated jobserver] [--workdir /tmp/bench-scale-out]
+    python bench/bench_scale_out.py --docs 10000 100000 1000000 --modes local portable --corpus-dir /work/tmp-million
 """
 
 from __future__ import annotations
@@ -41,12 +47,16 @@ import yaml
 import zstandard
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
 
+from paragraph_corpus import write_paragraph_corpus  # noqa: E402
 from test_isolated_workers import HIDDEN_FROM_WORKERS, WorkerPool, s3_manifest  # noqa: E402
 
 DEMO = REPO / "data" / "demo"
 SOURCES = ("web", "code", "math", "wiki")
+MILLION = REPO / "bench" / "million.yaml"
+S3_MODES = ("s3", "isolated", "jobserver")
+POOL_MODES = ("isolated", "jobserver", "portable")
 _TICKS = os.sysconf("SC_CLK_TCK")
 _REQUEST = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) ')
 _PHASE = re.compile(r"^\[(\w+)\]")
@@ -54,11 +64,15 @@ _PHASE = re.compile(r"^\[(\w+)\]")
 
 class TreeMonitor:
     """CPU seconds and peak RSS of every process in the trees under `roots`, sampled from /proc, and the
-    peak RSS of `roots[0]` while each phase ran (`phase()` names the current one)."""
+    peak RSS of `roots[0]` while each phase ran (`phase()` names the current one). Once the trees' resident
+    memory together passes `max_kb`, `over()` is called once and `stopped_in` names the phase then running."""
 
-    def __init__(self, roots: list[int], phase):
+    def __init__(self, roots: list[int], phase, max_kb: int | None = None, over=None):
         self.roots = roots
         self.phase = phase
+        self.max_kb = max_kb
+        self.over = over
+        self.stopped_in: str | None = None
         self.cpu: dict[int, float] = {}
         self.peak_kb: dict[int, int] = {}
         self.phase_peak_kb: dict[str, int] = {}
@@ -80,6 +94,7 @@ class TreeMonitor:
 
     def _poll(self) -> None:
         while not self._stop.wait(0.1):
+            total_kb = 0
             for pid in self._tree():
                 try:
                     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -91,9 +106,13 @@ class TreeMonitor:
                 if hwm:
                     self.peak_kb[pid] = max(self.peak_kb.get(pid, 0), int(hwm.group(1)))
                 rss = re.search(r"VmRSS:\s+(\d+)", status)
+                total_kb += int(rss.group(1)) if rss else 0
                 if pid == self.roots[0] and rss:
                     phase = self.phase()
                     self.phase_peak_kb[phase] = max(self.phase_peak_kb.get(phase, 0), int(rss.group(1)))
+            if self.max_kb and total_kb > self.max_kb and self.stopped_in is None:
+                self.stopped_in = self.phase()
+                self.over()
 
     def stop(self) -> None:
         self._stop.set()
@@ -182,8 +201,8 @@ class JobServer:
         self._log.close()
 
 
-def run_once(mode: str, manifest: Path, env: dict, extra: list[str], pool: WorkerPool | None, server: JobServer | None) -> dict:
-    started = time.monotonic()
+def run_once(mode: str, manifest: Path, env: dict, extra: list[str], pool: WorkerPool | None, server: JobServer | None, max_gb: float) -> dict:
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     launcher = subprocess.Popen(
         [sys.executable, "-m", "curation.cli", "run", str(manifest), *extra],
         cwd=manifest.parent,
@@ -191,11 +210,13 @@ def run_once(mode: str, manifest: Path, env: dict, extra: list[str], pool: Worke
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     phase = ["start"]
     others = [p.process.pid for p in (pool, server) if p]
-    monitor = TreeMonitor([launcher.pid, *others], lambda: phase[0])
-    summary = threading.Thread(target=launcher.stdout.read, daemon=True)
+    monitor = TreeMonitor([launcher.pid, *others], lambda: phase[0], int(max_gb * 1024 * 1024), lambda: os.killpg(launcher.pid, 9))
+    printed: list[str] = []
+    summary = threading.Thread(target=lambda: printed.append(launcher.stdout.read()), daemon=True)
     summary.start()
     # The run logs each phase's lines, "[curate] ...", on stderr.
     log = []
@@ -207,76 +228,117 @@ def run_once(mode: str, manifest: Path, env: dict, extra: list[str], pool: Worke
     summary.join()
     wall = time.monotonic() - started
     monitor.stop()
-    if launcher.returncode != 0:
+    if launcher.returncode != 0 and monitor.stopped_in is None:
         raise SystemExit(f"{mode} run failed:\n{''.join(log)[-3000:]}")
     worker_pids = [p for p in monitor.cpu if p != launcher.pid and p not in others]
     return {
         "wall_s": round(wall, 1),
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "cpu_s": round(sum(monitor.cpu.values()), 1),
         "launcher_peak_mb": round(monitor.peak_kb.get(launcher.pid, 0) / 1024),
         "launcher_phase_peak_mb": {name: round(kb / 1024) for name, kb in monitor.phase_peak_kb.items()},
         "job_server_peak_mb": round(monitor.peak_kb.get(server.process.pid, 0) / 1024) if server else None,
         "worker_peak_mb": round(max((monitor.peak_kb.get(p, 0) for p in worker_pids), default=0) / 1024),
+        "stopped_over_max_gb_in": monitor.stopped_in,
+        "summary": "".join(printed).strip().splitlines()[:1],
     }
+
+
+def _absolute(value, base: Path):
+    """The manifest with every path relative to `base` (a string starting with ../) made absolute."""
+    if isinstance(value, dict):
+        return {k: _absolute(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_absolute(v, base) for v in value]
+    return str((base / value).resolve()) if isinstance(value, str) and value.startswith("../") else value
+
+
+def million_manifest(corpus: Path, output: str, documents: int) -> dict:
+    body = _absolute(yaml.safe_load(MILLION.read_text()), MILLION.parent)
+    for source in body["sources"]:
+        source["paths"] = [f"{corpus}/{source['name']}/*.jsonl.gz"]
+    body["output"]["path"] = output
+    body["mix"]["target_tokens"] = 40 * documents
+    return body
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--copies", type=int, nargs="+", default=[1, 8])
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--copies", type=int, nargs="+", default=[1, 8])
+    sizes.add_argument("--docs", type=int, nargs="+")
     parser.add_argument("--modes", nargs="+", default=["local", "s3", "isolated", "jobserver"])
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "bench-scale-out")
+    parser.add_argument("--corpus-dir", type=Path, default=Path(tempfile.gettempdir()) / "bench-scale-out-corpora")
+    parser.add_argument("--max-gb", type=float, default=12.0)
     args = parser.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-    server, endpoint, s3_log = start_s3(args.workdir)
-    os.environ["CURATION_S3_ENDPOINT_URL"] = endpoint
     env = dict(os.environ)
-    import boto3
+    server = endpoint = None
+    if set(args.modes) & set(S3_MODES):
+        os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+        server, endpoint, s3_log = start_s3(args.workdir)
+        os.environ["CURATION_S3_ENDPOINT_URL"] = endpoint
+        env = dict(os.environ)
+        import boto3
 
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
     results = []
     try:
-        for copies in args.copies:
-            corpus = args.workdir / f"corpus-{copies}"
-            documents = make_corpus(corpus, copies)
-            inputs = f"s3://bench/inputs-{copies}"
-            upload(corpus, inputs)
+        for size in args.docs or args.copies:
+            if args.docs:
+                corpus = args.corpus_dir / f"docs-{size}"
+                documents = write_paragraph_corpus(corpus, size)
+            else:
+                corpus = args.workdir / f"corpus-{size}"
+                documents = make_corpus(corpus, size)
+            inputs = f"s3://bench/inputs-{size}"
+            if server:
+                upload(corpus, inputs)
             for mode in args.modes:
-                launcher_dir = args.workdir / f"launcher-{copies}-{mode}"
+                launcher_dir = args.workdir / f"launcher-{size}-{mode}"
                 launcher_dir.mkdir()
-                if mode == "local":
-                    root, output = str(corpus), str(launcher_dir / "out")
+                if mode in S3_MODES:
+                    root, output = inputs, f"s3://bench/out-{size}-{mode}"
                 else:
-                    root, output = inputs, f"s3://bench/out-{copies}-{mode}"
-                body = s3_manifest(root, output)
-                body["sources"] = [dict(s, paths=[f"{root}/data/{s['name']}/*.jsonl.gz"]) for s in body["sources"]]
+                    root, output = str(corpus), str(launcher_dir / "out")
+                if args.docs:
+                    body = million_manifest(root, output, size)
+                else:
+                    body = s3_manifest(root, output)
+                    body["sources"] = [dict(s, paths=[f"{root}/data/{s['name']}/*.jsonl.gz"]) for s in body["sources"]]
                 manifest = launcher_dir / "bench.yaml"
                 manifest.write_text(yaml.safe_dump(body, sort_keys=False))
-                extra = ["--direct_num_workers=2", f"--s3_endpoint_url={endpoint}"]
+                extra = ["--direct_num_workers=2"] + ([f"--s3_endpoint_url={endpoint}"] if mode in S3_MODES else [])
                 pool = job_server = None
-                if mode in ("isolated", "jobserver"):
-                    scratch = args.workdir / f"scratch-{copies}-{mode}"
+                if mode in POOL_MODES:
+                    scratch = args.workdir / f"scratch-{size}-{mode}"
                     scratch.mkdir()
                     hidden = [REPO / n for n in HIDDEN_FROM_WORKERS if (REPO / n).is_dir()] + [launcher_dir, corpus]
-                    pool = WorkerPool(hidden if mode == "isolated" else [], scratch, env, args.workdir / f"pool-{copies}-{mode}.log")
+                    pool = WorkerPool(hidden if mode == "isolated" else [], scratch, env, args.workdir / f"pool-{size}-{mode}.log")
                     extra += ["--environment_type=EXTERNAL", f"--environment_config=localhost:{pool.port}"]
-                if mode == "jobserver":
-                    job_server = JobServer(env, args.workdir / f"jobserver-{copies}.log")
-                    extra += ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_server.port}"]
-                _, seen = s3_requests(s3_log, 0)
+                if mode in ("jobserver", "portable"):
+                    job_server = JobServer(env, args.workdir / f"jobserver-{size}-{mode}.log")
+                    # Beam 2.77 takes --job_server_timeout (300 s by default) as the deadline of the job's
+                    # state stream: a longer phase would fail with DEADLINE_EXCEEDED.
+                    extra += ["--runner=PortableRunner", f"--job_endpoint=localhost:{job_server.port}", "--job_server_timeout=86400"]
+                seen = s3_requests(s3_log, 0)[1] if server else 0
                 try:
-                    row = run_once(mode, manifest, env, extra, pool, job_server)
+                    row = run_once(mode, manifest, env, extra, pool, job_server, args.max_gb)
                 finally:
                     for process in (pool, job_server):
                         if process:
                             process.stop()
-                counts, _ = s3_requests(s3_log, seen)
-                row.update(mode=mode, documents=documents, s3_requests=dict(counts), s3_per_1000_docs=round(sum(counts.values()) * 1000 / documents, 1))
+                row.update(mode=mode, documents=documents)
+                if mode in S3_MODES:
+                    counts, _ = s3_requests(s3_log, seen)
+                    row.update(s3_requests=dict(counts), s3_per_1000_docs=round(sum(counts.values()) * 1000 / documents, 1))
                 print(json.dumps(row), flush=True)
                 results.append(row)
     finally:
-        server.terminate()
+        if server:
+            server.terminate()
     (args.workdir / "results.json").write_text(json.dumps(results, indent=2))
 
 
