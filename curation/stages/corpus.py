@@ -67,7 +67,7 @@ class _WritePoolVerdictsFn(beam.DoFn):
 class DecideCorpus(beam.PTransform):
     """(ordinal, PoolFile) records in input order -> the run's decisions folder: one verdict file per pool and
     the ledger files. `work_dir` is scratch for the groupings that go through run files (dedupe's, the
-    duplicate ids', the verdicts')."""
+    duplicate ids', the verdicts') and the batches decontamination sets aside."""
 
     def __init__(self, ctx, folder: str, work_dir: str, input_uris: list[str]):
         super().__init__()
@@ -93,7 +93,7 @@ class DecideCorpus(beam.PTransform):
             ledger_parts.append(ledger)
             said_parts.append(said)
         if manifest.decontaminate is not None:
-            ledger, matches, said = decontaminate_stage(quality.kept, manifest.decontaminate, self._ctx)
+            ledger, matches, said = decontaminate_stage(quality.kept, manifest.decontaminate, self._ctx, self._work_dir)
             stages.append(DECONTAMINATION_STAGE)
             ledger_parts.append(ledger)
             said_parts.append(said)

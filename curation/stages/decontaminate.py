@@ -65,9 +65,10 @@ def _survivors(batch: list[Document]) -> list[tuple[tuple[str, str], tuple]]:
     return [(key, (STAGE, KEPT, {})) for key in keys]
 
 
-def decontaminate_stage(kept_batches, config: DecontaminateConfig, ctx):
-    """(ledger rows, contamination matches, verdict records keyed by (source, id)) of decontamination."""
-    result = kept_batches | "Decontaminate" >> Decontaminate(config, index_path(ctx))
+def decontaminate_stage(kept_batches, config: DecontaminateConfig, ctx, work_dir: str):
+    """(ledger rows, contamination matches, verdict records keyed by (source, id)) of decontamination;
+    `work_dir` is decide's scratch."""
+    result = kept_batches | "Decontaminate" >> Decontaminate(config, index_path(ctx), work_dir)
     ledger = result[REJECTIONS] | "MarkSpanRows" >> beam.Map(_mark_span_rows)
     said = (
         result[DOCUMENTS] | "KeptAfterDecontamination" >> beam.FlatMap(_survivors),

@@ -2,7 +2,9 @@
 shuffle of 64-bit keys), then detect eval items in each document and drop it or cut the matched spans.
 
 Elements are batches (lists) of Documents. The index loads once per worker process through Beam's
-`Shared` handle; only keys that hit the eval index are shuffled, never documents.
+`Shared` handle; only keys that hit the eval index are shuffled, never documents. While the common keys are
+counted, each batch waits as a file in the stage's scratch folder (`curation.document_files`), not in the
+runner.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
 from curation.document import Document
+from curation.document_files import set_aside, take_back
 from filters.decontaminate.actions import STAGE, apply_action
 from filters.decontaminate.config import DecontaminateConfig
 from filters.decontaminate.detect import detect, indexed_keys
@@ -104,10 +107,10 @@ class _DetectAndAct(beam.DoFn):
             self._common_digest = digest
         return self._evidence
 
-    def process(self, batch: list[Document], common_keys: np.ndarray):
+    def process(self, set_aside_batch: str, common_keys: np.ndarray):
         index = self._evidence_index(common_keys)
         kept: list[Document] = []
-        for doc in batch:
+        for doc in take_back(set_aside_batch):
             matches = detect(index, doc.text, self._config.min_overlap)
             outcome = apply_action(doc, matches, self._config)
             kept += outcome.documents
@@ -125,12 +128,15 @@ class _DetectAndAct(beam.DoFn):
 
 class Decontaminate(beam.PTransform):
     """Batches of documents in; outputs `documents` (batches after decontamination), `rejections`
-    (ledger rows), `edits` ((source, doc_id) -> character ranges cut) and `matches` (for the report)."""
+    (ledger rows), `edits` ((source, doc_id) -> character ranges cut) and `matches` (for the report).
+    `work_dir` (local or s3://, visible to every worker) holds the batches while the common keys are
+    counted; the caller removes it."""
 
-    def __init__(self, config: DecontaminateConfig, index_path: str | Path):
+    def __init__(self, config: DecontaminateConfig, index_path: str | Path, work_dir: str):
         super().__init__()
         self._config = config
         self._index_path = str(index_path)
+        self._work_dir = work_dir
         self._handle = Shared()
 
     def expand(self, batches):
@@ -140,7 +146,11 @@ class Decontaminate(beam.PTransform):
             common_keys = batches | "CountCommonNgrams" >> CountCommonNgrams(
                 self._index_path, self._config.max_ngram_doc_frequency, self._handle
             )
-        return batches | "DetectAndRemove" >> beam.ParDo(
-            _DetectAndAct(self._config, self._index_path, self._handle),
-            common_keys=beam.pvalue.AsSingleton(common_keys),
-        ).with_outputs(REJECTIONS, EDITS, MATCHES, main=DOCUMENTS)
+        return (
+            batches
+            | "SetAsideUntilCounted" >> beam.Map(set_aside, self._work_dir, "decontaminate")
+            | "DetectAndRemove" >> beam.ParDo(
+                _DetectAndAct(self._config, self._index_path, self._handle),
+                common_keys=beam.pvalue.AsSingleton(common_keys),
+            ).with_outputs(REJECTIONS, EDITS, MATCHES, main=DOCUMENTS)
+        )

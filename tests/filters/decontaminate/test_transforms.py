@@ -54,7 +54,7 @@ def _saver(path):
 def _run(docs, index_path, config, folder, batch_size=7):
     pipeline = BeamTestPipeline()
     batches = [docs[i : i + batch_size] for i in range(0, len(docs), batch_size)]
-    out = pipeline | beam.Create(batches, reshuffle=False) | Decontaminate(config, index_path)
+    out = pipeline | beam.Create(batches, reshuffle=False) | Decontaminate(config, index_path, str(folder / "work"))
     names = ("documents", "rejections", "edits", "matches")
     for name in names:
         assert_that(out[name], _saver(folder / f"{name}.pickle"), label=f"Collect{name.title()}")
