@@ -121,6 +121,7 @@ def run_ours(
     )
     (
         result.rejections
+        | "AllRejections" >> beam.Flatten(pipeline=p)
         | "DroppedOnly" >> beam.Filter(lambda r: r.reason != "duplicate_paragraph")
         | "RemovedAsJson" >> beam.Map(lambda r: json.dumps([r.doc_id, r.detail["cluster_id"]]))
         | "WriteRemoved" >> beam.io.WriteToText(str(workdir / "removed"))

@@ -76,9 +76,13 @@ def run_dedupe(
         mode["direct_running_mode"] = "multi_processing"
     with beam.Pipeline(options=PipelineOptions(**mode)) as p:
         result = p | beam.Create(batched(docs, batch_size)) | Deduplicate(config, str(out / "work"))
-        for name in ("rejections", "span_rejections"):
+        rows = {
+            "rejections": result.rejections | "AllRejections" >> beam.Flatten(pipeline=p),
+            "span_rejections": result.span_rejections,
+        }
+        for name, pcoll in rows.items():
             (
-                getattr(result, name)
+                pcoll
                 | f"{name}Json" >> beam.Map(lambda r: json.dumps(r.to_dict(), sort_keys=True))
                 | f"{name}Write" >> beam.io.WriteToText(str(out / name))
             )

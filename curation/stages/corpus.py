@@ -86,46 +86,48 @@ class DecideCorpus(beam.PTransform):
         quality = {"pool": pools, "duplicate": duplicates} | "DecideQuality" >> DecideQuality(
             self._ctx.sources, self._input_uris
         )
+        # Per-document records of every stage go to run files each from its own PCollection: a Flatten of
+        # several would make the local runner (which runs in the launcher) hold every one of them.
         stages, ledger_parts, said_parts, match_parts = [QUALITY_STAGE], [quality.rejections], [quality.said], []
         if manifest.dedupe is not None:
             ledger, said = deduplicate_stage(quality.kept, manifest.dedupe, self._work_dir)
             stages.append(DEDUPE_STAGE)
-            ledger_parts.append(ledger)
-            said_parts.append(said)
+            ledger_parts.extend(ledger)
+            said_parts.extend(said)
         if manifest.decontaminate is not None:
             ledger, matches, said = decontaminate_stage(quality.kept, manifest.decontaminate, self._ctx, self._work_dir)
             stages.append(DECONTAMINATION_STAGE)
             ledger_parts.append(ledger)
-            said_parts.append(said)
+            said_parts.extend(said)
             match_parts.append(matches)
         duplicates | "MarkIdsDone" >> MarkStepDone(self._work_dir, IDS_STEP)
         for stage, said in zip(stages, said_parts):
             said | f"Mark{stage.capitalize()}Done" >> MarkStepDone(self._work_dir, stage)
 
-        def gathered(parts, label):
-            if not parts:
-                return p | f"No{label}" >> beam.Create([])
-            return tuple(parts) | f"All{label}" >> beam.Flatten()
-
         located = (
-            {"at": quality.located, "said": gathered(said_parts, "StageVerdicts")}
+            {"at": quality.located, "said": tuple(said_parts)}
             | "JoinVerdictsToDocuments" >> CoGroupInRuns(self._work_dir)
             | "LocateVerdicts" >> beam.FlatMapTuple(lambda key, g: located_parts(key, g["at"], g["said"]))
         )
         (
-            {"pool": pools, "part": (located, quality.parts) | "AllPoolParts" >> beam.Flatten()}
+            {"pool": pools, "part": (located, quality.parts)}
             | "GroupVerdictsByPool" >> CoGroupInRuns(self._work_dir)
             | "WritePoolVerdicts" >> beam.ParDo(_WritePoolVerdictsFn(self._folder, tuple(stages)))
         )
         # Only the names of sorted run files reach the one task that writes the decisions, never the rows.
-        runs = (
-            gathered(ledger_parts, "Rejections")
-            | "SortRejections" >> beam.ParDo(WriteSortedRunsFn(self._work_dir, "rejections", GATHERED["rejections"][1], _rejection_row)),
-            gathered(match_parts, "Matches")
-            | "SortMatches" >> beam.ParDo(WriteSortedRunsFn(self._work_dir, "matches", GATHERED["matches"][1])),
-            quality.quarantined
-            | "SortQuarantined" >> beam.ParDo(WriteSortedRunsFn(self._work_dir, "quarantined", GATHERED["quarantined"][1])),
-        ) | "AllRuns" >> beam.Flatten()
+        sorted_runs = [
+            (kind, f"{label}{i}", part, to_row)
+            for kind, label, parts, to_row in (
+                ("rejections", "SortRejections", ledger_parts, _rejection_row),
+                ("matches", "SortMatches", match_parts, None),
+                ("quarantined", "SortQuarantined", [quality.quarantined], None),
+            )
+            for i, part in enumerate(parts)
+        ]
+        runs = [
+            part | label >> beam.ParDo(WriteSortedRunsFn(self._work_dir, kind, GATHERED[kind][1], to_row))
+            for kind, label, part, to_row in sorted_runs
+        ] | "AllRuns" >> beam.Flatten()
         return (
             p
             | "One" >> beam.Create([None])

@@ -66,8 +66,9 @@ def _survivors(batch: list[Document]) -> list[tuple[tuple[str, str], tuple]]:
 
 
 def decontaminate_stage(kept_batches, config: DecontaminateConfig, ctx, work_dir: str):
-    """(ledger rows, contamination matches, verdict records keyed by (source, id)) of decontamination;
-    `work_dir` is decide's scratch."""
+    """(ledger rows, contamination matches, verdict records keyed by (source, id)) of decontamination, the
+    verdict records as a tuple of PCollections that the caller writes to runs apart (a Flatten would make the
+    local runner hold them); `work_dir` is decide's scratch."""
     result = kept_batches | "Decontaminate" >> Decontaminate(config, index_path(ctx), work_dir)
     ledger = result[REJECTIONS] | "MarkSpanRows" >> beam.Map(_mark_span_rows)
     said = (
@@ -85,7 +86,7 @@ def decontaminate_stage(kept_batches, config: DecontaminateConfig, ctx, work_dir
                 (STAGE, EDIT, {"decontaminate": [[int(s), int(e)] for s, e in cuts], "min_piece_chars": config.min_piece_chars}),
             )
         ),
-    ) | "DecontaminationVerdicts" >> beam.Flatten()
+    )
     matches = result[MATCHES] | "AsMatchRecords" >> beam.Map(match_record)
     return ledger, matches, said
 

@@ -59,8 +59,9 @@ MemberRecord = tuple[tuple, int, int, int, bytes | None]
 
 
 class DedupeResult(NamedTuple):
-    # Rejection rows for whole documents to drop.
-    rejections: beam.PCollection
+    # Rejection rows for whole documents to drop, one PCollection per method (flattening them would make
+    # the local runner hold every row).
+    rejections: tuple[beam.PCollection, ...]
     # (source, doc_id) -> {"cluster_id": str, "cluster_size": int} for every kept document.
     clusters: beam.PCollection
     # (source, doc_id) -> sorted [(start, end), ...] character spans to cut from a kept document.
@@ -103,11 +104,8 @@ class Deduplicate(beam.PTransform):
         else:
             edits = batches.pipeline | "NoParagraphEdits" >> beam.Create([])
             span_rejections = batches.pipeline | "NoSpanRejections" >> beam.Create([])
-        rejections = (
-            removed or [batches.pipeline | "NoRejections" >> beam.Create([])]
-        ) | "MergeRejections" >> (beam.Flatten())
         clusters = survivors | "ReportClusters" >> beam.FlatMap(_cluster_records)
-        return DedupeResult(rejections, clusters, edits, span_rejections)
+        return DedupeResult(tuple(removed), clusters, edits, span_rejections)
 
 
 class _Decided(NamedTuple):
@@ -139,11 +137,12 @@ class KeepOnePerKey(beam.PTransform):
 
 
 class CoGroupInRuns(beam.PTransform):
-    """Beam's CoGroupByKey done through run files in the work folder: {tag: (key, value) PCollection} in,
-    (key, {tag: [values]}) out. Each input's records are written, as they are made, to runs split into
-    shards of keys; one task per range of shards (`ReadShardRanges`) reads its slice of every run. So a
-    worker holds one range's records, where the DirectRunner would hold (and copy) every record of the
-    shuffle."""
+    """Beam's CoGroupByKey done through run files in the work folder: {tag: (key, value) PCollection, or a
+    tuple of them} in, (key, {tag: [values]}) out. Each input's records are written, as they are made, to
+    runs split into shards of keys; one task per range of shards (`ReadShardRanges`) reads its slice of
+    every run. So a worker holds one range's records, where the DirectRunner would hold (and copy) every
+    record of the shuffle. The PCollections of one tag are written apart rather than flattened first: the
+    local runner holds every record of a Flatten of several inputs."""
 
     def __init__(self, work_dir: str):
         super().__init__()
@@ -153,9 +152,10 @@ class CoGroupInRuns(beam.PTransform):
         write = functools.partial(_write_keyed_run, self.work_dir, GROUP_SHARDS)
         runs = [
             pcoll
-            | f"WriteRuns[{tag}]"
+            | f"WriteRuns[{tag}]{label}"
             >> beam.ParDo(_WriteRuns(functools.partial(_tagged, tag), write, RUN_RECORDS))
-            for tag, pcoll in tagged.items()
+            for tag, inputs in tagged.items()
+            for label, pcoll in labelled(inputs)
         ] | "AllRuns" >> beam.Flatten()
         return runs | "ReadGroups" >> ReadShardRanges(GROUP_SHARDS, _read_cogroups, tags=tuple(tagged))
 
@@ -523,6 +523,13 @@ def _carry_decisions(_, g: dict) -> Iterator[SketchHandle]:
     decided = dict(g["decision"])
     for handle in g["handle"]:
         yield with_changes(handle, decided) if decided else handle
+
+
+def labelled(inputs: beam.PCollection | tuple[beam.PCollection, ...]) -> list[tuple[str, beam.PCollection]]:
+    """(label suffix, PCollection) for one PCollection ("") or each of a tuple ("0", "1", ...)."""
+    if isinstance(inputs, beam.PCollection):
+        return [("", inputs)]
+    return [(str(i), pcoll) for i, pcoll in enumerate(inputs)]
 
 
 def _by_batch(handle: SketchHandle) -> tuple[int, SketchHandle]:
