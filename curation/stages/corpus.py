@@ -88,24 +88,24 @@ class DecideCorpus(beam.PTransform):
         )
         # Per-document records of every stage go to run files each from its own PCollection: a Flatten of
         # several would make the local runner (which runs in the launcher) hold every one of them.
-        stages, ledger_parts, said_parts, match_parts = [QUALITY_STAGE], [quality.rejections], [quality.said], []
+        stages, ledger_parts, said_parts, match_parts = [QUALITY_STAGE], [quality.rejections], [(quality.said,)], []
         if manifest.dedupe is not None:
             ledger, said = deduplicate_stage(quality.kept, manifest.dedupe, self._work_dir)
             stages.append(DEDUPE_STAGE)
             ledger_parts.extend(ledger)
-            said_parts.extend(said)
+            said_parts.append(said)
         if manifest.decontaminate is not None:
             ledger, matches, said = decontaminate_stage(quality.kept, manifest.decontaminate, self._ctx, self._work_dir)
             stages.append(DECONTAMINATION_STAGE)
             ledger_parts.append(ledger)
-            said_parts.extend(said)
+            said_parts.append(said)
             match_parts.append(matches)
         duplicates | "MarkIdsDone" >> MarkStepDone(self._work_dir, IDS_STEP)
         for stage, said in zip(stages, said_parts):
             said | f"Mark{stage.capitalize()}Done" >> MarkStepDone(self._work_dir, stage)
 
         located = (
-            {"at": quality.located, "said": tuple(said_parts)}
+            {"at": quality.located, "said": tuple(pcoll for said in said_parts for pcoll in said)}
             | "JoinVerdictsToDocuments" >> CoGroupInRuns(self._work_dir)
             | "LocateVerdicts" >> beam.FlatMapTuple(lambda key, g: located_parts(key, g["at"], g["said"]))
         )

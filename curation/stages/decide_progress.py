@@ -12,6 +12,7 @@ from curation.chain import QUALITY_STAGE
 from curation.stages.verdicts import counts_uri
 from filters.decontaminate.actions import STAGE as DECONTAMINATION_STAGE
 from filters.dedupe.transforms import STAGE as DEDUPE_STAGE
+from filters.dedupe.transforms import labelled
 
 IDS_STEP = "ids"
 
@@ -36,15 +37,22 @@ def _write_marker(records: int, uri: str) -> None:
 
 
 class MarkStepDone(beam.PTransform):
-    """Writes `step`'s marker once the last of its records (any PCollection, possibly empty) is produced:
-    counting is a combine, so only one small count per bundle travels."""
+    """Writes `step`'s marker once the last of its records (any PCollection, possibly empty, or a tuple of
+    them, counted apart since the local runner would hold a Flatten's records) is produced: counting is a
+    combine, so only one small count per bundle travels."""
 
     def __init__(self, work_dir: str, step: str):
         super().__init__()
         self._uri = step_marker_uri(work_dir, step)
 
     def expand(self, records):
-        return records | "Count" >> beam.combiners.Count.Globally() | "WriteMarker" >> beam.Map(_write_marker, self._uri)
+        counts = [pcoll | f"Count{label}" >> beam.combiners.Count.Globally() for label, pcoll in labelled(records)]
+        return (
+            counts
+            | "AllCounts" >> beam.Flatten()
+            | "Sum" >> beam.CombineGlobally(sum)
+            | "WriteMarker" >> beam.Map(_write_marker, self._uri)
+        )
 
 
 def finished_parts(folder: str, work_dir: str, steps: list[str], pool_digests: list[str]) -> int:
