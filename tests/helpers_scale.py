@@ -56,9 +56,9 @@ def write_scale_manifest(folder: Path, documents: int) -> Path:
 
 def end_of_run_memory(manifest: Path, beam_args: list[str]) -> dict[str, Any]:
     """Run every phase before the mix, then the mix's plan, the mix and the end of the run (ledger, stats,
-    publish, audit index, card, checksums, lock), the plan and the end of the run with the launcher's Python
-    allocations traced: the peak each reaches, and the launcher process's peak RSS before and after the
-    end of the run (Beam's multi-processing workers are other processes)."""
+    publish, audit index, card, checksums, lock), decide, the plan and the end of the run with the launcher's
+    Python allocations traced: the peak each reaches, and the launcher process's peak RSS before and after
+    the end of the run (Beam's multi-processing workers are other processes)."""
     from curation.pipeline import curate, decide, prepare, tokenize
     from curation.report import finish_run
     from curation.stages.mix import mix_and_write
@@ -67,8 +67,9 @@ def end_of_run_memory(manifest: Path, beam_args: list[str]) -> dict[str, Any]:
 
     ctx = prepare(load_manifest(str(manifest)), beam_args, log=lambda _: None)
     pools = curate(ctx)
-    _, folder = decide(ctx, pools)
-    token_files = tokenize(ctx, pools, _, folder)
+    # The local runner runs in this process: traced, decide shows what the runner holds between its stages.
+    (decisions, folder), decide_peak = _traced(decide, ctx, pools)
+    token_files = tokenize(ctx, pools, decisions, folder)
     # Traced apart from the shard writing, whose tokenizer alone is some 30 MB of Python objects.
     _, plan_peak = _traced(plan_mix, ctx, token_files)
     mix = mix_and_write(ctx, token_files)
@@ -79,6 +80,7 @@ def end_of_run_memory(manifest: Path, beam_args: list[str]) -> dict[str, Any]:
         "rejected": stats["totals"]["rejected"],
         "kept": stats["totals"]["kept_documents"],
         "mixed_documents": sum(shard["documents"] for shard in mix.shards),
+        "decide_traced_peak_bytes": decide_peak,
         "plan_traced_peak_bytes": plan_peak,
         "traced_peak_bytes": peak,
         "rss_peak_before_bytes": rss_before,
