@@ -59,9 +59,9 @@ def test_decide_with_scratch_on_s3_gives_the_local_decisions_in_a_bounded_number
     runs_at_most = len(groupings) * 2 * math.ceil(documents / 100)
     assert sum(by_operation.values()) <= 7 * batches + 2 * runs_at_most, by_operation
     assert sum(by_operation.values()) < documents / 5, "more than one request per 5 documents"
-    # The scratch was on S3, and goes by its prefix.
+    # The scratch was on S3 (with decide's step markers), and goes by its prefix.
     scratch = storage.list_files(f"{s3_bucket}/_cache/work/decide/**")
-    assert {uri.split("/")[6] for uri in scratch} == {"sketches", "runs"}
+    assert {uri.split("/")[6] for uri in scratch} == {"sketches", "runs", "progress"}
     storage.remove_tree(f"{s3_bucket}/_cache/work/decide")
     with pytest.raises(InputError, match="no input file matches"):
         storage.list_files(f"{s3_bucket}/**")
