@@ -15,8 +15,10 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import apache_beam as beam
@@ -264,6 +266,27 @@ def worker_output_to(log_path: str | None) -> Iterator[TextIO]:
             console.close()
 
 
+def _log_what_the_phase_did(log_path: str, phase: str, options: PipelineOptions, result, started: float, cpu_started: float) -> None:
+    """The phase's own lines after its workers': when it ran, on what, and its counters summed over steps
+    (documents read, rejected per reason, tokens, S3 requests), so a log says what happened, not only what
+    went wrong. Logs are not part of a release's checksums, so times may appear here."""
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    workers = options.view_as(DirectOptions).direct_num_workers
+    when = datetime.fromtimestamp(started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = [
+        f"{phase}: started {when}, {time.time() - started:.1f} s wall, {time.process_time() - cpu_started:.1f} CPU s "
+        f"in the driver, runner {runner}, {workers} local worker(s)"
+    ]
+    totals: dict[str, int] = {}
+    for counter in result.metrics().query()["counters"]:
+        key = f"{counter.key.metric.namespace}/{counter.key.metric.name}"
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[key] = totals.get(key, 0) + int(value or 0)
+    lines += [f"{phase}: {key} {value:,}" for key, value in sorted(totals.items())]
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write("\n".join(lines) + "\n")
+
+
 def run_pipeline(
     options: PipelineOptions,
     build: Callable[[beam.Pipeline], None],
@@ -279,12 +302,17 @@ def run_pipeline(
     shows its phase (its log's name) and elapsed time.
     """
     data_plane_guard.install()
+    started, cpu_started = time.time(), time.process_time()
     try:
         with worker_output_to(log_path) as console:
             phase = os.path.splitext(os.path.basename(log_path))[0] if log_path else ""
             with watch(*(progress or (phase,)), stream=console):
-                with beam.Pipeline(options=options) as p:
-                    build(p)
+                pipeline = beam.Pipeline(options=options)
+                build(pipeline)
+                result = pipeline.run()
+                result.wait_until_finish()
+        if log_path:
+            _log_what_the_phase_did(log_path, phase, options, result, started, cpu_started)
     except CurationError:
         raise
     except Exception as exc:

@@ -140,6 +140,12 @@ def test_same_manifest_gives_identical_bytes_with_one_or_two_workers(tmp_path, s
     one = output_digests(small_release[0] / "out" / "small" / "1.0.0")
     assert one == two
     assert any(k.startswith("shards/") for k in one)
+    # Each phase's log says what the phase did, and not the workers' start-up chatter.
+    logs = {log.stem: log.read_text() for log in (tmp_path / "out" / "small" / "1.0.0" / "logs").glob("*.log")}
+    assert "curate: curate/documents_read 1,020" in logs["curate"] and "2 local worker(s)" in logs["curate"]
+    assert "tokenize: tokenize/tokens " in logs["tokenize"]
+    chatter = ("Logging handler created", "Discarding unparseable args", "semi_persistent_directory")
+    assert not [(phase, c) for phase, text in logs.items() for c in chatter if c in text], logs
 
 
 def test_a_released_version_cannot_be_overwritten_by_another_manifest(small_release):

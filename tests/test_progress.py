@@ -91,6 +91,8 @@ def test_every_phase_shows_progress_on_a_terminal_and_quiet_shows_one_line(tmp_p
     assert list((tmp_path / "out" / "_cache" / "work").iterdir()) == []  # the markers went with decide's scratch
     logs = list((tmp_path / "out" / "small" / "1.0.0" / "logs").glob("*.log"))
     assert logs and not [log.name for log in logs if b"\r" in log.read_bytes()]
+    curate_log = (tmp_path / "out" / "small" / "1.0.0" / "logs" / "curate.log").read_text()
+    assert "curate: curate/documents_read 1,020" in curate_log and "1 local worker(s)" in curate_log, curate_log
 
     # A second version reuses the cached pools, decisions and tokens; its own phases still run pipelines.
     body["version"] = "1.0.1"
