@@ -7,6 +7,7 @@ on the launcher's or the workers' disks outside their scratch."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -69,9 +70,12 @@ class WorkerPool:
         self.port = _free_port()
         self.hidden = hidden
         self.scratch = scratch
-        # The pool starts workers with `python` from PATH: make that this interpreter.
+        # The pool starts workers with `python` from PATH: make that this interpreter. A script, not a symlink:
+        # Python finds its virtual environment beside the path it was started by, so a symlink elsewhere to a
+        # venv's python starts the base interpreter, with other packages (or none).
         bin_dir = Path(tempfile.mkdtemp(prefix="pool-bin-", dir=scratch.parent))
-        (bin_dir / "python").symlink_to(sys.executable)
+        (bin_dir / "python").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+        (bin_dir / "python").chmod(0o755)
         pool_main = [sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main", f"--service_port={self.port}"]
         if hidden:
             mounts = " && ".join(f"mount -t tmpfs tmpfs '{p}'" for p in [*hidden, scratch])
