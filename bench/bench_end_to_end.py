@@ -171,7 +171,7 @@ def available_tokens(workdir: Path, corpus: Path) -> int:
         if done.returncode == 0:
             shutil.rmtree(workdir / "calibrate")
             return budget
-        found = re.search(r"requested, ([\d,]+) available", done.stderr)
+        found = re.search(r"requested, ([\d,]+) (?:available|at most)", done.stderr)
         if not found:
             raise SystemExit(f"the calibration run did not report the available tokens:\n{done.stderr[-3000:]}")
         budget = int(found.group(1).replace(",", ""))
