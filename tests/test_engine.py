@@ -176,3 +176,17 @@ def test_a_phases_options_make_each_view_once_and_share_its_values():
     options.view_as(TypeOptions).pipeline_type_check = False
     assert options.get_all_options()["experiments"] == ["one", "two"]
     assert options.get_all_options()["pipeline_type_check"] is False
+
+
+def test_a_runner_whose_results_carry_no_metrics_still_gets_a_phase_log(tmp_path):
+    # Beam's base PipelineResult is what a runner without metrics support returns: `metrics()` raises.
+    from apache_beam.runners.runner import PipelineResult, PipelineState
+
+    from curation.engine import _log_what_the_phase_did
+
+    log = tmp_path / "decide.log"
+    options = pipeline_options(["--direct_num_workers", "1"])
+    _log_what_the_phase_did(str(log), "decide", options, PipelineResult(PipelineState.DONE), 0.0, 0.0)
+    lines = log.read_text().splitlines()
+    assert lines[0].startswith("decide: started 1970-01-01T00:00:00Z") and "1 local worker(s)" in lines[0]
+    assert lines[1:] == ["decide: counters not reported by this runner"]
