@@ -108,27 +108,53 @@ def is_prose(line: str) -> bool:
 
 
 def resiliparse_body(html: str) -> str:
-    """resiliparse_article on the article's body container, found as trafilatura finds it (the first stage
-    of selectors that matches and holds at least half the page's main content), headed by the page's first
-    <h1> when the container does not hold it; on the whole page when no container qualifies. Better on both
-    page sets than resiliparse_article, at about twice its time (bench/bench_extract.py, BENCHMARKS.md)."""
+    """resiliparse_article on the article's body container (body_container), headed by the page's first <h1>
+    when the container does not hold it; on the whole page when no container qualifies. Better on both page
+    sets than resiliparse_article, at about twice its time (bench/bench_extract.py, BENCHMARKS.md)."""
+    from resiliparse.parse.html import HTMLTree
+
+    return body_article(HTMLTree.parse(html))[0]
+
+
+def body_article(tree) -> tuple[str, object]:
+    """resiliparse_body's text of a parsed page, and the body container it read (None for the whole page)."""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    whole = extract_plain_text(tree, main_content=True, comments=False)
+    container, text = body_container(tree, whole)
+    if container is None:
+        return article_span(whole), None
+    title = page_title(tree)
+    return article_span(f"{title}\n\n{text}" if title and title not in text else text), container
+
+
+def body_container(tree, whole: str):
+    """The article's body container, found as trafilatura finds it: the first stage's match that holds at
+    least `_BODY_MIN_SHARE` of `whole`, the page's main content; with its main content, or (None, "")."""
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
-    tree = HTMLTree.parse(html)
-    whole = extract_plain_text(tree, main_content=True, comments=False)
-    page = tree.body
-    for selector in _BODY_SELECTORS if page is not None else ():
-        container = page.query_selector(selector)
-        if container is None:
-            continue
+    for container in stage_containers(tree):
         # extract_plain_text takes a whole tree, not a node
         text = extract_plain_text(HTMLTree.parse(container.html), main_content=True, comments=False)
         if text and len(text) >= _BODY_MIN_SHARE * len(whole):
-            heading = page.query_selector("h1")
-            title = heading.text.strip() if heading is not None else ""
-            return article_span(f"{title}\n\n{text}" if title and title not in text else text)
-    return article_span(whole)
+            return container, text
+    return None, ""
+
+
+def stage_containers(tree):
+    """For each stage of trafilatura's body selectors in turn, its first match in the page's body."""
+    page = tree.body
+    for selector in _BODY_SELECTORS if page is not None else ():
+        container = page.query_selector(selector)
+        if container is not None:
+            yield container
+
+
+def page_title(tree) -> str:
+    """The text of the page's first <h1>, or ""."""
+    heading = tree.body.query_selector("h1") if tree.body is not None else None
+    return heading.text.strip() if heading is not None else ""
 
 
 def article_span(text: str) -> str:
