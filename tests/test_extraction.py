@@ -7,10 +7,11 @@ import pytest
 from conftest import DEMO_DATA
 from helpers_extract import POISONED_PAGE_MARK, POISONED_PAGE_URL, TEST_EXTRACTORS
 from helpers_io import REPO_DATA, source, split
+from resiliparse.parse.html import HTMLTree
 
 from curation.errors import InputError
 from curation.readers import extract, extract_isolated, read_source_file
-from curation.readers.extract import article_span, extractor, resiliparse_main_content
+from curation.readers.extract import article_span, body_article, extractor, resiliparse_main_content
 from curation.readers.extract_isolated import ExtractFailure, IsolatedExtractor
 
 SAMPLE_WARC = DEMO_DATA / "warc" / "sample-0000.warc.gz"
@@ -149,12 +150,15 @@ def test_body_extractor_reads_the_article_container_under_the_page_title(sample_
         "Artificial intelligence, human computer interaction, natural language processing\n\n"
     )
     assert article.endswith(body[len("Dan Weld") :])
+    text, container = body_article(HTMLTree.parse(page))
+    assert text == body and container.tag == "div" and container.getattr("class") == "content"
 
 
 def test_body_extractor_falls_back_to_the_whole_page_without_a_body_container(sample_pages):
     # maria-antoniak.github.io/2020/03/25/pip.html has no container named as an article's body.
     (page,) = [html for html in sample_pages if "<title>Make Your Project Pippable" in html]
     assert extractor("resiliparse_body")(page) == extractor("resiliparse_article")(page)
+    assert body_article(HTMLTree.parse(page))[1] is None
 
 
 def test_text_without_prose_lines_is_kept_whole():
