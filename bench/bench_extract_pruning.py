@@ -134,24 +134,44 @@ CANDIDATES = {
 }
 
 
-def main() -> None:
+def page_sets() -> dict[str, list]:
+    """trafilatura's pages in two halves (sorted by file name: even indexes to tune on, odd ones held out),
+    then Readability's pages."""
     pages = sorted(trafilatura_pages(), key=lambda page: page[1]["file"])
-    halves, readability = {"tuning half": pages[0::2], "held-out half": pages[1::2]}, readability_pages()
-    print(
-        "| candidate | tuning half F1 (P / R) | held-out half F1 (P / R) | readability token F1 | pages/s per core |"
-    )
-    print("|---|---|---|---|---|")
+    return {"tuning half": pages[0::2], "held-out half": pages[1::2], "readability": readability_pages()}
+
+
+def measured(fn, sets: dict[str, list]) -> dict[str, tuple[list[str], list[float]]]:
+    """Each set's texts and CPU seconds per page."""
+    return {name: timed(fn, [html for html, _ in pages]) for name, pages in sets.items()}
+
+
+def table_row(label: str, outputs: dict[str, tuple[list[str], list[float]]], sets: dict[str, list]) -> str:
+    cells, texts_both, pages_both = [], [], []
+    for name, pages in sets.items():
+        texts = outputs[name][0]
+        if name == "readability":
+            cells.append(f"{token_scores(texts, pages)['f1']:.3f}")
+            continue
+        scores = snippet_scores(texts, pages)
+        cells.append(f"{scores['f1']:.3f} ({scores['precision']:.3f} / {scores['recall']:.3f})")
+        texts_both, pages_both = texts_both + texts, pages_both + pages
+    cells.insert(2, f"{snippet_scores(texts_both, pages_both)['f1']:.3f}")
+    pages_per_second = sum(map(len, sets.values())) / sum(sum(seconds) for _, seconds in outputs.values())
+    return f"| {label} | {' | '.join(cells)} | {pages_per_second:.0f} |"
+
+
+TABLE_HEAD = (
+    "| candidate | tuning half F1 (P / R) | held-out half F1 (P / R) | both halves F1 | readability token F1 "
+    "| pages/s per core |\n|---|---|---|---|---|---|"
+)
+
+
+def main() -> None:
+    sets = page_sets()
+    print(TABLE_HEAD)
     for label, fn in CANDIDATES.items():
-        cells, seconds, count = [], 0.0, 0
-        for half in halves.values():
-            texts, spent = timed(fn, [html for html, _ in half])
-            scores = snippet_scores(texts, half)
-            cells.append(f"{scores['f1']:.3f} ({scores['precision']:.3f} / {scores['recall']:.3f})")
-            seconds, count = seconds + sum(spent), count + len(half)
-        texts, spent = timed(fn, [html for html, _ in readability])
-        cells.append(f"{token_scores(texts, readability)['f1']:.3f}")
-        seconds, count = seconds + sum(spent), count + len(readability)
-        print(f"| {label} | {' | '.join(cells)} | {count / seconds:.0f} |", flush=True)
+        print(table_row(label, measured(fn, sets), sets), flush=True)
     print(f"{datetime.date.today()}, load average {os.getloadavg()[0]:.1f}")
 
 
