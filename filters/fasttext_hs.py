@@ -13,7 +13,7 @@ import re
 import struct
 from collections.abc import Sequence
 from decimal import Decimal, localcontext
-from itertools import chain
+from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -26,10 +26,10 @@ _HIERARCHICAL_SOFTMAX = 1
 _SUPERVISED = 3
 _LABEL_ENTRY = 1
 EOS = "</s>"
+_EOS_ONLY = (EOS,)
 LABEL_PREFIX = "__label__"
 # fastText's word separators (`Dictionary::readWord`); all ASCII, so splitting the str splits the bytes.
 _SEPARATORS = " \n\r\t\v\f\0"
-_SPLIT = re.compile(f"[{re.escape(_SEPARATORS)}]+")
 # Where `str.split()` and fastText disagree about whitespace: text without these splits the same either way.
 _SPLITS_DIFFERENTLY = re.compile("[\x00\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 _KSUB = 256  # centroids per product-quantizer block
@@ -204,10 +204,11 @@ class HierarchicalSoftmaxPredictor:
                 self.vocabulary[word] = entry_id
         prune = reader.array(np.int32, 2 * max(prune_size, 0)).reshape(-1, 2)
         # n-gram bucket -> input row (`pushHash`): all buckets unless the model was pruned by quantizing.
-        self._row_of_bucket = np.arange(n_words, n_words + bucket, dtype=np.int64)
+        # (int32 as in fastText: half the memory for its random reads.)
+        self._row_of_bucket = np.arange(n_words, n_words + bucket, dtype=np.int32)
         if prune_size >= 0:
-            self._row_of_bucket = np.full(bucket, -1, np.int64)
-            self._row_of_bucket[prune[:, 0]] = n_words + prune[:, 1].astype(np.int64)
+            self._row_of_bucket = np.full(bucket, -1, np.int32)
+            self._row_of_bucket[prune[:, 0]] = n_words + prune[:, 1]
         self._bucket, self._minn, self._maxn = bucket, minn, maxn
         self._n_words = n_words
         self._rows = np.ascontiguousarray(_read_input_rows(reader))
@@ -225,7 +226,7 @@ class HierarchicalSoftmaxPredictor:
     def _forget_words(self) -> None:
         # Row ids of each distinct word seen so far: its slice of `_ids` is [_first[w], _first[w] + _count[w]).
         self._word_index = _WordIndex()
-        self._ids = np.zeros(0, np.int64)
+        self._ids = np.zeros(0, np.int32)
         self._first = np.zeros(0, np.int64)
         self._count = np.zeros(0, np.int64)
 
@@ -242,101 +243,106 @@ class HierarchicalSoftmaxPredictor:
     def _chunk_probabilities(self, texts: Sequence[str], splits: Sequence[list[str] | None]) -> np.ndarray:
         result = np.zeros((len(texts), len(self.labels)), np.float32)
         documents = list(map(self._tokens, texts, splits))
-        words = list(chain.from_iterable(documents))
         if len(self._word_index) > _MAX_CACHED_WORDS:
             self._forget_words()
-        # One lookup per word: a word met for the first time gets the next index, and its rows next.
-        # (`itemgetter` looks all of them up in one C loop; with one word it gives that word's index alone.)
-        word_ids = np.array(itemgetter(*words)(self._word_index), np.int64).reshape(len(words))
-        self._add_words(self._word_index.take_new())
+        # Each document's words then EOS (fastText ends every line with it).
+        words_per_doc = np.fromiter(map(len, documents), np.int64, len(documents)) + 1
+        words = chain.from_iterable(chain.from_iterable(zip(documents, repeat(_EOS_ONLY))))
+        # One lookup per word, in one C loop: a word met for the first time gets the next index, rows next.
+        base = len(self._first)
+        word_ids = np.fromiter(map(self._word_index.__getitem__, words), np.int64, int(words_per_doc.sum()))
+        new_words = self._word_index.take_new()
+        if new_words:
+            self._add_words(new_words, base)
         counts = self._count[word_ids]
         ends = np.cumsum(counts)
         positions = np.repeat(self._first[word_ids] - (ends - counts), counts) + np.arange(ends[-1])
-        rows = self._rows[self._ids[positions]]
-        words_per_doc = np.fromiter(map(len, documents), np.int64, len(documents))
+        ids = self._ids[positions]
         doc_ends = ends[np.cumsum(words_per_doc) - 1]
         doc_starts = np.concatenate(([0], doc_ends[:-1]))
         # fastText predicts nothing for a line without input rows.
         scored = np.flatnonzero(doc_ends > doc_starts)
         if not len(scored):
             return result
-        # A sum over axis 0 adds the rows one after another, as fastText's computeHidden does (reduceat
-        # and sums along the contiguous axis add pairwise, which rounds differently).
-        sums = np.stack([rows[doc_starts[i] : doc_ends[i]].sum(axis=0) for i in scored.tolist()])
+        # A reduction over axis 0 adds the rows one after another, as fastText's computeHidden does
+        # (reduceat and sums along the contiguous axis add pairwise, which rounds differently). Each
+        # document's rows are gathered on their own, so they are still in cache when summed.
+        rows, add = self._rows, np.add.reduce
+        bounds = zip(doc_starts[scored].tolist(), doc_ends[scored].tolist())
+        sums = np.stack([add(rows.take(ids[start:end], axis=0), axis=0) for start, end in bounds])
         row_counts = (doc_ends - doc_starts)[scored].astype(np.float64)
         result[scored] = self._label_probabilities(sums * (1.0 / row_counts).astype(np.float32)[:, None])
         return result
 
     @staticmethod
     def _tokens(text: str, split: list[str] | None) -> list[str]:
-        """The words fastText reads from one line (`split`: the text's `str.split()`, if at hand): labels
-        skipped, the line ends at the first EOS."""
+        """The words fastText reads from one line before its EOS (`split`: the text's `str.split()`, if at
+        hand, returned as is): labels skipped, the line ends at the first EOS."""
         if not _SPLITS_DIFFERENTLY.search(text):
             tokens = text.split() if split is None else split
         else:
-            stripped = text.strip(_SEPARATORS)
-            tokens = _SPLIT.split(stripped) if stripped else []
+            # With each of fastText's separators made a space, a split at spaces finds its words (a
+            # regular-expression split takes twice as long).
+            spaced = text
+            for separator in _SEPARATORS[1:]:
+                spaced = spaced.replace(separator, " ")
+            tokens = list(filter(None, spaced.split(" ")))
         if LABEL_PREFIX in text or EOS in text:
             tokens = [t for t in tokens if not t.startswith(LABEL_PREFIX)]
             if EOS in tokens:
-                return tokens[: tokens.index(EOS) + 1]
-        return [*tokens, EOS]  # a new list: `split` may be shared
+                return tokens[: tokens.index(EOS)]
+        return tokens
 
-    def _add_words(self, words: list[str]) -> None:
-        """Row ids of the words just indexed, in index order (each word's vocabulary id, then its kept
-        character n-grams), hashed together."""
-        if not words:
-            return
-        word_of_id, key, ids = self._char_ngram_ids(words)
-        if EOS in words:  # the end-of-line token has no character n-grams
-            keep = word_of_id != words.index(EOS)
-            word_of_id, key, ids = word_of_id[keep], key[keep], ids[keep]
-        known = [(i, self.vocabulary[w]) for i, w in enumerate(words) if w in self.vocabulary]
-        if known:
-            known_words, known_ids = np.array(known, np.int64).T
-            word_of_id = np.concatenate((known_words, word_of_id))
-            key = np.concatenate((np.full(len(known_words), -1), key))
-            ids = np.concatenate((known_ids, ids))
-        order = np.lexsort((key, word_of_id))
-        counts = np.bincount(word_of_id, minlength=len(words))
-        first = len(self._ids) + np.cumsum(counts) - counts
-        self._ids = np.concatenate((self._ids, ids[order]))
-        self._first = np.concatenate((self._first, first))
-        self._count = np.concatenate((self._count, counts))
+    def _add_words(self, words: list[str], base: int) -> None:
+        """Row ids of the words just indexed as `base`, `base` + 1..., hashed together: each word's vocabulary
+        id, then its kept character n-grams by start character, then length (`Dictionary::getSubwords`)."""
+        slots, word_starts = self._subword_slots(words)
+        # The few words in the vocabulary, found through the index.
+        known = list(self.vocabulary.keys() & words)
+        slots[word_starts[[self._word_index[w] - base for w in known]], 0] = [self.vocabulary[w] for w in known]
+        kept = np.flatnonzero(slots.ravel() >= 0)
+        # Each word's row ids: its characters' slots, from its first character to the next word's.
+        bounds = np.searchsorted(kept, np.append(word_starts, len(slots)) * slots.shape[1])
+        self._first = np.concatenate((self._first, len(self._ids) + bounds[:-1]))
+        self._count = np.concatenate((self._count, np.diff(bounds)))
+        self._ids = np.concatenate((self._ids, slots.ravel()[kept]))
 
-    def _char_ngram_ids(self, words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(word, order key, row id) of each kept n-gram of "<word>" (`Dictionary::computeSubwords`):
-        n-grams of `minn`..`maxn` UTF-8 characters, hashed with 32-bit FNV-1a over signed bytes. The hash
+    def _subword_slots(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per character of "<word>" for each word in turn (`Dictionary::computeSubwords`), the row id of the
+        kept n-gram of n characters starting there in column n (`minn` <= n <= `maxn`, within the word), -1
+        where none; column 0 is -1, left for the word's own id at its first character (the second array).
+        Characters are UTF-8 characters and n-grams are hashed with 32-bit FNV-1a over signed bytes; the hash
         of an n-gram continues the hash of its (n-1)-gram prefix with one more character."""
-        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        if self._maxn > 0:
-            encoded = [f"<{w}>".encode() for w in words]
-            data = np.frombuffer(b"".join(encoded), np.uint8)
-            signed = data.view(np.int8).astype(np.int32).view(np.uint32)
-            char_starts = np.flatnonzero((data & 0xC0) != 0x80)
-            char_bytes = np.diff(np.append(char_starts, len(data)))
-            word_of_char = np.repeat(np.arange(len(words)), list(map(len, encoded)))[char_starts]
-            n_chars = len(char_starts)
-            hashes = np.full(n_chars, _FNV_OFFSET, np.uint32)
-            multi_byte = np.flatnonzero(char_bytes > 1)
-            for n in range(1, self._maxn + 1):
-                # The n-gram starting at character i ends with character i + n - 1 (`last`).
-                count = n_chars - n + 1
-                last_starts = char_starts[n - 1 :]
-                hashes = (hashes[:count] ^ signed[last_starts]) * _FNV_PRIME
-                ends_multi_byte = multi_byte[multi_byte >= n - 1] - (n - 1)
-                for extra in range(1, 4):  # continuation bytes of multi-byte characters
-                    more = ends_multi_byte[char_bytes[ends_multi_byte + n - 1] > extra]
-                    hashes[more] = (hashes[more] ^ signed[last_starts[more] + extra]) * _FNV_PRIME
-                if n < self._minn:
-                    continue
+        # A str's length counts code points, each one UTF-8 character.
+        lengths = np.fromiter(map(len, words), np.int64, len(words)) + 2
+        word_starts = np.cumsum(lengths) - lengths
+        n_chars = int(lengths.sum())
+        slots = np.full((n_chars, self._maxn + 1), -1, np.int32)
+        if self._maxn < 1:
+            return slots, word_starts
+        data = np.frombuffer(f"<{'><'.join(words)}>".encode(), np.uint8)
+        signed = data.view(np.int8).astype(np.int32).view(np.uint32)
+        char_starts = np.flatnonzero((data & 0xC0) != 0x80)
+        char_bytes = np.diff(np.append(char_starts, len(data)))
+        word_of_char = np.repeat(np.arange(len(words)), lengths)
+        # Characters with continuation bytes: more than 1, 2, 3 bytes.
+        longer_than = [np.flatnonzero(char_bytes > extra) for extra in range(1, 4)]
+        hashes = np.full(n_chars, _FNV_OFFSET, np.uint32)
+        for n in range(1, self._maxn + 1):
+            # The n-gram starting at character i ends with character i + n - 1 (`last`).
+            count = n_chars - n + 1
+            last_starts = char_starts[n - 1 :]
+            hashes = (hashes[:count] ^ signed[last_starts]) * _FNV_PRIME
+            for extra, longer in enumerate(longer_than, 1):
+                more = longer[np.searchsorted(longer, n - 1) :] - (n - 1)
+                hashes[more] = (hashes[more] ^ signed[last_starts[more] + extra]) * _FNV_PRIME
+            if n >= self._minn:
                 rows = self._row_of_bucket[hashes % np.uint32(self._bucket)]
-                kept = np.flatnonzero((word_of_char[:count] == word_of_char[n - 1 :]) & (rows >= 0))
-                found.append((word_of_char[kept], kept * (self._maxn + 1) + n, rows[kept]))
-        if not found:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
-        word_of_id, key, ids = (np.concatenate(parts) for parts in zip(*found))
-        return word_of_id, key, ids
+                slots[:count, n] = np.where(word_of_char[:count] == word_of_char[n - 1 :], rows, -1)
+        if EOS in words:  # the end-of-line token has no character n-grams
+            eos = words.index(EOS)
+            slots[word_starts[eos] : word_starts[eos] + lengths[eos]] = -1
+        return slots, word_starts
 
     def _label_probabilities(self, hidden: np.ndarray) -> np.ndarray:
         """fastText's depth-first walk of the label tree (`HierarchicalSoftmaxLoss::dfs`, threshold 0), for
