@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal, localcontext
 from itertools import chain, repeat
 from operator import itemgetter
@@ -204,11 +204,13 @@ class HierarchicalSoftmaxPredictor:
                 self.vocabulary[word] = entry_id
         prune = reader.array(np.int32, 2 * max(prune_size, 0)).reshape(-1, 2)
         # n-gram bucket -> input row (`pushHash`): all buckets unless the model was pruned by quantizing.
-        # (int32 as in fastText: half the memory for its random reads.)
         self._row_of_bucket = np.arange(n_words, n_words + bucket, dtype=np.int32)
         if prune_size >= 0:
             self._row_of_bucket = np.full(bucket, -1, np.int32)
             self._row_of_bucket[prune[:, 0]] = n_words + prune[:, 1]
+        # Whether a bucket has a row: a table small enough to stay in cache, read for every n-gram, where
+        # the rows are read only for the n-grams that have one (about one in eight for lid.176).
+        self._bucket_kept = self._row_of_bucket >= 0
         self._bucket, self._minn, self._maxn = bucket, minn, maxn
         self._n_words = n_words
         self._rows = np.ascontiguousarray(_read_input_rows(reader))
@@ -230,9 +232,11 @@ class HierarchicalSoftmaxPredictor:
         self._first = np.zeros(0, np.int64)
         self._count = np.zeros(0, np.int64)
 
-    def probabilities(self, texts: Sequence[str], splits: Sequence[list[str]] | None = None) -> np.ndarray:
-        """`splits`, when given, holds each text's `str.split()`, so a text split for other uses is not split
-        again."""
+    def probabilities(
+        self, texts: Sequence[str], splits: Sequence[Callable[[], list[str]]] | None = None
+    ) -> np.ndarray:
+        """`splits`, when given, gives each text's `str.split()` on demand, so a text split for other uses is
+        not split again (and a text fastText splits otherwise is not split for it)."""
         splits = [None] * len(texts) if splits is None else splits
         chunks = [
             self._chunk_probabilities(texts[i : i + _CHUNK_TEXTS], splits[i : i + _CHUNK_TEXTS])
@@ -240,7 +244,9 @@ class HierarchicalSoftmaxPredictor:
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
 
-    def _chunk_probabilities(self, texts: Sequence[str], splits: Sequence[list[str] | None]) -> np.ndarray:
+    def _chunk_probabilities(
+        self, texts: Sequence[str], splits: Sequence[Callable[[], list[str]] | None]
+    ) -> np.ndarray:
         result = np.zeros((len(texts), len(self.labels)), np.float32)
         documents = list(map(self._tokens, texts, splits))
         if len(self._word_index) > _MAX_CACHED_WORDS:
@@ -275,11 +281,11 @@ class HierarchicalSoftmaxPredictor:
         return result
 
     @staticmethod
-    def _tokens(text: str, split: list[str] | None) -> list[str]:
-        """The words fastText reads from one line before its EOS (`split`: the text's `str.split()`, if at
-        hand, returned as is): labels skipped, the line ends at the first EOS."""
+    def _tokens(text: str, split: Callable[[], list[str]] | None) -> list[str]:
+        """The words fastText reads from one line before its EOS (`split`: gives the text's `str.split()`, used
+        as is): labels skipped, the line ends at the first EOS."""
         if not _SPLITS_DIFFERENTLY.search(text):
-            tokens = text.split() if split is None else split
+            tokens = text.split() if split is None else split()
         else:
             # With each of fastText's separators made a space, a split at spaces finds its words (a
             # regular-expression split takes twice as long).
@@ -296,7 +302,7 @@ class HierarchicalSoftmaxPredictor:
     def _add_words(self, words: list[str], base: int) -> None:
         """Row ids of the words just indexed as `base`, `base` + 1..., hashed together: each word's vocabulary
         id, then its kept character n-grams by start character, then length (`Dictionary::getSubwords`)."""
-        slots, word_starts = self._subword_slots(words)
+        slots, word_starts = self._subword_slots(words, base)
         # The few words in the vocabulary, found through the index.
         known = list(self.vocabulary.keys() & words)
         slots[word_starts[[self._word_index[w] - base for w in known]], 0] = [self.vocabulary[w] for w in known]
@@ -307,7 +313,7 @@ class HierarchicalSoftmaxPredictor:
         self._count = np.concatenate((self._count, np.diff(bounds)))
         self._ids = np.concatenate((self._ids, slots.ravel()[kept]))
 
-    def _subword_slots(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _subword_slots(self, words: list[str], base: int) -> tuple[np.ndarray, np.ndarray]:
         """Per character of "<word>" for each word in turn (`Dictionary::computeSubwords`), the row id of the
         kept n-gram of n characters starting there in column n (`minn` <= n <= `maxn`, within the word), -1
         where none; column 0 is -1, left for the word's own id at its first character (the second array).
@@ -324,7 +330,8 @@ class HierarchicalSoftmaxPredictor:
         signed = data.view(np.int8).astype(np.int32).view(np.uint32)
         char_starts = np.flatnonzero((data & 0xC0) != 0x80)
         char_bytes = np.diff(np.append(char_starts, len(data)))
-        word_of_char = np.repeat(np.arange(len(words)), lengths)
+        # Characters from each one to the end of its word, itself included: an n-gram fits when n or more.
+        to_word_end = np.repeat(word_starts + lengths, lengths) - np.arange(n_chars)
         # Characters with continuation bytes: more than 1, 2, 3 bytes.
         longer_than = [np.flatnonzero(char_bytes > extra) for extra in range(1, 4)]
         hashes = np.full(n_chars, _FNV_OFFSET, np.uint32)
@@ -337,10 +344,11 @@ class HierarchicalSoftmaxPredictor:
                 more = longer[np.searchsorted(longer, n - 1) :] - (n - 1)
                 hashes[more] = (hashes[more] ^ signed[last_starts[more] + extra]) * _FNV_PRIME
             if n >= self._minn:
-                rows = self._row_of_bucket[hashes % np.uint32(self._bucket)]
-                slots[:count, n] = np.where(word_of_char[:count] == word_of_char[n - 1 :], rows, -1)
-        if EOS in words:  # the end-of-line token has no character n-grams
-            eos = words.index(EOS)
+                buckets = (hashes % np.uint32(self._bucket)).astype(np.intp)
+                kept = np.flatnonzero(self._bucket_kept.take(buckets) & (to_word_end[:count] >= n))
+                slots[kept, n] = self._row_of_bucket.take(buckets.take(kept))
+        eos = self._word_index.get(EOS, -1) - base
+        if 0 <= eos < len(words):  # the end-of-line token has no character n-grams
             slots[word_starts[eos] : word_starts[eos] + lengths[eos]] = -1
         return slots, word_starts
 

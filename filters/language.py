@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -90,8 +91,10 @@ class LanguageFilter:
         """Labels, and per text the probability fastText's `predict(k=-1)` gives each (0 when not given)."""
         texts = [v.text for v in views]
         if self._predictor is not None:
-            # The whitespace split is the word split's too (`TextView.chunks`): made once for both.
-            return self._predictor.labels, self._predictor.probabilities(texts, [v.chunks for v in views])
+            # The whitespace split is the word split's too (`TextView.chunks`): made once for both, and only
+            # for a text fastText splits the same way (or a later filter asks).
+            splits = [partial(getattr, v, "chunks") for v in views]
+            return self._predictor.labels, self._predictor.probabilities(texts, splits)
         labels = [label.removeprefix(_LABEL_PREFIX) for label in self._model.labels]
         column = {label: i for i, label in enumerate(labels)}
         probabilities = np.zeros((len(texts), len(labels)), np.float32)
