@@ -213,7 +213,10 @@ class HierarchicalSoftmaxPredictor:
         self._bucket_kept = self._row_of_bucket >= 0
         self._bucket, self._minn, self._maxn = bucket, minn, maxn
         self._n_words = n_words
-        self._rows = np.ascontiguousarray(_read_input_rows(reader))
+        input_rows = _read_input_rows(reader)
+        # A zero row after the model's, to pad documents summed together (`_row_sums`).
+        self._zero_row = len(input_rows)
+        self._rows = np.concatenate((input_rows, np.zeros((1, dim), np.float32)))
         (quantized_output,) = reader.take("?")
         if quantized_output:
             raise UnsupportedModel("quantized output matrix")
@@ -270,15 +273,26 @@ class HierarchicalSoftmaxPredictor:
         scored = np.flatnonzero(doc_ends > doc_starts)
         if not len(scored):
             return result
-        # A reduction over axis 0 adds the rows one after another, as fastText's computeHidden does
-        # (reduceat and sums along the contiguous axis add pairwise, which rounds differently). Each
-        # document's rows are gathered on their own, so they are still in cache when summed.
-        rows, add = self._rows, np.add.reduce
-        bounds = zip(doc_starts[scored].tolist(), doc_ends[scored].tolist())
-        sums = np.stack([add(rows.take(ids[start:end], axis=0), axis=0) for start, end in bounds])
+        sums = self._row_sums(ids, doc_starts[scored], doc_ends[scored])
         row_counts = (doc_ends - doc_starts)[scored].astype(np.float64)
         result[scored] = self._label_probabilities(sums * (1.0 / row_counts).astype(np.float32)[:, None])
         return result
+
+    def _row_sums(self, ids: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Per document, its rows `ids[start:end]` added one after another from zero, as fastText's
+        computeHidden does (reduceat and sums along the contiguous axis add pairwise, which rounds
+        differently). Documents within a factor of two in length are summed together, one row of each at
+        a time, the shorter ones padded with zero rows: from zero no partial sum is -0, so x + 0 == x."""
+        lengths = ends - starts
+        order = np.argsort(lengths, kind="stable")
+        length_class = np.frexp(lengths[order].astype(np.float64))[1]
+        padded_ids = np.append(ids, self._zero_row)
+        sums = np.empty((len(starts), self._rows.shape[1]), np.float32)
+        for group in np.split(order, np.flatnonzero(np.diff(length_class)) + 1):
+            steps = np.arange(lengths[group[-1]])[:, None]
+            row_ids = padded_ids.take(np.where(steps < lengths[group], starts[group] + steps, len(ids)))
+            sums[group] = np.add.reduce(self._rows.take(row_ids, axis=0), axis=0, initial=np.float32(0))
+        return sums
 
     @staticmethod
     def _tokens(text: str, split: Callable[[], list[str]] | None) -> list[str]:
