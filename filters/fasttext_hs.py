@@ -316,36 +316,45 @@ class HierarchicalSoftmaxPredictor:
     def _add_words(self, words: list[str], base: int) -> None:
         """Row ids of the words just indexed as `base`, `base` + 1..., hashed together: each word's vocabulary
         id, then its kept character n-grams by start character, then length (`Dictionary::getSubwords`)."""
-        slots, word_starts = self._subword_slots(words, base)
-        # The few words in the vocabulary, found through the index.
-        known = list(self.vocabulary.keys() & words)
-        slots[word_starts[[self._word_index[w] - base for w in known]], 0] = [self.vocabulary[w] for w in known]
-        kept = np.flatnonzero(slots.ravel() >= 0)
-        # Each word's row ids: its characters' slots, from its first character to the next word's.
-        bounds = np.searchsorted(kept, np.append(word_starts, len(slots)) * slots.shape[1])
-        self._first = np.concatenate((self._first, len(self._ids) + bounds[:-1]))
-        self._count = np.concatenate((self._count, np.diff(bounds)))
-        self._ids = np.concatenate((self._ids, slots.ravel()[kept]))
+        bounds, found = self._subword_rows(words, base)
+        # The few words in the vocabulary, found through the index: their id comes first, at their "<".
+        known = list(filter(self.vocabulary.__contains__, words))
+        own_chars = bounds[[self._word_index[w] - base for w in known]]
+        found.insert(0, (own_chars, np.array([self.vocabulary[w] for w in known], np.int32)))
+        # Each character's entries in a block, in the order of `found` (length), blocks in character order.
+        per_char = np.bincount(np.concatenate([chars for chars, _ in found]), minlength=bounds[-1])
+        before = np.concatenate(([0], np.cumsum(per_char)))
+        ids = np.empty(before[-1], np.int32)
+        place = before[:-1].copy()
+        for chars, rows in found:  # a character at most once in each
+            ids[place[chars]] = rows
+            place[chars] += 1
+        self._first = np.concatenate((self._first, len(self._ids) + before[bounds[:-1]]))
+        self._count = np.concatenate((self._count, np.diff(before[bounds])))
+        self._ids = np.concatenate((self._ids, ids))
 
-    def _subword_slots(self, words: list[str], base: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per character of "<word>" for each word in turn (`Dictionary::computeSubwords`), the row id of the
-        kept n-gram of n characters starting there in column n (`minn` <= n <= `maxn`, within the word), -1
-        where none; column 0 is -1, left for the word's own id at its first character (the second array).
-        Characters are UTF-8 characters and n-grams are hashed with 32-bit FNV-1a over signed bytes; the hash
-        of an n-gram continues the hash of its (n-1)-gram prefix with one more character."""
+    def _subword_rows(self, words: list[str], base: int) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        """The kept character n-grams of "<word>" for each word in turn (`Dictionary::computeSubwords`): the
+        words' first characters and the end (in characters), and per length n (`minn`..`maxn`) the start
+        character and row id of each n-gram of n characters, within a word, that has a row. Characters are
+        UTF-8 characters, and n-grams are hashed with 32-bit FNV-1a over signed bytes; the hash of an n-gram
+        continues the hash of its (n-1)-gram prefix with one more character."""
         # A str's length counts code points, each one UTF-8 character.
         lengths = np.fromiter(map(len, words), np.int64, len(words)) + 2
-        word_starts = np.cumsum(lengths) - lengths
-        n_chars = int(lengths.sum())
-        slots = np.full((n_chars, self._maxn + 1), -1, np.int32)
+        bounds = np.concatenate(([0], np.cumsum(lengths)))
+        n_chars = int(bounds[-1])
+        found: list[tuple[np.ndarray, np.ndarray]] = []
         if self._maxn < 1:
-            return slots, word_starts
+            return bounds, found
         data = np.frombuffer(f"<{'><'.join(words)}>".encode(), np.uint8)
         signed = data.view(np.int8).astype(np.int32).view(np.uint32)
         char_starts = np.flatnonzero((data & 0xC0) != 0x80)
         char_bytes = np.diff(np.append(char_starts, len(data)))
         # Characters from each one to the end of its word, itself included: an n-gram fits when n or more.
-        to_word_end = np.repeat(word_starts + lengths, lengths) - np.arange(n_chars)
+        to_word_end = np.repeat(bounds[1:], lengths) - np.arange(n_chars)
+        eos = self._word_index.get(EOS, -1) - base
+        if 0 <= eos < len(words):  # the end-of-line token has no character n-grams
+            to_word_end[bounds[eos] : bounds[eos + 1]] = 0
         # Characters with continuation bytes: more than 1, 2, 3 bytes.
         longer_than = [np.flatnonzero(char_bytes > extra) for extra in range(1, 4)]
         hashes = np.full(n_chars, _FNV_OFFSET, np.uint32)
@@ -360,11 +369,8 @@ class HierarchicalSoftmaxPredictor:
             if n >= self._minn:
                 buckets = (hashes % np.uint32(self._bucket)).astype(np.intp)
                 kept = np.flatnonzero(self._bucket_kept.take(buckets) & (to_word_end[:count] >= n))
-                slots[kept, n] = self._row_of_bucket.take(buckets.take(kept))
-        eos = self._word_index.get(EOS, -1) - base
-        if 0 <= eos < len(words):  # the end-of-line token has no character n-grams
-            slots[word_starts[eos] : word_starts[eos] + lengths[eos]] = -1
-        return slots, word_starts
+                found.append((kept, self._row_of_bucket.take(buckets.take(kept))))
+        return bounds, found
 
     def _label_probabilities(self, hidden: np.ndarray) -> np.ndarray:
         """fastText's depth-first walk of the label tree (`HierarchicalSoftmaxLoss::dfs`, threshold 0), for
