@@ -14,7 +14,6 @@ import struct
 from collections.abc import Callable, Sequence
 from decimal import Decimal, localcontext
 from itertools import chain, repeat
-from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -216,7 +215,7 @@ class HierarchicalSoftmaxPredictor:
         input_rows = _read_input_rows(reader)
         # A zero row after the model's, to pad documents summed together (`_row_sums`).
         self._zero_row = len(input_rows)
-        self._rows = np.concatenate((input_rows, np.zeros((1, dim), np.float32)))
+        self._rows = np.concatenate((input_rows, np.zeros((1, input_rows.shape[1]), np.float32)))
         (quantized_output,) = reader.take("?")
         if quantized_output:
             raise UnsupportedModel("quantized output matrix")
@@ -304,7 +303,7 @@ class HierarchicalSoftmaxPredictor:
             # With each of fastText's separators made a space, a split at spaces finds its words (a
             # regular-expression split takes twice as long).
             spaced = text
-            for separator in _SEPARATORS[1:]:
+            for separator in _SEPARATORS.replace(" ", ""):
                 spaced = spaced.replace(separator, " ")
             tokens = list(filter(None, spaced.split(" ")))
         if LABEL_PREFIX in text or EOS in text:
@@ -333,7 +332,9 @@ class HierarchicalSoftmaxPredictor:
         self._count = np.concatenate((self._count, np.diff(before[bounds])))
         self._ids = np.concatenate((self._ids, ids))
 
-    def _subword_rows(self, words: list[str], base: int) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    def _subword_rows(
+        self, words: list[str], base: int
+    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         """The kept character n-grams of "<word>" for each word in turn (`Dictionary::computeSubwords`): the
         words' first characters and the end (in characters), and per length n (`minn`..`maxn`) the start
         character and row id of each n-gram of n characters, within a word, that has a row. Characters are
