@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 import struct
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal, localcontext
-from itertools import chain, repeat
+from itertools import chain, count, islice, repeat
 from pathlib import Path
 
 import numpy as np
@@ -155,23 +156,6 @@ def _hs_tree(counts: Sequence[int]) -> tuple[list[int], list[int]]:
     return left, right
 
 
-class _WordIndex(dict):
-    """Word -> index in order of first sight; the words indexed since the last `take_new`, in that order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._new: list[str] = []
-
-    def __missing__(self, word: str) -> int:
-        index = self[word] = len(self)
-        self._new.append(word)
-        return index
-
-    def take_new(self) -> list[str]:
-        new, self._new = self._new, []
-        return new
-
-
 class HierarchicalSoftmaxPredictor:
     """`probabilities(texts)`: per text and label (`labels`), the float32 probability fastText's
     `predict(k=-1)` gives it, or 0 for a label it does not return (below 1e-5 along the tree; every label of
@@ -229,7 +213,8 @@ class HierarchicalSoftmaxPredictor:
 
     def _forget_words(self) -> None:
         # Row ids of each distinct word seen so far: its slice of `_ids` is [_first[w], _first[w] + _count[w]).
-        self._word_index = _WordIndex()
+        # Word -> index in order of first sight: a word met for the first time gets the next index (in C).
+        self._word_index: defaultdict[str, int] = defaultdict(count().__next__)
         self._ids = np.zeros(0, np.int32)
         self._first = np.zeros(0, np.int64)
         self._count = np.zeros(0, np.int64)
@@ -256,12 +241,12 @@ class HierarchicalSoftmaxPredictor:
         # Each document's words then EOS (fastText ends every line with it).
         words_per_doc = np.fromiter(map(len, documents), np.int64, len(documents)) + 1
         words = chain.from_iterable(chain.from_iterable(zip(documents, repeat(_EOS_ONLY))))
-        # One lookup per word, in one C loop: a word met for the first time gets the next index, rows next.
-        base = len(self._first)
+        # One lookup per word, in one C loop; then the rows of the words met for the first time, the last
+        # ones indexed.
+        base = len(self._word_index)
         word_ids = np.fromiter(map(self._word_index.__getitem__, words), np.int64, int(words_per_doc.sum()))
-        new_words = self._word_index.take_new()
-        if new_words:
-            self._add_words(new_words, base)
+        if len(self._word_index) > base:
+            self._add_words(list(islice(reversed(self._word_index), len(self._word_index) - base))[::-1], base)
         counts = self._count[word_ids]
         ends = np.cumsum(counts)
         positions = np.repeat(self._first[word_ids] - (ends - counts), counts) + np.arange(ends[-1])
