@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from filters.decontaminate.index import JOINED_FORM, DecontaminationIndex
+from filters.decontaminate.index import JOINED_FORM, DecontaminationIndex, filter_may_contain
 from filters.decontaminate.keys import window_keys, word_keys
-from filters.decontaminate.words import normalized_words, normalized_words_with_offsets, word_spans
+from filters.decontaminate.words import normalized_words, normalized_words_with_offsets, word_spans_of_texts
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,21 +41,22 @@ class Match:
         }
 
 
-def _tables(index: DecontaminationIndex) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-    """(window length, sorted keys, items, positions in item) of the n-gram and anchor postings."""
+def _tables(index: DecontaminationIndex) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """(window length, Bloom filter, sorted keys, items, positions in item) of the n-gram and anchor
+    postings."""
     return [
-        (index.ngram, index.ngram_keys, index.ngram_items, index.ngram_positions),
-        (index.anchor_words, index.anchor_keys, index.anchor_items, index.anchor_positions),
+        (index.ngram, index.key_filter, index.ngram_keys, index.ngram_items, index.ngram_positions),
+        (index.anchor_words, index.anchor_filter, index.anchor_keys, index.anchor_items, index.anchor_positions),
     ]
 
 
 def _present(
-    index: DecontaminationIndex, table: np.ndarray, keys: np.ndarray, starts: np.ndarray
+    bit_filter: np.ndarray, table: np.ndarray, keys: np.ndarray, starts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The keys (and their window starts) that are in `table`: a Bloom test first, then a binary search."""
     if len(keys) == 0 or len(table) == 0:
         return keys[:0], starts[:0]
-    maybe = index.may_contain(keys)
+    maybe = filter_may_contain(bit_filter, keys)
     keys, starts = keys[maybe], starts[maybe]
     pos = np.minimum(np.searchsorted(table, keys), len(table) - 1)
     found = table[pos] == keys
@@ -67,8 +68,8 @@ def _hits(index: DecontaminationIndex, word_ids: np.ndarray) -> tuple[np.ndarray
     tables = _tables(index)
     windows = window_keys(index.word_hashes[word_ids], word_ids != 0, [t[0] for t in tables])
     items, doc_pos, item_pos = [], [], []
-    for length, table, table_items, table_positions in tables:
-        keys, starts = _present(index, table, *windows[length])
+    for length, bit_filter, table, table_items, table_positions in tables:
+        keys, starts = _present(bit_filter, table, *windows[length])
         if len(keys) == 0:
             continue
         left = np.searchsorted(table, keys, "left")
@@ -84,24 +85,54 @@ def _hits(index: DecontaminationIndex, word_ids: np.ndarray) -> tuple[np.ndarray
     return np.concatenate(items).astype(np.int64), np.concatenate(doc_pos), np.concatenate(item_pos)
 
 
-def _may_contain_item(index: DecontaminationIndex, text: str) -> bool:
-    """False when no window of the text has an indexed key, so it holds no eval item: decided from keys
-    computed straight from the text's code points, with no word list or vocabulary lookup. A window with
-    a word outside the vocabulary gets a key the index lacks (but for a 2^-64 chance, which only sends the
-    text on to the exact path), so every text this passes holds no key the exact path would find."""
+# Texts screened together hold at most this many characters (a longer text is screened alone): the key
+# tables of keys.py grow with the characters hashed at once, and are kept for reuse.
+_SCREEN_CHARS = 1 << 19
+
+
+def _may_contain_items(index: DecontaminationIndex, texts: list[str]) -> np.ndarray:
+    """For each text, False when no window of it has an indexed key, so it holds no eval item: decided from
+    keys computed straight from the code points of many texts at once, with no word list or vocabulary
+    lookup. A window with a word outside the vocabulary gets a key the index lacks (but for a 2^-64 chance,
+    which only sends the text on to the exact path), so every text this passes holds no key the exact
+    path would find."""
     tables = _tables(index)
-    windows = window_keys(word_keys(*word_spans(text)), None, [t[0] for t in tables])
-    return any(len(_present(index, table, *windows[length])[0]) for length, table, _, _ in tables)
+    flagged = np.zeros(len(texts), bool)
+    for first, stop in _screened_together(list(map(len, texts))):
+        code_points, starts, ends, word_text = word_spans_of_texts(texts[first:stop])
+        windows = window_keys(word_keys(code_points, starts, ends), None, [t[0] for t in tables])
+        for length, bit_filter, table, _, _ in tables:
+            window_starts = _present(bit_filter, table, *windows[length])[1]
+            # A window across two texts belongs to neither.
+            text, last = word_text[window_starts], word_text[window_starts + length - 1]
+            flagged[first + text[text == last]] = True
+    return flagged
 
 
-def indexed_keys(index: DecontaminationIndex, text: str) -> np.ndarray:
-    """The distinct index keys present in a text: what the training-frequency count of n-grams counts."""
-    if not _may_contain_item(index, text):
-        return np.empty(0, np.uint64)
+def _screened_together(lengths: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs [first, stop) of texts holding at most `_SCREEN_CHARS` characters, or one text."""
+    runs, first, chars = [], 0, 0
+    for i, n in enumerate(lengths):
+        if i > first and chars + n > _SCREEN_CHARS:
+            runs.append((first, i))
+            first, chars = i, 0
+        chars += n
+    return [*runs, (first, len(lengths))] if lengths else runs
+
+
+def indexed_keys(index: DecontaminationIndex, texts: list[str]) -> list[np.ndarray]:
+    """The distinct index keys present in each text: what the training-frequency count of n-grams counts."""
+    return [
+        _indexed_keys(index, text) if may else np.empty(0, np.uint64)
+        for text, may in zip(texts, _may_contain_items(index, texts))
+    ]
+
+
+def _indexed_keys(index: DecontaminationIndex, text: str) -> np.ndarray:
     word_ids = index.word_ids(normalized_words(text))
     tables = _tables(index)
     windows = window_keys(index.word_hashes[word_ids], word_ids != 0, [t[0] for t in tables])
-    found = [_present(index, table, *windows[length])[0] for length, table, _, _ in tables]
+    found = [_present(bit_filter, table, *windows[length])[0] for length, bit_filter, table, _, _ in tables]
     return np.unique(np.concatenate(found))
 
 
@@ -129,8 +160,18 @@ def _char_starts(lengths: list[int]) -> np.ndarray:
 
 def detect(index: DecontaminationIndex, text: str, min_overlap: float = 0.9) -> list[Match]:
     """Every occurrence of an eval item in `text` whose overlap is at least `min_overlap`, in text order."""
-    if not _may_contain_item(index, text):
-        return []
+    return detect_all(index, [text], min_overlap)[0]
+
+
+def detect_all(index: DecontaminationIndex, texts: list[str], min_overlap: float = 0.9) -> list[list[Match]]:
+    """`detect` of each text, the texts screened together."""
+    return [
+        _detect(index, text, min_overlap) if may else []
+        for text, may in zip(texts, _may_contain_items(index, texts))
+    ]
+
+
+def _detect(index: DecontaminationIndex, text: str, min_overlap: float) -> list[Match]:
     # Offsets cost a second tokenization, paid only by documents with a hit.
     words, starts, ends = normalized_words_with_offsets(text)
     doc = _Words.of(index, words)

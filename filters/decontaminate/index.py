@@ -41,20 +41,41 @@ _INDEX_FORMAT = 8
 # A Bloom filter of 2^26 bits (8 MiB) probed at two places per key: with 1.9 M keys indexed about 0.3% of
 # absent keys pass it (one probe in 2^25 bits let 5% through, and their binary searches over the sorted
 # keys, each a cache miss per level, cost more than the rest of screening a document).
-_FILTER_BITS = 1 << 26
-_FILTER_MASK = np.uint64(_FILTER_BITS - 1)
+_FILTER_LOG2_BITS = 26
+# The anchors (a few tens of thousands of keys) get a filter of their own, 128 KiB, that stays in the
+# core's L2 cache, where the big one costs a cache miss per key: half the keys of a document are anchors.
+_ANCHOR_FILTER_LOG2_BITS = 20
+_BIT_MASKS = np.left_shift(np.uint8(1), np.arange(8, dtype=np.uint8))
 
 
-def _filter_bits(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A key's two places in the filter: its high bits, and bits from its middle (keys.py mixes both)."""
-    return keys >> np.uint64(64 - 26), (keys >> np.uint64(12)) & _FILTER_MASK
+def _filter_places(keys: np.ndarray, log2_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """A key's two places in a filter of 2^log2_bits bits: its high bits, and bits from its middle (keys.py
+    mixes both)."""
+    return keys >> np.uint64(64 - log2_bits), _middle_place(keys, log2_bits)
 
 
-def _bit_filter(keys: np.ndarray) -> np.ndarray:
-    bitmap = np.zeros(_FILTER_BITS, bool)
-    for bits in _filter_bits(keys):
-        bitmap[bits.astype(np.int64)] = True
+def _middle_place(keys: np.ndarray, log2_bits: int) -> np.ndarray:
+    return (keys >> np.uint64(12)) & np.uint64((1 << log2_bits) - 1)
+
+
+def _bit_filter(keys: np.ndarray, log2_bits: int) -> np.ndarray:
+    bitmap = np.zeros(1 << log2_bits, bool)
+    for places in _filter_places(keys, log2_bits):
+        bitmap[places.astype(np.int64)] = True
     return np.packbits(bitmap, bitorder="little")
+
+
+def filter_may_contain(bit_filter: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Whether each key may be one the filter was made of (`_bit_filter`); False is certain."""
+    log2_bits = (len(bit_filter) * 8).bit_length() - 1
+    found = _filter_bit(bit_filter, keys >> np.uint64(64 - log2_bits))
+    found[found] = _filter_bit(bit_filter, _middle_place(keys[found], log2_bits))
+    return found
+
+
+def _filter_bit(bit_filter: np.ndarray, places: np.ndarray) -> np.ndarray:
+    places = places.view(np.int64)  # under 2^63: a free view, where numpy would convert uint64 indices
+    return np.take(bit_filter, places >> 3) & np.take(_BIT_MASKS, places & 7) != 0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -126,16 +147,12 @@ class DecontaminationIndex:
     def key_filter(self) -> np.ndarray:
         """A two-probe Bloom filter over every key: most windows of a training
         document fail this cheap test and skip the binary search over the sorted keys."""
-        return _bit_filter(np.concatenate([self.ngram_keys, self.anchor_keys]))
+        return _bit_filter(np.concatenate([self.ngram_keys, self.anchor_keys]), _FILTER_LOG2_BITS)
 
-    def may_contain(self, keys: np.ndarray) -> np.ndarray:
-        high, middle = _filter_bits(keys)
-        found = self._filter_bit(high)
-        found[found] = self._filter_bit(middle[found])
-        return found
-
-    def _filter_bit(self, bits: np.ndarray) -> np.ndarray:
-        return (self.key_filter[bits >> np.uint64(3)] >> (bits & np.uint64(7)).astype(np.uint8)) & 1 == 1
+    @functools.cached_property
+    def anchor_filter(self) -> np.ndarray:
+        """The same over the anchor keys alone, small enough to stay in cache."""
+        return _bit_filter(self.anchor_keys, _ANCHOR_FILTER_LOG2_BITS)
 
     def save(self, f: BinaryIO) -> None:
         """Into a binary file opened for writing (the caller makes it appear whole or not at all)."""

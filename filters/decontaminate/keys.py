@@ -61,7 +61,9 @@ class _SpanSums:
     def __init__(self, values: np.ndarray, base: int):
         powers, self._inverses = _powers(base, len(values) + 1)
         self._prefix = np.zeros(len(values) + 1, np.uint64)
-        np.cumsum(values.astype(np.uint64) * powers[: len(values)], out=self._prefix[1:])
+        terms = self._prefix[1:]
+        np.multiply(values, powers[: len(values)], out=terms, dtype=np.uint64)
+        np.cumsum(terms, out=terms)
 
     def __call__(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         return (self._prefix[ends] - self._prefix[starts]) * self._inverses[starts]

@@ -21,7 +21,7 @@ from curation.document import Document
 from curation.document_files import set_aside, take_back
 from filters.decontaminate.actions import STAGE, apply_action
 from filters.decontaminate.config import DecontaminateConfig
-from filters.decontaminate.detect import detect, indexed_keys
+from filters.decontaminate.detect import detect_all, indexed_keys
 from filters.decontaminate.index import DecontaminationIndex
 from filters.decontaminate.report import EXCERPT_CHARS, DocumentMatch
 
@@ -44,8 +44,8 @@ class _IndexedKeysPerDocument(beam.DoFn):
         self._index = _load_shared(self._handle, self._index_path)
 
     def process(self, batch: list[Document]):
-        for doc in batch:
-            yield from indexed_keys(self._index, doc.text).tolist()
+        for keys in indexed_keys(self._index, [doc.text for doc in batch]):
+            yield from keys.tolist()
 
 
 class _SortedKeys(beam.CombineFn):
@@ -110,8 +110,8 @@ class _DetectAndAct(beam.DoFn):
     def process(self, set_aside_batch: str, common_keys: np.ndarray):
         index = self._evidence_index(common_keys)
         kept: list[Document] = []
-        for doc in take_back(set_aside_batch):
-            matches = detect(index, doc.text, self._config.min_overlap)
+        docs = take_back(set_aside_batch)
+        for doc, matches in zip(docs, detect_all(index, [doc.text for doc in docs], self._config.min_overlap)):
             outcome = apply_action(doc, matches, self._config)
             kept += outcome.documents
             for m in matches:

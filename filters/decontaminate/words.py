@@ -17,6 +17,7 @@ _WORD_RE = re.compile(r"[^\W_]+")
 _CHUNK_RE = re.compile(r"\S+")
 _NOT_WORD_CHAR_RE = re.compile(r"[\W_]")
 _BMP = 0x10000
+_SEPARATOR = np.zeros(1, np.uint8)  # between two texts laid end to end
 
 
 def normalized_words(text: str) -> list[str]:
@@ -29,22 +30,55 @@ def word_spans(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The words of `normalized_words` as (code points of the normalized text, start, end of each word among
     them): the same words, found with array operations instead of one string per word. Code points
     outside words are zeroed (they are never read)."""
-    if text.isascii():
-        code_points = np.frombuffer(text.encode("ascii").translate(_ASCII_WORD_CHARS_LOWERED), np.uint8)
-    else:
-        if _nfkc_changeable_char().search(text):
-            text = unicodedata.normalize("NFKC", text)
-        normalized = text.lower()
-        code_points = np.frombuffer(normalized.encode("utf-32-le", "surrogatepass"), np.uint32).copy()
+    code_points, starts, ends, _ = word_spans_of_texts([text])
+    return code_points, starts, ends
+
+
+def word_spans_of_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`word_spans` of many texts laid end to end (the ASCII ones first, a zero between two texts, so no word
+    spans two), and which text each word is from: a few array operations for a whole batch instead of a
+    few per text."""
+    ascii_texts = [i for i, t in enumerate(texts) if t.isascii()]
+    other_texts = [i for i, t in enumerate(texts) if not t.isascii()]
+    lengths = [len(texts[i]) for i in ascii_texts]
+    parts = []
+    if ascii_texts:
+        joined = "\0".join(texts[i] for i in ascii_texts).encode("ascii")
+        parts.append(np.frombuffer(joined.translate(_ASCII_WORD_CHARS_LOWERED), np.uint8))
+    if other_texts:
+        normalized = [_nfkc(texts[i]).lower() for i in other_texts]
+        lengths += map(len, normalized)
+        code_points = np.frombuffer("\0".join(normalized).encode("utf-32-le", "surrogatepass"), np.uint32)
         in_word = np.take(_word_chars(), code_points, mode="clip")
         if code_points.max() >= _BMP:
             astral = np.flatnonzero(code_points >= _BMP)
             in_word[astral] = [_WORD_RE.fullmatch(chr(c)) is not None for c in code_points[astral].tolist()]
-        code_points[~in_word] = 0
+        parts.append(code_points * in_word)
+    code_points = parts[0] if len(parts) == 1 else np.concatenate([parts[0], _SEPARATOR, parts[1]], dtype=np.uint32)
     in_word = np.zeros(len(code_points) + 2, bool)
     np.not_equal(code_points, 0, out=in_word[1:-1])
     edges = np.flatnonzero(in_word[1:] != in_word[:-1])
-    return code_points, edges[::2], edges[1::2]
+    starts, ends = edges[::2], edges[1::2]
+    # Each text starts after the previous one and its separator.
+    text_starts = np.cumsum([0] + [n + 1 for n in lengths[:-1]])
+    order = np.array(ascii_texts + other_texts, np.int64)
+    return code_points, starts, ends, order[np.searchsorted(text_starts, starts, "right") - 1]
+
+
+def _nfkc(text: str) -> str:
+    """NFKC of a text holding a non-ASCII character, computed only when it can change the text: a text
+    whose only changeable characters are compatibility characters that decompose to unchangeable ones
+    (no-break space, ellipsis, fullwidth punctuation, superscripts) gets their decompositions in place,
+    which is exactly NFKC (it decomposes them so first) at a fraction of its cost."""
+    found = set(_nfkc_changeable_char().findall(text))
+    if not found:
+        return text
+    replacements = _replacements()
+    if not all(c in replacements for c in found):
+        return unicodedata.normalize("NFKC", text)
+    for c in found:
+        text = text.replace(c, replacements[c])
+    return text
 
 
 @functools.cache
@@ -56,11 +90,11 @@ def _word_chars() -> np.ndarray:
 
 
 @functools.cache
-def _nfkc_changeable_char() -> re.Pattern:
-    """A character without which NFKC leaves a text as it is (NFKC of a whole text costs more than the rest
-    of screening it, and most texts need none): one not NFKC on its own, a combining mark, the second of
-    a canonical pair (which composes with what precedes it; Hangul vowels and trailing consonants too),
-    or any character past the Basic Multilingual Plane."""
+def _changeable_chars() -> frozenset[str]:
+    """The characters of the Basic Multilingual Plane without which NFKC leaves a text as it is (NFKC of a
+    whole text costs more than the rest of screening it, and most texts need none): one not NFKC on its
+    own, a combining mark, the second of a canonical pair (which composes with what precedes it; Hangul
+    vowels and trailing consonants too). Any character past the plane counts as one too."""
     changeable = set()
     for c in map(chr, range(0x80, _BMP)):
         if unicodedata.combining(c) or not unicodedata.is_normalized("NFKC", c):
@@ -69,8 +103,29 @@ def _nfkc_changeable_char() -> re.Pattern:
         if len(parts) == 2 and not parts[0].startswith("<"):
             changeable.add(chr(int(parts[1], 16)))
     changeable.update(map(chr, range(0x1161, 0x1176)), map(chr, range(0x11A8, 0x11C3)))
-    chars = "".join(re.escape(c) for c in sorted(changeable))
-    return re.compile(f"[{chars}\\U00010000-\\U0010FFFF]")
+    return frozenset(changeable)
+
+
+@functools.cache
+def _replacements() -> dict[str, str]:
+    """The changeable characters whose NFKD holds no changeable character, to their NFKD: a text where they
+    are the only changeable ones becomes its NFKC when each is replaced so, since NFKC decomposes first."""
+    changeable = _changeable_chars()
+    decomposed = {c: unicodedata.normalize("NFKD", c) for c in changeable}
+    return {
+        c: d for c, d in decomposed.items() if not any(x in changeable or ord(x) >= _BMP for x in d)
+    }
+
+
+def _char_class(chars: set[str] | frozenset[str]) -> re.Pattern:
+    """One of `chars`, or any character past the Basic Multilingual Plane."""
+    escaped = "".join(re.escape(c) for c in sorted(chars))
+    return re.compile(f"[{escaped}\\U00010000-\\U0010FFFF]")
+
+
+@functools.cache
+def _nfkc_changeable_char() -> re.Pattern:
+    return _char_class(_changeable_chars())
 
 
 # ASCII lowercased, with every character `_WORD_RE` leaves out of words as NUL (a bytes.translate table).
@@ -99,30 +154,60 @@ def joined_chunks(text: str) -> list[str]:
 def normalized_words_with_offsets(text: str) -> tuple[list[str], list[int], list[int]]:
     """The words of `normalized_words` with their (start, end) character offsets in `text`.
 
-    NFKC can change the length of text, so non-ASCII text is normalized one whitespace-separated chunk
-    at a time and a word from a changed chunk gets the whole chunk's offsets.
+    NFKC can change the length of text, so a whitespace-separated chunk holding a character NFKC can
+    change is normalized on its own and a word from a changed chunk gets the whole chunk's offsets. The
+    stretches between such chunks are NFKC already, and are split into words whole.
     """
     words: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
+    out = words, starts, ends
     if text.isascii():
-        for m in _WORD_RE.finditer(text.lower()):
-            words.append(m.group())
-            starts.append(m.start())
-            ends.append(m.end())
-        return words, starts, ends
-    for chunk in _CHUNK_RE.finditer(text):
-        raw = chunk.group()
-        normalized = unicodedata.normalize("NFKC", raw).lower()
-        if len(normalized) == len(raw) and unicodedata.is_normalized("NFKC", raw):
-            base = chunk.start()
-            for m in _WORD_RE.finditer(normalized):
-                words.append(m.group())
-                starts.append(base + m.start())
-                ends.append(base + m.end())
-        else:
-            for word in _WORD_RE.findall(normalized):
-                words.append(word)
-                starts.append(chunk.start())
-                ends.append(chunk.end())
-    return words, starts, ends
+        _add_plain_words(text, 0, out)
+        return out
+    position = 0
+    for chunk in _changeable_chunk().finditer(text):
+        _add_plain_words(text[position : chunk.start()], position, out)
+        _add_chunk_words(chunk.group(), chunk.start(), out)
+        position = chunk.end()
+    _add_plain_words(text[position:], position, out)
+    return out
+
+
+def _add_plain_words(stretch: str, base: int, out: tuple[list[str], list[int], list[int]]) -> None:
+    """The words of whole chunks NFKC leaves as they are: lowercasing them all at once gives each chunk's
+    lowercase (a final sigma looks no further than the whitespace around it) unless it changes a length."""
+    lowered = stretch.lower()
+    if len(lowered) != len(stretch):
+        for chunk in _CHUNK_RE.finditer(stretch):
+            _add_chunk_words(chunk.group(), base + chunk.start(), out)
+        return
+    _add_words(lowered, base, out)
+
+
+def _add_words(lowered: str, base: int, out: tuple[list[str], list[int], list[int]]) -> None:
+    """The words of normalized text that has the length of the text at `base`."""
+    words, starts, ends = out
+    for m in _WORD_RE.finditer(lowered):
+        words.append(m.group())
+        starts.append(base + m.start())
+        ends.append(base + m.end())
+
+
+def _add_chunk_words(raw: str, base: int, out: tuple[list[str], list[int], list[int]]) -> None:
+    normalized = unicodedata.normalize("NFKC", raw).lower()
+    if len(normalized) == len(raw) and unicodedata.is_normalized("NFKC", raw):
+        _add_words(normalized, base, out)
+        return
+    words, starts, ends = out
+    for word in _WORD_RE.findall(normalized):
+        words.append(word)
+        starts.append(base)
+        ends.append(base + len(raw))
+
+
+@functools.cache
+def _changeable_chunk() -> re.Pattern:
+    """A whitespace-separated chunk holding a character NFKC can change."""
+    changeable = _char_class({c for c in _changeable_chars() if not c.isspace()})
+    return re.compile(f"(?<!\\S)\\S*{changeable.pattern}\\S*")

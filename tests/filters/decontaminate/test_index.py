@@ -150,7 +150,7 @@ def test_common_keys_stop_being_evidence(tmp_path, gsm8k_head):
     path, records = gsm8k_head
     index = DecontaminationIndex.load(build_index(_config(path), tmp_path, tmp_path / "index")[0])
     text = records[3]["question"] + "\n" + records[3]["answer"]
-    keys = indexed_keys(index, text)
+    [keys] = indexed_keys(index, [text])
     assert len(keys) > 0 and detect(index, text)
     assert detect(index.without_keys(keys), text) == []
     assert detect(index.without_keys(keys[: len(keys) // 2]), text), (
