@@ -21,7 +21,7 @@ from helpers_decontaminate import (
 )
 
 from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig
-from filters.decontaminate.detect import detect
+from filters.decontaminate.detect import _may_contain_items, _screened_together, detect, detect_all
 from filters.decontaminate.evalsets import EvalItem
 from filters.decontaminate.index import DecontaminationIndex, build_index, index_items
 from filters.decontaminate.words import normalized_words
@@ -119,12 +119,16 @@ def test_short_items_match_only_whole():
 def _recall(index, web, edit: bool) -> tuple[float, list]:
     items = sample_indexed_items(800, "decontaminate-recall")
     rng = rng_for(f"decontaminate-recall-edit={edit}")
-    missed = []
-    for k, item in enumerate(items):
-        text = light_edit(render(item), rng) if edit else render(item)
-        doc = embed(web[k * 7 % len(web)], text, rng)
-        if not any((m.benchmark, m.item_id) == (item.benchmark, item.item_id) for m in detect(index, doc)):
-            missed.append((item.benchmark, item.item_id))
+    docs = [
+        embed(web[k * 7 % len(web)], light_edit(render(item), rng) if edit else render(item), rng)
+        for k, item in enumerate(items)
+    ]
+    # Screened as the pipeline screens them, a batch at a time.
+    missed = [
+        (item.benchmark, item.item_id)
+        for item, matches in zip(items, detect_all(index, docs))
+        if not any((m.benchmark, m.item_id) == (item.benchmark, item.item_id) for m in matches)
+    ]
     return 1 - len(missed) / len(items), missed
 
 
@@ -136,6 +140,36 @@ def test_recall_on_items_planted_verbatim_in_real_web_text(index, web):
 def test_recall_on_items_planted_lightly_edited_in_real_web_text(index, web):
     recall, missed = _recall(index, web, edit=True)
     assert recall >= 0.95, missed[:10]
+
+
+def test_a_batch_finds_what_each_of_its_texts_finds_alone(index, web):
+    rng = rng_for("decontaminate-batch")
+    planted = [embed(web[k * 3], light_edit(render(item), rng), rng) for k, item in enumerate(
+        sample_indexed_items(40, "decontaminate-batch"))]
+    texts = [t for pair in zip(planted, web[1::5]) for t in pair]
+    found = detect_all(index, texts)
+    assert found == [detect(index, t) for t in texts]
+    assert sum(1 for matches in found if matches) >= 38
+
+
+@pytest.mark.parametrize("second_text_ascii", [True, False])
+def test_a_window_across_two_texts_of_a_batch_counts_for_neither(index, web, second_text_ascii):
+    """The texts of a batch are hashed end to end: an item whose start ends one text and whose rest starts
+    the next is in neither (the ASCII texts are laid out first, the others after them)."""
+    item = next(i for i in sample_indexed_items(40, "decontaminate-across") if len(render(i).split()) >= 40)
+    chunks = render(item).split()
+    clean = next(t for t in web if t.isascii() and not detect(index, t))
+    first = f"{clean}\n{' '.join(chunks[:5])}"
+    second = " ".join(chunks[5:]) + ("\nThe end." if second_text_ascii else "\nFin de l\u2019histoire, caf\u00e9.")
+    assert _may_contain_items(index, [first + "\n" + second]).tolist() == [True]
+    assert _may_contain_items(index, [first, second]).tolist() == [False, True]
+    assert _may_contain_items(index, [second, first]).tolist() == [True, False]
+
+
+def test_texts_are_screened_together_up_to_a_number_of_characters(monkeypatch):
+    monkeypatch.setattr("filters.decontaminate.detect._SCREEN_CHARS", 10)
+    assert _screened_together([4, 4, 4, 20, 1, 9, 0]) == [(0, 2), (2, 3), (3, 4), (4, 7)]
+    assert _screened_together([]) == []
 
 
 def test_clean_real_documents_are_rarely_flagged(index, web):

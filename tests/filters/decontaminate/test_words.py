@@ -1,14 +1,20 @@
 """Normalization of words for contamination n-grams, and offsets that point back into the original text."""
 
+import re
+import unicodedata
+
 import pytest
 from helpers_decontaminate import require_shared, web_texts
 
 from filters.decontaminate.keys import keys_of_words, word_keys
 from filters.decontaminate.words import (
+    _nfkc,
+    _replacements,
     joined_chunks,
     normalized_words,
     normalized_words_with_offsets,
     word_spans,
+    word_spans_of_texts,
 )
 
 # Texts where NFKC changes words: compositions (e + U+0301, Hangul jamo, a Tamil vowel pair), a final sigma,
@@ -65,3 +71,34 @@ def test_word_spans_find_the_words_of_normalized_words_in_every_real_web_text():
         words = normalized_words(text)
         assert ["".join(map(chr, code_points[s:e].tolist())) for s, e in zip(starts, ends)] == words
         assert (word_keys(code_points, starts, ends) == keys_of_words(words)).all()
+
+
+def test_word_spans_of_texts_laid_end_to_end_are_each_texts_words():
+    require_shared()
+    texts = web_texts()[::4] + _UNICODE_EDGES + ["", "!!!", "\u00a0"]
+    code_points, starts, ends, word_text = word_spans_of_texts(texts)
+    words_of_text = [[] for _ in texts]
+    for s, e, t in zip(starts.tolist(), ends.tolist(), word_text.tolist()):
+        words_of_text[t].append("".join(map(chr, code_points[s:e].tolist())))
+    assert words_of_text == [normalized_words(text) for text in texts]
+
+
+@pytest.mark.parametrize("context", ["{}", "a{}b", "e\u0301{}\u0301", "\u1100{}\u1161", "\u03a3{}\u03a3 x", "{}{}"])
+def test_compatibility_characters_replaced_by_their_decomposition_give_nfkc(context):
+    """Detection skips NFKC for a text whose only changeable characters have such a replacement."""
+    for c in _replacements():
+        text = context.format(c, c)
+        assert _nfkc(text) == unicodedata.normalize("NFKC", text), hex(ord(c))
+
+
+def test_offsets_are_those_of_each_chunk_on_its_own():
+    """Offsets are defined chunk by chunk; stretches without a changeable character are split whole."""
+    require_shared()
+    for text in web_texts()[::3] + _UNICODE_EDGES + ["\u0130stanbul \u03a3\u03a3 x\u00a0\u03a3y"]:
+        by_chunk = ([], [], [])
+        for chunk in re.finditer(r"\S+", text):
+            words, starts, ends = normalized_words_with_offsets(chunk.group())
+            by_chunk[0].extend(words)
+            by_chunk[1].extend(s + chunk.start() for s in starts)
+            by_chunk[2].extend(e + chunk.start() for e in ends)
+        assert normalized_words_with_offsets(text) == by_chunk
