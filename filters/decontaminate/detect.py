@@ -46,7 +46,13 @@ def _tables(index: DecontaminationIndex) -> list[tuple[int, np.ndarray, np.ndarr
     postings."""
     return [
         (index.ngram, index.key_filter, index.ngram_keys, index.ngram_items, index.ngram_positions),
-        (index.anchor_words, index.anchor_filter, index.anchor_keys, index.anchor_items, index.anchor_positions),
+        (
+            index.anchor_words,
+            index.anchor_filter,
+            index.anchor_keys,
+            index.anchor_items,
+            index.anchor_positions,
+        ),
     ]
 
 

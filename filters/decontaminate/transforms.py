@@ -111,7 +111,9 @@ class _DetectAndAct(beam.DoFn):
         index = self._evidence_index(common_keys)
         kept: list[Document] = []
         docs = take_back(set_aside_batch)
-        for doc, matches in zip(docs, detect_all(index, [doc.text for doc in docs], self._config.min_overlap)):
+        for doc, matches in zip(
+            docs, detect_all(index, [doc.text for doc in docs], self._config.min_overlap)
+        ):
             outcome = apply_action(doc, matches, self._config)
             kept += outcome.documents
             for m in matches:
@@ -149,7 +151,8 @@ class Decontaminate(beam.PTransform):
         return (
             batches
             | "SetAsideUntilCounted" >> beam.Map(set_aside, self._work_dir, "decontaminate")
-            | "DetectAndRemove" >> beam.ParDo(
+            | "DetectAndRemove"
+            >> beam.ParDo(
                 _DetectAndAct(self._config, self._index_path, self._handle),
                 common_keys=beam.pvalue.AsSingleton(common_keys),
             ).with_outputs(REJECTIONS, EDITS, MATCHES, main=DOCUMENTS)

@@ -54,7 +54,9 @@ def word_spans_of_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.nd
             astral = np.flatnonzero(code_points >= _BMP)
             in_word[astral] = [_WORD_RE.fullmatch(chr(c)) is not None for c in code_points[astral].tolist()]
         parts.append(code_points * in_word)
-    code_points = parts[0] if len(parts) == 1 else np.concatenate([parts[0], _SEPARATOR, parts[1]], dtype=np.uint32)
+    code_points = (
+        parts[0] if len(parts) == 1 else np.concatenate([parts[0], _SEPARATOR, parts[1]], dtype=np.uint32)
+    )
     in_word = np.zeros(len(code_points) + 2, bool)
     np.not_equal(code_points, 0, out=in_word[1:-1])
     edges = np.flatnonzero(in_word[1:] != in_word[:-1])
@@ -112,9 +114,7 @@ def _replacements() -> dict[str, str]:
     are the only changeable ones becomes its NFKC when each is replaced so, since NFKC decomposes first."""
     changeable = _changeable_chars()
     decomposed = {c: unicodedata.normalize("NFKD", c) for c in changeable}
-    return {
-        c: d for c, d in decomposed.items() if not any(x in changeable or ord(x) >= _BMP for x in d)
-    }
+    return {c: d for c, d in decomposed.items() if not any(x in changeable or ord(x) >= _BMP for x in d)}
 
 
 def _char_class(chars: set[str] | frozenset[str]) -> re.Pattern:

@@ -144,8 +144,10 @@ def test_recall_on_items_planted_lightly_edited_in_real_web_text(index, web):
 
 def test_a_batch_finds_what_each_of_its_texts_finds_alone(index, web):
     rng = rng_for("decontaminate-batch")
-    planted = [embed(web[k * 3], light_edit(render(item), rng), rng) for k, item in enumerate(
-        sample_indexed_items(40, "decontaminate-batch"))]
+    planted = [
+        embed(web[k * 3], light_edit(render(item), rng), rng)
+        for k, item in enumerate(sample_indexed_items(40, "decontaminate-batch"))
+    ]
     texts = [t for pair in zip(planted, web[1::5]) for t in pair]
     found = detect_all(index, texts)
     assert found == [detect(index, t) for t in texts]
@@ -160,7 +162,9 @@ def test_a_window_across_two_texts_of_a_batch_counts_for_neither(index, web, sec
     chunks = render(item).split()
     clean = next(t for t in web if t.isascii() and not detect(index, t))
     first = f"{clean}\n{' '.join(chunks[:5])}"
-    second = " ".join(chunks[5:]) + ("\nThe end." if second_text_ascii else "\nFin de l\u2019histoire, caf\u00e9.")
+    second = " ".join(chunks[5:]) + (
+        "\nThe end." if second_text_ascii else "\nFin de l\u2019histoire, caf\u00e9."
+    )
     assert _may_contain_items(index, [first + "\n" + second]).tolist() == [True]
     assert _may_contain_items(index, [first, second]).tolist() == [False, True]
     assert _may_contain_items(index, [second, first]).tolist() == [True, False]

@@ -83,7 +83,9 @@ def test_word_spans_of_texts_laid_end_to_end_are_each_texts_words():
     assert words_of_text == [normalized_words(text) for text in texts]
 
 
-@pytest.mark.parametrize("context", ["{}", "a{}b", "e\u0301{}\u0301", "\u1100{}\u1161", "\u03a3{}\u03a3 x", "{}{}"])
+@pytest.mark.parametrize(
+    "context", ["{}", "a{}b", "e\u0301{}\u0301", "\u1100{}\u1161", "\u03a3{}\u03a3 x", "{}{}"]
+)
 def test_compatibility_characters_replaced_by_their_decomposition_give_nfkc(context):
     """Detection skips NFKC for a text whose only changeable characters have such a replacement."""
     for c in _replacements():
