@@ -27,44 +27,102 @@ def normalized_words(text: str) -> list[str]:
 
 
 def word_spans(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The words of `normalized_words` as (code points of the normalized text, start, end of each word among
-    them): the same words, found with array operations instead of one string per word. Code points
-    outside words are zeroed (they are never read)."""
+    """The words of `normalized_words` as (code points of the text lowercased, and normalized where that
+    changes its words; start, end of each word among them): the same words, found with array operations
+    instead of one string per word. Code points outside words are zeroed (they are never read)."""
     code_points, starts, ends, _ = word_spans_of_texts([text])
     return code_points, starts, ends
 
 
 def word_spans_of_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`word_spans` of many texts laid end to end (the ASCII ones first, a zero between two texts, so no word
-    spans two), and which text each word is from: a few array operations for a whole batch instead of a
-    few per text."""
-    ascii_texts = [i for i, t in enumerate(texts) if t.isascii()]
-    other_texts = [i for i, t in enumerate(texts) if not t.isascii()]
-    lengths = [len(texts[i]) for i in ascii_texts]
-    parts = []
-    if ascii_texts:
-        joined = "\0".join(texts[i] for i in ascii_texts).encode("ascii")
-        parts.append(np.frombuffer(joined.translate(_ASCII_WORD_CHARS_LOWERED), np.uint8))
-    if other_texts:
-        normalized = [_nfkc(texts[i]).lower() for i in other_texts]
+    """`word_spans` of many texts laid end to end (a zero between two texts, so no word spans two), and which
+    text each word is from: a few array operations for a whole batch instead of a few per text. Texts are
+    laid out in three groups: ASCII; others, each character lowercased by a table; then again, normalized
+    by Python, those of the second group that a table cannot lowercase or that NFKC changes (blanked
+    there)."""
+    groups = [
+        [i for i, t in enumerate(texts) if t.isascii()],
+        [i for i, t in enumerate(texts) if not t.isascii()],
+    ]
+    parts = [_ascii_word_chars([texts[i] for i in groups[0]])]
+    lengths = [len(texts[i]) for group in groups for i in group]
+    if groups[1]:
+        code_points, unusual = _word_chars_lowered_by_table([texts[i] for i in groups[1]])
+        parts.append(code_points)
+        groups.append([groups[1][k] for k in unusual])
+        normalized = [_nfkc(texts[i]).lower() for i in groups[2]]
+        parts.append(_normalized_word_chars(normalized))
         lengths += map(len, normalized)
-        code_points = np.frombuffer("\0".join(normalized).encode("utf-32-le", "surrogatepass"), np.uint32)
-        in_word = np.take(_word_chars(), code_points, mode="clip")
-        if code_points.max() >= _BMP:
-            astral = np.flatnonzero(code_points >= _BMP)
-            in_word[astral] = [_WORD_RE.fullmatch(chr(c)) is not None for c in code_points[astral].tolist()]
-        parts.append(code_points * in_word)
-    code_points = (
-        parts[0] if len(parts) == 1 else np.concatenate([parts[0], _SEPARATOR, parts[1]], dtype=np.uint32)
-    )
+    laid_out = [p for group, part in zip(groups, parts) if group for p in (part, _SEPARATOR)][:-1]
+    code_points = laid_out[0] if len(laid_out) == 1 else np.concatenate(laid_out, dtype=np.uint32)
     in_word = np.zeros(len(code_points) + 2, bool)
     np.not_equal(code_points, 0, out=in_word[1:-1])
     edges = np.flatnonzero(in_word[1:] != in_word[:-1])
     starts, ends = edges[::2], edges[1::2]
     # Each text starts after the previous one and its separator.
     text_starts = np.cumsum([0] + [n + 1 for n in lengths[:-1]])
-    order = np.array(ascii_texts + other_texts, np.int64)
+    order = np.array([i for group in groups for i in group], np.int64)
     return code_points, starts, ends, order[np.searchsorted(text_starts, starts, "right") - 1]
+
+
+def _ascii_word_chars(texts: list[str]) -> np.ndarray:
+    joined = "\0".join(texts).encode("ascii")
+    return np.frombuffer(joined.translate(_ASCII_WORD_CHARS_LOWERED), np.uint8)
+
+
+def _word_chars_lowered_by_table(texts: list[str]) -> tuple[np.ndarray, list[int]]:
+    """The texts' code points laid end to end, lowercased, non-word characters zeroed, by one table lookup;
+    and the texts where that is not their words (zeroed whole): those holding a character NFKC changes
+    into word characters or that composes, one past the Basic Multilingual Plane, a capital sigma (it
+    lowercases by its context) or a capital dotted I (it lowercases to two characters)."""
+    lengths = list(map(len, texts))
+    code_points = np.frombuffer("\0".join(texts).encode("utf-32-le", "surrogatepass"), np.uint32)
+    text_starts = np.cumsum([0] + [n + 1 for n in lengths[:-1]])
+    found = np.flatnonzero(np.take(_unusual_chars(), code_points, mode="clip"))
+    unusual = np.unique(np.searchsorted(text_starts, found, "right") - 1).tolist()
+    lowered = np.take(_lowered_word_chars(), code_points, mode="clip")
+    for k in unusual:
+        lowered[text_starts[k] : text_starts[k] + lengths[k]] = 0
+    return lowered, unusual
+
+
+def _normalized_word_chars(normalized: list[str]) -> np.ndarray:
+    """The code points of normalized texts laid end to end, non-word characters zeroed."""
+    code_points = np.frombuffer("\0".join(normalized).encode("utf-32-le", "surrogatepass"), np.uint32)
+    in_word = np.take(_word_chars(), code_points, mode="clip")
+    if len(code_points) and code_points.max() >= _BMP:
+        astral = np.flatnonzero(code_points >= _BMP)
+        in_word[astral] = [_WORD_RE.fullmatch(chr(c)) is not None for c in code_points[astral].tolist()]
+    return code_points * in_word
+
+
+@functools.cache
+def _lowered_word_chars() -> np.ndarray:
+    """Each code point of the Basic Multilingual Plane lowercased if `_WORD_RE` puts it in a word, else 0
+    (and 0 past the plane)."""
+    table = np.zeros(_BMP + 1, np.uint32)
+    for code in range(_BMP):
+        lowered = chr(code).lower()
+        if len(lowered) == 1 and _WORD_RE.fullmatch(lowered):
+            table[code] = ord(lowered)
+    return table
+
+
+@functools.cache
+def _unusual_chars() -> np.ndarray:
+    """Whether a code point stops `_lowered_word_chars` from giving a text's words (see
+    `_word_chars_lowered_by_table`); every one past the Basic Multilingual Plane does. NFKC of a text whose
+    changeable characters all decompose to non-word characters differs from it only outside words."""
+    table = np.zeros(_BMP + 1, bool)
+    table[_BMP] = True
+    replacements = _replacements()
+    for c in _changeable_chars():
+        unchanged_words = c in replacements and not _WORD_RE.search((c + replacements[c]).lower())
+        table[ord(c)] = not unchanged_words
+    for code in range(_BMP):
+        table[code] |= len(chr(code).lower()) != 1
+    table[ord("\u03a3")] = True
+    return table
 
 
 def _nfkc(text: str) -> str:

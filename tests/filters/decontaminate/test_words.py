@@ -81,6 +81,8 @@ def test_word_spans_of_texts_laid_end_to_end_are_each_texts_words():
     for s, e, t in zip(starts.tolist(), ends.tolist(), word_text.tolist()):
         words_of_text[t].append("".join(map(chr, code_points[s:e].tolist())))
     assert words_of_text == [normalized_words(text) for text in texts]
+    # Empty texts take their place too.
+    assert sorted(word_spans_of_texts(["", "\u00e9t\u00e9", "", "x"])[3].tolist()) == [1, 3]
 
 
 @pytest.mark.parametrize(
