@@ -75,7 +75,7 @@ def test_word_spans_find_the_words_of_normalized_words_in_every_real_web_text():
 
 def test_word_spans_of_texts_laid_end_to_end_are_each_texts_words():
     require_shared()
-    texts = web_texts()[::4] + _UNICODE_EDGES + ["", "!!!", "\u00a0"]
+    texts = web_texts()[::4] + _UNICODE_EDGES + ["", "!!!", "\u00a0", "\u0130stanbul \U00010400x \u2026\u03a3"]
     code_points, starts, ends, word_text = word_spans_of_texts(texts)
     words_of_text = [[] for _ in texts]
     for s, e, t in zip(starts.tolist(), ends.tolist(), word_text.tolist()):
