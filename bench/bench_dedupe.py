@@ -5,7 +5,8 @@ Subcommands (each prints one JSON line):
   ours      --input X --workdir W   our Beam Deduplicate (MinHash, FineWeb defaults; --methods adds
                                     exact, url, paragraph) then the same filter-and-write pass;
                                     clusters.json in W; bytes shuffled by Beam and spilled to files
-  signatures --input X              our sketching throughput on one core (docs/s)
+  signatures --input X              our sketching throughput on one core (docs/s) and a digest of
+                                    every sketch, to compare two checkouts (PYTHONPATH=the other)
   eval      [--ours-repo R]         precision and recall of both on scripts/build_dedupe_eval.py's set
                                     (R: the checkout measured as ours, for a before/after)
   corpus    --out X --docs N        real text (IMDB, BBC), scaled up to N documents by seeded
@@ -236,7 +237,24 @@ def run_signatures(input_path: Path, max_docs: int = 100_000) -> dict:
     start = time.process_time()
     sketches = [s for batch in batches for s in sketch_batch(batch, config, hasher)]
     seconds = time.process_time() - start
-    return {"tool": "signatures", "docs": len(sketches), "docs_per_cpu_second": len(sketches) / seconds}
+    return {
+        "tool": "signatures",
+        "docs": len(sketches),
+        "docs_per_cpu_second": len(sketches) / seconds,
+        # Same digest before and after a change: the same signatures, band keys, shingles and keys.
+        "sketch_digest": _sketch_digest(sketches),
+    }
+
+
+def _sketch_digest(sketches: list) -> str:
+    import pickle
+
+    import xxhash
+
+    digest = xxhash.xxh3_128()
+    for s in sketches:
+        digest.update(pickle.dumps(tuple(s), protocol=pickle.HIGHEST_PROTOCOL))
+    return digest.hexdigest()
 
 
 def write_corpus(out: Path, docs: int, near_copies: bool = False) -> dict:

@@ -7,18 +7,19 @@ documents as one numpy product, so the per-document Python work is the word loop
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import xxhash
 
 from filters.dedupe.config import MinHashConfig
-from filters.dedupe.normalize import words
 
 MERSENNE_PRIME = np.uint64((1 << 31) - 1)
-# Shingles hashed per block: keeps the (shingles x permutations) uint64 matrix near 450 KB, inside the
-# CPU cache; a 64K-shingle block (58 MB) made the same arithmetic 5x slower.
-_BLOCK_SHINGLES = 512
+# Shingles permuted per block: the two (shingles x permutations) uint64 buffers take 460 KB, inside a
+# core's L2 cache (1 MB on the AMD EPYC measured); 512-shingle blocks in fresh arrays ran 4x slower
+# per element, 64K-shingle blocks (58 MB) 5x slower.
+_BLOCK_SHINGLES = 256
 _SHIFT31 = np.uint64(31)
 
 
@@ -83,6 +84,12 @@ class LshScheme:
         return self.bands * self.rows
 
 
+class _PermutationBuffers:
+    def __init__(self, rows: int, num_perm: int):
+        self.y = np.empty((rows, num_perm), dtype=np.uint64)
+        self.high = np.empty((rows, num_perm), dtype=np.uint64)
+
+
 class MinHasher:
     """Signatures and band keys for one LSH scheme; parameters derive from the scheme's seed name."""
 
@@ -99,63 +106,81 @@ class MinHasher:
 
     def shingles(self, normalized: str) -> np.ndarray:
         """32-bit hashes of the word n-grams (a text shorter than n is one shingle), uint64 array."""
-        toks = words(normalized)
-        if not toks:
-            return np.empty(0, dtype=np.uint64)
+        return self.batch_shingles([normalized])[0]
+
+    def batch_shingles(self, normalized: list[str]) -> list[np.ndarray]:
+        """`shingles` of each text: the n-grams of every text are combined in one vectorized pass over
+        the batch's word hashes."""
+        # A word's UTF-8 bytes are the bytes between spaces of the text's UTF-8 bytes.
+        toks = [text.encode("utf-8", "surrogatepass").split(b" ") if text else [] for text in normalized]
+        lengths = np.fromiter(map(len, toks), dtype=np.int64, count=len(toks))
+        total = int(lengths.sum())
         word_hashes = np.fromiter(
-            (xxhash.xxh3_64_intdigest(w.encode("utf-8", "surrogatepass")) for w in toks),
-            dtype=np.uint64,
-            count=len(toks),
+            map(xxhash.xxh3_64_intdigest, itertools.chain.from_iterable(toks)), dtype=np.uint64, count=total
         )
-        n = min(self.scheme.ngram, len(toks))
-        count = len(toks) - n + 1
+        n = self.scheme.ngram
+        # Windows of n words starting anywhere; those crossing into the next text are never read.
+        count = max(total - n + 1, 0)
         combined = np.zeros(count, dtype=np.uint64)
         for i in range(n):
             combined += word_hashes[i : i + count] * self._position_mult[i]
+        windows = _fmix64(combined) >> np.uint64(32)
+        starts = np.cumsum(lengths) - lengths
+        out = []
+        for start, length in zip(starts.tolist(), lengths.tolist()):
+            if length >= n:
+                out.append(windows[start : start + length - n + 1])
+            elif length:
+                out.append(self._short_text_shingle(word_hashes[start : start + length]))
+            else:
+                out.append(np.empty(0, dtype=np.uint64))
+        return out
+
+    def _short_text_shingle(self, word_hashes: np.ndarray) -> np.ndarray:
+        combined = (word_hashes * self._position_mult[: len(word_hashes)]).sum(dtype=np.uint64, keepdims=True)
         return _fmix64(combined) >> np.uint64(32)
 
     def signatures(self, shingle_sets: list[np.ndarray]) -> np.ndarray:
         """(documents x permutations) uint32 minima; a document without shingles gets all 2^32-1."""
         out = np.full((len(shingle_sets), self.scheme.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
-        block: list[int] = []
-        block_size = 0
-        for i, sh in enumerate(shingle_sets):
-            if len(sh) > _BLOCK_SHINGLES:
-                for start in range(0, len(sh), _BLOCK_SHINGLES):
-                    np.minimum(
-                        out[i], self._permuted(sh[start : start + _BLOCK_SHINGLES]).min(axis=0), out=out[i]
-                    )
-                continue
-            if len(sh) == 0:
-                continue
-            if block_size + len(sh) > _BLOCK_SHINGLES:
-                self._fill_block(out, block, shingle_sets)
-                block, block_size = [], 0
-            block.append(i)
-            block_size += len(sh)
-        if block:
-            self._fill_block(out, block, shingle_sets)
+        lengths = np.fromiter(map(len, shingle_sets), dtype=np.int64, count=len(shingle_sets))
+        signed = np.flatnonzero(lengths)
+        if not len(signed):
+            return out
+        shingles = np.concatenate([shingle_sets[i] for i in signed.tolist()])
+        ends = np.cumsum(lengths[signed])
+        starts = ends - lengths[signed]
+        # The batch's shingles go through in fixed blocks whatever the documents' lengths; a document
+        # split over blocks takes the minimum of its parts.
+        block_starts = np.arange(0, len(shingles), _BLOCK_SHINGLES)
+        firsts = np.searchsorted(ends, block_starts, side="right").tolist()
+        lasts = np.searchsorted(starts, block_starts + _BLOCK_SHINGLES, side="left").tolist()
+        buffers = _PermutationBuffers(min(len(shingles), _BLOCK_SHINGLES), self.scheme.num_perm)
+        for block_start, first, last in zip(block_starts.tolist(), firsts, lasts):
+            permuted = self._permuted(shingles[block_start : block_start + _BLOCK_SHINGLES], buffers)
+            segments = np.maximum(starts[first:last], block_start) - block_start
+            docs = signed[first:last]
+            minima = np.minimum.reduceat(permuted, segments, axis=0)
+            out[docs] = np.minimum(out[docs], minima)
         return out
 
-    def _fill_block(self, out: np.ndarray, block: list[int], shingle_sets: list[np.ndarray]) -> None:
-        lengths = [len(shingle_sets[i]) for i in block]
-        permuted = self._permuted(np.concatenate([shingle_sets[i] for i in block]))
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-        out[block] = np.minimum.reduceat(permuted, starts, axis=0)
-
-    def _permuted(self, shingles: np.ndarray) -> np.ndarray:
+    def _permuted(self, shingles: np.ndarray, buffers: _PermutationBuffers) -> np.ndarray:
         # x < 2^32 and a, b < 2^31, so a * x + b < 2^63 is exact in uint64; the modulus is two
         # Mersenne folds (y mod 2^31-1 = low 31 bits + high bits) and one conditional subtraction.
-        y = shingles[:, None] * self._a[None, :]
+        # Written into buffers reused across blocks: a fresh (block x permutations) array each time
+        # costs more than the arithmetic.
+        y, high = buffers.y[: len(shingles)], buffers.high[: len(shingles)]
+        np.multiply(shingles[:, None], self._a[None, :], out=y)
         y += self._b[None, :]
-        high = y >> _SHIFT31
+        np.right_shift(y, _SHIFT31, out=high)
         y &= MERSENNE_PRIME
         y += high
         np.right_shift(y, _SHIFT31, out=high)
         y &= MERSENNE_PRIME
         y += high
-        np.minimum(y, y - MERSENNE_PRIME, out=y)
-        return y.astype(np.uint32)
+        np.subtract(y, MERSENNE_PRIME, out=high)
+        np.minimum(y, high, out=y)
+        return y
 
     def band_keys(self, signatures: np.ndarray) -> np.ndarray:
         """(documents x bands) uint64 keys: two documents share a key iff a band's rows all agree
@@ -163,6 +188,22 @@ class MinHasher:
         rows = signatures.reshape(len(signatures), self.scheme.bands, self.scheme.rows).astype(np.uint64)
         keys = (rows * self._band_mult).sum(axis=2, dtype=np.uint64)
         return _fmix64(keys)
+
+
+def distinct_shingle_bytes(shingle_sets: list[np.ndarray]) -> list[bytes]:
+    """Each set's distinct shingles, sorted, as raw uint32 bytes: one sort of the whole batch, the set's
+    index in the high bits, instead of a `np.unique` per set."""
+    lengths = np.fromiter(map(len, shingle_sets), dtype=np.int64, count=len(shingle_sets))
+    if not lengths.any():
+        return [b""] * len(shingle_sets)
+    owners = np.repeat(np.arange(len(shingle_sets), dtype=np.uint64), lengths)
+    keys = np.concatenate(shingle_sets) | (owners << np.uint64(32))
+    keys.sort()
+    distinct = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    counts = np.bincount((distinct >> np.uint64(32)).astype(np.int64), minlength=len(shingle_sets)) * 4
+    raw = distinct.astype(np.uint32).tobytes()
+    ends = np.cumsum(counts)
+    return [raw[start:end] for start, end in zip((ends - counts).tolist(), ends.tolist())]
 
 
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:

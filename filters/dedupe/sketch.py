@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
 import xxhash
 
 from curation.document import Document, text_hash
 from filters.dedupe.config import DedupeConfig
 from filters.dedupe.keep_rule import KeepKey, keep_key
-from filters.dedupe.minhash import LshScheme, MinHasher
+from filters.dedupe.minhash import LshScheme, MinHasher, distinct_shingle_bytes
 from filters.dedupe.normalize import key_digest, normalize_text, normalize_url
 from filters.dedupe.paragraphs import Paragraph, paragraphs
 
@@ -56,13 +55,13 @@ def node_id(source: str, doc_id: str) -> int:
 def sketch_batch(docs: list[Document], config: DedupeConfig, hasher: MinHasher | None) -> list[DocSketch]:
     """Sketches for a batch of documents; MinHash signatures are computed for the batch at once."""
     normalized = [normalize_text(d.text) for d in docs]
-    signatures = band_keys = None
-    shingle_sets: list[np.ndarray] = []
+    signatures = band_keys = distinct_shingles = None
+    keep_shingles = config.minhash is not None and config.minhash.verify_jaccard is not None
     if hasher is not None:
-        shingle_sets = [hasher.shingles(n) for n in normalized]
+        shingle_sets = hasher.batch_shingles(normalized)
         signatures = hasher.signatures(shingle_sets)
         band_keys = hasher.band_keys(signatures)
-    keep_shingles = config.minhash is not None and config.minhash.verify_jaccard is not None
+        distinct_shingles = distinct_shingle_bytes(shingle_sets) if keep_shingles else None
     out = []
     for i, doc in enumerate(docs):
         has_words = bool(normalized[i])
@@ -77,9 +76,7 @@ def sketch_batch(docs: list[Document], config: DedupeConfig, hasher: MinHasher |
                 url_digest=key_digest(normalize_url(url)) if url else None,
                 signature=signatures[i].tobytes() if signed and not keep_shingles else None,
                 band_keys=band_keys[i].tobytes() if signed else None,
-                shingles=np.unique(shingle_sets[i]).astype(np.uint32).tobytes()
-                if signed and keep_shingles
-                else None,
+                shingles=distinct_shingles[i] if signed and keep_shingles else None,
                 paragraphs=paragraphs(doc.text, config.paragraph.min_paragraph_chars)
                 if config.paragraph
                 else [],
