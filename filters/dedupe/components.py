@@ -28,6 +28,12 @@ def small_star(node: int, smaller_neighbours: Iterable[int]) -> Iterator[tuple[i
             yield v, smallest
 
 
+def small_star_both_directions(node: int, smaller_neighbours: Iterable[int]) -> Iterator[tuple[int, int]]:
+    """`small_star`'s edges, each in both directions."""
+    for edge in small_star(node, smaller_neighbours):
+        yield from both_directions(edge)
+
+
 def both_directions(edge: tuple[int, int]) -> Iterator[tuple[int, int]]:
     u, v = edge
     yield u, v

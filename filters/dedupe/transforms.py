@@ -102,8 +102,8 @@ class Deduplicate(beam.PTransform):
                 cfg.paragraph, self.work_dir
             )
         else:
-            edits = batches.pipeline | "NoParagraphEdits" >> beam.Create([])
-            span_rejections = batches.pipeline | "NoSpanRejections" >> beam.Create([])
+            edits = _empty(batches.pipeline, "NoParagraphEdits")
+            span_rejections = _empty(batches.pipeline, "NoSpanRejections")
         clusters = survivors | "ReportClusters" >> beam.FlatMap(_cluster_records)
         return DedupeResult(tuple(removed), clusters, edits, span_rejections)
 
@@ -175,10 +175,12 @@ class ReadShardRanges(beam.PTransform):
         every_run = AsList(runs)
         return (
             runs.pipeline
-            | "Once" >> beam.Create([None])
+            | "Once" >> beam.Impulse()
             | "CutRanges" >> beam.FlatMap(_cut_ranges, self.shards, self.task_bytes, runs=every_run)
-            | "SpreadRanges" >> beam.Reshuffle()
-            | "ReadRanges" >> beam.FlatMap(self.read, runs=every_run, **self.kwargs)
+            # Grouping by range spreads the ranges over the workers as a Reshuffle would, in one
+            # transform instead of seven (each costs the graph's construction and the runner a stage).
+            | "SpreadRanges" >> beam.GroupByKey()
+            | "ReadRanges" >> beam.FlatMap(_read_range, self.read, runs=every_run, **self.kwargs)
         )
 
 
@@ -190,10 +192,11 @@ class GroupInRuns(beam.PTransform):
         self.work_dir = work_dir
 
     def expand(self, pcoll):
+        write = functools.partial(_write_keyed_run, self.work_dir, GROUP_SHARDS)
         return (
-            {"values": pcoll}
-            | "CoGroup" >> CoGroupInRuns(self.work_dir)
-            | "Values" >> beam.MapTuple(lambda key, g: (key, g["values"]))
+            pcoll
+            | "WriteRuns" >> beam.ParDo(_WriteRuns(_one_record, write, RUN_RECORDS))
+            | "ReadGroups" >> ReadShardRanges(GROUP_SHARDS, _read_groups)
         )
 
 
@@ -296,20 +299,20 @@ class FindConnectedComponents(beam.PTransform):
         self.rounds = rounds
 
     def expand(self, edges):
-        current = edges | "OrientEdges" >> beam.Map(components.toward_larger)
+        # Each step's output goes straight into the next step's grouping: large-star's edges are keyed by
+        # their larger end already, and small-star's come out in both directions, as the next round and
+        # the labels group them. Fewer transforms, less fixed cost per pipeline.
+        neighbours = edges | "Neighbours" >> beam.FlatMap(components.both_directions)
         for r in range(self.rounds):
-            current = (
-                current
-                | f"LargeStar{r}Neighbours" >> beam.FlatMap(components.both_directions)
+            neighbours = (
+                neighbours
                 | f"LargeStar{r}Group" >> beam.GroupByKey()
                 | f"LargeStar{r}" >> beam.FlatMapTuple(components.large_star)
-                | f"SmallStar{r}Orient" >> beam.Map(components.toward_larger)
                 | f"SmallStar{r}Group" >> beam.GroupByKey()
-                | f"SmallStar{r}" >> beam.FlatMapTuple(components.small_star)
+                | f"SmallStar{r}" >> beam.FlatMapTuple(components.small_star_both_directions)
             )
         node_to_label = (
-            current
-            | "LabelNeighbours" >> beam.FlatMap(components.both_directions)
+            neighbours
             | "LabelGroup" >> beam.GroupByKey()
             | "LabelBySmallest" >> beam.MapTuple(lambda u, nbrs: (u, components.label(u, nbrs)))
         )
@@ -479,6 +482,11 @@ class _DifferingLabels(beam.DoFn):
                 yield other, own
 
 
+def _empty(pipeline: beam.Pipeline, label: str) -> beam.PCollection:
+    """An empty PCollection in two transforms (`beam.Create([])` takes five)."""
+    return pipeline | f"{label}Impulse" >> beam.Impulse() | label >> beam.FlatMap(lambda _: ())
+
+
 def _duplicate_rejection(
     removed: KeepKey, kept: KeepKey, cluster_size: int, filter_name: str, reason: str, score=None
 ) -> Rejection:
@@ -540,8 +548,22 @@ def _tagged(tag: str, record: tuple[Any, Any]) -> list[tuple[Any, tuple[str, Any
     return [(record[0], (tag, record[1]))]
 
 
-def _cut_ranges(_, shards: int, task_bytes: int, runs: list[Run]) -> list[tuple[int, int]]:
-    return shard_ranges(runs, shards, task_bytes)
+def _cut_ranges(_, shards: int, task_bytes: int, runs: list[Run]) -> list[tuple[tuple[int, int], None]]:
+    return [(shard_range, None) for shard_range in shard_ranges(runs, shards, task_bytes)]
+
+
+def _read_range(
+    keyed_range: tuple[tuple[int, int], Any], read: Callable[..., Iterable], **kwargs
+) -> Iterable:
+    return read(keyed_range[0], **kwargs)
+
+
+def _one_record(record: tuple[Any, Any]) -> list[tuple[Any, Any]]:
+    return [record]
+
+
+def _read_groups(shard_range: tuple[int, int], runs: list[Run]) -> Iterator[tuple[Any, list]]:
+    yield from read_keyed_groups(runs, *shard_range).items()
 
 
 def _read_cogroups(
