@@ -166,7 +166,7 @@ class MinHasher:
 
     def _permuted(self, shingles: np.ndarray, buffers: _PermutationBuffers) -> np.ndarray:
         # x < 2^32 and a, b < 2^31, so a * x + b < 2^63 is exact in uint64; the modulus is two
-        # Mersenne folds (y mod 2^31-1 = low 31 bits + high bits) and one conditional subtraction.
+        # Mersenne folds (y mod 2^31-1 = low 31 bits + high bits) and a conditional subtraction.
         # Written into buffers reused across blocks: a fresh (block x permutations) array each time
         # costs more than the arithmetic.
         y, high = buffers.y[: len(shingles)], buffers.high[: len(shingles)]
@@ -178,8 +178,11 @@ class MinHasher:
         np.right_shift(y, _SHIFT31, out=high)
         y &= MERSENNE_PRIME
         y += high
-        np.subtract(y, MERSENNE_PRIME, out=high)
-        np.minimum(y, high, out=y)
+        # Now y <= p + 2, and y >= p (a value of 0 to 2 after the subtraction) comes once in ~2^29:
+        # one read-only pass finds out whether the two passes of the subtraction are needed.
+        if y.max() >= MERSENNE_PRIME:
+            np.subtract(y, MERSENNE_PRIME, out=high)
+            np.minimum(y, high, out=y)
         return y
 
     def band_keys(self, signatures: np.ndarray) -> np.ndarray:

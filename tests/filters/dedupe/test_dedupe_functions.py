@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+import xxhash
 
 from filters.dedupe import components
 from filters.dedupe.buckets import band_rows, bucket_pairs, link_bucket, sort_into_shards
@@ -34,7 +35,7 @@ def test_normalized_text_ignores_case_punctuation_digits_diacritics_and_spacing(
 def test_ascii_text_normalizes_as_the_unicode_character_classes_do():
     every_ascii = "".join(map(chr, range(128)))
     texts = [d.text.encode("ascii", "ignore").decode() for d in cc_documents(200)]
-    texts += [every_ascii, " 1,5.2 -- x\x1c y\t\r\n", "...", "", "3.14,15 a.b,c 7."]
+    texts += [every_ascii, " 1,5.2 -- x\x1c y\t\r\n", "...", "", "3.14,15 a.b,c 7.", "a\x1f\x0b\x1eb c"]
     for text in texts:
         assert normalize_text(text) == normalize_unicode_text(text)
 
@@ -93,6 +94,55 @@ def test_batched_signatures_equal_one_document_at_a_time_including_empty_and_hug
     one_by_one = np.vstack([hasher.signatures([s]) for s in shingles])
     assert (together == one_by_one).all()
     assert (together[5] == np.iinfo(np.uint32).max).all()
+
+
+def _fmix64(h: int) -> int:
+    mask = (1 << 64) - 1
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & mask
+    h ^= h >> 33
+    h = (h * 0xC4CEB93FE53B85C3) & mask
+    return h ^ (h >> 33)
+
+
+def _reference_shingles(hasher: MinHasher, text: str) -> list[int]:
+    """Shingles by the definition, one Python integer at a time."""
+    words = normalize_text(text).split(" ") if normalize_text(text) else []
+    hashes = [xxhash.xxh3_64_intdigest(w.encode("utf-8", "surrogatepass")) for w in words]
+    n = min(hasher.scheme.ngram, len(hashes))
+    mults = [int(m) for m in hasher._position_mult]
+    return (
+        [
+            _fmix64(sum(h * m for h, m in zip(hashes[i : i + n], mults)) & ((1 << 64) - 1)) >> 32
+            for i in range(len(hashes) - n + 1)
+        ]
+        if hashes
+        else []
+    )
+
+
+def test_batched_shingles_are_each_texts_word_n_grams_whatever_their_neighbours():
+    hasher = _hasher()
+    # Short texts (fewer words than n), an empty one, accents and a lone surrogate between long ones.
+    texts = [d.text for d in cc_documents(3)] + ["one", "", "two words", "Ünïcödé wörds ünd mörë wörds hëre"]
+    texts += ["lone \udc80 surrogate in a text of words", cc_documents(4)[3].text]
+    batch = hasher.batch_shingles([normalize_text(t) for t in texts])
+    assert [b.tolist() for b in batch] == [_reference_shingles(hasher, t) for t in texts]
+
+
+def test_signatures_are_the_minima_of_the_universal_hashes_including_those_that_wrap_to_zero():
+    hasher = _hasher()
+    p = (1 << 31) - 1
+    a, b = [int(v) for v in hasher._a], [int(v) for v in hasher._b]
+    # For each of a few permutations, the shingle that permutation maps to 0: (a x + b) is a multiple of
+    # p, which the Mersenne folds leave at p before the conditional subtraction.
+    zeros = [(-b[j] * pow(a[j], -1, p)) % p for j in (0, 7, 111)]
+    real = hasher.shingles(normalize_text(cc_documents(1)[0].text)).tolist()
+    sets = [real[:300], real[:300] + zeros, zeros[:1], real + zeros[1:]]
+    sigs = hasher.signatures([np.array(s, dtype=np.uint64) for s in sets])
+    expected = [[min((a[j] * x + b[j]) % p for x in s) for j in range(len(a))] for s in sets]
+    assert sigs.tolist() == expected
+    assert sigs[1, 0] == sigs[1, 7] == sigs[1, 111] == 0
 
 
 def test_same_text_gets_the_same_band_keys_and_different_texts_do_not():
