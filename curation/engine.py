@@ -153,6 +153,26 @@ def pipeline_options(beam_args: list[str], elements: int | None = None) -> Pipel
     return _OptionsWithLastingViews(beam_args, **overrides)
 
 
+def one_local_worker(options: PipelineOptions) -> bool:
+    """Whether a pipeline with these options runs on curation's local runner with a single worker."""
+    return (
+        options.view_as(StandardOptions).runner == LOCAL_RUNNER
+        and options.view_as(DirectOptions).direct_num_workers == 1
+    )
+
+
+class SpreadOverWorkers(beam.PTransform):
+    """Beam's Reshuffle, which spreads elements over the workers (a fusion break, so each is its own task).
+    With one local worker there is nowhere to spread them: the elements pass as they are, sparing the graph a
+    shuffle (a group-by-key and six more steps to translate and run, for each use). Which worker writes what
+    never changes an output's bytes (tests/test_pipeline.py runs one and two workers)."""
+
+    def expand(self, pcoll):
+        if one_local_worker(pcoll.pipeline.options):
+            return pcoll
+        return pcoll | beam.Reshuffle()
+
+
 class _OptionsWithLastingViews(PipelineOptions):
     """Beam's options, each view made once: Beam 2.77 asks for views several times per transform it applies
     (type options, to check and infer types), and each new view builds an argparse parser and parses the

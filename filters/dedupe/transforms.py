@@ -23,6 +23,7 @@ from apache_beam.pvalue import AsDict, AsList, TaggedOutput
 from apache_beam.transforms.window import GlobalWindows
 
 from curation.document import DocKey, Rejection
+from curation.engine import SpreadOverWorkers
 from filters.dedupe import components, stars
 from filters.dedupe.buckets import band_rows, bucket_pairs
 from filters.dedupe.config import DedupeConfig, MinHashConfig, ParagraphDedupeConfig, Scope
@@ -177,7 +178,7 @@ class ReadShardRanges(beam.PTransform):
             runs.pipeline
             | "Once" >> beam.Create([None])
             | "CutRanges" >> beam.FlatMap(_cut_ranges, self.shards, self.task_bytes, runs=every_run)
-            | "SpreadRanges" >> beam.Reshuffle()
+            | "SpreadRanges" >> SpreadOverWorkers()
             | "ReadRanges" >> beam.FlatMap(self.read, runs=every_run, **self.kwargs)
         )
 
