@@ -223,3 +223,13 @@ def test_cached_signature_inspection_gives_beams_answers_and_stateful_dofns_stil
 
     run_pipeline(pipeline_options([], elements=1), build)
     assert out.read_text() == repr([("a", 1), ("a", 2), ("b", 1)])
+
+
+@pytest.mark.parametrize(("workers", "shuffled"), [("1", False), ("2", True)])
+def test_elements_are_shuffled_only_where_there_are_workers_to_spread_them_over(workers, shuffled):
+    from curation.engine import SpreadOverWorkers
+
+    pipeline = beam.Pipeline(options=pipeline_options([f"--direct_num_workers={workers}"]))
+    _ = pipeline | beam.Create([1, 2]) | "Spread" >> SpreadOverWorkers()
+    steps = [t.unique_name for t in pipeline.to_runner_api().components.transforms.values()]
+    assert any(name.startswith("Spread/Reshuffle") for name in steps) == shuffled
