@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -199,14 +200,19 @@ class TiktokenTokenizer(_TokenizerBase):
 
     def __init__(self, tables: dict, special_tokens_in_text: SpecialTokensInText):
         super().__init__(tables, special_tokens_in_text)
-        self._encoding = tiktoken.Encoding(
-            name=f"tokenizer-{tables['sha256'][:16]}",
-            pat_str=tables["pat_str"],
-            mergeable_ranks=tables["mergeable_ranks"],
-            special_tokens=tables["control_tokens"],
-        )
+        self._tables = tables
         self._allowed_special: Literal["all"] | set[str] = (
             "all" if special_tokens_in_text == "control" else set()
+        )
+
+    @functools.cached_property
+    def _encoding(self) -> tiktoken.Encoding:
+        # Built on first use: a caller that only reads the ids and sizes (the mix's shard metadata) never pays it.
+        return tiktoken.Encoding(
+            name=f"tokenizer-{self.sha256[:16]}",
+            pat_str=self._tables["pat_str"],
+            mergeable_ranks=self._tables["mergeable_ranks"],
+            special_tokens=self._tables["control_tokens"],
         )
 
     def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
