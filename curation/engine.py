@@ -34,7 +34,7 @@ from apache_beam.portability.api import beam_runner_api_pb2, endpoints_pb2
 from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
 from apache_beam.runners.runner import PipelineRunner
 
-from curation import beam_signatures, data_plane_guard, errors, local_worker
+from curation import beam_ipython, beam_signatures, data_plane_guard, errors, local_worker
 from curation.config import close_matches
 from curation.errors import BeamOptionError, CurationError
 from curation.progress import watch
@@ -328,6 +328,7 @@ def run_pipeline(
     """
     data_plane_guard.install()
     beam_signatures.install()
+    beam_ipython.install()
     started, cpu_started = time.time(), time.process_time()
     try:
         with worker_output_to(log_path) as console:
