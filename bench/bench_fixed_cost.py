@@ -27,7 +27,7 @@ import yaml
 
 _REPO = Path(__file__).resolve().parents[1]
 
-# Run in the child: the CLI, with each phase's CPU seconds (the launcher's own, and its reaped workers')
+# Run in the child: the CLI as the `curation` command runs it, with each phase's CPU seconds (the launcher's own, and its reaped workers')
 # printed as one JSON line on stderr at exit.
 _CHILD = """
 import atexit, contextlib, json, resource, sys
@@ -46,8 +46,8 @@ def _clock(self, phase):
     phases[phase] = {"launcher": after[0] - before[0], "workers": after[1] - before[1]}
 pipeline.PhaseClock.__call__ = _clock
 atexit.register(lambda: print("PHASES " + json.dumps(phases), file=sys.stderr))
-from curation.cli import main
-sys.exit(main(sys.argv[1:]))
+from curation.cli import entry
+entry()
 """
 
 

@@ -34,7 +34,7 @@ from apache_beam.portability.api import beam_runner_api_pb2, endpoints_pb2
 from apache_beam.runners.portability.fn_api_runner import fn_runner, worker_handlers
 from apache_beam.runners.runner import PipelineRunner
 
-from curation import data_plane_guard, errors, local_worker
+from curation import beam_ipython, beam_signatures, data_plane_guard, errors, local_worker
 from curation.config import close_matches
 from curation.errors import BeamOptionError, CurationError
 from curation.progress import watch
@@ -151,6 +151,26 @@ def pipeline_options(beam_args: list[str], elements: int | None = None) -> Pipel
         overrides["default_sdk_harness_log_level"] = "WARNING"
     # Values given as keywords override the same options in the flags.
     return _OptionsWithLastingViews(beam_args, **overrides)
+
+
+def one_local_worker(options: PipelineOptions) -> bool:
+    """Whether a pipeline with these options runs on curation's local runner with a single worker."""
+    return (
+        options.view_as(StandardOptions).runner == LOCAL_RUNNER
+        and options.view_as(DirectOptions).direct_num_workers == 1
+    )
+
+
+class SpreadOverWorkers(beam.PTransform):
+    """Beam's Reshuffle, which spreads elements over the workers (a fusion break, so each is its own task).
+    With one local worker there is nowhere to spread them: the elements pass as they are, sparing the graph a
+    shuffle (a group-by-key and six more steps to translate and run, for each use). Which worker writes what
+    never changes an output's bytes (tests/test_pipeline.py runs one and two workers)."""
+
+    def expand(self, pcoll):
+        if one_local_worker(pcoll.pipeline.options):
+            return pcoll
+        return pcoll | beam.Reshuffle()
 
 
 class _OptionsWithLastingViews(PipelineOptions):
@@ -307,6 +327,8 @@ def run_pipeline(
     shows its phase (its log's name) and elapsed time.
     """
     data_plane_guard.install()
+    beam_signatures.install()
+    beam_ipython.install()
     started, cpu_started = time.time(), time.process_time()
     try:
         with worker_output_to(log_path) as console:

@@ -76,6 +76,10 @@ def _run_worker(stderr_fd: int, cwd: str, environment: dict[str, str]) -> None:
     os.environ.update(environment)
     from apache_beam.runners.worker import sdk_worker_main
 
+    from curation import beam_signatures
+
+    beam_signatures.install()
+
     # Beam's worker announces its logging set-up and discards the runner's own options at every start: noise
     # that buried what the stages log in each phase's log.
     for chatty in ("apache_beam.runners.worker.sdk_worker_main", "apache_beam.options.pipeline_options"):

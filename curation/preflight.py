@@ -15,12 +15,12 @@ from filters.decontaminate.index import index_cached
 from filters.fasttext_hs import is_fasttext_model
 from filters.registry import LIST_KEYS, MODEL_KEYS
 from mixes.manifest import LoadedManifest
-from mixes.tokenizer import read_tokenizer_json
+from mixes.tokenizer import check_tokenizer_file
 
 
 def check_files(loaded: LoadedManifest) -> None:
     """A one-line ManifestError naming the manifest, the field and the file, for the first bad file."""
-    _check_file(loaded, "output.tokenizer", loaded.manifest.output.tokenizer, read_tokenizer_json)
+    _check_file(loaded, "output.tokenizer", loaded.manifest.output.tokenizer, check_tokenizer_file)
     for i, source in enumerate(loaded.manifest.sources):
         for j, spec in enumerate(source.filters):
             for key in MODEL_KEYS:

@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
+import logging
+import marshal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -17,6 +20,7 @@ import tiktoken
 
 from curation import storage
 from curation.config import ConfigError
+from curation.user_cache import digest_named_file, holds, user_cache_dir
 from tokenizers import Tokenizer
 
 SpecialTokensInText = Literal["literal", "control"]
@@ -64,33 +68,42 @@ def load_tokenizer(
         raise ValueError(
             f"special_tokens_in_text must be 'literal' or 'control', got {special_tokens_in_text!r}"
         )
-    file = _read_tokenizer_file(str(path))
-    if backend == "hf":
-        return HFTokenizer(file, special_tokens_in_text)
-    reason = tiktoken_unsupported_reason(file)
-    if reason is None:
-        return TiktokenTokenizer(file, special_tokens_in_text)
-    if backend == "tiktoken":
-        raise ValueError(f"{path}: tiktoken cannot express this tokenizer: {reason}")
-    return HFTokenizer(file, special_tokens_in_text)
+    raw = _read_bytes(str(path))
+    if backend != "hf":
+        tables = _tiktoken_tables(str(path), raw)
+        if tables["unsupported"] is None:
+            return TiktokenTokenizer(tables, special_tokens_in_text)
+        if backend == "tiktoken":
+            raise ValueError(f"{path}: tiktoken cannot express this tokenizer: {tables['unsupported']}")
+    return HFTokenizer(_tokenizer_file(str(path), raw), special_tokens_in_text)
 
 
-def read_tokenizer_json(path: str) -> tuple[bytes, dict]:
-    """A Hugging Face tokenizer.json's bytes and data, from a local file or an S3 object (read once, so
-    streamed); a ValueError naming the file says why it is not one."""
+def _read_bytes(path: str) -> bytes:
+    # Read once, so an S3 object is streamed once.
     with storage.open_binary(path) as f:
-        raw = f.read()
+        return f.read()
+
+
+def _parsed(path: str, raw: bytes) -> dict:
     try:
         data = json.loads(raw)
     except ValueError as exc:  # JSONDecodeError, or UnicodeDecodeError for a binary file
         raise ValueError(f"{path} is not JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise ValueError(f"{path} has no 'model' object, so it is not a Hugging Face tokenizer.json")
-    return raw, data
+    return data
 
 
-def _read_tokenizer_file(path: str) -> _TokenizerFile:
-    raw, data = read_tokenizer_json(path)
+def check_tokenizer_file(path: str) -> None:
+    """A ValueError naming the file if it is not a tokenizer.json. Tables already derived from the same bytes
+    (named by their sha256) are proof enough, and spare the parse."""
+    raw = _read_bytes(path)
+    if not holds(user_cache_dir(_CACHE_FOLDER), _tables_name(raw)):
+        _parsed(path, raw)
+
+
+def _tokenizer_file(path: str, raw: bytes) -> _TokenizerFile:
+    data = _parsed(path, raw)
     vocab = data["model"]["vocab"]
     added = {t["content"]: t["id"] for t in data.get("added_tokens", [])}
     ids = list(vocab.values()) + list(added.values())
@@ -105,16 +118,49 @@ def _read_tokenizer_file(path: str) -> _TokenizerFile:
     )
 
 
+# What tiktoken needs from a tokenizer.json (its ids, split regex and byte ranks, or why it cannot express
+# the file), derived once per machine and kept in the user cache under the file's sha256: parsing the JSON
+# and deriving the ranks cost about 0.25 CPU s per load, and a run loads its tokenizer in tokenize and mix.
+_CACHE_FOLDER = "tokenizers"
+_TABLES_FORMAT = f"tiktoken-tables-v1-marshal{marshal.version}"
+
+
+def _tables_name(raw: bytes) -> str:
+    return f"{hashlib.sha256(raw).hexdigest()}.{_TABLES_FORMAT}"
+
+
+def _tiktoken_tables(path: str, raw: bytes) -> dict:
+    def write(out) -> None:
+        file = _tokenizer_file(path, raw)
+        unsupported = tiktoken_unsupported_reason(file)
+        tables = {
+            "sha256": file.sha256,
+            "vocab_size": file.vocab_size,
+            "eos_id": file.eos_id,
+            "bos_id": file.bos_id,
+            "control_tokens": file.control_tokens,
+            "unsupported": unsupported,
+            "pat_str": _split_regex(file.data) if unsupported is None else None,
+            "mergeable_ranks": _mergeable_ranks(file.data) if unsupported is None else {},
+        }
+        out.write(marshal.dumps(tables))
+
+    folder = user_cache_dir(_CACHE_FOLDER)
+    entry = digest_named_file(folder, _tables_name(raw), write, logging.getLogger(__name__).warning)
+    with open(entry, "rb") as f:
+        return marshal.load(f)
+
+
 def _first_present(tokens: dict[str, int], names: tuple[str, ...]) -> int | None:
     return next((tokens[n] for n in names if n in tokens), None)
 
 
 class _TokenizerBase:
-    def __init__(self, file: _TokenizerFile, special_tokens_in_text: SpecialTokensInText):
-        self.vocab_size = file.vocab_size
-        self.eos_id = file.eos_id
-        self.bos_id = file.bos_id
-        self.sha256 = file.sha256
+    def __init__(self, facts: dict, special_tokens_in_text: SpecialTokensInText):
+        self.vocab_size = facts["vocab_size"]
+        self.eos_id = facts["eos_id"]
+        self.bos_id = facts["bos_id"]
+        self.sha256 = facts["sha256"]
         self.special_tokens_in_text = special_tokens_in_text
 
 
@@ -124,7 +170,7 @@ class HFTokenizer(_TokenizerBase):
     backend: Backend = "hf"
 
     def __init__(self, file: _TokenizerFile, special_tokens_in_text: SpecialTokensInText):
-        super().__init__(file, special_tokens_in_text)
+        super().__init__(vars(file), special_tokens_in_text)
         data = file.data
         if special_tokens_in_text == "literal":
             # HF splits every added token (special or not) out of the text before BPE, whatever
@@ -147,20 +193,26 @@ class HFTokenizer(_TokenizerBase):
 
 
 class TiktokenTokenizer(_TokenizerBase):
-    """The fast path: a tiktoken Encoding built from the tokenizer.json's vocab and split regex."""
+    """The fast path: a tiktoken Encoding built from the tokenizer.json's vocab and split regex (the tables
+    `_tiktoken_tables` derives)."""
 
     backend: Backend = "tiktoken"
 
-    def __init__(self, file: _TokenizerFile, special_tokens_in_text: SpecialTokensInText):
-        super().__init__(file, special_tokens_in_text)
-        self._encoding = tiktoken.Encoding(
-            name=f"tokenizer-{file.sha256[:16]}",
-            pat_str=_split_regex(file.data),
-            mergeable_ranks=_mergeable_ranks(file.data),
-            special_tokens=file.control_tokens,
-        )
+    def __init__(self, tables: dict, special_tokens_in_text: SpecialTokensInText):
+        super().__init__(tables, special_tokens_in_text)
+        self._tables = tables
         self._allowed_special: Literal["all"] | set[str] = (
             "all" if special_tokens_in_text == "control" else set()
+        )
+
+    @functools.cached_property
+    def _encoding(self) -> tiktoken.Encoding:
+        # Built on first use: a caller that only reads the ids and sizes (the mix's shard metadata) never pays it.
+        return tiktoken.Encoding(
+            name=f"tokenizer-{self.sha256[:16]}",
+            pat_str=self._tables["pat_str"],
+            mergeable_ranks=self._tables["mergeable_ranks"],
+            special_tokens=self._tables["control_tokens"],
         )
 
     def encode_batch(self, texts: list[str]) -> list[np.ndarray]:

@@ -304,3 +304,28 @@ def test_regenerate_names_a_mistyped_beam_option_before_touching_the_release(rel
     err = capsys.readouterr().err
     assert err.startswith(f"curation regenerate: error: {expected}") and err.count("\n") == 1, err
     assert (release / "lock.json").stat().st_mtime_ns == before and not (release.parent / "1.0.0.previous").exists()
+
+
+_COMMAND_WITH_AN_EXIT_HANDLER = """
+import atexit, sys
+atexit.register(lambda: print("exit handler ran", flush=True))
+from curation.cli import entry
+sys.argv = ["curation", *sys.argv[1:]]
+entry()
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "expected"),
+    [
+        (["inspect", str(DEMO_DATA / "web" / "c4-sample.01.json.gz"), "-n", "1"], 0, "files: 1  documents: 10"),
+        (["inspect", "absent.jsonl.gz"], 2, "curation inspect: error: absent.jsonl.gz: no input file matches"),
+    ],
+)
+def test_the_command_exits_with_mains_code_its_output_flushed_and_exit_handlers_run(tmp_path, args, code, expected):
+    done = subprocess.run(
+        [sys.executable, "-c", _COMMAND_WITH_AN_EXIT_HANDLER, *args], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == code
+    assert expected in done.stdout + done.stderr
+    assert done.stdout.endswith("exit handler ran\n")

@@ -190,3 +190,46 @@ def test_a_runner_whose_results_carry_no_metrics_still_gets_a_phase_log(tmp_path
     lines = log.read_text().splitlines()
     assert lines[0].startswith("decide: started 1970-01-01T00:00:00Z") and "1 local worker(s)" in lines[0]
     assert lines[1:] == ["decide: counters not reported by this runner"]
+
+
+class _Counted(beam.DoFn):
+    """Counts, in a bag state per key, the elements it is given."""
+
+    COUNT = beam.transforms.userstate.BagStateSpec("count", beam.coders.VarIntCoder())
+
+    def process(self, element, count=beam.DoFn.StateParam(COUNT)):
+        count.add(1)
+        yield element[0], sum(count.read())
+
+
+def test_cached_signature_inspection_gives_beams_answers_and_stateful_dofns_still_run(tmp_path):
+    from apache_beam.transforms import core, userstate
+
+    from curation import beam_signatures
+
+    beam_signatures.install()
+    stateless = beam.Map(lambda x, scale=2: x * scale).fn
+    for dofn in (_Counted(), stateless, _Counted()):
+        assert userstate.get_dofn_specs(dofn) == beam_signatures._uncached_specs(dofn)
+        for name in ("process", "setup", "start_bundle"):
+            method = getattr(dofn, name)
+            assert core.get_function_args_defaults(method) == beam_signatures._uncached(method)
+    assert userstate.is_stateful_dofn(_Counted()) and not userstate.is_stateful_dofn(stateless)
+    out = tmp_path / "counts.txt"
+
+    def build(p):
+        counts = p | beam.Create([("a", 1), ("b", 1), ("a", 1)]) | beam.ParDo(_Counted()) | beam.combiners.ToList()
+        counts | beam.Map(lambda rows: out.write_text(repr(sorted(rows))))
+
+    run_pipeline(pipeline_options([], elements=1), build)
+    assert out.read_text() == repr([("a", 1), ("a", 2), ("b", 1)])
+
+
+@pytest.mark.parametrize(("workers", "shuffled"), [("1", False), ("2", True)])
+def test_elements_are_shuffled_only_where_there_are_workers_to_spread_them_over(workers, shuffled):
+    from curation.engine import SpreadOverWorkers
+
+    pipeline = beam.Pipeline(options=pipeline_options([f"--direct_num_workers={workers}"]))
+    _ = pipeline | beam.Create([1, 2]) | "Spread" >> SpreadOverWorkers()
+    steps = [t.unique_name for t in pipeline.to_runner_api().components.transforms.values()]
+    assert any(name.startswith("Spread/Reshuffle") for name in steps) == shuffled

@@ -19,6 +19,7 @@ from curation.chain import Chain, scoring_identity
 from curation.digests import CODE_VERSION, digest
 from curation.document import Document, Quarantine, Skipped
 from curation.document_files import ZSTD_LEVEL, encode, read_documents
+from curation.engine import SpreadOverWorkers
 from curation.layout import RunLayout
 from curation.readers import html_extraction, read_source_file
 from mixes.manifest import SourceConfig
@@ -193,6 +194,6 @@ class CurateFiles(beam.PTransform):
     def expand(self, source_and_uri):
         return (
             source_and_uri
-            | "SpreadFiles" >> beam.Reshuffle()
+            | "SpreadFiles" >> SpreadOverWorkers()
             | "ReadScoreAndPool" >> beam.ParDo(_CurateFileFn(self._sources, self._layout))
         )

@@ -19,6 +19,7 @@ from curation import storage
 from curation.batching import BATCH_DOCUMENTS, batched
 from curation.digests import CODE_VERSION, digest
 from curation.document import Document
+from curation.engine import SpreadOverWorkers
 from curation.errors import AccountingError
 from curation.layout import RunLayout
 from curation.stages.curate import PoolFile, read_pool
@@ -223,4 +224,4 @@ class TokenizePools(beam.PTransform):
         self._fn = _TokenizePoolFn(decisions_dir, decisions_digest, output, tokenizer_path, layout)
 
     def expand(self, pools):
-        return pools | "SpreadPools" >> beam.Reshuffle() | "ApplyDecisionsAndTokenize" >> beam.ParDo(self._fn)
+        return pools | "SpreadPools" >> SpreadOverWorkers() | "ApplyDecisionsAndTokenize" >> beam.ParDo(self._fn)

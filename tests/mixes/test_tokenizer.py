@@ -3,7 +3,7 @@ import pytest
 from helpers_tokenize import CONTROL_STRINGS, CORPORA, DOLMA2, GPT_NEOX, read_texts, require
 
 from curation.config import ConfigError
-from mixes.tokenizer import dtype_for, load_tokenizer, with_document_markers
+from mixes.tokenizer import check_tokenizer_file, dtype_for, load_tokenizer, with_document_markers
 
 DOLMA2_EOS = 100257
 
@@ -119,3 +119,26 @@ def test_eos_appended_and_bos_refused_when_tokenizer_has_none(dolma2_pair):
     assert with_document_markers(ids, fast, eos="none") is ids
     with pytest.raises(ConfigError, match="output.bos"):
         with_document_markers(ids, fast, bos="prepend")
+
+
+def test_tiktoken_tables_are_cached_by_content_and_a_corrupt_entry_is_rebuilt(tmp_path, monkeypatch, caplog):
+    require(DOLMA2)
+    monkeypatch.setenv("CURATION_CACHE", str(tmp_path / "cache"))
+    text = ["tables from the cache give the same ids <|endoftext|>"]
+    expected = load_tokenizer(DOLMA2, backend="hf").encode_batch(text)[0].tolist()
+    assert load_tokenizer(DOLMA2).encode_batch(text)[0].tolist() == expected
+    (entry,) = [p for p in (tmp_path / "cache" / "tokenizers").iterdir() if p.suffix not in (".sha256", ".lock")]
+    assert entry.name.startswith(load_tokenizer(DOLMA2).sha256)
+    entry.write_bytes(entry.read_bytes()[:1000])
+    assert load_tokenizer(DOLMA2).encode_batch(text)[0].tolist() == expected
+    assert "does not match its recorded sha256" in caplog.text
+
+
+def test_a_file_that_is_not_a_tokenizer_is_refused_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("CURATION_CACHE", str(tmp_path / "cache"))
+    not_json = tmp_path / "tokenizer.json"
+    not_json.write_text("model: BPE\n")
+    with pytest.raises(ValueError, match=f"{not_json} is not JSON"):
+        check_tokenizer_file(str(not_json))
+    with pytest.raises(ValueError, match=f"{not_json} is not JSON"):
+        load_tokenizer(not_json)
