@@ -32,7 +32,8 @@ _POLICY_PHRASES = (
 # "!", "?" and other sentence terminals end a sentence; so does "." standing alone or after a lowercase
 # or uncased letter, a digit, punctuation or two capitals, unless it is part of an ellipsis, of "e.g."
 # or of a common abbreviation ("Mr.", "p."). Closing punctuation and opening quotes may sit between
-# the break and the next word; "end.Next" breaks without a space.
+# the break and the next word; "end.Next" breaks without a space. A break never spans a newline, so the
+# breaks of many lines are found in one pass over the lines joined by newlines.
 _ABBREVIATIONS = (
     "Mr|Mrs|Ms|Dr|Prof|St|Mt|Jr|Sr|Gen|Gov|Sen|Rep|Rev|Adm|Inc|Ltd|Co|co|Corp|Bros|vs|"
     "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|[a-zäöü]"
@@ -40,9 +41,9 @@ _ABBREVIATIONS = (
 _SENTENCE_BREAK = regex.compile(
     r"(?:(?<=^|\s|[\p{Ll}\p{Lo}\d%²+\-\p{P}--[.]]|[\p{Lu}\p{Lo}][\p{Lu}\p{Lo}])"
     r"(?<![.]|[.]\p{L}|(?:^|[\s(\[\"'])(?:" + _ABBREVIATIONS + r"))\.(?![.])"
-    r"|[\p{Sentence_Terminal}--[.]])[\p{P}\s]*\s[\p{P}\s]*(?=\w)"
+    r"|[\p{Sentence_Terminal}--[.]])[\p{P}\s--\n]*[\s--\n][\p{P}\s--\n]*(?=\w)"
     r"|(?<=\p{Ll})\.(?=\p{Lu})",
-    regex.V1,
+    regex.V1 | regex.MULTILINE,
 )
 
 
@@ -81,9 +82,16 @@ class C4Line:
 def c4_lines(view: TextView, rules: C4LineRulesConfig) -> Iterator[C4Line]:
     """Every line with the first line rule that drops it, in TFDS's order (lorem ipsum is checked before
     the JavaScript rule, the curly bracket after it)."""
+    # A line's words are the text's chunks (every line break is whitespace), so a text without an overlong
+    # chunk spares each long line its split.
+    overlong_words = max(map(len, view.chunks), default=0) > rules.line_max_word_chars
     for raw in view.lines:
         line = raw.strip()
-        if len(line) > rules.line_max_word_chars and max(map(len, line.split())) > rules.line_max_word_chars:
+        if (
+            overlong_words
+            and len(line) > rules.line_max_word_chars
+            and max(map(len, line.split())) > rules.line_max_word_chars
+        ):
             yield C4Line(line, "too_long_word")
             continue
         # Only the words before the citations go, and only up to the minimum count: the rule needs no more.
@@ -110,20 +118,22 @@ def c4_lines(view: TextView, rules: C4LineRulesConfig) -> Iterator[C4Line]:
         yield C4Line(line, "", lorem_ipsum, curly_bracket)
 
 
-def count_sentences(line: str) -> int:
-    return 1 + len(_SENTENCE_BREAK.findall(line)) if line else 0
+def count_sentences(lines: list[str]) -> int:
+    """Sentences in the lines (none holds a line break): one in each non-empty line, plus its breaks."""
+    return sum(map(bool, lines)) + len(_SENTENCE_BREAK.findall("\n".join(lines)))
 
 
 def c4_quality_scores(view: TextView, rules: C4LineRulesConfig) -> dict[str, float]:
     """Sentences in the kept lines, and whether "lorem ipsum" or "{" reach the document rules."""
-    sentences = lorem_ipsum = curly_bracket = 0
+    kept = []
+    lorem_ipsum = curly_bracket = False
     for line in c4_lines(view, rules):
         lorem_ipsum |= line.lorem_ipsum
         curly_bracket |= line.curly_bracket
         if line.dropped_by == "":
-            sentences += count_sentences(line.text)
+            kept.append(line.text)
     return {
-        "sentences": float(sentences),
+        "sentences": float(count_sentences(kept)),
         "lorem_ipsum": float(lorem_ipsum),
         "curly_bracket": float(curly_bracket),
     }

@@ -38,7 +38,7 @@ def test_c4_rejects_with_reason(text, reason):
     ],
 )
 def test_counts_sentences_like_spacy_sentencizer(line, sentences):
-    assert count_sentences(line) == sentences
+    assert count_sentences([line]) == sentences
 
 
 def test_line_removal_keeps_only_lines_c4_keeps():
