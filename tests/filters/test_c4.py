@@ -1,10 +1,17 @@
 from __future__ import annotations
 
 import pytest
-from helpers_quality import GOOD_PARAGRAPH
+from helpers_quality import GOOD_PARAGRAPH, web_corpus_texts
 
 from filters.base import TextView
-from filters.c4 import C4LineRemoval, C4LineRulesConfig, C4QualityConfig, C4QualityFilter, count_sentences
+from filters.c4 import (
+    C4LineRemoval,
+    C4LineRulesConfig,
+    C4QualityConfig,
+    C4QualityFilter,
+    c4_lines,
+    count_sentences,
+)
 
 FILTER = C4QualityFilter(C4QualityConfig())
 REMOVER = C4LineRemoval(C4LineRulesConfig())
@@ -67,3 +74,16 @@ def test_lorem_ipsum_rule_can_be_switched_off_without_rescoring():
     lenient = C4QualityFilter(C4QualityConfig(drop_lorem_ipsum=False))
     assert lenient.reject_reason(scores) is None
     assert FILTER.reason_score(scores, "c4_lorem_ipsum") == 1.0
+
+
+def test_sentences_of_lines_joined_equal_their_sum_line_by_line():
+    # The lines C4 keeps from real pages, many ending in "." before a line starting with a word or quote.
+    rules = C4QualityConfig()
+    lines = [
+        line.text
+        for text in web_corpus_texts()[::4]
+        for line in c4_lines(TextView(text), rules)
+        if not line.dropped_by
+    ]
+    assert len(lines) > 1000
+    assert count_sentences(lines) == sum(count_sentences([line]) for line in lines)
