@@ -8,11 +8,13 @@ from helpers_quality import web_corpus_texts
 from filters.base import _CHUNK_TOKEN, _SIMPLE_CHUNK, TextView, _chunk_tokens
 
 # Shapes at the shortcut's edges: abbreviations and single letters keep their full stop, digits and
-# other words do not; quotes and brackets on either side; contractions and hyphens take the full rules.
+# other words, numbers, hyphenated words and contractions do not; quotes, brackets and stops around them.
 EDGE_CHUNKS = [
     "Mr.", "Mrs.", "Mrx.", "co.", "Co.", "Sept.", "p.", "A.", "5.", "(Dr.", '"I.', "(a.", "end.", "end.)",
     "'s", "'em", "it's", "don't", "well-known", "(see", "said,\"", "“Hi”", "‘a’", "[1]", "5%", "(5%)",
-    "_a", "a_", "e.g.", "U.S.", "end..", "end...", "x²", "café,",
+    "_a", "a_", "e.g.", "U.S.", "end..", "end...", "x²", "café,", "3.5.", "1,000,", "(3.5%)", "3-d", "a-3",
+    "it's.", "don't,\"", "cann't", "y'all", "well-known.", "x-y.", "ex-Gov.", "a--b", "end\".", "end).",
+    "Mr.)", "end.\".", "Mr...", "end.,.",
 ]  # fmt: skip
 
 
