@@ -32,8 +32,7 @@ _POLICY_PHRASES = (
 # "!", "?" and other sentence terminals end a sentence; so does "." standing alone or after a lowercase
 # or uncased letter, a digit, punctuation or two capitals, unless it is part of an ellipsis, of "e.g."
 # or of a common abbreviation ("Mr.", "p."). Closing punctuation and opening quotes may sit between
-# the break and the next word; "end.Next" breaks without a space. A break never spans a newline, so the
-# breaks of many lines are found in one pass over the lines joined by newlines.
+# the break and the next word; "end.Next" breaks without a space.
 _ABBREVIATIONS = (
     "Mr|Mrs|Ms|Dr|Prof|St|Mt|Jr|Sr|Gen|Gov|Sen|Rep|Rev|Adm|Inc|Ltd|Co|co|Corp|Bros|vs|"
     "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|[a-zäöü]"
@@ -41,9 +40,9 @@ _ABBREVIATIONS = (
 _SENTENCE_BREAK = regex.compile(
     r"(?:(?<=^|\s|[\p{Ll}\p{Lo}\d%²+\-\p{P}--[.]]|[\p{Lu}\p{Lo}][\p{Lu}\p{Lo}])"
     r"(?<![.]|[.]\p{L}|(?:^|[\s(\[\"'])(?:" + _ABBREVIATIONS + r"))\.(?![.])"
-    r"|[\p{Sentence_Terminal}--[.]])[\p{P}\s--\n]*[\s--\n][\p{P}\s--\n]*(?=\w)"
+    r"|[\p{Sentence_Terminal}--[.]])[\p{P}\s]*\s[\p{P}\s]*(?=\w)"
     r"|(?<=\p{Ll})\.(?=\p{Lu})",
-    regex.V1 | regex.MULTILINE,
+    regex.V1,
 )
 
 
@@ -118,22 +117,20 @@ def c4_lines(view: TextView, rules: C4LineRulesConfig) -> Iterator[C4Line]:
         yield C4Line(line, "", lorem_ipsum, curly_bracket)
 
 
-def count_sentences(lines: list[str]) -> int:
-    """Sentences in the lines (none holds a line break): one in each non-empty line, plus its breaks."""
-    return sum(map(bool, lines)) + len(_SENTENCE_BREAK.findall("\n".join(lines)))
+def count_sentences(line: str) -> int:
+    return 1 + len(_SENTENCE_BREAK.findall(line)) if line else 0
 
 
 def c4_quality_scores(view: TextView, rules: C4LineRulesConfig) -> dict[str, float]:
     """Sentences in the kept lines, and whether "lorem ipsum" or "{" reach the document rules."""
-    kept = []
-    lorem_ipsum = curly_bracket = False
+    sentences = lorem_ipsum = curly_bracket = 0
     for line in c4_lines(view, rules):
         lorem_ipsum |= line.lorem_ipsum
         curly_bracket |= line.curly_bracket
         if line.dropped_by == "":
-            kept.append(line.text)
+            sentences += count_sentences(line.text)
     return {
-        "sentences": float(count_sentences(kept)),
+        "sentences": float(sentences),
         "lorem_ipsum": float(lorem_ipsum),
         "curly_bracket": float(curly_bracket),
     }

@@ -1,17 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from helpers_quality import GOOD_PARAGRAPH, web_corpus_texts
+from helpers_quality import GOOD_PARAGRAPH
 
 from filters.base import TextView
-from filters.c4 import (
-    C4LineRemoval,
-    C4LineRulesConfig,
-    C4QualityConfig,
-    C4QualityFilter,
-    c4_lines,
-    count_sentences,
-)
+from filters.c4 import C4LineRemoval, C4LineRulesConfig, C4QualityConfig, C4QualityFilter, count_sentences
 
 FILTER = C4QualityFilter(C4QualityConfig())
 REMOVER = C4LineRemoval(C4LineRulesConfig())
@@ -45,7 +38,7 @@ def test_c4_rejects_with_reason(text, reason):
     ],
 )
 def test_counts_sentences_like_spacy_sentencizer(line, sentences):
-    assert count_sentences([line]) == sentences
+    assert count_sentences(line) == sentences
 
 
 def test_line_removal_keeps_only_lines_c4_keeps():
@@ -74,16 +67,3 @@ def test_lorem_ipsum_rule_can_be_switched_off_without_rescoring():
     lenient = C4QualityFilter(C4QualityConfig(drop_lorem_ipsum=False))
     assert lenient.reject_reason(scores) is None
     assert FILTER.reason_score(scores, "c4_lorem_ipsum") == 1.0
-
-
-def test_sentences_of_lines_joined_equal_their_sum_line_by_line():
-    # The lines C4 keeps from real pages, many ending in "." before a line starting with a word or quote.
-    rules = C4QualityConfig()
-    lines = [
-        line.text
-        for text in web_corpus_texts()[::4]
-        for line in c4_lines(TextView(text), rules)
-        if not line.dropped_by
-    ]
-    assert len(lines) > 1000
-    assert count_sentences(lines) == sum(count_sentences([line]) for line in lines)
