@@ -7,9 +7,12 @@ shared by every filter in a chain.
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from itertools import filterfalse
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -42,10 +45,33 @@ _CHUNK_TOKEN = regex.compile(
 )
 
 
+# The commonest chunks that are not plain words, tokenized as `_CHUNK_TOKEN` does at a fraction of its
+# cost: an ASCII word, a number with decimal points or thousands commas, words joined by hyphens ("well"
+# "-" "known") or a word and its contraction ("it" "'s", "do" "n't"), between opening quotes or brackets
+# and closing marks, each mark standing alone, as does a full stop (never two in a row). A full stop right
+# after a plain word stays on it when the word is an abbreviation or a single letter.
+_SIMPLE_CHUNK = re.compile(
+    r"""([(\["'“‘]*)(?:([A-Za-z0-9]+)|(\d+(?:[.,]\d+)+|[A-Za-z]+(?:-[A-Za-z]+)+)"""
+    r"|([A-Za-z]+?)([nN]['’][tT]|['’](?:[sSmMdD]|ll|LL|re|RE|ve|VE)))"
+    r"""(\.?)((?:[,;:!?)\]"'”’%]\.?)*)"""
+)
+_KEEPS_FULL_STOP = frozenset(ABBREVIATIONS) | frozenset(string.ascii_letters)
+_HYPHEN = re.compile("(-)")
+
+
 @lru_cache(maxsize=1 << 16)
 def _chunk_tokens(chunk: str) -> tuple[str, ...]:
     # Chunks repeat heavily ("it's", "end."), so each worker tokenizes each distinct chunk once.
-    return tuple(_CHUNK_TOKEN.findall(chunk))
+    simple = _SIMPLE_CHUNK.fullmatch(chunk)
+    if simple is None:
+        return tuple(_CHUNK_TOKEN.findall(chunk))
+    lead, word, joined, stem, contraction, full_stop, trail = simple.groups()
+    if word is None:
+        words = (stem, contraction) if joined is None else _HYPHEN.split(joined)
+        return (*lead, *words, *full_stop, *trail)
+    if full_stop and word in _KEEPS_FULL_STOP:
+        word, full_stop = word + full_stop, ""
+    return (*lead, word, *full_stop, *trail)
 
 
 def split_words(text: str, chunks: list[str] | None = None) -> list[str]:
@@ -87,6 +113,15 @@ class TextView:
     @cached_property
     def words(self) -> list[str]:
         return split_words(self.text, self.chunks)
+
+    @cached_property
+    def word_count(self) -> int:
+        """`len(self.words)`, without building the list when no filter needs the words themselves: a plain
+        word is one token, so only the other chunks are tokenized."""
+        if "words" in self.__dict__:
+            return len(self.words)
+        chunks = self.chunks
+        return len(chunks) + sum(len(_chunk_tokens(chunk)) - 1 for chunk in filterfalse(str.isalnum, chunks))
 
     @cached_property
     def word_labels(self) -> np.ndarray:

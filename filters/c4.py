@@ -81,11 +81,17 @@ class C4Line:
 def c4_lines(view: TextView, rules: C4LineRulesConfig) -> Iterator[C4Line]:
     """Every line with the first line rule that drops it, in TFDS's order (lorem ipsum is checked before
     the JavaScript rule, the curly bracket after it)."""
+    # A line's words are among the text's chunks (every line break is whitespace), so a text without an
+    # overlong chunk spares each of its long lines the split.
+    overlong_chunk = None
     for raw in view.lines:
         line = raw.strip()
-        if len(line) > rules.line_max_word_chars and max(map(len, line.split())) > rules.line_max_word_chars:
-            yield C4Line(line, "too_long_word")
-            continue
+        if len(line) > rules.line_max_word_chars:
+            if overlong_chunk is None:
+                overlong_chunk = max(map(len, view.chunks)) > rules.line_max_word_chars
+            if overlong_chunk and max(map(len, line.split())) > rules.line_max_word_chars:
+                yield C4Line(line, "too_long_word")
+                continue
         # Only the words before the citations go, and only up to the minimum count: the rule needs no more.
         words = line.split(None, rules.line_min_words)
         if rules.remove_citations and "[" in line:

@@ -40,11 +40,11 @@ def fineweb_quality_scores(view: TextView, short_line_chars: int) -> dict[str, f
     return {
         "terminal_punctuation_lines_fraction": sum(1 for line in lines if _ENDS_IN_TERMINAL_PUNCTUATION(line))
         / n_lines,
-        "short_lines_fraction": sum(1 for line in lines if len(line) <= short_line_chars) / n_lines,
+        "short_lines_fraction": sum(map(short_line_chars.__ge__, map(len, lines))) / n_lines,
         "dup_line_char_fraction": (
             duplicate_count_and_chars(lines)[1] / chars_without_newlines if chars_without_newlines else 0.0
         ),
-        "newline_to_word_ratio": text.count("\n") / (len(view.words) or 1),
+        "newline_to_word_ratio": text.count("\n") / (view.word_count or 1),
     }
 
 

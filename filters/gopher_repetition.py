@@ -96,22 +96,35 @@ class BatchNgrams:
         self.labels = labels
         return labels
 
+    def top_ngram_chars(self, n: int, word_ends: np.ndarray) -> list[int]:
+        """Per document, the characters covered by its most frequent n-gram from the last `grow(n)` (words
+        joined by spaces) times its count; 0 without an n-gram. `word_ends` are the batch's (see
+        `word_ends`). Ties go to the n-gram that occurs first, as `Counter.most_common` does.
+
+        Counted for the whole batch at once: a label is a first position, so each document's most
+        frequent n-gram is its lowest position holding its highest count.
+        """
+        chars = np.zeros(len(self.lengths), np.int64)
+        docs = np.flatnonzero(self.lengths >= n)
+        if not len(docs):
+            return chars.tolist()
+        count = len(self.labels)
+        inside = self._positions[:count] + n <= self._ends[:count]
+        counts = np.bincount(self.labels[inside], minlength=count)
+        # One segment per document with an n-gram, running on over the empty counts of any shorter
+        # documents after it.
+        starts = self.starts[docs]
+        best = np.maximum.reduceat(counts, starts)
+        at_best = np.flatnonzero(counts == np.repeat(best, np.diff(starts, append=count)))
+        _, first = np.unique(np.searchsorted(starts, at_best, side="right"), return_index=True)
+        top = at_best[first]
+        chars[docs] = (word_ends[top + n] - word_ends[top] + n - 1) * best
+        return chars.tolist()
+
     def of_document(self, doc: int, n: int) -> np.ndarray:
         """Document `doc`'s n-gram labels from the last `grow(n)`, as positions in that document."""
         start = int(self.starts[doc])
         return self.labels[start : start + max(int(self.lengths[doc]) - n + 1, 0)] - start
-
-
-def top_ngram_chars(labels: np.ndarray, n: int, word_ends: np.ndarray) -> int:
-    """Characters covered by the most frequent n-gram (words joined by spaces) times its count.
-
-    Ties go to the n-gram that occurs first, as `Counter.most_common` does.
-    """
-    if not len(labels):
-        return 0
-    counts = np.bincount(labels)
-    top = int(np.argmax(counts))  # labels are first positions, so the lowest maximal label occurs first
-    return int(word_ends[top + n] - word_ends[top] + n - 1) * int(counts[top])
 
 
 def duplicated_ngram_chars(labels: np.ndarray, n: int, word_ends: np.ndarray) -> int:
@@ -161,29 +174,30 @@ def gopher_repetition_scores(views: Sequence[TextView]) -> list[dict[str, float]
             }
         )
     ngrams = BatchNgrams([view.word_labels for view in views])
-    words = chain.from_iterable(view.words for view in views)
-    word_lengths = np.fromiter(map(len, words), np.int64, int(ngrams.lengths.sum()))
-    # Character offsets of word ends, so characters of words [i, j) are word_ends[j] - word_ends[i].
-    word_ends = np.concatenate(([0], np.cumsum(word_lengths)))
+    ends = word_ends(views, int(ngrams.lengths.sum()))
     doc_ends = ngrams.starts + ngrams.lengths
+    per_char = [_per_char(view.text) for view in views]
     for n in range(2, DUP_NGRAM_SIZES[-1] + 1):
         labels = ngrams.grow(n)
+        if n in TOP_NGRAM_SIZES:
+            for scores, top, doc_per_char in zip(batch_scores, ngrams.top_ngram_chars(n, ends), per_char):
+                scores[f"top_{n}gram_char_fraction"] = top * doc_per_char
         if n in DUP_NGRAM_SIZES:
-            # Documents with an n-gram seen before in them; the others have nothing duplicated.
+            for scores in batch_scores:
+                scores[f"dup_{n}gram_char_fraction"] = 0.0
+            # Only documents with an n-gram seen before in them have anything duplicated.
             repeated = np.flatnonzero(labels != np.arange(len(labels)))
-            with_repeats = set(np.searchsorted(doc_ends, repeated, side="right").tolist())
-        for doc, (view, scores) in enumerate(zip(views, batch_scores)):
-            per_char = _per_char(view.text)
-            ends = word_ends[ngrams.starts[doc] :]
-            if n in TOP_NGRAM_SIZES:
-                top = top_ngram_chars(ngrams.of_document(doc, n), n, ends)
-                scores[f"top_{n}gram_char_fraction"] = top * per_char
-            if n in DUP_NGRAM_SIZES:
-                dup = (
-                    duplicated_ngram_chars(ngrams.of_document(doc, n), n, ends) if doc in with_repeats else 0
-                )
-                scores[f"dup_{n}gram_char_fraction"] = dup * per_char
+            for doc in sorted(set(np.searchsorted(doc_ends, repeated, side="right").tolist())):
+                dup = duplicated_ngram_chars(ngrams.of_document(doc, n), n, ends[ngrams.starts[doc] :])
+                batch_scores[doc][f"dup_{n}gram_char_fraction"] = dup * per_char[doc]
     return batch_scores
+
+
+def word_ends(views: Sequence[TextView], total: int) -> np.ndarray:
+    """Character offsets of the ends of the batch's words laid end to end (`total` of them), so the
+    characters of words [i, j) are `word_ends[j] - word_ends[i]`."""
+    words = chain.from_iterable(view.words for view in views)
+    return np.concatenate(([0], np.cumsum(np.fromiter(map(len, words), np.int64, total))))
 
 
 def _per_char(text: str) -> float:

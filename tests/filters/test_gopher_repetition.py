@@ -10,7 +10,7 @@ from filters.gopher_repetition import (
     GopherRepetitionConfig,
     GopherRepetitionFilter,
     duplicated_ngram_chars,
-    top_ngram_chars,
+    word_ends,
 )
 
 FILTER = GopherRepetitionFilter(GopherRepetitionConfig())
@@ -72,20 +72,20 @@ def _reference_top_chars(words: list[str], n: int) -> int:
 def test_vectorised_ngram_counts_equal_the_plain_definition_on_real_text():
     # Labelled as one batch, so an n-gram repeated across documents must not count as a repeat.
     texts = web_corpus_texts()[::7]
-    documents = [TextView(text).words for text in texts]
-    documents += [documents[-1], [], documents[-1][:3]]  # a copy, an empty document, a short one
-    word_labels = []
-    for words in documents:
-        first: dict[str, int] = {}
-        word_labels.append(np.array([first.setdefault(w, i) for i, w in enumerate(words)], dtype=np.int64))
-    ngrams = BatchNgrams(word_labels)
+    views = [TextView(text) for text in texts]
+    views += [views[-1], TextView(""), TextView(" ".join(views[-1].words[:3]))]  # a copy, empty, short
+    documents = [view.words for view in views]
+    ngrams = BatchNgrams([view.word_labels for view in views])
+    batch_ends = word_ends(views, sum(map(len, documents)))
     for n in range(2, 11):
         ngrams.grow(n)
+        assert ngrams.top_ngram_chars(n, batch_ends) == [
+            _reference_top_chars(words, n) for words in documents
+        ]
         for doc, words in enumerate(documents):
             labels = ngrams.of_document(doc, n)
-            word_ends = np.concatenate(([0], np.cumsum([len(w) for w in words]))).astype(np.int64)
-            assert duplicated_ngram_chars(labels, n, word_ends) == _reference_duplicated_chars(words, n)
-            assert top_ngram_chars(labels, n, word_ends) == _reference_top_chars(words, n)
+            ends = np.concatenate(([0], np.cumsum([len(w) for w in words]))).astype(np.int64)
+            assert duplicated_ngram_chars(labels, n, ends) == _reference_duplicated_chars(words, n)
 
 
 def test_batch_scores_equal_one_document_at_a_time():
