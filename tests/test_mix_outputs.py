@@ -17,7 +17,6 @@ from conftest import DEMO_DATA, TOKENIZER, write_manifest
 from helpers_mix import REQUESTED, TARGET_TOKENS
 
 from curation import storage
-from curation.engine import pipeline_options, run_pipeline
 from curation.errors import InputError
 from curation.layout import RunLayout
 from curation.pipeline import curate, decide, prepare, run, tokenize
@@ -30,7 +29,6 @@ from curation.stages.mix import (
     write_shard_plan,
 )
 from curation.stages.mix_plan import plan_mix
-from curation.stages.publish import WriteDocuments
 from mixes.manifest import load_manifest
 from mixes.shards import StoredTokens, fsl_instances, iter_documents, read_shard
 from mixes.tokenizer import load_tokenizer
@@ -165,7 +163,7 @@ def test_mix_and_publish_from_caches_on_s3_write_the_same_files_as_locally(demo_
     # Workers read their shard's plan from storage; the job graph named only these files.
     plans = _objects(ctx.layout.cached("mix"))
     assert sorted(name.rsplit("/", 1)[-1] for name in plans) == [f"part-{i:05d}.parquet" for i in range(len(result.shards))]
-    run_pipeline(pipeline_options(ctx.beam_args), lambda p: p | WriteDocuments(ctx, token_files))
+    # The mix's pipeline publishes each source's documents too.
     local = _files(root / "documents")
     assert len(local) >= 4 and _objects(ctx.layout.documents_dir) == local
     markers = _files(root / "documents_complete")

@@ -1,6 +1,7 @@
 """Phase four: sample each source to its token budget, put every selected document (and repetition) in
 one seeded order, cut the order into shards (on workers: `curation.stages.mix_plan`), and write the shards
-in parallel by copying token ranges from the token caches, each from its plan file."""
+in parallel by copying token ranges from the token caches, each from its plan file, beside each source's
+published documents."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import pyarrow.parquet as pq
 from curation import storage
 from curation.engine import pipeline_options, run_pipeline
 from curation.stages.mix_plan import check_feasible, plan_mix
+from curation.stages.publish import DocumentsJob, documents_jobs, marker, write_source_documents
 from curation.stages.tokenize import DocumentTokenizer, TokenFile
 from mixes import shards
+from mixes.manifest import Manifest
 
 # Reading a gap this small costs less than another request; a read holds at most MAX_READ_BYTES in memory,
 # beside the shard being gathered.
@@ -133,30 +136,11 @@ def read_shard_plan(uri: str) -> list[tuple[DocRef, int]]:
     return [(DocRef(**{k: v for k, v in row.items() if k != "repetition"}), row["repetition"]) for row in rows]
 
 
-class _WriteShardFn(beam.DoFn):
-    def __init__(self, out_dir: str, token_files: list[TokenFile], meta: shards.ShardMeta):
-        self._out_dir = out_dir
-        self._token_files = token_files
-        self._meta = meta
-
-    def process(self, element):
-        index, plan_uri = element
-        items = read_shard_plan(plan_uri)
-        tokens = gather_shard_tokens(items, self._token_files, np.dtype(self._meta.dtype))
-        with shards.ShardWriter(self._out_dir, index, self._meta) as writer:
-            offset = 0
-            for ref, repetition in items:
-                writer.add(tokens[offset : offset + ref.n_tokens], shards.DocRecord(ref.id, ref.source, repetition, ref.uri or "", ref.line, ref.offset))
-                offset += ref.n_tokens
-        yield index
-
-
-def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
-    plan = plan_mix(ctx, token_files)
-    out_dir = ctx.layout.shards_dir
-    m = ctx.manifest
-    tokenizer = DocumentTokenizer(ctx.tokenizer_path, m.output)
-    meta = shards.ShardMeta(
+def shard_meta(tokenizer_path: str, m: Manifest, manifest_sha256: str) -> shards.ShardMeta:
+    """What every shard of the mix records: loading the tokenizer for it takes a few tenths of a second, so
+    it is done by the worker that writes shards, not by the launcher between pipelines."""
+    tokenizer = DocumentTokenizer(tokenizer_path, m.output)
+    return shards.ShardMeta(
         dtype=tokenizer.dtype.name,
         vocab_size=tokenizer.tokenizer.vocab_size,
         tokenizer_sha256=tokenizer.sha256,
@@ -164,19 +148,60 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
         bos_id=tokenizer.tokenizer.bos_id if m.output.bos == "prepend" else None,
         manifest_name=m.name,
         manifest_version=m.version,
-        manifest_sha256=ctx.loaded.sha256,
+        manifest_sha256=manifest_sha256,
         format=m.output.format,
     )
+
+
+def write_shard(out_dir: str, index: int, plan_uri: str, token_files: list[TokenFile], meta: shards.ShardMeta) -> None:
+    items = read_shard_plan(plan_uri)
+    tokens = gather_shard_tokens(items, token_files, np.dtype(meta.dtype))
+    with shards.ShardWriter(out_dir, index, meta) as writer:
+        offset = 0
+        for ref, repetition in items:
+            writer.add(tokens[offset : offset + ref.n_tokens], shards.DocRecord(ref.id, ref.source, repetition, ref.uri or "", ref.line, ref.offset))
+            offset += ref.n_tokens
+
+
+class _WriteReleaseFileFn(beam.DoFn):
+    """Writes a shard from its plan, (index, plan uri), or a source's published documents (a DocumentsJob).
+    One step for both: Beam's local runner runs a pipeline's steps one after another, so a lone shard and a
+    lone source written by two steps would each leave the other workers idle."""
+
+    def __init__(self, ctx, token_files: list[TokenFile]):
+        self._out_dir = ctx.layout.shards_dir
+        self._token_files = token_files
+        self._meta_from = (ctx.tokenizer_path, ctx.manifest, ctx.loaded.sha256)
+        self._meta: shards.ShardMeta | None = None
+
+    def process(self, job):
+        if isinstance(job, DocumentsJob):
+            yield job.source, write_source_documents(job)
+            return
+        index, plan_uri = job
+        if self._meta is None:
+            self._meta = shard_meta(*self._meta_from)
+        write_shard(self._out_dir, index, plan_uri, self._token_files, self._meta)
+        yield index
+
+
+def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
+    """The mix's plan (curation.stages.mix_plan), then its shards and the published documents of every
+    source (curation.stages.publish) in one pipeline."""
+    plan = plan_mix(ctx, token_files)
+    out_dir = ctx.layout.shards_dir
     shard_count = len(plan.plan_uris)
-    todo = [i for i, (documents, tokens) in enumerate(plan.shard_sizes) if not shard_matches_plan(out_dir, i, documents, tokens, meta.format)]
+    todo = [i for i, (documents, tokens) in enumerate(plan.shard_sizes) if not shard_matches_plan(out_dir, i, documents, tokens, ctx.manifest.output.format)]
     ctx.log(f"[mix] {sum(documents for documents, _ in plan.shard_sizes)} documents in {shard_count} shards, {shard_count - len(todo)} already written")
-    if todo:
-        plans = [(i, plan.plan_uris[i]) for i in todo]
+    jobs = [(i, plan.plan_uris[i]) for i in todo] + documents_jobs(ctx, token_files)
+    if jobs:
+        markers = [marker(ctx.layout.documents_markers_dir, job.source) for job in jobs if isinstance(job, DocumentsJob)]
+        outputs = [shard_sidecar_path(out_dir, i) for i in range(shard_count)] + markers
         run_pipeline(
-            pipeline_options(ctx.beam_args, len(todo)),
-            lambda p: p | "ListShards" >> beam.Create(plans) | "WriteShards" >> beam.ParDo(_WriteShardFn(out_dir, token_files, meta)),
+            pipeline_options(ctx.beam_args, len(jobs)),
+            lambda p: p | "ListFiles" >> beam.Create(jobs) | "Spread" >> beam.Reshuffle() | "WriteFiles" >> beam.ParDo(_WriteReleaseFileFn(ctx, token_files)),
             log_path=ctx.worker_log("mix"),
-            progress=("mix", shard_count, lambda: sum(storage.exists(shard_sidecar_path(out_dir, i)) for i in range(shard_count))),
+            progress=("mix", len(outputs), lambda: sum(storage.exists(o) for o in outputs)),
         )
     sidecars = [read_sidecar(shard_sidecar_path(out_dir, i)) for i in range(shard_count)]
     return MixResult(per_source=plan.per_source, shards=sidecars)

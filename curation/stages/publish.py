@@ -1,9 +1,10 @@
-"""The run's last pipeline, which publishes the release: per source, the kept documents (after every
-decision and edit, with their attributes and provenance) in input order, as rolling Dolma-style files; the
+"""Publishing the release. Per source, the kept documents (after every decision and edit, with their
+attributes and provenance) in input order, as rolling Dolma-style files: written by the mix's pipeline beside
+the shards (curation/stages/mix.py), since they need only the token files. Then the run's last pipeline: the
 ledger and the counts stats.json takes from it (curation/stages/ledger.py); the audit index over the ledger,
 those documents, the pools and the shards (curation/stages/audit_index.py); and the checksums of all of these
 (curation/stages/checksums.py). A step that reads files another step writes waits for that step's output
-as a side input, so the release costs one pipeline to build, translate and start, not four; the launcher
+as a side input, so the release costs one pipeline to build, translate and start, not three; the launcher
 reads back the counts and the checksums, small files whatever the corpus (issue #12)."""
 
 from __future__ import annotations
@@ -28,46 +29,50 @@ def marker(markers_dir: str, source: str) -> str:
     return storage.join(markers_dir, f"{source}.json")
 
 
-class _WriteSourceDocumentsFn(beam.DoFn):
-    def __init__(self, out_dir: str, markers_dir: str, fmt: str, target_bytes: int):
-        self._out_dir = out_dir
-        self._markers_dir = markers_dir
-        self._fmt = fmt
-        self._target_bytes = target_bytes
+@dataclass(frozen=True)
+class DocumentsJob:
+    """One source's curated documents to publish: its token files (whose documents files hold them, in
+    input order) and where they go. Written on a worker by `write_source_documents`."""
 
-    def process(self, element: tuple[str, list[TokenFile]]):
-        source, files = element
-        folder = storage.join(self._out_dir, source)
-        with DocumentWriter(storage.join(folder, "part"), self._fmt, self._target_bytes) as writer:
-            for tf in sorted(files, key=lambda t: t.input_ordinal):
-                with storage.open_decompressed(tf.documents_uri) as f:
-                    for line in f:
-                        writer.write(orjson.loads(line))
-        written = writer.close()
-        with storage.atomic_write(marker(self._markers_dir, source)) as f:
-            f.write(orjson.dumps({"files": [w.rsplit("/", 1)[-1] for w in written]}))
-        yield source, written
+    source: str
+    files: list[TokenFile]
+    out_dir: str
+    markers_dir: str
+    format: str
+    target_bytes: int
 
 
-class WriteDocuments(beam.PTransform):
-    """The curated documents of each source not published yet (a source's marker says it was); its output is
-    (source, files written) per source."""
+def documents_jobs(ctx, token_files: list[TokenFile]) -> list[DocumentsJob]:
+    """A job per source whose documents are not published yet (its marker says they are)."""
+    output = ctx.manifest.output
+    if not output.write_documents:
+        return []
+    by_source: dict[str, list[TokenFile]] = {name: [] for name in ctx.sources}
+    for tf in token_files:
+        by_source[tf.source].append(tf)
+    markers_dir = ctx.layout.documents_markers_dir
+    jobs = [
+        DocumentsJob(s, fs, ctx.layout.documents_dir, markers_dir, output.documents_format, output.documents_target_bytes)
+        for s, fs in sorted(by_source.items())
+        if not storage.exists(marker(markers_dir, s))
+    ]
+    if jobs:
+        ctx.log(f"[publish] curated documents of {len(jobs)} sources")
+    return jobs
 
-    def __init__(self, ctx, token_files: list[TokenFile]):
-        super().__init__()
-        output = ctx.manifest.output
-        self._out_dir, self._markers_dir = ctx.layout.documents_dir, ctx.layout.documents_markers_dir
-        self._format, self._target_bytes = output.documents_format, output.documents_target_bytes
-        by_source: dict[str, list[TokenFile]] = {name: [] for name in ctx.sources}
-        for tf in token_files:
-            by_source[tf.source].append(tf)
-        self._todo = [(s, fs) for s, fs in sorted(by_source.items()) if not storage.exists(marker(self._markers_dir, s))]
-        if self._todo:
-            ctx.log(f"[publish] curated documents of {len(self._todo)} sources")
 
-    def expand(self, pbegin):
-        write = _WriteSourceDocumentsFn(self._out_dir, self._markers_dir, self._format, self._target_bytes)
-        return pbegin | "ListSources" >> beam.Create(self._todo) | "Write" >> beam.ParDo(write)
+def write_source_documents(job: DocumentsJob) -> list[str]:
+    """A source's documents as rolling files, then its marker; returns the files written."""
+    folder = storage.join(job.out_dir, job.source)
+    with DocumentWriter(storage.join(folder, "part"), job.format, job.target_bytes) as writer:
+        for tf in sorted(job.files, key=lambda t: t.input_ordinal):
+            with storage.open_decompressed(tf.documents_uri) as f:
+                for line in f:
+                    writer.write(orjson.loads(line))
+    written = writer.close()
+    with storage.atomic_write(marker(job.markers_dir, job.source)) as f:
+        f.write(orjson.dumps({"files": [w.rsplit("/", 1)[-1] for w in written]}))
+    return written
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ class Published:
 
 
 def publish_release(ctx, pools, decisions_dir: str, token_files: list[TokenFile]) -> Published:
-    """Write the ledger, the published documents and the audit index, then hash every output written so far
+    """Write the ledger and the audit index, then hash every output written so far
     (curation.lock.HASHED_ON_WORKERS), in one pipeline whose local workers are capped by the input files."""
     root = ctx.layout.root
     pool_uris = [p.documents_uri for p in pools]
@@ -88,13 +93,11 @@ def publish_release(ctx, pools, decisions_dir: str, token_files: list[TokenFile]
         storage.remove_tree(folder)
 
     def build(p):
-        written = [p | "Ledger" >> WriteLedger(ctx, pools, decisions_dir, token_files)]
-        if ctx.manifest.output.write_documents:
-            written.append(p | "Documents" >> WriteDocuments(ctx, token_files))
+        ledger = p | "Ledger" >> WriteLedger(ctx, pools, decisions_dir, token_files)
         indexed = (
             p
             | "Start" >> beam.Create([None])
-            | "ListIndexedFiles" >> beam.FlatMap(lambda _, *_written: audit_jobs(root, pool_uris, shard_files), *map(beam.pvalue.AsList, written))
+            | "ListIndexedFiles" >> beam.FlatMap(lambda _, _ledger: audit_jobs(root, pool_uris, shard_files), beam.pvalue.AsList(ledger))
             | "AuditIndex" >> BuildAuditIndex(root, shard_files)
         )
         return (
