@@ -321,7 +321,7 @@ def run_pipeline(
     options: PipelineOptions,
     build: Callable[[beam.Pipeline], None],
     log_path: str | None = None,
-    progress: tuple[str, int, Callable[[], int]] | None = None,
+    progress: tuple[str, int | Callable[[], int], Callable[[], int]] | None = None,
 ) -> None:
     """Build and run one pipeline to completion; a failure raises (outputs are only ever renamed into place).
 

@@ -30,12 +30,13 @@ def bars(wanted: bool) -> Iterator[None]:
 @contextmanager
 def watch(
     label: str,
-    total: int = 0,
+    total: int | Callable[[], int] = 0,
     count_done: Callable[[], int] | None = None,
     stream: TextIO | None = None,
     interval_s: float = 0.5,
 ) -> Iterator[None]:
-    """A bar over `total` outputs, polled with `count_done`; without `count_done`, `label`'s elapsed time."""
+    """A bar over `total` outputs, polled with `count_done`; without `count_done`, `label`'s elapsed time.
+    `total` is polled too when a phase learns it as it goes (the mix, from the shards it plans)."""
     stream = stream or sys.stderr
     if not label or not _bars_wanted.get() or not stream.isatty():
         yield
@@ -43,13 +44,14 @@ def watch(
     if count_done is None:
         bar = tqdm(desc=label, bar_format="{desc}: running {elapsed}", file=stream, leave=False)
     else:
-        bar = tqdm(total=total, desc=label, unit="file", file=stream, leave=False)
+        bar = tqdm(total=_total(total), desc=label, unit="file", file=stream, leave=False)
     stop = threading.Event()
 
     def poll() -> None:
         while not stop.wait(interval_s):
             if count_done is not None:
-                bar.n = min(total, count_done())
+                bar.total = _total(total)
+                bar.n = min(bar.total, count_done())
             bar.refresh()
 
     thread = threading.Thread(target=poll, daemon=True)
@@ -60,3 +62,7 @@ def watch(
         stop.set()
         thread.join()
         bar.close()
+
+
+def _total(total: int | Callable[[], int]) -> int:
+    return total() if callable(total) else total

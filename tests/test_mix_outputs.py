@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pyarrow.parquet as pq
 import pytest
 import zstandard
 from conftest import DEMO_DATA, TOKENIZER, write_manifest
 from helpers_mix import REQUESTED, TARGET_TOKENS
+from helpers_sampling import plan_source, shuffle_order
 
 from curation import storage
 from curation.errors import InputError
@@ -28,8 +30,8 @@ from curation.stages.mix import (
     read_shard_plan,
     write_shard_plan,
 )
-from curation.stages.mix_plan import plan_mix
-from mixes.manifest import load_manifest
+from curation.stages.mix_plan import budgets, plan_mix
+from mixes.manifest import MixConfig, MixSourceConfig, load_manifest
 from mixes.shards import StoredTokens, fsl_instances, iter_documents, read_shard
 from mixes.tokenizer import load_tokenizer
 
@@ -222,3 +224,31 @@ def test_reads_join_near_documents_of_one_file_up_to_the_cap_and_serve_repeats_o
     ]
     assert reads[0].copies == [(0, 100, 60), (0, 100, 190), (120, 30, 160)]
     assert reads[3].copies == [(900, 400, 290)]
+
+
+def test_plan_on_workers_is_the_in_memory_reference_with_extra_copies_and_cluster_weights(demo_mix, tmp_path):
+    root, _ = demo_mix
+    ctx = prepare(load_manifest(root.parents[2] / "manifest.yaml"), ["--direct_num_workers=2"], log=lambda _: None)
+    pools = curate(ctx)
+    token_files = tokenize(ctx, pools, *decide(ctx, pools))
+    tables = [pq.read_table(tf.table_uri, columns=["id", "n_tokens", "cluster_size"]).to_pylist() for tf in token_files]
+    docs = {name: [] for name in REQUESTED}
+    for tf, rows in zip(token_files, tables):
+        docs[tf.source] += [(r["id"], r["n_tokens"], r["cluster_size"]) for r in rows]
+    available = {name: sum(n for _, n, _ in source_docs) for name, source_docs in docs.items()}
+    # Past the data, so that every source's documents get whole copies and some one more; web's by cluster.
+    sources = {name: MixSourceConfig(tokens=int(1.6 * available[name]), max_repetition=2.5, weight_by_cluster_size=name == "web") for name in REQUESTED}
+    manifest = dataclasses.replace(ctx.manifest, mix=MixConfig(sources=sources))
+    m = ctx.manifest
+    ctx = dataclasses.replace(
+        ctx, loaded=dataclasses.replace(ctx.loaded, manifest=manifest), layout=RunLayout.for_manifest(str(tmp_path), m.name, m.version)
+    )
+    assert any(size > 1 for rows in tables for size in (r["cluster_size"] for r in rows))
+
+    planned = [(ref.source, ref.id, repetition) for uri in plan_mix(ctx, token_files).plan_uris for ref, repetition in read_shard_plan(uri)]
+    wanted = budgets(manifest, available)
+    reference = [
+        plan_source(name, m.seed, docs[name], wanted[name][0], 2.5, name == "web") for name in REQUESTED
+    ]
+    assert planned == shuffle_order(m.seed, (entry for plan in reference for entry in plan.entries()))
+    assert all(1.5 < plan.repetition_factor < 1.7 and plan.max_copies >= 2 for plan in reference)

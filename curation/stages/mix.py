@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from curation import storage
 from curation.engine import pipeline_options, run_pipeline
-from curation.stages.mix_plan import check_feasible, plan_mix
+from curation.stages.mix_plan import PlanMix, ShardPlan, check_feasible, plan_uri, read_plan, set_up_mix
 from curation.stages.publish import DocumentsJob, documents_jobs, marker, write_source_documents
 from curation.stages.tokenize import DocumentTokenizer, TokenFile
 from mixes import shards
@@ -164,9 +164,9 @@ def write_shard(out_dir: str, index: int, plan_uri: str, token_files: list[Token
 
 
 class _WriteReleaseFileFn(beam.DoFn):
-    """Writes a shard from its plan, (index, plan uri), or a source's published documents (a DocumentsJob).
-    One step for both: Beam's local runner runs a pipeline's steps one after another, so a lone shard and a
-    lone source written by two steps would each leave the other workers idle."""
+    """Writes a shard from its plan (a ShardPlan) or a source's published documents (a DocumentsJob). One
+    step for both: Beam's local runner runs a pipeline's steps one after another, so a lone shard and a lone
+    source written by two steps would each leave the other workers idle."""
 
     def __init__(self, ctx, token_files: list[TokenFile]):
         self._out_dir = ctx.layout.shards_dir
@@ -174,36 +174,53 @@ class _WriteReleaseFileFn(beam.DoFn):
         self._meta_from = (ctx.tokenizer_path, ctx.manifest, ctx.loaded.sha256)
         self._meta: shards.ShardMeta | None = None
 
-    def process(self, job):
+    def process(self, job: ShardPlan | DocumentsJob):
         if isinstance(job, DocumentsJob):
             yield job.source, write_source_documents(job)
             return
-        index, plan_uri = job
         if self._meta is None:
             self._meta = shard_meta(*self._meta_from)
-        write_shard(self._out_dir, index, plan_uri, self._token_files, self._meta)
-        yield index
+        write_shard(self._out_dir, job.index, job.uri, self._token_files, self._meta)
+        yield job.index
 
 
 def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
-    """The mix's plan (curation.stages.mix_plan), then its shards and the published documents of every
-    source (curation.stages.publish) in one pipeline."""
-    plan = plan_mix(ctx, token_files)
-    out_dir = ctx.layout.shards_dir
-    shard_count = len(plan.plan_uris)
-    todo = [i for i, (documents, tokens) in enumerate(plan.shard_sizes) if not shard_matches_plan(out_dir, i, documents, tokens, ctx.manifest.output.format)]
-    ctx.log(f"[mix] {sum(documents for documents, _ in plan.shard_sizes)} documents in {shard_count} shards, {shard_count - len(todo)} already written")
-    jobs = [(i, plan.plan_uris[i]) for i in todo] + documents_jobs(ctx, token_files)
-    if jobs:
-        markers = [marker(ctx.layout.documents_markers_dir, job.source) for job in jobs if isinstance(job, DocumentsJob)]
-        outputs = [shard_sidecar_path(out_dir, i) for i in range(shard_count)] + markers
-        run_pipeline(
-            pipeline_options(ctx.beam_args, len(jobs)),
-            lambda p: p | "ListFiles" >> beam.Create(jobs) | "Spread" >> beam.Reshuffle() | "WriteFiles" >> beam.ParDo(_WriteReleaseFileFn(ctx, token_files)),
-            log_path=ctx.worker_log("mix"),
-            progress=("mix", len(outputs), lambda: sum(storage.exists(o) for o in outputs)),
+    """In one pipeline: the mix's plan (curation.stages.mix_plan), then its shards, each written as soon as
+    its plan is, beside the published documents of every source (curation.stages.publish)."""
+    setup = set_up_mix(ctx, token_files)
+    out_dir, shard_format = ctx.layout.shards_dir, ctx.manifest.output.format
+    documents = documents_jobs(ctx, token_files)
+    outputs = [marker(ctx.layout.documents_markers_dir, job.source) for job in documents]
+
+    def build(p: beam.Pipeline) -> None:
+        # A shard an interrupted run finished, exactly as planned, is kept.
+        shard_jobs = p | "PlanMix" >> PlanMix(setup) | "NotWritten" >> beam.Filter(
+            lambda plan: not shard_matches_plan(out_dir, plan.index, plan.documents, plan.tokens, shard_format)
         )
-    sidecars = [read_sidecar(shard_sidecar_path(out_dir, i)) for i in range(shard_count)]
+        source_jobs = p | "ListSources" >> beam.Create(documents)
+        jobs = (shard_jobs, source_jobs) | "Jobs" >> beam.Flatten() | "Spread" >> beam.Reshuffle()
+        jobs | "WriteFiles" >> beam.ParDo(_WriteReleaseFileFn(ctx, token_files))
+
+    def planned_shards() -> int:
+        return next(i for i in itertools.count() if not storage.exists(plan_uri(setup.plans_dir, i)))
+
+    def written() -> int:
+        shards_written = sum(storage.exists(shard_sidecar_path(out_dir, i)) for i in range(planned_shards()))
+        return shards_written + sum(storage.exists(o) for o in outputs)
+
+    try:
+        run_pipeline(
+            pipeline_options(ctx.beam_args, max(1, len(token_files))),
+            build,
+            log_path=ctx.worker_log("mix"),
+            # The shards are counted as their plans are made.
+            progress=("mix", lambda: len(outputs) + planned_shards(), written),
+        )
+        plan = read_plan(setup)
+    finally:
+        storage.remove_tree(setup.work_dir)
+    ctx.log(f"[mix] {sum(documents for documents, _ in plan.shard_sizes)} documents in {len(plan.plan_uris)} shards")
+    sidecars = [read_sidecar(shard_sidecar_path(out_dir, i)) for i in range(len(plan.plan_uris))]
     return MixResult(per_source=plan.per_source, shards=sidecars)
 
 

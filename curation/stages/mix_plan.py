@@ -4,13 +4,14 @@ The launcher holds per-source token counts only: it sets each source's budget an
 One pipeline then does per-document work, passing between its stages only file names and per-source sums:
 
 1. Each token file's task sums its source's tokens per sampling weight (the weights are dedup cluster sizes,
-   so a handful of numbers); from those sums every task finds the same scale that meets each budget.
+   so a handful of numbers); from those sums one task finds the scale that meets each budget and the tokens
+   the documents' whole copies take (the same for every document of one weight).
 2. Each token file's task gives each of its documents its whole copies and, if it may get one more, a
    sampling key. Copies and candidates are written as sorted runs in scratch.
 3. One streaming task merges every source's candidates in key order and gives extra copies while they fit
    the budget (`mixes.sampling.take_fractional_copies`).
 4. One streaming task merges every copy in the mix's seeded order and cuts the order into shards, writing
-   each shard's plan file when it closes, then one small summary (documents and tokens per shard, tokens
+   each shard's plan file when it closes (and giving it on to the task that writes the shard), then one small summary (documents and tokens per shard, tokens
    per source) that the launcher reads back.
 
 These are the steps of the whole-source-in-memory reference (`plan_source` and `shuffle_order` in
@@ -24,7 +25,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import orjson
@@ -45,6 +46,16 @@ class SourceBudget:
     budget: int
     max_repetition: float
     weight_by_cluster_size: bool
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """One shard of the plan: its plan file and how many documents and tokens it holds."""
+
+    index: int
+    uri: str
+    documents: int
+    tokens: int
 
 
 @dataclass
@@ -96,38 +107,48 @@ def _weight_sums(index: int, token_files: list[TokenFile], sources: dict[str, So
         yield (tf.source, weight), tokens
 
 
-def _scales(weight_sums: list[tuple[tuple[str, float], int]], sources: dict[str, SourceBudget]) -> dict[str, float]:
-    groups: dict[str, dict[float, int]] = {name: {} for name in sources}
+class _Scales(NamedTuple):
+    """Per source, the scale that meets its budget and the tokens of its documents' whole copies."""
+
+    scale: dict[str, float]
+    whole_tokens: dict[str, int]
+
+
+def _scales(weight_sums: list[tuple[tuple[str, float], int]], sources: dict[str, SourceBudget]) -> _Scales:
+    groups: dict[str, Counter[float]] = {name: Counter() for name in sources}
     for (name, weight), tokens in weight_sums:
-        groups[name][weight] = tokens
-    return {name: sampling.scale_meeting_budget(groups[name], s.budget, s.max_repetition) for name, s in sources.items()}
+        groups[name][weight] += tokens
+    scale = {name: sampling.scale_meeting_budget(dict(groups[name]), s.budget, s.max_repetition) for name, s in sources.items()}
+    # Documents of one weight get the same whole copies, so the sums give their tokens without another pass.
+    whole_tokens = {
+        name: sum(sampling.expected_copies(scale[name], weight, s.max_repetition)[0] * tokens for weight, tokens in groups[name].items())
+        for name, s in sources.items()
+    }
+    return _Scales(scale, whole_tokens)
 
 
 class _SelectCopiesFn(beam.DoFn):
-    """A token file's documents: each whole copy as a row of the mix's order (main output), each document
-    that may get one more copy as a candidate, and the tokens of the whole copies per source."""
+    """A token file's documents: each whole copy as a row of the mix's order (main output), and each
+    document that may get one more copy as a candidate."""
 
     def __init__(self, token_files: list[TokenFile], sources: dict[str, SourceBudget], seed: int):
         self._token_files = token_files
         self._sources = sources
         self._seed = seed
 
-    def process(self, index: int, scales: dict[str, float]):
+    def process(self, index: int, scales: _Scales):
         tf = self._token_files[index]
         source = self._sources[tf.source]
         table = _table(tf)
-        whole_tokens = 0
         for j in range(len(table["id"])):
             weight = sampling.document_weight(table["cluster_size"][j], source.weight_by_cluster_size)
-            whole, fraction = sampling.expected_copies(scales[tf.source], weight, source.max_repetition)
+            whole, fraction = sampling.expected_copies(scales.scale[tf.source], weight, source.max_repetition)
             ref = [index, table["start"][j], table["n_tokens"][j], table["id"][j], table["uri"][j], table["line"][j], table["offset"][j]]
             for repetition in range(whole):
                 yield _copy_row(self._seed, tf.source, ref, repetition)
-            whole_tokens += whole * ref[2]
             if fraction > 0:
                 key = sampling.candidate_key(self._seed, tf.source, ref[3], fraction)
                 yield beam.pvalue.TaggedOutput("candidates", {"source": tf.source, "key": key, "ref": ref, "repetition": whole})
-        yield beam.pvalue.TaggedOutput("whole_tokens", (tf.source, whole_tokens))
 
 
 def _copy_row(seed: int, source: str, ref: list, repetition: int) -> dict[str, Any]:
@@ -143,12 +164,12 @@ def _candidate_order(row: dict[str, Any]) -> tuple[str, float, str]:
     return row["source"], row["key"], row["ref"][3]
 
 
-def _take_extra_copies(run_uris: list[str], whole_tokens: dict[str, int], sources: dict[str, SourceBudget], seed: int) -> Iterator[dict[str, Any]]:
+def _take_extra_copies(run_uris: list[str], scales: _Scales, sources: dict[str, SourceBudget], seed: int) -> Iterator[dict[str, Any]]:
     """Every source's candidates merged in key order, streaming: the copies that close its budget."""
     merged = _merged(run_uris, _candidate_order)
     for name, rows in itertools.groupby(merged, key=lambda row: row["source"]):
         candidates = (sampling.Candidate(row["key"], row["ref"][3], row["ref"][2], row) for row in rows)
-        gap = sources[name].budget - whole_tokens.get(name, 0)
+        gap = sources[name].budget - scales.whole_tokens[name]
         for taken in sampling.take_fractional_copies(candidates, gap):
             yield _copy_row(seed, name, taken.payload["ref"], taken.payload["repetition"])
 
@@ -157,9 +178,9 @@ def _merged(run_uris: Iterable[str], key) -> Iterator[dict[str, Any]]:
     return heapq.merge(*(run_rows(uri) for uri in sorted(run_uris)), key=key)
 
 
-def _cut_shards(run_uris: list[str], plans_dir: str, summary_uri: str, shard_tokens: int) -> None:
+def _cut_shards(run_uris: list[str], plans_dir: str, summary_uri: str, shard_tokens: int) -> Iterator[ShardPlan]:
     """Every copy merged in the mix's order, cut into shards as `mixes.shards.plan_shards` cuts them; each
-    shard's plan is written when it closes."""
+    shard's plan is written, and given on, when it closes."""
     # The plan file's format belongs to the shard writer, which imports this module.
     from curation.stages.mix import DocRef, write_shard_plan
 
@@ -179,15 +200,37 @@ def _cut_shards(run_uris: list[str], plans_dir: str, summary_uri: str, shard_tok
             yield (DocRef(file, start, n_tokens, doc_id, source, uri, line, offset), repetition), n_tokens
 
     for index, items in enumerate(shards.iter_shards(copies(), shard_tokens)):
-        write_shard_plan(storage.join(plans_dir, f"part-{index:05d}.parquet"), items)
-        sizes.append((len(items), sum(ref.n_tokens for ref, _ in items)))
+        plan = ShardPlan(index, plan_uri(plans_dir, index), len(items), sum(ref.n_tokens for ref, _ in items))
+        write_shard_plan(plan.uri, items)
+        sizes.append((plan.documents, plan.tokens))
+        yield plan
     with storage.atomic_write(summary_uri) as f:
         f.write(orjson.dumps({"shard_sizes": sizes, "achieved_tokens": achieved}))
 
 
-def plan_mix(ctx, token_files: list[TokenFile]) -> MixPlan:
-    """Sample each source to its budget, order every copy and cut the order into shards, on workers; the
-    launcher reads back one small summary."""
+def plan_uri(plans_dir: str, index: int) -> str:
+    return storage.join(plans_dir, f"part-{index:05d}.parquet")
+
+
+@dataclass(frozen=True)
+class MixSetup:
+    """What the launcher decides before the plan's pipeline, from counts alone, and where the plan goes."""
+
+    token_files: list[TokenFile]
+    available: dict[str, int]
+    sources: dict[str, SourceBudget]
+    seed: int
+    shard_tokens: int
+    plans_dir: str
+    work_dir: str
+
+    @property
+    def summary_uri(self) -> str:
+        return storage.join(self.work_dir, "summary.json")
+
+
+def set_up_mix(ctx, token_files: list[TokenFile]) -> MixSetup:
+    """Each source's budget, checked against its tokens, and empty folders for the plan and its scratch."""
     m = ctx.manifest
     available = {name: 0 for name in ctx.sources}
     for tf in token_files:
@@ -197,59 +240,77 @@ def plan_mix(ctx, token_files: list[TokenFile]) -> MixPlan:
     sources = {name: SourceBudget(budget, max_rep, weighted.get(name, False)) for name, (budget, max_rep) in wanted.items()}
     d = digest(CODE_VERSION, m.seed, m.mix, m.output.shard_tokens, [tf.digest for tf in token_files])
     # Named by what the plan is made of; the run lock keeps any other run from writing here meanwhile.
-    plans_dir = ctx.layout.cached("mix", d)
-    work_dir = ctx.layout.cached("work", f"mix-{d}")
-    summary_uri = storage.join(work_dir, "summary.json")
-    storage.remove_tree(plans_dir)
-    storage.remove_tree(work_dir)
-    files = list(range(len(token_files)))
+    setup = MixSetup(token_files, available, sources, m.seed, m.output.shard_tokens, ctx.layout.cached("mix", d), ctx.layout.cached("work", f"mix-{d}"))
+    storage.remove_tree(setup.plans_dir)
+    storage.remove_tree(setup.work_dir)
+    return setup
 
-    def build(p: beam.Pipeline) -> None:
-        listed = p | "ListTokenFiles" >> beam.Create(files)
+
+class PlanMix(beam.PTransform):
+    """The plan's steps (this module's docstring); its output is each shard's ShardPlan, and once the
+    pipeline has run, `read_plan` reads back the summary."""
+
+    def __init__(self, setup: MixSetup):
+        super().__init__()
+        self._setup = setup
+
+    def expand(self, pbegin):
+        s = self._setup
+        token_files, sources, work_dir = s.token_files, s.sources, s.work_dir
+        listed = pbegin | "ListTokenFiles" >> beam.Create(list(range(len(token_files))))
         scales = (
             listed
             | "SumTokensPerWeight" >> beam.FlatMap(_weight_sums, token_files, sources)
-            | "SumPerSource" >> beam.CombinePerKey(sum)
             | "GatherSums" >> beam.combiners.ToList()
             | "Scales" >> beam.Map(_scales, sources)
         )
-        selected = listed | "SelectCopies" >> beam.ParDo(_SelectCopiesFn(token_files, sources, m.seed), beam.pvalue.AsSingleton(scales)).with_outputs(
-            "candidates", "whole_tokens", main="copies"
+        selected = listed | "SelectCopies" >> beam.ParDo(_SelectCopiesFn(token_files, sources, s.seed), beam.pvalue.AsSingleton(scales)).with_outputs(
+            "candidates", main="copies"
         )
-        whole_tokens = selected.whole_tokens | "SumWholeTokens" >> beam.CombinePerKey(sum)
         candidate_runs = (
             selected.candidates
             | "SortCandidates" >> beam.ParDo(WriteSortedRunsFn(work_dir, "candidates", _candidate_order))
             | "CandidateRuns" >> beam.Map(lambda kind_uri: kind_uri[1])
             | "GatherCandidateRuns" >> beam.combiners.ToList()
         )
-        extra = candidate_runs | "TakeExtraCopies" >> beam.FlatMap(_take_extra_copies, beam.pvalue.AsDict(whole_tokens), sources, m.seed)
+        extra = candidate_runs | "TakeExtraCopies" >> beam.FlatMap(_take_extra_copies, beam.pvalue.AsSingleton(scales), sources, s.seed)
         # Each branch sorts its own copies into runs, so only run names meet in the flatten.
         whole_runs = selected.copies | "SortWholeCopies" >> beam.ParDo(WriteSortedRunsFn(work_dir, "copies", _copy_order))
         extra_runs = extra | "SortExtraCopies" >> beam.ParDo(WriteSortedRunsFn(work_dir, "copies", _copy_order))
-        (
+        return (
             (whole_runs, extra_runs)
             | "CopyRuns" >> beam.Flatten()
             | "RunNames" >> beam.Map(lambda kind_uri: kind_uri[1])
             | "GatherCopyRuns" >> beam.combiners.ToList()
-            | "CutShards" >> beam.Map(_cut_shards, plans_dir, summary_uri, m.output.shard_tokens)
+            | "CutShards" >> beam.FlatMap(_cut_shards, s.plans_dir, s.summary_uri, s.shard_tokens)
         )
 
-    try:
-        run_pipeline(pipeline_options(ctx.beam_args, len(files)), build, log_path=ctx.worker_log("mix_plan"))
-        with storage.open_binary(summary_uri) as f:
-            summary = orjson.loads(f.read())
-    finally:
-        storage.remove_tree(work_dir)
+
+def read_plan(setup: MixSetup) -> MixPlan:
+    """The plan's summary, read back once its pipeline has run (before the caller removes its scratch)."""
+    with storage.open_binary(setup.summary_uri) as f:
+        summary = orjson.loads(f.read())
     per_source = {}
-    for name, s in sorted(sources.items()):
+    for name, s in sorted(setup.sources.items()):
         achieved = summary["achieved_tokens"].get(name, 0)
+        available = setup.available[name]
         per_source[name] = {
-            "available_tokens": available[name],
+            "available_tokens": available,
             "requested_tokens": s.budget,
             "achieved_tokens": achieved,
-            "repetition": achieved / available[name] if available[name] else 0.0,
+            "repetition": achieved / available if available else 0.0,
             "max_repetition": s.max_repetition,
         }
     sizes = [tuple(size) for size in summary["shard_sizes"]]
-    return MixPlan([storage.join(plans_dir, f"part-{i:05d}.parquet") for i in range(len(sizes))], sizes, per_source)
+    return MixPlan([plan_uri(setup.plans_dir, i) for i in range(len(sizes))], sizes, per_source)
+
+
+def plan_mix(ctx, token_files: list[TokenFile]) -> MixPlan:
+    """Sample each source to its budget, order every copy and cut the order into shards, on workers; the
+    launcher reads back one small summary."""
+    setup = set_up_mix(ctx, token_files)
+    try:
+        run_pipeline(pipeline_options(ctx.beam_args, len(token_files)), lambda p: p | "PlanMix" >> PlanMix(setup), log_path=ctx.worker_log("mix_plan"))
+        return read_plan(setup)
+    finally:
+        storage.remove_tree(setup.work_dir)
