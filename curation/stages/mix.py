@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curation import storage
-from curation.engine import pipeline_options, run_pipeline
+from curation.engine import SpreadOverWorkers, pipeline_options, run_pipeline
 from curation.stages.mix_plan import PlanMix, ShardPlan, check_feasible, plan_uri, read_plan, set_up_mix
 from curation.stages.publish import DocumentsJob, documents_jobs, marker, write_source_documents
 from curation.stages.tokenize import DocumentTokenizer, TokenFile
@@ -198,7 +198,7 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
             lambda plan: not shard_matches_plan(out_dir, plan.index, plan.documents, plan.tokens, shard_format)
         )
         source_jobs = p | "ListSources" >> beam.Create(documents)
-        jobs = (shard_jobs, source_jobs) | "Jobs" >> beam.Flatten() | "Spread" >> beam.Reshuffle()
+        jobs = (shard_jobs, source_jobs) | "Jobs" >> beam.Flatten() | "Spread" >> SpreadOverWorkers()
         jobs | "WriteFiles" >> beam.ParDo(_WriteReleaseFileFn(ctx, token_files))
 
     def planned_shards() -> int:
