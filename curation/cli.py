@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import logging
 import os
 import sys
@@ -117,10 +118,8 @@ def entry() -> NoReturn:
         raise SystemExit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream: nothing left to say
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing left to say
-            pass
     os._exit(code)
 
 
