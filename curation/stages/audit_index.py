@@ -43,7 +43,7 @@ from curation.audit import (
 )
 from curation.batching import batched
 from curation.document import base_id
-from curation.engine import pipeline_options, run_pipeline
+from curation.engine import SpreadOverWorkers, pipeline_options, run_pipeline
 from curation.errors import InputError
 from curation.layout import RunLayout
 from curation.stages.sorted_runs import SpilledRows, WriteSortedRunsFn, run_rows
@@ -370,7 +370,7 @@ class BuildAuditIndex(beam.PTransform):
         work_dir = audit_work_dir(self._root)
         runs = (
             jobs
-            | "Spread" >> beam.Reshuffle()
+            | "Spread" >> SpreadOverWorkers()
             | "Fragments" >> beam.ParDo(_FragmentsFn(self._root))
             | "SortFragments" >> beam.ParDo(WriteSortedRunsFn(work_dir, "fragments", fragment_key))
         )

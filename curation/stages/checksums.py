@@ -10,6 +10,7 @@ import apache_beam as beam
 import orjson
 
 from curation import storage
+from curation.engine import SpreadOverWorkers
 from curation.lock import matching_outputs, output_entry
 
 
@@ -49,7 +50,7 @@ class ChecksumOutputs(beam.PTransform):
         return (
             patterns
             | "ListFiles" >> beam.FlatMap(lambda pattern: matching_outputs(root, pattern))
-            | "Spread" >> beam.Reshuffle()
+            | "Spread" >> SpreadOverWorkers()
             | "HashFiles" >> beam.ParDo(_OutputEntriesFn(root))
             | "Gather" >> beam.combiners.ToList()
             | "WriteEntries" >> beam.Map(_write_entries, entries_uri(self._work_dir))
