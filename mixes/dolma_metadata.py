@@ -21,8 +21,8 @@ def metadata_bytes(
     """`loc` is the document's line in its input (its byte offset for WARC records), empty when unknown."""
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    for row in zip(starts, ends, doc_ids, uris, locations, strict=True):
-        writer.writerow(["" if value is None else value for value in row])
+    # The csv module writes None as an empty field.
+    writer.writerows(zip(starts, ends, doc_ids, uris, locations, strict=True))
     compressed = io.BytesIO()
     with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0) as f:
         f.write(text.getvalue().encode())

@@ -170,19 +170,35 @@ class ShardWriter:
 
     def add(self, tokens: np.ndarray, doc: DocRecord) -> None:
         """Append one document's ids (BOS/EOS already in place)."""
+        self.add_documents(tokens, [np.size(tokens)], {name: [value] for name, value in asdict(doc).items()})
+
+    def add_documents(self, tokens: np.ndarray, lengths: Sequence[int], records: dict[str, list]) -> None:
+        """Append documents given end to end: `tokens` their ids (BOS/EOS already in place), `lengths` each
+        one's count, `records` the DocRecord fields as columns, one value per document. One write and one
+        range check for them all, rather than one per document."""
         tokens = np.asarray(tokens)
         if tokens.size and (tokens.min() < 0 or tokens.max() >= self.meta.vocab_size):
-            raise ValueError(
-                f"document {doc.doc_id!r} has token ids outside [0, {self.meta.vocab_size:,}): "
-                f"{int(tokens.min())}..{int(tokens.max())}"
-            )
+            self._refuse_out_of_range(tokens, lengths, records["doc_id"])
         data = tokens.astype(self._dtype, copy=False).tobytes()
         self._tokens_file.write(data)
         self._tokens_sha256.update(data)
-        start = self._token_count
+        ends = np.cumsum(lengths, dtype=np.int64) + self._token_count
+        self._rows["start"] += (ends - np.asarray(lengths, np.int64)).tolist()
+        self._rows["end"] += ends.tolist()
+        for name, values in records.items():
+            self._rows[name] += values
         self._token_count += tokens.size
-        for name, value in (("start", start), ("end", self._token_count), *asdict(doc).items()):
-            self._rows[name].append(value)
+
+    def _refuse_out_of_range(self, tokens: np.ndarray, lengths: Sequence[int], doc_ids: list[str]) -> None:
+        """The error naming the first document with an id outside the vocabulary."""
+        outside = np.flatnonzero((tokens < 0) | (tokens >= self.meta.vocab_size))[0]
+        ends = np.cumsum(lengths)
+        document = int(np.searchsorted(ends, outside, side="right"))
+        ids = tokens[ends[document] - lengths[document] : ends[document]]
+        raise ValueError(
+            f"document {doc_ids[document]!r} has token ids outside [0, {self.meta.vocab_size:,}): "
+            f"{int(ids.min())}..{int(ids.max())}"
+        )
 
     def _scratch(self, uri: str) -> str:
         if self._scratch_dir is None:

@@ -347,6 +347,17 @@ def dtype_for(vocab_size: int, requested: Literal["auto", "uint16", "uint32"] = 
     return np.dtype(requested)
 
 
+def _document_markers(
+    tokenizer: TextTokenizer, eos: Literal["append", "none"], bos: Literal["prepend", "none"]
+) -> tuple[list[int], list[int]]:
+    """The ids put before and after every document (OLMo 2: EOS appended, no BOS)."""
+    if eos == "append" and tokenizer.eos_id is None:
+        raise ConfigError("output.eos", "the tokenizer has no EOS token; use eos: none")
+    if bos == "prepend" and tokenizer.bos_id is None:
+        raise ConfigError("output.bos", "the tokenizer has no BOS token; use bos: none")
+    return ([tokenizer.bos_id] if bos == "prepend" else []), ([tokenizer.eos_id] if eos == "append" else [])
+
+
 def with_document_markers(
     ids: np.ndarray,
     tokenizer: TextTokenizer,
@@ -354,14 +365,29 @@ def with_document_markers(
     bos: Literal["prepend", "none"] = "none",
 ) -> np.ndarray:
     """A document's ids with BOS and EOS as OLMo-core expects them (OLMo 2: EOS appended, no BOS)."""
-    if eos == "append" and tokenizer.eos_id is None:
-        raise ConfigError("output.eos", "the tokenizer has no EOS token; use eos: none")
-    if bos == "prepend" and tokenizer.bos_id is None:
-        raise ConfigError("output.bos", "the tokenizer has no BOS token; use bos: none")
-    head = [tokenizer.bos_id] if bos == "prepend" else []
-    tail = [tokenizer.eos_id] if eos == "append" else []
+    head, tail = _document_markers(tokenizer, eos, bos)
     if not head and not tail:
         return ids
     return np.concatenate(
         [np.asarray(head, np.uint32), ids.astype(np.uint32, copy=False), np.asarray(tail, np.uint32)]
     )
+
+
+def documents_end_to_end(
+    ids: list[np.ndarray],
+    tokenizer: TextTokenizer,
+    dtype: np.dtype,
+    eos: Literal["append", "none"] = "append",
+    bos: Literal["prepend", "none"] = "none",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Documents' ids, each with its markers as `with_document_markers` puts them, end to end in one `dtype`
+    array, and each document's length: one copy of a batch instead of one per document."""
+    head, tail = _document_markers(tokenizer, eos, bos)
+    lengths = np.fromiter(map(len, ids), np.int64, len(ids)) + (len(head) + len(tail))
+    if not head and not tail:
+        parts = ids
+    else:
+        head_ids, tail_ids = np.asarray(head, np.uint32), np.asarray(tail, np.uint32)
+        parts = [part for document in ids for part in (head_ids, document, tail_ids)]
+    tokens = np.concatenate(parts, dtype=dtype, casting="unsafe") if parts else np.empty(0, dtype)
+    return tokens, lengths

@@ -107,8 +107,9 @@ def test_s3_tokenizer_tokenizes_like_the_local_one_and_records_the_same_sha256(s
     output = OutputConfig(path="unused", tokenizer=uri)
     remote, local = DocumentTokenizer(uri, output), DocumentTokenizer(str(TOKENIZER), output)
     texts = _web_texts(20)
-    for from_s3, from_disk in zip(remote.encode_documents(texts), local.encode_documents(texts), strict=True):
-        assert from_s3.tolist() == from_disk.tolist() and len(from_s3) > 10
+    (from_s3, s3_lengths), (from_disk, disk_lengths) = remote.encode_documents(texts), local.encode_documents(texts)
+    assert from_s3.tolist() == from_disk.tolist() and s3_lengths.tolist() == disk_lengths.tolist()
+    assert len(s3_lengths) == len(texts) and min(s3_lengths) > 10
     expected = hashlib.sha256(TOKENIZER.read_bytes()).hexdigest()
     assert (
         remote.sha256 == local.sha256 == tokenizer_sha256(uri) == tokenizer_sha256(str(TOKENIZER)) == expected

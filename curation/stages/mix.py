@@ -132,8 +132,9 @@ def write_shard_plan(uri: str, items: list[tuple[DocRef, int]]) -> None:
 
 def read_shard_plan(uri: str) -> list[tuple[DocRef, int]]:
     with storage.open_seekable(uri) as f:
-        rows = pq.read_table(f).to_pylist()
-    return [(DocRef(**{k: v for k, v in row.items() if k != "repetition"}), row["repetition"]) for row in rows]
+        columns = pq.read_table(f).to_pydict()
+    repetitions = columns.pop("repetition")
+    return list(zip(itertools.starmap(DocRef, zip(*columns.values())), repetitions))
 
 
 def shard_meta(tokenizer_path: str, m: Manifest, manifest_sha256: str) -> shards.ShardMeta:
@@ -156,11 +157,16 @@ def shard_meta(tokenizer_path: str, m: Manifest, manifest_sha256: str) -> shards
 def write_shard(out_dir: str, index: int, plan_uri: str, token_files: list[TokenFile], meta: shards.ShardMeta) -> None:
     items = read_shard_plan(plan_uri)
     tokens = gather_shard_tokens(items, token_files, np.dtype(meta.dtype))
+    records = {
+        "doc_id": [ref.id for ref, _ in items],
+        "source": [ref.source for ref, _ in items],
+        "repetition": [repetition for _, repetition in items],
+        "uri": [ref.uri or "" for ref, _ in items],
+        "line": [ref.line for ref, _ in items],
+        "offset": [ref.offset for ref, _ in items],
+    }
     with shards.ShardWriter(out_dir, index, meta) as writer:
-        offset = 0
-        for ref, repetition in items:
-            writer.add(tokens[offset : offset + ref.n_tokens], shards.DocRecord(ref.id, ref.source, repetition, ref.uri or "", ref.line, ref.offset))
-            offset += ref.n_tokens
+        writer.add_documents(tokens, [ref.n_tokens for ref, _ in items], records)
 
 
 class _WriteReleaseFileFn(beam.DoFn):

@@ -25,7 +25,7 @@ from curation.layout import RunLayout
 from curation.stages.curate import PoolFile, read_pool
 from curation.stages.verdicts import KEPT, read_pool_verdicts
 from mixes.manifest import OutputConfig
-from mixes.tokenizer import dtype_for, load_tokenizer, with_document_markers
+from mixes.tokenizer import documents_end_to_end, dtype_for, load_tokenizer
 
 DOC_TABLE_SCHEMA = pa.schema(
     [
@@ -56,11 +56,12 @@ class DocumentTokenizer:
         self.dtype = dtype_for(self.tokenizer.vocab_size, output.dtype)
         self.sha256 = self.tokenizer.sha256
 
-    def encode_documents(self, texts: list[str]) -> list[np.ndarray]:
-        return [
-            with_document_markers(ids, self.tokenizer, self._output.eos, self._output.bos).astype(self.dtype, copy=False)
-            for ids in self.tokenizer.encode_batch(texts)
-        ]
+    def encode_documents(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The texts' ids with their markers, end to end as the token cache stores them (little-endian), and
+        each text's token count."""
+        return documents_end_to_end(
+            self.tokenizer.encode_batch(texts), self.tokenizer, self.dtype.newbyteorder("<"), self._output.eos, self._output.bos
+        )
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,21 @@ def judged_documents(pool: PoolFile, decisions_dir: str) -> Iterator[tuple[Docum
         raise AccountingError(f"tokenize: {pool.input_uri} has more verdicts than documents")
 
 
+def _append_table_rows(rows: dict[str, list], kept: list[Document], starts: list[int], n_tokens: list[int]) -> None:
+    """The document table's rows of a batch, column by column."""
+    provenances = [doc.provenance for doc in kept]
+    rows["id"] += [doc.id for doc in kept]
+    rows["source"] += [doc.source for doc in kept]
+    rows["start"] += starts
+    rows["n_tokens"] += n_tokens
+    rows["uri"] += [prov.uri if prov else None for prov in provenances]
+    rows["line"] += [prov.line if prov else None for prov in provenances]
+    rows["offset"] += [prov.offset if prov else None for prov in provenances]
+    rows["url"] += [doc.metadata.get("url") for doc in kept]
+    rows["text_hash"] += [prov.text_hash if prov else None for prov in provenances]
+    rows["cluster_size"] += [int(doc.attributes.get("dedupe/cluster_size", 1)) for doc in kept]
+
+
 def tokenize_pool(
     pool: PoolFile,
     ordinal: int,
@@ -156,22 +172,11 @@ def tokenize_pool(
                     kept.extend(survivors)
                 if not kept:
                     continue
-                encoded = tokenizer.encode_documents([d.text for d in kept])
-                for doc, ids in zip(kept, encoded):
-                    arr = np.asarray(ids, dtype=dtype)
-                    tokens_out.write(arr.tobytes())
-                    prov = doc.provenance
-                    rows["id"].append(doc.id)
-                    rows["source"].append(doc.source)
-                    rows["start"].append(position)
-                    rows["n_tokens"].append(len(arr))
-                    rows["uri"].append(prov.uri if prov else None)
-                    rows["line"].append(prov.line if prov else None)
-                    rows["offset"].append(prov.offset if prov else None)
-                    rows["url"].append(doc.metadata.get("url"))
-                    rows["text_hash"].append(prov.text_hash if prov else None)
-                    rows["cluster_size"].append(int(doc.attributes.get("dedupe/cluster_size", 1)))
-                    position += len(arr)
+                tokens, lengths = tokenizer.encode_documents([d.text for d in kept])
+                tokens_out.write(tokens.tobytes())
+                ends = np.cumsum(lengths) + position
+                _append_table_rows(rows, kept, (ends - lengths).tolist(), lengths.tolist())
+                position = int(ends[-1])
                 docs_out.write(b"".join(orjson.dumps(d.to_dict()) + b"\n" for d in kept))
     with storage.atomic_write(prefix + ".table.parquet") as f:
         pq.write_table(pa.table(rows, schema=DOC_TABLE_SCHEMA), f)

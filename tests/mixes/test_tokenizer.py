@@ -3,7 +3,7 @@ import pytest
 from helpers_tokenize import CONTROL_STRINGS, CORPORA, DOLMA2, GPT_NEOX, read_texts, require
 
 from curation.config import ConfigError
-from mixes.tokenizer import check_tokenizer_file, dtype_for, load_tokenizer, with_document_markers
+from mixes.tokenizer import check_tokenizer_file, documents_end_to_end, dtype_for, load_tokenizer, with_document_markers
 
 DOLMA2_EOS = 100257
 
@@ -119,6 +119,18 @@ def test_eos_appended_and_bos_refused_when_tokenizer_has_none(dolma2_pair):
     assert with_document_markers(ids, fast, eos="none") is ids
     with pytest.raises(ConfigError, match="output.bos"):
         with_document_markers(ids, fast, bos="prepend")
+
+
+def test_documents_end_to_end_are_each_document_with_its_markers_in_order(dolma2_pair):
+    fast = dolma2_pair["literal"][0]
+    ids = fast.encode_batch(["", *read_texts("web", 40), "hello world"])
+    tokens, lengths = documents_end_to_end(ids, fast, np.dtype("<u4"))
+    assert tokens.dtype == np.dtype("<u4") and lengths.tolist() == [len(i) + 1 for i in ids]
+    assert tokens.tolist() == np.concatenate([with_document_markers(i, fast) for i in ids]).tolist()
+    bare, bare_lengths = documents_end_to_end(ids, fast, np.dtype("<u4"), eos="none")
+    assert bare.tolist() == np.concatenate(ids).tolist() and bare_lengths.tolist() == [len(i) for i in ids]
+    with pytest.raises(ConfigError, match="output.bos"):
+        documents_end_to_end(ids, fast, np.dtype("<u4"), bos="prepend")
 
 
 def test_tiktoken_tables_are_cached_by_content_and_a_corrupt_entry_is_rebuilt(tmp_path, monkeypatch, caplog):
