@@ -3,7 +3,13 @@ import pytest
 from helpers_tokenize import CONTROL_STRINGS, CORPORA, DOLMA2, GPT_NEOX, read_texts, require
 
 from curation.config import ConfigError
-from mixes.tokenizer import check_tokenizer_file, documents_end_to_end, dtype_for, load_tokenizer, with_document_markers
+from mixes.tokenizer import (
+    check_tokenizer_file,
+    documents_end_to_end,
+    dtype_for,
+    load_tokenizer,
+    with_document_markers,
+)
 
 DOLMA2_EOS = 100257
 
