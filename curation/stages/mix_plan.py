@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from curation import storage
 from curation.digests import CODE_VERSION, digest
 from curation.engine import pipeline_options, run_pipeline
-from curation.stages.sorted_runs import WriteSortedRunsFn, run_rows
+from curation.stages.sorted_runs import RUN_ROWS, WriteSortedRunsFn, run_rows, write_run
 from curation.stages.tokenize import TokenFile
 from mixes import sampling, shards
 
@@ -128,27 +128,40 @@ def _scales(weight_sums: list[tuple[tuple[str, float], int]], sources: dict[str,
 
 
 class _SelectCopiesFn(beam.DoFn):
-    """A token file's documents: each whole copy as a row of the mix's order (main output), and each
-    document that may get one more copy as a candidate."""
+    """A token file's documents: each whole copy as a row of the mix's order, and each document that may get
+    one more copy as a candidate, sorted into runs by this task itself (a run's name per RUN_ROWS rows goes
+    on, not a Beam element per row): copies on the main output, candidates tagged."""
 
-    def __init__(self, token_files: list[TokenFile], sources: dict[str, SourceBudget], seed: int):
+    def __init__(self, token_files: list[TokenFile], sources: dict[str, SourceBudget], seed: int, work_dir: str):
         self._token_files = token_files
         self._sources = sources
         self._seed = seed
+        self._work_dir = work_dir
 
     def process(self, index: int, scales: _Scales):
         tf = self._token_files[index]
         source = self._sources[tf.source]
         table = _table(tf)
+        copies: list[dict[str, Any]] = []
+        candidates: list[dict[str, Any]] = []
         for j in range(len(table["id"])):
             weight = sampling.document_weight(table["cluster_size"][j], source.weight_by_cluster_size)
             whole, fraction = sampling.expected_copies(scales.scale[tf.source], weight, source.max_repetition)
             ref = [index, table["start"][j], table["n_tokens"][j], table["id"][j], table["uri"][j], table["line"][j], table["offset"][j]]
-            for repetition in range(whole):
-                yield _copy_row(self._seed, tf.source, ref, repetition)
+            copies += (_copy_row(self._seed, tf.source, ref, repetition) for repetition in range(whole))
             if fraction > 0:
                 key = sampling.candidate_key(self._seed, tf.source, ref[3], fraction)
-                yield beam.pvalue.TaggedOutput("candidates", {"source": tf.source, "key": key, "ref": ref, "repetition": whole})
+                candidates.append({"source": tf.source, "key": key, "ref": ref, "repetition": whole})
+            if len(copies) >= RUN_ROWS:
+                yield write_run(self._work_dir, "copies", copies, _copy_order)
+                copies = []
+            if len(candidates) >= RUN_ROWS:
+                yield beam.pvalue.TaggedOutput("candidates", write_run(self._work_dir, "candidates", candidates, _candidate_order))
+                candidates = []
+        if copies:
+            yield write_run(self._work_dir, "copies", copies, _copy_order)
+        if candidates:
+            yield beam.pvalue.TaggedOutput("candidates", write_run(self._work_dir, "candidates", candidates, _candidate_order))
 
 
 def _copy_row(seed: int, source: str, ref: list, repetition: int) -> dict[str, Any]:
@@ -264,23 +277,20 @@ class PlanMix(beam.PTransform):
             | "GatherSums" >> beam.combiners.ToList()
             | "Scales" >> beam.Map(_scales, sources)
         )
-        selected = listed | "SelectCopies" >> beam.ParDo(_SelectCopiesFn(token_files, sources, s.seed), beam.pvalue.AsSingleton(scales)).with_outputs(
+        selected = listed | "SelectCopies" >> beam.ParDo(_SelectCopiesFn(token_files, sources, s.seed, work_dir), beam.pvalue.AsSingleton(scales)).with_outputs(
             "candidates", main="copies"
         )
-        candidate_runs = (
-            selected.candidates
-            | "SortCandidates" >> beam.ParDo(WriteSortedRunsFn(work_dir, "candidates", _candidate_order))
-            | "CandidateRuns" >> beam.Map(lambda kind_uri: kind_uri[1])
-            | "GatherCandidateRuns" >> beam.combiners.ToList()
-        )
+        candidate_runs = selected.candidates | "GatherCandidateRuns" >> beam.combiners.ToList()
         extra = candidate_runs | "TakeExtraCopies" >> beam.FlatMap(_take_extra_copies, beam.pvalue.AsSingleton(scales), sources, s.seed)
         # Each branch sorts its own copies into runs, so only run names meet in the flatten.
-        whole_runs = selected.copies | "SortWholeCopies" >> beam.ParDo(WriteSortedRunsFn(work_dir, "copies", _copy_order))
-        extra_runs = extra | "SortExtraCopies" >> beam.ParDo(WriteSortedRunsFn(work_dir, "copies", _copy_order))
-        return (
-            (whole_runs, extra_runs)
-            | "CopyRuns" >> beam.Flatten()
+        extra_runs = (
+            extra
+            | "SortExtraCopies" >> beam.ParDo(WriteSortedRunsFn(work_dir, "copies", _copy_order))
             | "RunNames" >> beam.Map(lambda kind_uri: kind_uri[1])
+        )
+        return (
+            (selected.copies, extra_runs)
+            | "CopyRuns" >> beam.Flatten()
             | "GatherCopyRuns" >> beam.combiners.ToList()
             | "CutShards" >> beam.FlatMap(_cut_shards, s.plans_dir, s.summary_uri, s.shard_tokens)
         )
