@@ -16,8 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from mixes.shards import DocRecord, ShardMeta, ShardWriter, plan_shards
-from mixes.tokenizer import dtype_for, load_tokenizer, with_document_markers
+import numpy as np
+
+from mixes.shards import ShardMeta, ShardWriter, plan_shards
+from mixes.tokenizer import documents_end_to_end, dtype_for, load_tokenizer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPORA = [
@@ -77,13 +79,26 @@ def ours_tokenize_and_write(fast, texts: list[str], out_dir: Path):
         manifest_sha256="0" * 64,
     )
     clock = Clock()
-    ids = [with_document_markers(doc, fast) for batch in batches(texts) for doc in fast.encode_batch(batch)]
+    # As the tokenize stage does: each batch's ids with EOS, end to end in one array.
+    encoded = [documents_end_to_end(fast.encode_batch(batch), fast, meta.token_dtype) for batch in batches(texts)]
+    tokens = np.concatenate([batch_tokens for batch_tokens, _ in encoded])
+    lengths = np.concatenate([batch_lengths for _, batch_lengths in encoded])
     tokenized = clock.lap()
-    shards = plan_shards([(i, len(doc)) for i, doc in enumerate(ids)], SHARD_TOKENS)
+    ends = np.cumsum(lengths)
+    shards = plan_shards(list(enumerate(lengths.tolist())), SHARD_TOKENS)
     for shard_index, doc_indices in enumerate(shards):
+        first, last = doc_indices[0], doc_indices[-1]
+        records = {
+            "doc_id": [f"doc-{i}" for i in doc_indices],
+            "source": ["bench"] * len(doc_indices),
+            "repetition": [0] * len(doc_indices),
+            "uri": ["bench"] * len(doc_indices),
+            "line": doc_indices,
+            "offset": [None] * len(doc_indices),
+        }
         with ShardWriter(out_dir, shard_index, meta) as writer:
-            for i in doc_indices:
-                writer.add(ids[i], DocRecord(f"doc-{i}", "bench", uri="bench", line=i))
+            writer.add_documents(tokens[ends[first] - lengths[first] : ends[last]], lengths[first : last + 1], records)
+    ids = [tokens[end - length : end] for end, length in zip(ends, lengths)]
     return clock.lap(), tokenized, ids
 
 
