@@ -23,9 +23,17 @@ def encode(docs: Iterable[Document]) -> bytes:
 
 
 def read_documents(uri: str) -> Iterator[Document]:
+    return map(parse_document, read_document_lines(uri))
+
+
+def read_document_lines(uri: str) -> Iterator[bytes]:
+    """Each document's JSON line, unparsed, for a reader that needs only some of them."""
     with storage.open_decompressed(uri) as f:
-        for line in f:
-            yield Document.from_dict(orjson.loads(line))
+        yield from f
+
+
+def parse_document(line: bytes) -> Document:
+    return Document.from_dict(orjson.loads(line))
 
 
 def set_aside(batch: list[Document], work_dir: str, kind: str) -> str:

@@ -3,6 +3,8 @@ corpus stage that ran to have said so; anything else stops the run before it pub
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from curation.errors import AccountingError
@@ -106,3 +108,53 @@ def test_a_run_whose_dedupe_loses_a_document_fails_before_publishing(tmp_path, m
         run(load_manifest(write_manifest(tmp_path, body)), ["--direct_num_workers=1", "--direct_running_mode=in_memory"], log=lambda _: None)
     release = tmp_path / "out" / "small" / "1.0.0"
     assert not (release / "shards").exists() and not (release / "stats.json").exists()
+
+
+def _pool_with_verdicts(tmp_path, verdicts: list[dict]):
+    """A pool of the demo's first three web documents beside the given verdicts, as decide writes them."""
+    import gzip
+
+    import orjson
+    import zstandard
+
+    from curation.document import Document
+    from curation.document_files import encode
+    from curation.stages.curate import PoolFile
+    from curation.stages.verdicts import verdicts_uri
+
+    demo = sorted((Path(__file__).parents[1] / "data" / "demo" / "web").glob("*.json.gz"))[0]
+    with gzip.open(demo) as f:
+        docs = [Document(id=f"web-{i}", text=orjson.loads(line)["text"], source="web") for i, line in zip(range(3), f)]
+    pool = PoolFile("web", str(demo), "p0", str(tmp_path / "p0.pool.jsonl.zst"), read=3, quarantined=0)
+    Path(pool.documents_uri).write_bytes(zstandard.ZstdCompressor().compress(encode(docs)))
+    uri = Path(verdicts_uri(str(tmp_path), pool.digest))
+    uri.parent.mkdir(parents=True)
+    uri.write_bytes(zstandard.ZstdCompressor().compress(b"".join(orjson.dumps(v) + b"\n" for v in verdicts)))
+    return pool, docs
+
+
+def test_tokenize_reads_each_pooled_document_with_its_verdict_parsing_only_the_kept(tmp_path):
+    from curation.stages.tokenize import judged_documents
+
+    verdicts = [{"i": 0, "verdict": KEPT, "id": "web-0"}, {"i": 1, "verdict": REJECTED, "id": "web-1"}, {"i": 2, "verdict": KEPT, "id": "web-2"}]
+    pool, docs = _pool_with_verdicts(tmp_path, verdicts)
+    judged = list(judged_documents(pool, str(tmp_path)))
+    assert [verdict for _, verdict in judged] == verdicts
+    assert [doc and (doc.id, doc.text) for doc, _ in judged] == [("web-0", docs[0].text), None, ("web-2", docs[2].text)]
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "problem"),
+    [
+        ([{"i": 0, "verdict": KEPT, "id": "web-0"}, {"i": 1, "verdict": KEPT, "id": "web-1"}], r"document 2 \('web-2'\) of .* has no verdict"),
+        ([{"i": 0, "verdict": KEPT, "id": "web-0"}, {"i": 2, "verdict": KEPT, "id": "web-2"}], r"document 1 \('web-1'\) of .* has no verdict"),
+        ([{"i": i, "verdict": REJECTED, "id": f"web-{i}"} for i in range(4)], "more verdicts than documents"),
+    ],
+    ids=["last-unjudged", "rejected-one-unjudged", "verdict-without-document"],
+)
+def test_tokenize_stops_at_a_pooled_document_without_its_verdict(tmp_path, verdicts, problem):
+    from curation.stages.tokenize import judged_documents
+
+    pool, _ = _pool_with_verdicts(tmp_path, verdicts)
+    with pytest.raises(AccountingError, match=problem):
+        list(judged_documents(pool, str(tmp_path)))

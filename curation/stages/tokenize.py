@@ -19,10 +19,11 @@ from curation import storage
 from curation.batching import BATCH_DOCUMENTS, batched
 from curation.digests import CODE_VERSION, digest
 from curation.document import Document
+from curation.document_files import parse_document, read_document_lines
 from curation.engine import SpreadOverWorkers
 from curation.errors import AccountingError
 from curation.layout import RunLayout
-from curation.stages.curate import PoolFile, read_pool
+from curation.stages.curate import PoolFile
 from curation.stages.verdicts import KEPT, read_pool_verdicts
 from mixes.manifest import OutputConfig
 from mixes.tokenizer import documents_end_to_end, dtype_for, load_tokenizer
@@ -114,15 +115,17 @@ def apply_verdict(doc: Document, verdict: dict[str, Any]) -> Iterator[Document]:
     yield from apply_edit(doc, edit)
 
 
-def judged_documents(pool: PoolFile, decisions_dir: str) -> Iterator[tuple[Document, dict[str, Any]]]:
+def judged_documents(pool: PoolFile, decisions_dir: str) -> Iterator[tuple[Document | None, dict[str, Any]]]:
     """The pool's documents, each with its verdict; a document without one (or a verdict without a document)
-    stops the run, since "not judged" must never mean "kept"."""
+    stops the run, since "not judged" must never mean "kept". Only a document judged kept is parsed: the
+    others come as None."""
     verdicts = read_pool_verdicts(decisions_dir, pool.digest)
-    for position, doc in enumerate(read_pool(pool)):
+    for position, line in enumerate(read_document_lines(pool.documents_uri)):
         verdict = next(verdicts, None)
         if verdict is None or verdict["i"] != position:
-            raise AccountingError(f"tokenize: document {position} ({doc.id!r}) of {pool.input_uri} has no verdict")
-        yield doc, verdict
+            doc_id = parse_document(line).id
+            raise AccountingError(f"tokenize: document {position} ({doc_id!r}) of {pool.input_uri} has no verdict")
+        yield (parse_document(line) if verdict["verdict"] == KEPT else None), verdict
     if next(verdicts, None) is not None:
         raise AccountingError(f"tokenize: {pool.input_uri} has more verdicts than documents")
 
@@ -166,8 +169,10 @@ def tokenize_pool(
             for batch in batched(judged_documents(pool, decisions_dir), BATCH_DOCUMENTS):
                 kept = []
                 for doc, verdict in batch:
+                    if doc is None:
+                        continue
                     survivors = list(apply_verdict(doc, verdict))
-                    if not survivors and verdict["verdict"] == KEPT:
+                    if not survivors:
                         emptied.append(verdict["id"])
                     kept.extend(survivors)
                 if not kept:
