@@ -6,8 +6,10 @@ fitted on the tuning half (even indexes) to predict "trafilatura's text finds mo
 unwanted ones". It is cost-aware: its logit minus `_COST_WEIGHT` x log(bytes trafilatura would read) is
 compared with a threshold per kind of page, the pair chosen on 5-fold out-of-fold scores of the tuning half to
 maximize its F1 while the tuning and Readability pages together run at >= `_MIN_RATE_RATIO` x trafilatura's
-rate. The held-out half (odd indexes) is scored only for the finished candidate. Page sets and columns are
-bench/bench_extract_pruning.py's. By hand:
+rate. Two feature sets: resiliparse_body's text alone, and with the tree's (links, list items, markup, the
+prose resiliparse's main content left out, the container's stage and share); a trigger pays for its features
+on every page. The held-out half (odd indexes) is scored only for these finished candidates. Page sets and
+columns are bench/bench_extract_pruning.py's. By hand:
 
     taskset -c 0 python bench/bench_extract_trigger.py
 """
@@ -117,7 +119,10 @@ def page_record(html: str, truth) -> dict:
     whole = extract_plain_text(tree, main_content=True, comments=False)
     main = body_container(tree, whole)[1] if container is not None else whole
     start = time.process_time()
-    features = text_features(text) | node_features(text, main, container or tree.body)
+    features = text_features(text)
+    text_seconds = time.process_time() - start
+    start = time.process_time()
+    features |= node_features(text, main, container or tree.body)
     if container is not None:
         stage = next(i for i, s in enumerate(_BODY_SELECTORS) if tree.body.query_selector(s) == container)
         features |= {
@@ -125,7 +130,7 @@ def page_record(html: str, truth) -> dict:
             "titled": float(not text.startswith(main[:40])),
             "container_of_body_text": len(container.text) / max(1, len(tree.body.text)),
         } | {f"stage_{i}": float(stage == i) for i in range(3)}
-    feature_seconds = time.process_time() - start
+    node_seconds = time.process_time() - start
     start = time.process_time()
     trafilatura_text = trafilatura_fast(container_page(tree, container) if container is not None else html)
     trafilatura_seconds = time.process_time() - start
@@ -136,7 +141,8 @@ def page_record(html: str, truth) -> dict:
         "text": text,
         "body_seconds": body_seconds,
         "features": features,
-        "feature_seconds": feature_seconds,
+        "text_feature_seconds": text_seconds,
+        "node_feature_seconds": node_seconds,
         "bytes_read": len(container.html if container is not None else html),
         "trafilatura": trafilatura_text,
         "trafilatura_seconds": trafilatura_seconds,
@@ -166,55 +172,59 @@ def logit(model, X: np.ndarray) -> np.ndarray:
     return np.hstack([(X - mean) / scale, np.ones((len(X), 1))]) @ w
 
 
-def columns(container: bool) -> tuple[str, ...]:
+def columns(container: bool, text_only: bool) -> tuple[str, ...]:
+    if text_only:
+        return _TEXT_FEATURES
     return _TEXT_FEATURES + _NODE_FEATURES + (_CONTAINER_FEATURES if container else ())
 
 
-def matrix(records: list[dict], container: bool) -> np.ndarray:
-    return np.array([[r["features"][c] for c in columns(container)] for r in records])
+def matrix(records: list[dict], names: tuple[str, ...]) -> np.ndarray:
+    return np.array([[r["features"][c] for c in names] for r in records])
 
 
-def cost_aware(model, records: list[dict], container: bool) -> np.ndarray:
-    return logit(model, matrix(records, container)) - _COST_WEIGHT * np.log(
-        [r["bytes_read"] for r in records]
-    )
+def cost_aware(model, records: list[dict], names: tuple[str, ...]) -> np.ndarray:
+    return logit(model, matrix(records, names)) - _COST_WEIGHT * np.log([r["bytes_read"] for r in records])
 
 
 def labels(records: list[dict]) -> np.ndarray:
     return np.array([r["gain"] > 0 for r in records], float)
 
 
-def out_of_fold(records: list[dict], container: bool) -> np.ndarray:
+def out_of_fold(records: list[dict], names: tuple[str, ...]) -> np.ndarray:
     folds = np.arange(len(records)) % _FOLDS
     scores = np.zeros(len(records))
     for fold in range(_FOLDS):
         train = [r for r, f in zip(records, folds) if f != fold]
-        model = fitted(matrix(train, container), labels(train))
-        scores[folds == fold] = cost_aware(model, [r for r, f in zip(records, folds) if f == fold], container)
+        model = fitted(matrix(train, names), labels(train))
+        scores[folds == fold] = cost_aware(model, [r for r, f in zip(records, folds) if f == fold], names)
     return scores
 
 
-def outputs(records: list[dict], chosen) -> tuple[list[str], list[float]]:
-    """Texts and CPU seconds per page where `chosen(i, record)` pages get trafilatura's text (at its cost and
-    the features')."""
+def outputs(records: list[dict], chosen, features=()) -> tuple[list[str], list[float]]:
+    """Texts and CPU seconds per page where `chosen(i, record)` pages get trafilatura's text, at its cost; a
+    learned trigger also pays for its `features` ("text", "node") on every page."""
     texts, seconds = [], []
     for i, r in enumerate(records):
         picked = chosen(i, r)
         texts.append(r["trafilatura"] if picked else r["text"])
-        seconds.append(r["body_seconds"] + (r["feature_seconds"] + r["trafilatura_seconds"] if picked else 0))
+        paid = sum(r[f"{kind}_feature_seconds"] for kind in features)
+        seconds.append(r["body_seconds"] + paid + (r["trafilatura_seconds"] if picked else 0))
     return texts, seconds
 
 
-def learned_trigger(records: dict[str, list[dict]], pages: dict[str, list]):
+def learned_trigger(records: dict[str, list[dict]], pages: dict[str, list], text_only: bool):
     """The trigger fitted on the tuning half: a model and a threshold for pages with and without a container;
-    and its out-of-fold F1 and rate ratio on the tuning half (with Readability's pages for the rate)."""
+    its out-of-fold F1 and rate ratio on the tuning half (with Readability's pages for the rate); the features
+    it pays for."""
     tuning, readability = records["tuning half"], records["readability"]
     kinds = (True, False)
+    names = {kind: columns(kind, text_only) for kind in kinds}
+    paid = ("text",) if text_only else ("text", "node")
     train = {kind: [r for r in tuning if r["container"] == kind] for kind in kinds}
-    oof = {kind: out_of_fold(train[kind], kind) for kind in kinds}
-    models = {kind: fitted(matrix(train[kind], kind), labels(train[kind])) for kind in kinds}
-    final = {kind: cost_aware(models[kind], train[kind], kind) for kind in kinds}
-    on_readability = [cost_aware(models[r["container"]], [r], r["container"])[0] for r in readability]
+    oof = {kind: out_of_fold(train[kind], names[kind]) for kind in kinds}
+    models = {kind: fitted(matrix(train[kind], names[kind]), labels(train[kind])) for kind in kinds}
+    final = {kind: cost_aware(models[kind], train[kind], names[kind]) for kind in kinds}
+    on_readability = [cost_aware(models[r["container"]], [r], names[r["container"]])[0] for r in readability]
     precise = sum(r["precise_seconds"] for r in tuning + readability)
     best = None
     quantiles = np.linspace(0, 1, 41)
@@ -226,11 +236,11 @@ def learned_trigger(records: dict[str, list[dict]], pages: dict[str, list]):
             cut = {kind: np.quantile(oof[kind], q[kind]) - 1e-9 for kind in kinds}
             position = {id(r): i for kind in kinds for i, r in enumerate(train[kind])}
             texts, seconds = outputs(
-                tuning, lambda _, r: oof[r["container"]][position[id(r)]] >= cut[r["container"]]
+                tuning, lambda _, r: oof[r["container"]][position[id(r)]] >= cut[r["container"]], paid
             )
             final_cut = {kind: np.quantile(final[kind], q[kind]) - 1e-9 for kind in kinds}
             _, seconds_readability = outputs(
-                readability, lambda i, r: on_readability[i] >= final_cut[r["container"]]
+                readability, lambda i, r: on_readability[i] >= final_cut[r["container"]], paid
             )
             ratio = precise / (sum(seconds) + sum(seconds_readability))
             f1 = snippet_scores(texts, pages["tuning half"])["f1"]
@@ -240,18 +250,17 @@ def learned_trigger(records: dict[str, list[dict]], pages: dict[str, list]):
 
     def trigger(_, record: dict) -> bool:
         kind = record["container"]
-        return cost_aware(models[kind], [record], kind)[0] >= final_cut[kind]
+        return cost_aware(models[kind], [record], names[kind])[0] >= final_cut[kind]
 
-    return trigger, (f1, ratio)
+    return trigger, (f1, ratio), paid
 
 
 def main() -> None:
     sets = page_sets()
     records = {name: [page_record(html, truth) for html, truth in pages] for name, pages in sets.items()}
-    trigger, (cv_f1, cv_ratio) = learned_trigger(records, sets)
 
-    def row(label, chosen):
-        return table_row(label, {name: outputs(rs, chosen) for name, rs in records.items()}, sets)
+    def row(label, chosen, features=()):
+        return table_row(label, {name: outputs(rs, chosen, features) for name, rs in records.items()}, sets)
 
     def precise(rs):
         return [r["precise"] for r in rs], [r["precise_seconds"] for r in rs]
@@ -263,11 +272,21 @@ def main() -> None:
         row(
             "(b) trafilatura `fast` on the container where >= 3% of resiliparse_body's text is not prose lines",
             lambda _, r: r["container"] and r["features"]["non_prose_share"] >= _NON_PROSE_SHARE,
+            ("text",),
         )
     )
     print(row("(b) trafilatura `fast` on every container", lambda _, r: r["container"]))
-    print(row("learned trigger (container or whole page), cost-aware", trigger))
-    print(row("learned trigger, containers only", lambda i, r: r["container"] and trigger(i, r)))
+    for text_only, features in ((False, "text and node features"), (True, "text features only")):
+        trigger, (cv_f1, cv_ratio), paid = learned_trigger(records, sets, text_only)
+        print(row(f"learned trigger, {features}: container or whole page", trigger, paid))
+        print(
+            row(
+                f"learned trigger, {features}: containers only",
+                lambda i, r: r["container"] and trigger(i, r),
+                paid,
+            )
+        )
+        print(f"(tuning half out of fold: F1 {cv_f1:.3f} at {cv_ratio:.2f}x trafilatura's rate)")
     print(
         row(
             "bound: trafilatura `fast` on the container where it scores higher",
@@ -280,7 +299,6 @@ def main() -> None:
             lambda _, r: r["gain"] > 0,
         )
     )
-    print(f"learned trigger, tuning half out of fold: F1 {cv_f1:.3f} at {cv_ratio:.2f}x trafilatura's rate")
     print(f"{datetime.date.today()}, load average {os.getloadavg()[0]:.1f}")
 
 
