@@ -255,6 +255,21 @@ def learned_trigger(records: dict[str, list[dict]], pages: dict[str, list], text
     return trigger, (f1, ratio), paid
 
 
+def separation(records: list[dict]) -> dict[str, float]:
+    """Each feature's AUC (ties halved) between the container pages where trafilatura's text scores higher and
+    those where it scores lower, folded so that 0.5 is no signal and 1 a perfect one."""
+    pages = [r for r in records if r["container"] and r["gain"] != 0]
+    higher = np.array([r["gain"] > 0 for r in pages])
+    aucs = {}
+    for name in columns(True, False):
+        values = np.array([r["features"][name] for r in pages])
+        above = (values[higher][:, None] > values[~higher][None, :]).mean()
+        ties = (values[higher][:, None] == values[~higher][None, :]).mean()
+        auc = above + ties / 2
+        aucs[name] = max(auc, 1 - auc)
+    return dict(sorted(aucs.items(), key=lambda item: -item[1]))
+
+
 def main() -> None:
     sets = page_sets()
     records = {name: [page_record(html, truth) for html, truth in pages] for name, pages in sets.items()}
@@ -299,6 +314,13 @@ def main() -> None:
             lambda _, r: r["gain"] > 0,
         )
     )
+    tuning = records["tuning half"]
+    aucs = ", ".join(f"{name} {auc:.2f}" for name, auc in separation(tuning).items())
+    print(f"tuning half, container pages where the texts score differently, AUC per feature: {aucs}")
+    for kind in ("text", "node"):
+        print(
+            f"{kind} features: {1000 * np.mean([r[f'{kind}_feature_seconds'] for r in tuning]):.2f} ms per page"
+        )
     print(f"{datetime.date.today()}, load average {os.getloadavg()[0]:.1f}")
 
 
