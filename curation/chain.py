@@ -11,6 +11,7 @@ from typing import Any
 from curation.document import Document, Rejection
 from filters.base import TextView
 from filters.registry import build_chain, plugin_of
+from filters.words import WORDS
 
 QUALITY_STAGE = "quality"
 
@@ -64,6 +65,7 @@ class Chain:
         A document a gate rejects keeps the scores measured so far and is not scored further: its
         decision is already taken at the gate, whatever the later thresholds are.
         """
+        WORDS.start_afresh_if_full()  # between batches, so no batch mixes ids of two generations
         live = list(range(len(docs)))
         views = [TextView(d.text, d.metadata) for d in docs]
         for step, gate in zip(self.steps, self.gates):

@@ -7,82 +7,14 @@ shared by every filter in a chain.
 
 from __future__ import annotations
 
-import re
-import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
-from itertools import filterfalse
+from functools import cached_property
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
-import regex
 
-# Words are drawn where spaCy's English tokenizer (datatrove's `split_into_words`, which the Gopher and
-# FineWeb papers' reference code uses) draws them on web text, at a fraction of its cost. Text splits at
-# whitespace into chunks; a chunk then sheds leading and trailing punctuation as tokens, keeps inner
-# punctuation ("9/11", "@xcite", "e.g.", "U.S."), splits contractions ("do" "n't", "it" "'s"), a hyphen,
-# colon, slash or comma before a letter ("well" "-" "known"), ellipses, and "." between a lowercase and
-# an uppercase letter. A trailing "." stays on common abbreviations ("Mr.", "p.").
-ABBREVIATIONS = (
-    "Mr", "Mrs", "Ms", "Dr", "Prof", "St", "Mt", "Jr", "Sr", "Gen", "Gov", "Sen", "Rep", "Rev", "Adm",
-    "Inc", "Ltd", "Co", "co", "Corp", "Bros", "vs",
-    "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec",
-)  # fmt: skip
-_EDGE = r"\p{Ps}\p{Pe}\p{Pi}\p{Pf}\p{Sc}\"'`´,;:!?¿¡#*&_<>§%=—–~·。？！，、；：～…"
-_TRAILING = rf"(?=[{_EDGE}.]*$)"
-_CONTRACTION = rf"(?:[nN]['’][tT]|['’](?:[sSmMdD]|ll|LL|re|RE|ve|VE)){_TRAILING}"
-_INFIX = r"(?<=[\p{L}\d])[-:<>=/,](?=\p{L})|(?<=\d)[-+*^](?=\d)|(?<=\p{Ll})\.(?=\p{Lu})"
-_INNER_BREAK = rf"\.{{2,}}|…|{_INFIX}|(?<=\w){_CONTRACTION}"
-_CHUNK_TOKEN = regex.compile(
-    rf"(?<![^{_EDGE}])(?:{'|'.join(ABBREVIATIONS)}|[a-zäöü]|\p{{Lu}}|\p{{L}}(?:\.\p{{L}})+)\.{_TRAILING}"
-    rf"|\w+(?![nN]['’][tT]){_TRAILING}"
-    rf"|\.{{2,}}|…+|{_INFIX}"
-    rf"|(?<=\w){_CONTRACTION}"
-    rf"|[^{_EDGE}](?:(?:(?!{_INNER_BREAK}).)*(?!{_INNER_BREAK})[^{_EDGE}.])?"
-    rf"|.",
-    regex.V1,
-)
-
-
-# The commonest chunks that are not plain words, tokenized as `_CHUNK_TOKEN` does at a fraction of its
-# cost: an ASCII word, a number with decimal points or thousands commas, words joined by hyphens ("well"
-# "-" "known") or a word and its contraction ("it" "'s", "do" "n't"), between opening quotes or brackets
-# and closing marks, each mark standing alone, as does a full stop (never two in a row). A full stop right
-# after a plain word stays on it when the word is an abbreviation or a single letter.
-_SIMPLE_CHUNK = re.compile(
-    r"""([(\["'“‘]*)(?:([A-Za-z0-9]+)|(\d+(?:[.,]\d+)+|[A-Za-z]+(?:-[A-Za-z]+)+)"""
-    r"|([A-Za-z]+?)([nN]['’][tT]|['’](?:[sSmMdD]|ll|LL|re|RE|ve|VE)))"
-    r"""(\.?)((?:[,;:!?)\]"'”’%]\.?)*)"""
-)
-_KEEPS_FULL_STOP = frozenset(ABBREVIATIONS) | frozenset(string.ascii_letters)
-_HYPHEN = re.compile("(-)")
-
-
-@lru_cache(maxsize=1 << 16)
-def _chunk_tokens(chunk: str) -> tuple[str, ...]:
-    # Chunks repeat heavily ("it's", "end."), so each worker tokenizes each distinct chunk once.
-    simple = _SIMPLE_CHUNK.fullmatch(chunk)
-    if simple is None:
-        return tuple(_CHUNK_TOKEN.findall(chunk))
-    lead, word, joined, stem, contraction, full_stop, trail = simple.groups()
-    if word is None:
-        words = (stem, contraction) if joined is None else _HYPHEN.split(joined)
-        return (*lead, *words, *full_stop, *trail)
-    if full_stop and word in _KEEPS_FULL_STOP:
-        word, full_stop = word + full_stop, ""
-    return (*lead, word, *full_stop, *trail)
-
-
-def split_words(text: str, chunks: list[str] | None = None) -> list[str]:
-    """Word and punctuation tokens of `text` (see the rules above); `chunks`, when given, is `text.split()`."""
-    words: list[str] = []
-    for chunk in text.split() if chunks is None else chunks:
-        if chunk.isalnum():
-            words.append(chunk)
-        else:
-            words.extend(_chunk_tokens(chunk))
-    return words
+from filters.words import WORDS
 
 
 class TextView:
@@ -110,25 +42,44 @@ class TextView:
         """The text split at whitespace (`str.split()`), where both the word split and fastText start."""
         return self.text.split()
 
+    @property
+    def chunk_ids(self) -> np.ndarray:
+        """The chunks as ids in the worker's `WORDS` table (equal chunks, equal ids)."""
+        return self._current("_chunk_ids", lambda: WORDS.chunk_ids(self.chunks))
+
+    @property
+    def word_ids(self) -> np.ndarray:
+        """The words as ids in `WORDS` (equal words, equal ids), split by the rules of `filters.words`."""
+        return self._current("_word_ids", lambda: WORDS.word_ids(self.chunk_ids))
+
+    def _current(self, name: str, ids: Callable[[], np.ndarray]) -> np.ndarray:
+        # Ids are cached with the table's generation: a text kept across a fresh start is looked up again.
+        generation, value = self.__dict__.get(name, (None, None))
+        if generation != WORDS.generation:
+            value = ids()
+            self.__dict__[name] = (WORDS.generation, value)
+        return value
+
     @cached_property
     def words(self) -> list[str]:
-        return split_words(self.text, self.chunks)
+        return list(map(WORDS.words.__getitem__, self.word_ids.tolist()))
 
     @cached_property
     def word_count(self) -> int:
-        """`len(self.words)`, without building the list when no filter needs the words themselves: a plain
-        word is one token, so only the other chunks are tokenized."""
-        if "words" in self.__dict__:
-            return len(self.words)
-        chunks = self.chunks
-        return len(chunks) + sum(len(_chunk_tokens(chunk)) - 1 for chunk in filterfalse(str.isalnum, chunks))
+        """`len(self.words)`, without gathering the words when no filter needs them."""
+        if "_word_ids" in self.__dict__:
+            return len(self.__dict__["_word_ids"][1])
+        return WORDS.word_count(self.chunks)
+
+    @cached_property
+    def word_lengths(self) -> np.ndarray:
+        """Characters of each word."""
+        return WORDS.word_lengths(self.word_ids)
 
     @cached_property
     def word_labels(self) -> np.ndarray:
         """Each word labelled by the position where it first occurs: equal words, equal labels."""
-        words = self.words
-        first_positions: dict[str, int] = {}
-        return np.fromiter(map(first_positions.setdefault, words, range(len(words))), np.int64, len(words))
+        return WORDS.first_positions(self.word_ids)
 
 
 @runtime_checkable

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import re
 import struct
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal, localcontext
-from itertools import chain, count, islice, repeat
+from itertools import chain, repeat
 from pathlib import Path
 
 import numpy as np
 
 from curation import storage
+from filters.words import WORDS, run_positions
 
 _MAGIC = 793712314
 _HIERARCHICAL_SOFTMAX = 1
@@ -35,9 +35,6 @@ _SPLITS_DIFFERENTLY = re.compile("[\x00\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u202
 _KSUB = 256  # centroids per product-quantizer block
 # Texts predicted together: bounds the gathered input rows (64 bytes per word and per kept n-gram).
 _CHUNK_TEXTS = 256
-# Distinct words whose row ids a predictor keeps; past this it starts afresh, so a long-lived worker's
-# memory stays bounded (a few hundred MB at most) without changing any result.
-_MAX_CACHED_WORDS = 2_000_000
 _FNV_OFFSET = np.uint32(2166136261)
 _FNV_PRIME = np.uint32(16777619)
 
@@ -212,46 +209,43 @@ class HierarchicalSoftmaxPredictor:
         self._forget_words()
 
     def _forget_words(self) -> None:
-        # Row ids of each distinct word seen so far: its slice of `_ids` is [_first[w], _first[w] + _count[w]).
-        # Word -> index in order of first sight: a word met for the first time gets the next index (in C).
-        self._word_index: defaultdict[str, int] = defaultdict(count().__next__)
+        # Row ids of each chunk of `WORDS` seen so far: its slice of `_ids` is [_first[w], _first[w] + _count[w]).
+        self._generation = WORDS.generation
         self._ids = np.zeros(0, np.int32)
         self._first = np.zeros(0, np.int64)
         self._count = np.zeros(0, np.int64)
 
     def probabilities(
-        self, texts: Sequence[str], splits: Sequence[Callable[[], list[str]]] | None = None
+        self, texts: Sequence[str], chunk_ids: Sequence[Callable[[], np.ndarray]] | None = None
     ) -> np.ndarray:
-        """`splits`, when given, gives each text's `str.split()` on demand, so a text split for other uses is
-        not split again (and a text fastText splits otherwise is not split for it)."""
-        splits = [None] * len(texts) if splits is None else splits
+        """`chunk_ids`, when given, gives each text's `str.split()` as ids in `WORDS` on demand, so a text
+        looked up for other uses is not looked up again (and a text fastText splits otherwise is not split
+        for it)."""
+        WORDS.start_afresh_if_full()
+        chunk_ids = [None] * len(texts) if chunk_ids is None else chunk_ids
         chunks = [
-            self._chunk_probabilities(texts[i : i + _CHUNK_TEXTS], splits[i : i + _CHUNK_TEXTS])
+            self._chunk_probabilities(texts[i : i + _CHUNK_TEXTS], chunk_ids[i : i + _CHUNK_TEXTS])
             for i in range(0, len(texts), _CHUNK_TEXTS)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, len(self.labels)), np.float32)
 
     def _chunk_probabilities(
-        self, texts: Sequence[str], splits: Sequence[Callable[[], list[str]] | None]
+        self, texts: Sequence[str], chunk_ids: Sequence[Callable[[], np.ndarray] | None]
     ) -> np.ndarray:
         result = np.zeros((len(texts), len(self.labels)), np.float32)
-        documents = list(map(self._tokens, texts, splits))
-        if len(self._word_index) > _MAX_CACHED_WORDS:
+        if self._generation != WORDS.generation:
             self._forget_words()
         # Each document's words then EOS (fastText ends every line with it).
-        words_per_doc = np.fromiter(map(len, documents), np.int64, len(documents)) + 1
-        words = chain.from_iterable(chain.from_iterable(zip(documents, repeat(_EOS_ONLY))))
-        # One lookup per word, in one C loop; then the rows of the words met for the first time, the last
-        # ones indexed.
-        base = len(self._word_index)
-        word_ids = np.fromiter(map(self._word_index.__getitem__, words), np.int64, int(words_per_doc.sum()))
-        if len(self._word_index) > base:
-            self._add_words(list(islice(reversed(self._word_index), len(self._word_index) - base))[::-1], base)
+        eos = WORDS.chunk_ids(list(_EOS_ONLY))
+        documents = list(chain.from_iterable(zip(map(self._word_ids, texts, chunk_ids), repeat(eos))))
+        words_per_doc = np.fromiter(map(len, documents[::2]), np.int64, len(texts)) + 1
+        word_ids = np.concatenate(documents)
+        # The rows of the words met for the first time (by this predictor), hashed together.
+        if len(WORDS.chunks) > len(self._count):
+            self._add_words(WORDS.chunks[len(self._count) :])
         counts = self._count[word_ids]
-        ends = np.cumsum(counts)
-        positions = np.repeat(self._first[word_ids] - (ends - counts), counts) + np.arange(ends[-1])
-        ids = self._ids[positions]
-        doc_ends = ends[np.cumsum(words_per_doc) - 1]
+        ids = self._ids[run_positions(self._first[word_ids], counts)]
+        doc_ends = np.cumsum(counts)[np.cumsum(words_per_doc) - 1]
         doc_starts = np.concatenate(([0], doc_ends[:-1]))
         # fastText predicts nothing for a line without input rows.
         scored = np.flatnonzero(doc_ends > doc_starts)
@@ -279,11 +273,14 @@ class HierarchicalSoftmaxPredictor:
         return sums
 
     @staticmethod
-    def _tokens(text: str, split: Callable[[], list[str]] | None) -> list[str]:
-        """The words fastText reads from one line before its EOS (`split`: gives the text's `str.split()`, used
-        as is): labels skipped, the line ends at the first EOS."""
+    def _word_ids(text: str, chunk_ids: Callable[[], np.ndarray] | None) -> np.ndarray:
+        """The `WORDS` ids of the words fastText reads from one line before its EOS (`chunk_ids`: gives the
+        ids of the text's `str.split()`): labels skipped, the line ends at the first EOS."""
+        special = LABEL_PREFIX in text or EOS in text
         if not _SPLITS_DIFFERENTLY.search(text):
-            tokens = text.split() if split is None else split()
+            if not special:
+                return WORDS.chunk_ids(text.split()) if chunk_ids is None else chunk_ids()
+            tokens = text.split()
         else:
             # With each of fastText's separators made a space, a split at spaces finds its words (a
             # regular-expression split takes twice as long).
@@ -291,20 +288,20 @@ class HierarchicalSoftmaxPredictor:
             for separator in _SEPARATORS.replace(" ", ""):
                 spaced = spaced.replace(separator, " ")
             tokens = list(filter(None, spaced.split(" ")))
-        if LABEL_PREFIX in text or EOS in text:
+        if special:
             tokens = [t for t in tokens if not t.startswith(LABEL_PREFIX)]
             if EOS in tokens:
-                return tokens[: tokens.index(EOS)]
-        return tokens
+                tokens = tokens[: tokens.index(EOS)]
+        return WORDS.chunk_ids(tokens)
 
-    def _add_words(self, words: list[str], base: int) -> None:
-        """Row ids of the words just indexed as `base`, `base` + 1..., hashed together: each word's vocabulary
-        id, then its kept character n-grams by start character, then length (`Dictionary::getSubwords`)."""
-        bounds, found = self._subword_rows(words, base)
-        # The few words in the vocabulary, found through the index: their id comes first, at their "<".
-        known = list(filter(self.vocabulary.__contains__, words))
-        own_chars = bounds[[self._word_index[w] - base for w in known]]
-        found.insert(0, (own_chars, np.array([self.vocabulary[w] for w in known], np.int32)))
+    def _add_words(self, words: list[str]) -> None:
+        """Row ids of the words that follow the last one with rows in `WORDS`, hashed together: each word's
+        vocabulary id, then its kept character n-grams by start character, then length
+        (`Dictionary::getSubwords`)."""
+        bounds, found = self._subword_rows(words)
+        # The few words in the vocabulary: their id comes first, at their "<".
+        known = [i for i, word in enumerate(words) if word in self.vocabulary]
+        found.insert(0, (bounds[known], np.array([self.vocabulary[words[i]] for i in known], np.int32)))
         # Each character's entries in a block, in the order of `found` (length), blocks in character order.
         per_char = np.bincount(np.concatenate([chars for chars, _ in found]), minlength=bounds[-1])
         before = np.concatenate(([0], np.cumsum(per_char)))
@@ -317,9 +314,7 @@ class HierarchicalSoftmaxPredictor:
         self._count = np.concatenate((self._count, np.diff(before[bounds])))
         self._ids = np.concatenate((self._ids, ids))
 
-    def _subword_rows(
-        self, words: list[str], base: int
-    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+    def _subword_rows(self, words: list[str]) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         """The kept character n-grams of "<word>" for each word in turn (`Dictionary::computeSubwords`): the
         words' first characters and the end (in characters), and per length n (`minn`..`maxn`) the start
         character and row id of each n-gram of n characters, within a word, that has a row. Characters are
@@ -338,8 +333,8 @@ class HierarchicalSoftmaxPredictor:
         char_bytes = np.diff(np.append(char_starts, len(data)))
         # Characters from each one to the end of its word, itself included: an n-gram fits when n or more.
         to_word_end = np.repeat(bounds[1:], lengths) - np.arange(n_chars)
-        eos = self._word_index.get(EOS, -1) - base
-        if 0 <= eos < len(words):  # the end-of-line token has no character n-grams
+        if EOS in words:  # the end-of-line token has no character n-grams
+            eos = words.index(EOS)
             to_word_end[bounds[eos] : bounds[eos + 1]] = 0
         # Characters with continuation bytes: more than 1, 2, 3 bytes.
         longer_than = [np.flatnonzero(char_bytes > extra) for extra in range(1, 4)]

@@ -13,6 +13,7 @@ import numpy as np
 import regex
 
 from filters.base import Bound, TextView, bounded_score, first_violated
+from filters.words import WORDS
 
 # A token is a word (not a symbol) when it has a character outside punctuation, symbols, controls
 # and separators: "--", "...", "#" and "|" are symbols; "3.5", "e.g." and "l'eau" are words.
@@ -32,6 +33,17 @@ _BOUNDS = (
     Bound("alpha_words_fraction", "min_alpha_words_fraction", "gopher_too_few_alpha_words"),
     Bound("distinct_stop_words", "min_distinct_stop_words", "gopher_too_few_stop_words"),
 )
+
+_WORD, _ALPHA = 1, 2
+
+
+def _token_classes(token: str) -> int:
+    """`_WORD` when the token is a word, plus `_ALPHA` when it has a letter; str methods settle most
+    tokens before a regex is needed."""
+    word = token.isalnum() or _HAS_NON_SYMBOL_CHAR(token)
+    alpha = token.isalpha() or _HAS_LETTER(token)
+    return (_WORD if word else 0) | (_ALPHA if alpha else 0)
+
 
 STOP_WORDS = ("the", "be", "to", "of", "and", "that", "have", "with")
 
@@ -59,20 +71,16 @@ def gopher_quality_scores(view: TextView, stop_words: frozenset[str]) -> dict[st
     `words` and `mean_word_chars` count words only; the hash, ellipsis and alphabetic ratios divide by
     all tokens (words and symbols), as Gopher's reference implementation in datatrove does.
     """
-    tokens = view.words
-    n_tokens = len(tokens)
-    # Classify each distinct token once (counted at its first position, from the labels the repetition
-    # filter shares); str methods settle most tokens before a regex is needed.
-    counts = np.bincount(view.word_labels, minlength=n_tokens)
-    first_positions = np.flatnonzero(counts)
-    distinct = [tokens[position] for position in first_positions.tolist()]
-    n_words = word_chars = alpha_tokens = 0
-    for token, count in zip(distinct, counts[first_positions].tolist()):
-        if token.isalnum() or _HAS_NON_SYMBOL_CHAR(token):
-            n_words += count
-            word_chars += len(token) * count
-        if token.isalpha() or _HAS_LETTER(token):
-            alpha_tokens += count
+    ids = view.word_ids
+    n_tokens = len(ids)
+    # Each distinct token is classified once per worker (`WORDS.facts`); then counted in numpy.
+    classes = WORDS.facts(_token_classes, _token_classes)[ids]
+    is_word = (classes & _WORD).astype(bool)
+    n_words = int(np.count_nonzero(is_word))
+    word_chars = int(view.word_lengths[is_word].sum())
+    alpha_tokens = int(np.count_nonzero(classes & _ALPHA))
+    is_stop_word = WORDS.facts(stop_words, stop_words.__contains__)[ids].astype(bool)
+    distinct_stop_words = len(np.unique(ids[is_stop_word]))
     lines = view.lines
     n_lines = len(lines) or 1
     text = view.text
@@ -85,7 +93,7 @@ def gopher_quality_scores(view: TextView, stop_words: frozenset[str]) -> dict[st
         "bullet_lines_fraction": sum(line.lstrip().startswith(("•", "-")) for line in lines) / n_lines,
         "ellipsis_end_lines_fraction": sum(line.rstrip().endswith(("...", "…")) for line in lines) / n_lines,
         "alpha_words_fraction": alpha_tokens * per_token,
-        "distinct_stop_words": float(len(stop_words.intersection(distinct))),
+        "distinct_stop_words": float(distinct_stop_words),
     }
 
 

@@ -10,7 +10,6 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import ClassVar
 
 import numpy as np
@@ -174,7 +173,7 @@ def gopher_repetition_scores(views: Sequence[TextView]) -> list[dict[str, float]
             }
         )
     ngrams = BatchNgrams([view.word_labels for view in views])
-    ends = word_ends(views, int(ngrams.lengths.sum()))
+    ends = word_ends(views)
     doc_ends = ngrams.starts + ngrams.lengths
     per_char = [_per_char(view.text) for view in views]
     for n in range(2, DUP_NGRAM_SIZES[-1] + 1):
@@ -193,11 +192,11 @@ def gopher_repetition_scores(views: Sequence[TextView]) -> list[dict[str, float]
     return batch_scores
 
 
-def word_ends(views: Sequence[TextView], total: int) -> np.ndarray:
-    """Character offsets of the ends of the batch's words laid end to end (`total` of them), so the
+def word_ends(views: Sequence[TextView]) -> np.ndarray:
+    """Character offsets of the ends of the batch's words laid end to end, so the
     characters of words [i, j) are `word_ends[j] - word_ends[i]`."""
-    words = chain.from_iterable(view.words for view in views)
-    return np.concatenate(([0], np.cumsum(np.fromiter(map(len, words), np.int64, total))))
+    lengths = np.concatenate([*(view.word_lengths for view in views), np.zeros(0, np.int64)])
+    return np.concatenate(([0], np.cumsum(lengths)))
 
 
 def _per_char(text: str) -> float:

@@ -91,10 +91,10 @@ class LanguageFilter:
         """Labels, and per text the probability fastText's `predict(k=-1)` gives each (0 when not given)."""
         texts = [v.text for v in views]
         if self._predictor is not None:
-            # The whitespace split is the word split's too (`TextView.chunks`): made once for both, and only
-            # for a text fastText splits the same way (or a later filter asks).
-            splits = [partial(getattr, v, "chunks") for v in views]
-            return self._predictor.labels, self._predictor.probabilities(texts, splits)
+            # The whitespace split and its lookup are the word split's too (`TextView.chunk_ids`): made once
+            # for both, and only for a text fastText splits the same way (or a later filter asks).
+            chunk_ids = [partial(getattr, v, "chunk_ids") for v in views]
+            return self._predictor.labels, self._predictor.probabilities(texts, chunk_ids)
         labels = [label.removeprefix(_LABEL_PREFIX) for label in self._model.labels]
         column = {label: i for i, label in enumerate(labels)}
         probabilities = np.zeros((len(texts), len(labels)), np.float32)

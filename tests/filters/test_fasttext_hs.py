@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 from helpers_quality import web_corpus_texts
 
-from filters import fasttext_hs
 from filters.base import TextView
 from filters.fasttext_hs import HierarchicalSoftmaxPredictor, expf
 from filters.language import DEFAULT_LID_MODEL, LanguageConfig, LanguageFilter, load_fasttext, predict_batch
+from filters.words import WORDS
 
 # Lines that exercise fastText's reading rules: empty, labels, an end-of-line token inside the text,
 # separators Python splits at but fastText does not (and the reverse), multi-byte characters.
@@ -75,8 +75,8 @@ def test_language_filter_scores_the_same_through_fasttext_itself():
 def test_forgetting_cached_words_changes_no_probability(monkeypatch):
     texts = web_corpus_texts()[:60]
     expected = HierarchicalSoftmaxPredictor(DEFAULT_LID_MODEL).probabilities(texts)
-    monkeypatch.setattr(fasttext_hs, "_MAX_CACHED_WORDS", 500)
+    monkeypatch.setattr(WORDS, "max_chunks", 500)
     predictor = HierarchicalSoftmaxPredictor(DEFAULT_LID_MODEL)
     batches = [predictor.probabilities(texts[i : i + 10]) for i in range(0, len(texts), 10)]
-    assert len(predictor._word_index) < 3000
+    assert len(WORDS.chunks) < 3000
     assert np.array_equal(np.concatenate(batches), expected)

@@ -76,7 +76,7 @@ def test_vectorised_ngram_counts_equal_the_plain_definition_on_real_text():
     views += [views[-1], TextView(""), TextView(" ".join(views[-1].words[:3]))]  # a copy, empty, short
     documents = [view.words for view in views]
     ngrams = BatchNgrams([view.word_labels for view in views])
-    batch_ends = word_ends(views, sum(map(len, documents)))
+    batch_ends = word_ends(views)
     for n in range(2, 11):
         ngrams.grow(n)
         assert ngrams.top_ngram_chars(n, batch_ends) == [

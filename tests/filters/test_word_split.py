@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers_quality import web_corpus_texts
 
-from filters.base import _CHUNK_TOKEN, _SIMPLE_CHUNK, TextView, _chunk_tokens
+from filters.base import TextView
+from filters.words import _CHUNK_TOKEN, _SIMPLE_CHUNK, _chunk_tokens
 
 # Shapes at the shortcut's edges: abbreviations and single letters keep their full stop, digits and
 # other words, numbers, hyphenated words and contractions do not; quotes, brackets and stops around them.
