@@ -241,8 +241,9 @@ class HierarchicalSoftmaxPredictor:
         words_per_doc = np.fromiter(map(len, documents[::2]), np.int64, len(texts)) + 1
         word_ids = np.concatenate(documents)
         # The rows of the words met for the first time (by this predictor), hashed together.
-        if len(WORDS.chunks) > len(self._count):
-            self._add_words(WORDS.chunks[len(self._count) :])
+        new_words = WORDS.chunks_from(len(self._count))
+        if new_words:
+            self._add_words(new_words)
         counts = self._count[word_ids]
         ids = self._ids[run_positions(self._first[word_ids], counts)]
         doc_ends = np.cumsum(counts)[np.cumsum(words_per_doc) - 1]

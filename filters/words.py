@@ -120,7 +120,7 @@ class WordTable:
         self._start_afresh()
 
     def start_afresh_if_full(self) -> None:
-        if len(self.chunks) > self.max_chunks:
+        if len(self._chunk_index) > self.max_chunks:
             self._start_afresh()
 
     def _start_afresh(self) -> None:
@@ -128,7 +128,7 @@ class WordTable:
         # Chunk (word) -> id in order of first sight: one met for the first time gets the next id (in C).
         self._chunk_index: defaultdict[str, int] = defaultdict(count().__next__)
         self._word_index: defaultdict[str, int] = defaultdict(count().__next__)
-        self.chunks: list[str] = []  # id -> chunk
+        self.chunks: list[str] = []  # id -> chunk, brought up to date by `chunks_from`
         self.words: list[str] = []  # id -> word
         # A chunk's word ids are `_chunk_words[_first[c] : _first[c] + _count[c]]`.
         self._first = _GrowingArray()
@@ -139,20 +139,25 @@ class WordTable:
         self._first_seen = np.zeros(0, np.int64)  # all `_NEVER` between calls of `first_positions`
 
     def chunk_ids(self, chunks: list[str]) -> np.ndarray:
-        """The ids of `chunks` (any strings without whitespace), new ones numbered on the spot."""
-        base = len(self._chunk_index)
-        chunk_ids = np.fromiter(map(self._chunk_index.__getitem__, chunks), np.int64, len(chunks))
-        if len(self._chunk_index) > base:
-            self._add_chunks(newest_keys(self._chunk_index, base))
-        return chunk_ids
+        """The ids of `chunks` (any strings without whitespace), new ones numbered on the spot (and split
+        into words when words are first asked for, a batch's new chunks together)."""
+        return np.fromiter(map(self._chunk_index.__getitem__, chunks), np.int64, len(chunks))
+
+    def chunks_from(self, start: int) -> list[str]:
+        """The chunks numbered `start` and after, in order."""
+        if len(self._chunk_index) > len(self.chunks):
+            self.chunks.extend(newest_keys(self._chunk_index, len(self.chunks)))
+        return self.chunks[start:]
 
     def word_ids(self, chunk_ids: np.ndarray) -> np.ndarray:
         """The ids of the words of the chunks `chunk_ids`, in order."""
+        self._split_new_chunks()
         return self._chunk_words.data[run_positions(self._first.data[chunk_ids], self._count.data[chunk_ids])]
 
     def word_count(self, chunks: list[str]) -> int:
         """`len(self.word_ids(self.chunk_ids(chunks)))`, looking up only the chunks that are not one word."""
         others = self.chunk_ids(list(filterfalse(str.isalnum, chunks)))
+        self._split_new_chunks()
         return len(chunks) + int(self._count.data[others].sum()) - len(others)
 
     def word_lengths(self, word_ids: np.ndarray) -> np.ndarray:
@@ -176,8 +181,10 @@ class WordTable:
             column.extend(np.fromiter(map(fact, new), np.int64, len(new)))
         return column.data
 
-    def _add_chunks(self, chunks: list[str]) -> None:
-        self.chunks.extend(chunks)
+    def _split_new_chunks(self) -> None:
+        chunks = self.chunks_from(self._count.size)
+        if not chunks:
+            return
         # A chunk of letters and digits only is one word.
         tokens = [(chunk,) if chunk.isalnum() else _chunk_tokens(chunk) for chunk in chunks]
         counts = np.fromiter(map(len, tokens), np.int64, len(tokens))
