@@ -6,7 +6,7 @@ import pytest
 from helpers_quality import web_corpus_texts
 
 from filters.base import TextView
-from filters.words import _CHUNK_TOKEN, _SIMPLE_CHUNK, _chunk_tokens
+from filters.words import _CHUNK_TOKEN, _SIMPLE_CHUNK, WORDS, _chunk_tokens, split_words
 
 # Shapes at the shortcut's edges: abbreviations and single letters keep their full stop, digits and
 # other words, numbers, hyphenated words and contractions do not; quotes, brackets and stops around them.
@@ -35,3 +35,16 @@ def test_simple_chunks_tokenize_as_the_chunk_rules(web_chunks):
 def test_word_count_without_the_words_equals_their_number():
     texts = web_corpus_texts()[::3]
     assert [TextView(text).word_count for text in texts] == [len(TextView(text).words) for text in texts]
+
+
+def test_a_view_looks_its_words_up_again_after_the_table_starts_afresh(monkeypatch):
+    text = web_corpus_texts()[0]
+    view = TextView(text)
+    words = [WORDS.words[i] for i in view.word_ids]
+    monkeypatch.setattr(WORDS, "max_chunks", 0)
+    generation = WORDS.generation
+    WORDS.start_afresh_if_full()
+    assert WORDS.generation == generation + 1
+    TextView("Other words take the low ids now.").word_ids
+    assert [WORDS.words[i] for i in view.word_ids] == words == split_words(text)
+    assert view.word_count == len(words)
