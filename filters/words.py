@@ -76,6 +76,7 @@ def _chunk_tokens(chunk: str) -> tuple[str, ...]:
 # worker's memory stays bounded without changing any result: only equality within one text matters.
 _MAX_CHUNKS = 1_000_000
 _NEVER = np.iinfo(np.int64).max
+_UNSPLIT = -1
 
 
 def newest_keys(index: dict[str, int], base: int) -> list[str]:
@@ -102,7 +103,9 @@ class _GrowingArray:
     def extend(self, values: np.ndarray) -> None:
         end = self.size + len(values)
         if end > len(self.data):
-            self.data = np.concatenate((self.data[: self.size], np.zeros(max(end, 2 * len(self.data)) - self.size, np.int64)))
+            self.data = np.concatenate(
+                (self.data[: self.size], np.zeros(max(end, 2 * len(self.data)) - self.size, np.int64))
+            )
         self.data[self.size : end] = values
         self.size = end
 
@@ -130,7 +133,7 @@ class WordTable:
         self._word_index: defaultdict[str, int] = defaultdict(count().__next__)
         self.chunks: list[str] = []  # id -> chunk, brought up to date by `chunks_from`
         self.words: list[str] = []  # id -> word
-        # A chunk's word ids are `_chunk_words[_first[c] : _first[c] + _count[c]]`.
+        # A chunk's word ids are `_chunk_words[_first[c] : _first[c] + _count[c]]` (`_UNSPLIT` until asked).
         self._first = _GrowingArray()
         self._count = _GrowingArray()
         self._chunk_words = _GrowingArray()
@@ -145,20 +148,22 @@ class WordTable:
 
     def chunks_from(self, start: int) -> list[str]:
         """The chunks numbered `start` and after, in order."""
+        self._list_new_chunks()
+        return self.chunks[start:]
+
+    def _list_new_chunks(self) -> None:
         if len(self._chunk_index) > len(self.chunks):
             self.chunks.extend(newest_keys(self._chunk_index, len(self.chunks)))
-        return self.chunks[start:]
 
     def word_ids(self, chunk_ids: np.ndarray) -> np.ndarray:
         """The ids of the words of the chunks `chunk_ids`, in order."""
-        self._split_new_chunks()
-        return self._chunk_words.data[run_positions(self._first.data[chunk_ids], self._count.data[chunk_ids])]
+        counts = self._split_counts(chunk_ids)
+        return self._chunk_words.data[run_positions(self._first.data[chunk_ids], counts)]
 
     def word_count(self, chunks: list[str]) -> int:
         """`len(self.word_ids(self.chunk_ids(chunks)))`, looking up only the chunks that are not one word."""
         others = self.chunk_ids(list(filterfalse(str.isalnum, chunks)))
-        self._split_new_chunks()
-        return len(chunks) + int(self._count.data[others].sum()) - len(others)
+        return len(chunks) + int(self._split_counts(others).sum()) - len(others)
 
     def word_lengths(self, word_ids: np.ndarray) -> np.ndarray:
         """Characters of each word."""
@@ -181,12 +186,28 @@ class WordTable:
             column.extend(np.fromiter(map(fact, new), np.int64, len(new)))
         return column.data
 
-    def _split_new_chunks(self) -> None:
-        chunks = self.chunks_from(self._count.size)
-        if not chunks:
-            return
+    def _split_counts(self, chunk_ids: np.ndarray) -> np.ndarray:
+        """How many words each chunk has, splitting the chunks never split before: only chunks whose
+        words are asked for (language ID looks up the chunks of texts no later filter reads)."""
+        new_chunks = len(self._chunk_index) - self._count.size
+        if new_chunks:
+            self._first.extend(np.zeros(new_chunks, np.int64))
+            self._count.extend(np.full(new_chunks, _UNSPLIT, np.int64))
+        counts = self._count.data[chunk_ids]
+        unsplit = counts == _UNSPLIT
+        if unsplit.any():
+            self._split(np.unique(chunk_ids[unsplit]))
+            counts = self._count.data[chunk_ids]
+        return counts
+
+    def _split(self, chunk_ids: np.ndarray) -> None:
+        self._list_new_chunks()
+        chunks = self.chunks
         # A chunk of letters and digits only is one word.
-        tokens = [(chunk,) if chunk.isalnum() else _chunk_tokens(chunk) for chunk in chunks]
+        tokens = [
+            (chunk,) if chunk.isalnum() else _chunk_tokens(chunk)
+            for chunk in map(chunks.__getitem__, chunk_ids.tolist())
+        ]
         counts = np.fromiter(map(len, tokens), np.int64, len(tokens))
         base = len(self._word_index)
         ids = np.fromiter(
@@ -195,8 +216,8 @@ class WordTable:
         new_words = newest_keys(self._word_index, base)
         self.words.extend(new_words)
         self._lengths.extend(np.fromiter(map(len, new_words), np.int64, len(new_words)))
-        self._first.extend(self._chunk_words.size + np.cumsum(counts) - counts)
-        self._count.extend(counts)
+        self._first.data[chunk_ids] = self._chunk_words.size + np.cumsum(counts) - counts
+        self._count.data[chunk_ids] = counts
         self._chunk_words.extend(ids)
 
 
