@@ -142,8 +142,8 @@ class WordTable:
         self._first_seen = np.zeros(0, np.int64)  # all `_NEVER` between calls of `first_positions`
 
     def chunk_ids(self, chunks: list[str]) -> np.ndarray:
-        """The ids of `chunks` (any strings without whitespace), new ones numbered on the spot (and split
-        into words when words are first asked for, a batch's new chunks together)."""
+        """The ids of `chunks` (any strings without whitespace), new ones numbered on the spot; a chunk is
+        split into words only when a filter first asks for its words."""
         return np.fromiter(map(self._chunk_index.__getitem__, chunks), np.int64, len(chunks))
 
     def chunks_from(self, start: int) -> list[str]:
