@@ -178,6 +178,15 @@ class SpreadOverWorkers(beam.PTransform):
         return pcoll | beam.Reshuffle()
 
 
+class GatherToList(beam.PTransform):
+    """Every element of a collection as one list (in no set order), as Beam's `combiners.ToList` gives it, but
+    as the side input of a one-element step: ToList is a CombineGlobally, whose group-by-key and default-value
+    steps each add stages for the launcher to translate and the runner to run, a fixed cost of every run."""
+
+    def expand(self, pcoll):
+        return pcoll.pipeline | "Once" >> beam.Create([None]) | "List" >> beam.Map(lambda _, items: items, beam.pvalue.AsList(pcoll))
+
+
 class _OptionsWithLastingViews(PipelineOptions):
     """Beam's options, each view made once: Beam 2.77 asks for views several times per transform it applies
     (type options, to check and infer types), and each new view builds an argparse parser and parses the

@@ -1,7 +1,8 @@
 """The whole run, phase by phase, each phase one Beam pipeline whose outputs are content-addressed:
 
   CurateFiles (read, score, pool) -> DecideQuality -> Deduplicate / Decontaminate (compact shuffles)
-  -> TokenizePools (apply decisions, tokenize once) -> MixAndWriteShards (sample, order, write)
+  -> TokenizePools (apply decisions, tokenize once) -> the release: mix (sample, order, write shards and
+  documents), ledger, audit index, checksums
 
 A phase whose outputs already exist is skipped, so a killed run resumes where it stopped and ends with
 the same bytes as an uninterrupted one.
@@ -267,7 +268,7 @@ def run(loaded: LoadedManifest, beam_args: list[str], log: Callable[[str], None]
 def run_locked(ctx: RunContext) -> dict[str, Any]:
     """The run, for a caller that holds the output's run lock (`curation regenerate` holds it longer)."""
     from curation.report import finish_run
-    from curation.stages.mix import check_budgets_from_text_bytes, mix_and_write
+    from curation.stages.mix import check_budgets_from_text_bytes
 
     clock = PhaseClock()
     remove_temporaries(ctx)
@@ -286,10 +287,8 @@ def run_locked(ctx: RunContext) -> dict[str, Any]:
         decisions_d, folder = decide(ctx, pools)
     with clock("tokenize"):
         token_files = tokenize(ctx, pools, decisions_d, folder)
-    with clock("mix"):
-        mix = mix_and_write(ctx, token_files)
-    with clock("publish"):
-        stats = finish_run(ctx, pools, folder, token_files, mix)
+    with clock("release"):
+        stats = finish_run(ctx, pools, folder, token_files)
         release_state.mark_complete(ctx.layout.root)
     # The release's folder is where this run wrote it, so it is not in stats.json (releases move).
     return stats | clock.summary() | {"output": ctx.layout.root}

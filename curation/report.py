@@ -13,8 +13,8 @@ from curation import storage
 from curation.errors import AccountingError
 from curation.stages.decisions import read_matches
 from curation.stages.decontaminate import write_decontamination_report
-from curation.stages.mix import MixResult
-from curation.stages.publish import publish_release
+from curation.stages.mix import MixResult, mix_and_write
+from curation.stages.publish import release_steps
 from curation.stages.verdicts import KEPT, read_pool_counts
 from filters.decontaminate.evalsets import resolve_benchmarks
 
@@ -84,13 +84,17 @@ def source_stats(ctx, pools, counts: dict[str, Any], token_files, mix: MixResult
     return stats
 
 
-def finish_run(ctx, pools, decisions_dir: str, token_files, mix: MixResult) -> dict[str, Any]:
+def finish_run(ctx, pools, decisions_dir: str, token_files) -> dict[str, Any]:
+    """The mix and the release in one pipeline (the shards and documents, then the ledger, the audit index
+    and the checksums), then stats.json, the card and the lock."""
     kept_verdicts: collections.Counter = collections.Counter()
     for pool in pools:
         kept_verdicts[pool.source] += (read_pool_counts(decisions_dir, pool.digest) or {}).get(KEPT, 0)
     # Before the release's pipeline, whose checksums cover the report.
     write_decontamination_report(ctx, read_matches(decisions_dir))
-    published = publish_release(ctx, pools, decisions_dir, token_files)
+    with release_steps(ctx, pools, decisions_dir, token_files) as steps:
+        mix = mix_and_write(ctx, token_files, then=steps.build, phase="release")
+        published = steps.read()
     counts = published.counts
     per_source = source_stats(ctx, pools, counts, token_files, mix, kept_verdicts)
     m = ctx.manifest

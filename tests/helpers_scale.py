@@ -55,13 +55,13 @@ def write_scale_manifest(folder: Path, documents: int) -> Path:
 
 
 def end_of_run_memory(manifest: Path, beam_args: list[str]) -> dict[str, Any]:
-    """Run every phase before the mix, then the mix's plan, the mix and the end of the run (ledger, stats,
-    publish, audit index, card, checksums, lock), decide, the plan and the end of the run with the launcher's
-    Python allocations traced: the peak each reaches, and the launcher process's peak RSS before and after
-    the end of the run (Beam's multi-processing workers are other processes)."""
+    """Run every phase before the mix, then the mix's plan, then the end of the run (the mix with the ledger,
+    published documents, audit index and checksums, then stats, card and lock), decide, the plan and the end
+    of the run with the launcher's Python allocations traced: the peak each reaches, and the launcher
+    process's peak RSS before and after the end of the run (Beam's multi-processing workers are other
+    processes)."""
     from curation.pipeline import curate, decide, prepare, tokenize
     from curation.report import finish_run
-    from curation.stages.mix import mix_and_write
     from curation.stages.mix_plan import plan_mix
     from mixes.manifest import load_manifest
 
@@ -72,14 +72,13 @@ def end_of_run_memory(manifest: Path, beam_args: list[str]) -> dict[str, Any]:
     token_files = tokenize(ctx, pools, decisions, folder)
     # Traced apart from the shard writing, whose tokenizer alone is some 30 MB of Python objects.
     _, plan_peak = _traced(plan_mix, ctx, token_files)
-    mix = mix_and_write(ctx, token_files)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    stats, peak = _traced(finish_run, ctx, pools, folder, token_files, mix)
+    stats, peak = _traced(finish_run, ctx, pools, folder, token_files)
     return {
         "documents": stats["totals"]["read"],
         "rejected": stats["totals"]["rejected"],
         "kept": stats["totals"]["kept_documents"],
-        "mixed_documents": sum(shard["documents"] for shard in mix.shards),
+        "mixed_documents": sum(shard["documents"] for shard in stats["shards"]),
         "decide_traced_peak_bytes": decide_peak,
         "plan_traced_peak_bytes": plan_peak,
         "traced_peak_bytes": peak,

@@ -262,7 +262,7 @@ def test_the_printed_time_covers_the_whole_run_phase_by_phase(tmp_path, capsys):
     elapsed_s = float(first.rsplit(" in ", 1)[1].removesuffix(" s"))
     times = next(line for line in out.splitlines() if line.startswith("  time: "))
     phases = dict(part.rsplit(" ", 2)[:2] for part in times.removeprefix("  time: ").split(", "))
-    assert list(phases) == ["curate", "decide", "tokenize", "mix", "publish"]
+    assert list(phases) == ["curate", "decide", "tokenize", "release"]
     # The run's own clock, from before its first phase to after its lock, against the test's around it.
     assert sum(float(s) for s in phases.values()) <= elapsed_s + 0.5 and elapsed_s <= wall_s + 0.1
     stats_json = (release_root(tmp_path) / "stats.json").read_text()

@@ -1,7 +1,7 @@
 """The mix and the end of a run keep the launcher's memory flat in corpus size (issue #12 item 2): the mix
 plan, the ledger, the counts of stats.json, the audit index and the checksums are built on Beam's workers
 (here two worker processes), and the launcher handles small records only. Its own Python allocations are
-traced during `mix_and_write` and `finish_run`."""
+traced during the mix's plan and `finish_run` (the mix and the release)."""
 
 from __future__ import annotations
 

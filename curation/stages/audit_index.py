@@ -266,12 +266,14 @@ def _write_sorted_pairs(folder: str, names: tuple[str, str], pairs: SpilledRows,
 
 
 class _WriteIndexFn(beam.DoFn):
-    def __init__(self, folder: str, work_dir: str, shards: list[str]):
-        self._folder = folder
+    def __init__(self, root: str, work_dir: str):
+        self._root = root
+        self._folder = storage.join(root, AUDIT_DIR)
         self._work_dir = work_dir
-        self._shards = shards
 
     def process(self, _, runs: list[tuple[str, str]]):
+        # Listed here, as `audit_jobs` listed them: the shards are written before the index's jobs are made.
+        shards = [shard_name(uri) for uri in shard_index_files(self._root)]
         merged = heapq.merge(*(run_rows(uri) for _, uri in sorted(runs)), key=fragment_key)
         pair_key = operator.itemgetter(0, 1)
         ids = SpilledRows(self._work_dir, "ids", pair_key)
@@ -306,14 +308,14 @@ class _WriteIndexFn(beam.DoFn):
             _copy_array(storage.join(self._folder, RECORD_OFFSETS), offsets, rows + 1)
         _write_sorted_pairs(self._folder, (ID_KEYS, ID_ROWS), ids, counts["ids"])
         _write_sorted_pairs(self._folder, (LOCATION_KEYS, LOCATION_ROWS), locations, counts["locations"])
-        self._write_shard_rows(placements)
+        self._write_shard_rows(placements, shards)
         yield rows
 
-    def _write_shard_rows(self, placements: SpilledRows) -> None:
+    def _write_shard_rows(self, placements: SpilledRows, shards: list[str]) -> None:
         """Per shard, the record row of each placement in the shard's order (one shard held at a time)."""
         groups = itertools.groupby(placements.merged(), key=lambda p: p[0])
         current = next(groups, None)
-        for index, name in enumerate(self._shards):
+        for index, name in enumerate(shards):
             rows: list[int] = []
             if current is not None and current[0] == index:
                 rows = [row for _, _, row in current[1]]
@@ -335,7 +337,7 @@ def _listed(pattern: str) -> list[str]:
         return []
 
 
-def audit_jobs(root: str, pool_uris: Iterable[str], shard_files: list[str]) -> list[tuple[str, str, int]]:
+def audit_jobs(root: str, pool_uris: Iterable[str]) -> list[tuple[str, str, int]]:
     """The files the index is read from: the ledgers, each published documents file, each pool and each
     shard's index; listed once they are written."""
     ledger = storage.join(root, "ledger", "rejections.parquet")
@@ -344,7 +346,7 @@ def audit_jobs(root: str, pool_uris: Iterable[str], shard_files: list[str]) -> l
     jobs += [("quarantine", uri, 0) for uri in (quarantine,) if storage.exists(uri)]
     jobs += [("documents", uri, i) for i, uri in enumerate(_listed(storage.join(root, "documents", "*", "part-*.jsonl*")))]
     jobs += [("pool", uri, i) for i, uri in enumerate(pool_uris)]
-    jobs += [("shard", uri, i) for i, uri in enumerate(shard_files)]
+    jobs += [("shard", uri, i) for i, uri in enumerate(shard_index_files(root))]
     return jobs
 
 
@@ -361,10 +363,9 @@ class BuildAuditIndex(beam.PTransform):
     """`root/audit/` from a collection of `audit_jobs`; its output is the one number of records, there once
     the index is written. Its scratch, `audit_work_dir(root)`, is the caller's to remove."""
 
-    def __init__(self, root: str, shard_files: list[str]):
+    def __init__(self, root: str):
         super().__init__()
         self._root = root
-        self._shard_files = shard_files
 
     def expand(self, jobs):
         work_dir = audit_work_dir(self._root)
@@ -374,7 +375,7 @@ class BuildAuditIndex(beam.PTransform):
             | "Fragments" >> beam.ParDo(_FragmentsFn(self._root))
             | "SortFragments" >> beam.ParDo(WriteSortedRunsFn(work_dir, "fragments", fragment_key))
         )
-        index_fn = _WriteIndexFn(storage.join(self._root, AUDIT_DIR), work_dir, [shard_name(u) for u in self._shard_files])
+        index_fn = _WriteIndexFn(self._root, work_dir)
         return jobs.pipeline | "Start" >> beam.Create([None]) | "WriteIndex" >> beam.ParDo(index_fn, beam.pvalue.AsList(runs))
 
 
@@ -383,14 +384,13 @@ def build_audit_index(
 ) -> int:
     """Write `root/audit/` on a pipeline's workers; returns the number of records. Same output bytes for the
     same output folder. Pools (the output's cache) supply provenance and scores of dropped documents."""
-    shard_files = shard_index_files(root)
-    jobs = audit_jobs(root, pool_uris, shard_files)
+    jobs = audit_jobs(root, pool_uris)
     work_dir = audit_work_dir(root)
     storage.remove_tree(work_dir)
     try:
         run_pipeline(
             pipeline_options(list(beam_args), max(1, len(jobs))),
-            lambda p: p | "ListFiles" >> beam.Create(jobs) | "AuditIndex" >> BuildAuditIndex(root, shard_files),
+            lambda p: p | "ListFiles" >> beam.Create(jobs) | "AuditIndex" >> BuildAuditIndex(root),
             log_path=log_path,
         )
     finally:

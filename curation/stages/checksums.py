@@ -10,7 +10,7 @@ import apache_beam as beam
 import orjson
 
 from curation import storage
-from curation.engine import SpreadOverWorkers
+from curation.engine import GatherToList, SpreadOverWorkers
 from curation.lock import matching_outputs, output_entry
 
 
@@ -52,7 +52,7 @@ class ChecksumOutputs(beam.PTransform):
             | "ListFiles" >> beam.FlatMap(lambda pattern: matching_outputs(root, pattern))
             | "Spread" >> SpreadOverWorkers()
             | "HashFiles" >> beam.ParDo(_OutputEntriesFn(root))
-            | "Gather" >> beam.combiners.ToList()
+            | "Gather" >> GatherToList()
             | "WriteEntries" >> beam.Map(_write_entries, entries_uri(self._work_dir))
         )
 

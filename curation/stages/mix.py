@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import apache_beam as beam
 import numpy as np
@@ -190,9 +190,13 @@ class _WriteReleaseFileFn(beam.DoFn):
         yield job.index
 
 
-def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
+def mix_and_write(
+    ctx, token_files: list[TokenFile], then: Callable[[beam.Pipeline, beam.PCollection], None] | None = None, phase: str = "mix"
+) -> MixResult:
     """In one pipeline: the mix's plan (curation.stages.mix_plan), then its shards, each written as soon as
-    its plan is, beside the published documents of every source (curation.stages.publish)."""
+    its plan is, beside the published documents of every source (curation.stages.publish). `then` adds
+    steps of its own to the pipeline, given the collection of written files to wait for (the run adds the
+    release's: curation.stages.publish.ReleaseSteps); `phase` names the pipeline's log and progress bar."""
     setup = set_up_mix(ctx, token_files)
     out_dir, shard_format = ctx.layout.shards_dir, ctx.manifest.output.format
     documents = documents_jobs(ctx, token_files)
@@ -205,7 +209,9 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
         )
         source_jobs = p | "ListSources" >> beam.Create(documents)
         jobs = (shard_jobs, source_jobs) | "Jobs" >> beam.Flatten() | "Spread" >> SpreadOverWorkers()
-        jobs | "WriteFiles" >> beam.ParDo(_WriteReleaseFileFn(ctx, token_files))
+        files = jobs | "WriteFiles" >> beam.ParDo(_WriteReleaseFileFn(ctx, token_files))
+        if then is not None:
+            then(p, files)
 
     def planned_shards() -> int:
         return next(i for i in itertools.count() if not storage.exists(plan_uri(setup.plans_dir, i)))
@@ -218,9 +224,9 @@ def mix_and_write(ctx, token_files: list[TokenFile]) -> MixResult:
         run_pipeline(
             pipeline_options(ctx.beam_args, max(1, len(token_files))),
             build,
-            log_path=ctx.worker_log("mix"),
+            log_path=ctx.worker_log(phase),
             # The shards are counted as their plans are made.
-            progress=("mix", lambda: len(outputs) + planned_shards(), written),
+            progress=(phase, lambda: len(outputs) + planned_shards(), written),
         )
         plan = read_plan(setup)
     finally:

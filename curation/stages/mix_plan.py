@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from curation import storage
 from curation.digests import CODE_VERSION, digest
-from curation.engine import pipeline_options, run_pipeline
+from curation.engine import GatherToList, pipeline_options, run_pipeline
 from curation.stages.sorted_runs import RUN_ROWS, WriteSortedRunsFn, run_rows, write_run
 from curation.stages.tokenize import TokenFile
 from mixes import sampling, shards
@@ -274,13 +274,13 @@ class PlanMix(beam.PTransform):
         scales = (
             listed
             | "SumTokensPerWeight" >> beam.FlatMap(_weight_sums, token_files, sources)
-            | "GatherSums" >> beam.combiners.ToList()
+            | "GatherSums" >> GatherToList()
             | "Scales" >> beam.Map(_scales, sources)
         )
         selected = listed | "SelectCopies" >> beam.ParDo(_SelectCopiesFn(token_files, sources, s.seed, work_dir), beam.pvalue.AsSingleton(scales)).with_outputs(
             "candidates", main="copies"
         )
-        candidate_runs = selected.candidates | "GatherCandidateRuns" >> beam.combiners.ToList()
+        candidate_runs = selected.candidates | "GatherCandidateRuns" >> GatherToList()
         extra = candidate_runs | "TakeExtraCopies" >> beam.FlatMap(_take_extra_copies, beam.pvalue.AsSingleton(scales), sources, s.seed)
         # Each branch sorts its own copies into runs, so only run names meet in the flatten.
         extra_runs = (
@@ -291,7 +291,7 @@ class PlanMix(beam.PTransform):
         return (
             (selected.copies, extra_runs)
             | "CopyRuns" >> beam.Flatten()
-            | "GatherCopyRuns" >> beam.combiners.ToList()
+            | "GatherCopyRuns" >> GatherToList()
             | "CutShards" >> beam.FlatMap(_cut_shards, s.plans_dir, s.summary_uri, s.shard_tokens)
         )
 

@@ -1,14 +1,16 @@
 """Publishing the release. Per source, the kept documents (after every decision and edit, with their
 attributes and provenance) in input order, as rolling Dolma-style files: written by the mix's pipeline beside
-the shards (curation/stages/mix.py), since they need only the token files. Then the run's last pipeline: the
+the shards (curation/stages/mix.py), since they need only the token files. In the same pipeline, the
 ledger and the counts stats.json takes from it (curation/stages/ledger.py); the audit index over the ledger,
 those documents, the pools and the shards (curation/stages/audit_index.py); and the checksums of all of these
 (curation/stages/checksums.py). A step that reads files another step writes waits for that step's output
-as a side input, so the release costs one pipeline to build, translate and start, not three; the launcher
-reads back the counts and the checksums, small files whatever the corpus (issue #12)."""
+as a side input, so the end of a run costs one pipeline to build, translate and start; the launcher reads
+back the counts and the checksums, small files whatever the corpus (issue #12)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +18,8 @@ import apache_beam as beam
 import orjson
 
 from curation import storage
-from curation.engine import pipeline_options, run_pipeline
 from curation.lock import HASHED_ON_WORKERS
-from curation.stages.audit_index import BuildAuditIndex, audit_jobs, audit_work_dir, shard_index_files
+from curation.stages.audit_index import BuildAuditIndex, audit_jobs, audit_work_dir
 from curation.stages.checksums import ChecksumOutputs, checksums_work_dir, read_entries
 from curation.stages.ledger import WriteLedger, ledger_work_dir, read_counts
 from curation.stages.tokenize import TokenFile
@@ -81,35 +82,51 @@ class Published:
     outputs: list[dict[str, Any]]  # the lock's entries of the files HASHED_ON_WORKERS, sorted by path
 
 
-def publish_release(ctx, pools, decisions_dir: str, token_files: list[TokenFile]) -> Published:
-    """Write the ledger and the audit index, then hash every output written so far
-    (curation.lock.HASHED_ON_WORKERS), in one pipeline whose local workers are capped by the input files."""
-    root = ctx.layout.root
-    pool_uris = [p.documents_uri for p in pools]
-    # The shards are written by the mix, before this pipeline: listed here, a record per shard.
-    shard_files = shard_index_files(root)
-    scratch = (ledger_work_dir(ctx), audit_work_dir(root), checksums_work_dir(ctx))
-    for folder in scratch:
-        storage.remove_tree(folder)
+class ReleaseSteps:
+    """The ledger, the audit index and the checksums of every output written so far
+    (curation.lock.HASHED_ON_WORKERS), as steps of the mix's pipeline (curation.stages.mix.mix_and_write):
+    the index and the checksums wait for the files the mix writes, the ledger for nothing, and the run
+    builds, translates and starts one pipeline after tokenizing, not two."""
 
-    def build(p):
-        ledger = p | "Ledger" >> WriteLedger(ctx, pools, decisions_dir, token_files)
+    def __init__(self, ctx, pools, decisions_dir: str, token_files: list[TokenFile]):
+        self._ctx = ctx
+        self._pools = pools
+        self._decisions_dir = decisions_dir
+        self._token_files = token_files
+        self.scratch = (ledger_work_dir(ctx), audit_work_dir(ctx.layout.root), checksums_work_dir(ctx))
+
+    def build(self, p: beam.Pipeline, written: beam.PCollection) -> None:
+        """Adds the steps to `p`; `written` is the mix's collection of written shards and documents."""
+        root = self._ctx.layout.root
+        pool_uris = [pool.documents_uri for pool in self._pools]
+        ledger = p | "Ledger" >> WriteLedger(self._ctx, self._pools, self._decisions_dir, self._token_files)
         indexed = (
             p
             | "Start" >> beam.Create([None])
-            | "ListIndexedFiles" >> beam.FlatMap(lambda _, _ledger: audit_jobs(root, pool_uris, shard_files), beam.pvalue.AsList(ledger))
-            | "AuditIndex" >> BuildAuditIndex(root, shard_files)
+            | "ListIndexedFiles"
+            >> beam.FlatMap(lambda _, _ledger, _written: audit_jobs(root, pool_uris), beam.pvalue.AsList(ledger), beam.pvalue.AsList(written))
+            | "AuditIndex" >> BuildAuditIndex(root)
         )
-        return (
+        (
             p
             | "ListPatterns" >> beam.Create(HASHED_ON_WORKERS)
             | "OnceIndexed" >> beam.Map(lambda pattern, _indexed: pattern, beam.pvalue.AsList(indexed))
-            | "Checksums" >> ChecksumOutputs(root, scratch[2])
+            | "Checksums" >> ChecksumOutputs(root, self.scratch[2])
         )
 
+    def read(self) -> Published:
+        """What the steps wrote for the launcher, once the pipeline has run."""
+        return Published(read_counts(self.scratch[0]), read_entries(self.scratch[2]))
+
+
+@contextmanager
+def release_steps(ctx, pools, decisions_dir: str, token_files: list[TokenFile]) -> Iterator[ReleaseSteps]:
+    """The release's steps, with their scratch folders empty before and removed after, however it ends."""
+    steps = ReleaseSteps(ctx, pools, decisions_dir, token_files)
+    for folder in steps.scratch:
+        storage.remove_tree(folder)
     try:
-        run_pipeline(pipeline_options(ctx.beam_args, max(1, len(token_files))), build, log_path=ctx.worker_log("publish"))
-        return Published(read_counts(scratch[0]), read_entries(scratch[2]))
+        yield steps
     finally:
-        for folder in scratch:
+        for folder in steps.scratch:
             storage.remove_tree(folder)
