@@ -21,7 +21,7 @@ from helpers_decontaminate import (
 )
 
 from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig
-from filters.decontaminate.detect import may_contain_items, _screened_together, detect, detect_all
+from filters.decontaminate.detect import _screened_together, detect, detect_all, may_contain_items
 from filters.decontaminate.evalsets import EvalItem
 from filters.decontaminate.index import DecontaminationIndex, build_index, index_items
 from filters.decontaminate.words import normalized_words
