@@ -96,7 +96,7 @@ def _hits(index: DecontaminationIndex, word_ids: np.ndarray) -> tuple[np.ndarray
 _SCREEN_CHARS = 1 << 19
 
 
-def _may_contain_items(index: DecontaminationIndex, texts: list[str]) -> np.ndarray:
+def may_contain_items(index: DecontaminationIndex, texts: list[str]) -> np.ndarray:
     """For each text, False when no window of it has an indexed key, so it holds no eval item: decided from
     keys computed straight from the code points of many texts at once, with no word list or vocabulary
     lookup. A window with a word outside the vocabulary gets a key the index lacks (but for a 2^-64 chance,
@@ -126,12 +126,12 @@ def _screened_together(lengths: list[int]) -> list[tuple[int, int]]:
     return [*runs, (first, len(lengths))] if lengths else runs
 
 
-def indexed_keys(index: DecontaminationIndex, texts: list[str]) -> list[np.ndarray]:
-    """The distinct index keys present in each text: what the training-frequency count of n-grams counts."""
-    return [
-        _indexed_keys(index, text) if may else np.empty(0, np.uint64)
-        for text, may in zip(texts, _may_contain_items(index, texts))
-    ]
+def indexed_keys(index: DecontaminationIndex, texts: list[str], screen: np.ndarray | None = None) -> list[np.ndarray]:
+    """The distinct index keys present in each text: what the training-frequency count of n-grams counts.
+    `screen`: the texts' `may_contain_items`, when it is known already."""
+    if screen is None:
+        screen = may_contain_items(index, texts)
+    return [_indexed_keys(index, text) if may else np.empty(0, np.uint64) for text, may in zip(texts, screen)]
 
 
 def _indexed_keys(index: DecontaminationIndex, text: str) -> np.ndarray:
@@ -169,12 +169,15 @@ def detect(index: DecontaminationIndex, text: str, min_overlap: float = 0.9) -> 
     return detect_all(index, [text], min_overlap)[0]
 
 
-def detect_all(index: DecontaminationIndex, texts: list[str], min_overlap: float = 0.9) -> list[list[Match]]:
-    """`detect` of each text, the texts screened together."""
-    return [
-        _detect(index, text, min_overlap) if may else []
-        for text, may in zip(texts, _may_contain_items(index, texts))
-    ]
+def detect_all(
+    index: DecontaminationIndex, texts: list[str], min_overlap: float = 0.9, screen: np.ndarray | None = None
+) -> list[list[Match]]:
+    """`detect` of each text, the texts screened together. `screen`: the texts' `may_contain_items` when it
+    is known already, by this index or by one it was cut from (`without_keys`): a text that index passes
+    holds no key of this one either, and a text it flags without a key here gets no match."""
+    if screen is None:
+        screen = may_contain_items(index, texts)
+    return [_detect(index, text, min_overlap) if may else [] for text, may in zip(texts, screen)]
 
 
 def _detect(index: DecontaminationIndex, text: str, min_overlap: float) -> list[Match]:

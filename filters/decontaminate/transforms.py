@@ -2,9 +2,10 @@
 shuffle of 64-bit keys), then detect eval items in each document and drop it or cut the matched spans.
 
 Elements are batches (lists) of Documents. The index loads once per worker process through Beam's
-`Shared` handle; only keys that hit the eval index are shuffled, never documents. While the common keys are
-counted, each batch waits as a file in the stage's scratch folder (`curation.document_files`), not in the
-runner.
+`Shared` handle; only keys that hit the eval index are shuffled, never documents. Each batch is screened
+once (`may_contain_items`); while the common keys are counted, it waits as a file in the stage's scratch
+folder (`curation.document_files`), not in the runner, with the positions of the documents the screen
+flagged, the only ones detection looks at.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from curation.document import Document
 from curation.document_files import set_aside, take_back
 from filters.decontaminate.actions import STAGE, apply_action
 from filters.decontaminate.config import DecontaminateConfig
-from filters.decontaminate.detect import detect_all, indexed_keys
+from filters.decontaminate.detect import detect_all, indexed_keys, may_contain_items
 from filters.decontaminate.index import DecontaminationIndex
 from filters.decontaminate.report import EXCERPT_CHARS, DocumentMatch
 
@@ -29,23 +30,36 @@ DOCUMENTS = "documents"
 REJECTIONS = "rejections"
 EDITS = "edits"
 MATCHES = "matches"
+KEYS = "keys"
+# A batch's file and the positions of its documents that may hold an eval item.
+ScreenedBatch = tuple[str, list[int]]
 
 
 def _load_shared(handle: Shared, index_path: str) -> DecontaminationIndex:
     return handle.acquire(lambda: DecontaminationIndex.load(index_path), tag=index_path)
 
 
-class _IndexedKeysPerDocument(beam.DoFn):
-    def __init__(self, index_path: str, handle: Shared):
+class _ScreenAndSetAside(beam.DoFn):
+    """A batch screened once and written to the scratch folder (`ScreenedBatch`); with `count_keys`, the
+    distinct index keys of each flagged document also go out (KEYS), for the count of common n-grams."""
+
+    def __init__(self, index_path: str, handle: Shared, work_dir: str, count_keys: bool):
         self._index_path = index_path
         self._handle = handle
+        self._work_dir = work_dir
+        self._count_keys = count_keys
 
     def setup(self):
         self._index = _load_shared(self._handle, self._index_path)
 
     def process(self, batch: list[Document]):
-        for keys in indexed_keys(self._index, [doc.text for doc in batch]):
-            yield from keys.tolist()
+        texts = [doc.text for doc in batch]
+        screen = may_contain_items(self._index, texts)
+        if self._count_keys:
+            for keys in indexed_keys(self._index, texts, screen):
+                for key in keys.tolist():
+                    yield beam.pvalue.TaggedOutput(KEYS, key)
+        yield set_aside(batch, self._work_dir, "decontaminate"), np.flatnonzero(screen).tolist()
 
 
 class _SortedKeys(beam.CombineFn):
@@ -67,19 +81,17 @@ class CountCommonNgrams(beam.PTransform):
     """Index keys found in more than `max_doc_frequency` training documents, as one sorted uint64 array.
 
     Counted over the documents being decontaminated (GPT-3 counted over its training set): each document
-    emits the distinct index keys it contains, so the shuffle carries a few 64-bit keys per document.
+    emits the distinct index keys it contains (KEYS of `_ScreenAndSetAside`), so the shuffle carries a few
+    64-bit keys per document.
     """
 
-    def __init__(self, index_path: str | Path, max_doc_frequency: int, handle: Shared | None = None):
+    def __init__(self, max_doc_frequency: int):
         super().__init__()
-        self._index_path = str(index_path)
         self._max_doc_frequency = max_doc_frequency
-        self._handle = handle or Shared()
 
-    def expand(self, batches):
+    def expand(self, keys):
         return (
-            batches
-            | "EmitIndexedKeys" >> beam.ParDo(_IndexedKeysPerDocument(self._index_path, self._handle))
+            keys
             | "CountDocumentsPerKey" >> beam.combiners.Count.PerElement()
             | "KeepCommonKeys"
             >> beam.Filter(lambda key_count, limit: key_count[1] > limit, self._max_doc_frequency)
@@ -107,12 +119,16 @@ class _DetectAndAct(beam.DoFn):
             self._common_digest = digest
         return self._evidence
 
-    def process(self, set_aside_batch: str, common_keys: np.ndarray):
+    def process(self, screened: ScreenedBatch, common_keys: np.ndarray):
         index = self._evidence_index(common_keys)
         kept: list[Document] = []
-        docs = take_back(set_aside_batch)
+        uri, flagged = screened
+        docs = take_back(uri)
+        # Screened against the whole index, of which the evidence index is a part (see `detect_all`).
+        screen = np.zeros(len(docs), bool)
+        screen[flagged] = True
         for doc, matches in zip(
-            docs, detect_all(index, [doc.text for doc in docs], self._config.min_overlap)
+            docs, detect_all(index, [doc.text for doc in docs], self._config.min_overlap, screen)
         ):
             outcome = apply_action(doc, matches, self._config)
             kept += outcome.documents
@@ -142,18 +158,17 @@ class Decontaminate(beam.PTransform):
         self._handle = Shared()
 
     def expand(self, batches):
-        if self._config.max_ngram_doc_frequency is None:
-            common_keys = batches.pipeline | "NoCommonNgrams" >> beam.Create([np.empty(0, np.uint64)])
-        else:
-            common_keys = batches | "CountCommonNgrams" >> CountCommonNgrams(
-                self._index_path, self._config.max_ngram_doc_frequency, self._handle
+        count = self._config.max_ngram_doc_frequency is not None
+        screened = batches | "ScreenAndSetAside" >> beam.ParDo(
+            _ScreenAndSetAside(self._index_path, self._handle, self._work_dir, count)
+        ).with_outputs(KEYS, main="batches")
+        if count:
+            common_keys = screened[KEYS] | "CountCommonNgrams" >> CountCommonNgrams(
+                self._config.max_ngram_doc_frequency
             )
-        return (
-            batches
-            | "SetAsideUntilCounted" >> beam.Map(set_aside, self._work_dir, "decontaminate")
-            | "DetectAndRemove"
-            >> beam.ParDo(
-                _DetectAndAct(self._config, self._index_path, self._handle),
-                common_keys=beam.pvalue.AsSingleton(common_keys),
-            ).with_outputs(REJECTIONS, EDITS, MATCHES, main=DOCUMENTS)
-        )
+        else:
+            common_keys = batches.pipeline | "NoCommonNgrams" >> beam.Create([np.empty(0, np.uint64)])
+        return screened.batches | "DetectAndRemove" >> beam.ParDo(
+            _DetectAndAct(self._config, self._index_path, self._handle),
+            common_keys=beam.pvalue.AsSingleton(common_keys),
+        ).with_outputs(REJECTIONS, EDITS, MATCHES, main=DOCUMENTS)

@@ -6,6 +6,7 @@ normalized text, so exact dedup and MinHash shingles see them as the same words.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import unicodedata
@@ -20,9 +21,16 @@ _WHITESPACE_RE = regex.compile(r"\s+")
 _COMBINING_MARK_RE = regex.compile(r"\p{Mn}+")
 # Below 128, \p{N} is 0-9, \p{P} and \p{S} are exactly string.punctuation and \s is these five
 # controls and the space; the ASCII path relies on it to give the Unicode path's result.
-_ASCII_NUMBER_RE = re.compile(rb"[0-9]+(?:[.,][0-9]+)*")
+# Digits all become 0 with the lowercasing, one table over bytes, so a number is a run of zeros that a
+# pattern starting with a literal finds fast (the same numbers as [0-9]+(?:[.,][0-9]+)*).
+_ASCII_LOWER_ZERO = bytes.maketrans(
+    (string.ascii_uppercase + string.digits).encode(), (string.ascii_lowercase + "0" * 10).encode()
+)
+_ASCII_NUMBER_RE = re.compile(rb"0(?:0|[.,]0)*")
 _ASCII_SPACED = (string.punctuation + "\t\n\x0b\x0c\r").encode()
 _ASCII_TO_SPACE = bytes.maketrans(_ASCII_SPACED, b" " * len(_ASCII_SPACED))
+_SPACES_RE = re.compile(rb"  +")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 # Query parameters that track a visit and never change the page served.
 _TRACKING_PARAM_PREFIXES = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid")
@@ -31,12 +39,42 @@ _TRACKING_PARAM_PREFIXES = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid")
 def normalize_text(text: str) -> str:
     """Lowercase, digits to 0, punctuation to spaces, diacritics stripped, whitespace collapsed."""
     if text.isascii():
-        # One `re` pass and a translate table over bytes instead of three Unicode regex passes: 3x
-        # faster. After the table only spaces remain of bytes.split()'s whitespace, so it splits where
-        # the Unicode path's \s does (\x1c-\x1f stay inside words on both paths).
-        spaced = _ASCII_NUMBER_RE.sub(b"0", text.lower().encode("ascii")).translate(_ASCII_TO_SPACE)
-        return b" ".join(spaced.split()).decode("ascii")
+        return _normalize_ascii(text.encode("ascii"))
+    # Most non-ASCII web text is English with typographic quotes, dashes, no-break spaces or accented
+    # Latin letters: each such character, once lowercased, becomes what the Unicode path makes of it
+    # (a space, or its base letters), and the ASCII path finishes the text at a quarter of the cost.
+    asciified = _NON_ASCII_RE.sub(_ascii_run, text.lower())
+    if asciified.isascii():
+        # str.strip() also strips \x1c-\x1f, as the Unicode path's does.
+        return _normalize_ascii(asciified.encode("ascii")).strip()
     return normalize_unicode_text(text)
+
+
+def _normalize_ascii(data: bytes) -> str:
+    """`normalize_unicode_text` for ASCII bytes, by translate tables and two `re` passes: 3x faster. After
+    the table only spaces remain of the Unicode path's \\s (\\x1c-\\x1f stay inside words on both paths),
+    so collapsing runs of spaces collapses what it does."""
+    spaced = _ASCII_NUMBER_RE.sub(b"0", data.translate(_ASCII_LOWER_ZERO)).translate(_ASCII_TO_SPACE)
+    return _SPACES_RE.sub(b" ", spaced).strip(b" ").decode("ascii")
+
+
+def _ascii_run(match: re.Match) -> str:
+    return "".join(map(_ascii_form, match[0]))
+
+
+@functools.cache
+def _ascii_form(char: str) -> str:
+    """What the Unicode path makes of one lowercased non-ASCII character, when that is ASCII and the same
+    wherever the character stands: punctuation, symbols and spaces become a space, a letter whose
+    canonical decomposition is ASCII letters and combining marks its letters. Any other character (digits,
+    the decimal separator the number pattern joins on, marks standing alone, other scripts) is returned
+    as it is, and the text takes the Unicode path."""
+    if _NUMBER_RE.match(char) or char == "\u066b":
+        return char
+    if _PUNCTUATION_RE.fullmatch(char) or _WHITESPACE_RE.fullmatch(char):
+        return " "
+    letters = _COMBINING_MARK_RE.sub("", unicodedata.normalize("NFD", char))
+    return letters if letters.isascii() and letters.isalpha() and letters.islower() else char
 
 
 def normalize_unicode_text(text: str) -> str:

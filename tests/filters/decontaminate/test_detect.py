@@ -21,7 +21,7 @@ from helpers_decontaminate import (
 )
 
 from filters.decontaminate.config import DecontaminateConfig, EvalSetConfig
-from filters.decontaminate.detect import _may_contain_items, _screened_together, detect, detect_all
+from filters.decontaminate.detect import _screened_together, detect, detect_all, may_contain_items
 from filters.decontaminate.evalsets import EvalItem
 from filters.decontaminate.index import DecontaminationIndex, build_index, index_items
 from filters.decontaminate.words import normalized_words
@@ -165,9 +165,9 @@ def test_a_window_across_two_texts_of_a_batch_counts_for_neither(index, web, sec
     second = " ".join(chunks[5:]) + (
         "\nThe end." if second_text_ascii else "\nFin de l\u2019histoire, caf\u00e9."
     )
-    assert _may_contain_items(index, [first + "\n" + second]).tolist() == [True]
-    assert _may_contain_items(index, [first, second]).tolist() == [False, True]
-    assert _may_contain_items(index, [second, first]).tolist() == [True, False]
+    assert may_contain_items(index, [first + "\n" + second]).tolist() == [True]
+    assert may_contain_items(index, [first, second]).tolist() == [False, True]
+    assert may_contain_items(index, [second, first]).tolist() == [True, False]
 
 
 def test_texts_are_screened_together_up_to_a_number_of_characters(monkeypatch):

@@ -40,6 +40,18 @@ def test_ascii_text_normalizes_as_the_unicode_character_classes_do():
         assert normalize_text(text) == normalize_unicode_text(text)
 
 
+def test_non_ascii_text_normalizes_as_the_unicode_character_classes_do():
+    # Typographic marks, no-break spaces and accented Latin letters take the ASCII path once mapped; digits
+    # of other scripts, the Arabic decimal separator, marks standing alone, other scripts and C1 controls
+    # keep the Unicode path; \x1c-\x1f at the ends are stripped as str.strip() does.
+    texts = [d.text for d in cc_documents(400) if not d.text.isascii()]
+    texts += ["\x1cÉ x\x1f", "3\u0301.5 é", "1\u066b5 é", "İstanbul é", "½ é ²", "ΣΑΣ é", "a\x96b é", "Ǆ é"]
+    assert len(texts) > 100
+    for text in texts:
+        assert normalize_text(text) == normalize_unicode_text(text)
+    assert normalize_text("Naïve\xa0FAÇADE — “quoted” 3.5…") == "naive facade quoted 0"
+
+
 @pytest.mark.parametrize(
     "a, b",
     [
