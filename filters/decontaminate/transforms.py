@@ -29,6 +29,7 @@ DOCUMENTS = "documents"
 REJECTIONS = "rejections"
 EDITS = "edits"
 MATCHES = "matches"
+NO_COMMON_KEYS = np.empty(0, np.uint64)
 
 
 def _load_shared(handle: Shared, index_path: str) -> DecontaminationIndex:
@@ -81,11 +82,16 @@ class CountCommonNgrams(beam.PTransform):
             batches
             | "EmitIndexedKeys" >> beam.ParDo(_IndexedKeysPerDocument(self._index_path, self._handle))
             | "CountDocumentsPerKey" >> beam.combiners.Count.PerElement()
-            | "KeepCommonKeys"
-            >> beam.Filter(lambda key_count, limit: key_count[1] > limit, self._max_doc_frequency)
-            | "DropCounts" >> beam.Keys()
-            | "SortIntoArray" >> beam.CombineGlobally(_SortedKeys())
+            | "KeepCommonKeys" >> beam.FlatMap(_common_key, self._max_doc_frequency)
+            # No common key gives no array (the reader's side input is None then), which spares the graph
+            # Beam's default value for an empty input: five steps and a side input.
+            | "SortIntoArray" >> beam.CombineGlobally(_SortedKeys()).without_defaults()
         )
+
+
+def _common_key(key_documents: tuple[int, int], max_doc_frequency: int) -> list[int]:
+    key, documents = key_documents
+    return [key] if documents > max_doc_frequency else []
 
 
 class _DetectAndAct(beam.DoFn):
@@ -107,8 +113,8 @@ class _DetectAndAct(beam.DoFn):
             self._common_digest = digest
         return self._evidence
 
-    def process(self, set_aside_batch: str, common_keys: np.ndarray):
-        index = self._evidence_index(common_keys)
+    def process(self, set_aside_batch: str, common_keys: np.ndarray | None = None):
+        index = self._evidence_index(NO_COMMON_KEYS if common_keys is None else common_keys)
         kept: list[Document] = []
         docs = take_back(set_aside_batch)
         for doc, matches in zip(
@@ -142,18 +148,14 @@ class Decontaminate(beam.PTransform):
         self._handle = Shared()
 
     def expand(self, batches):
-        if self._config.max_ngram_doc_frequency is None:
-            common_keys = batches.pipeline | "NoCommonNgrams" >> beam.Create([np.empty(0, np.uint64)])
-        else:
-            common_keys = batches | "CountCommonNgrams" >> CountCommonNgrams(
+        set_aside_batches = batches | "SetAsideUntilCounted" >> beam.Map(set_aside, self._work_dir, "decontaminate")
+        # Without a frequency limit nothing is counted and the index is the evidence as it is (no side input).
+        common_keys = {}
+        if self._config.max_ngram_doc_frequency is not None:
+            counted = batches | "CountCommonNgrams" >> CountCommonNgrams(
                 self._index_path, self._config.max_ngram_doc_frequency, self._handle
             )
-        return (
-            batches
-            | "SetAsideUntilCounted" >> beam.Map(set_aside, self._work_dir, "decontaminate")
-            | "DetectAndRemove"
-            >> beam.ParDo(
-                _DetectAndAct(self._config, self._index_path, self._handle),
-                common_keys=beam.pvalue.AsSingleton(common_keys),
-            ).with_outputs(REJECTIONS, EDITS, MATCHES, main=DOCUMENTS)
-        )
+            common_keys["common_keys"] = beam.pvalue.AsSingleton(counted, default_value=None)
+        return set_aside_batches | "DetectAndRemove" >> beam.ParDo(
+            _DetectAndAct(self._config, self._index_path, self._handle), **common_keys
+        ).with_outputs(REJECTIONS, EDITS, MATCHES, main=DOCUMENTS)
