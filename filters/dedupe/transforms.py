@@ -23,6 +23,7 @@ from apache_beam.pvalue import AsDict, AsList, TaggedOutput
 from apache_beam.transforms.window import GlobalWindows
 
 from curation.document import DocKey, Rejection
+from curation.engine import one_local_worker
 from filters.dedupe import components, stars
 from filters.dedupe.buckets import band_rows, bucket_pairs
 from filters.dedupe.config import DedupeConfig, MinHashConfig, ParagraphDedupeConfig, Scope
@@ -64,10 +65,11 @@ class DedupeResult(NamedTuple):
     rejections: tuple[beam.PCollection, ...]
     # (source, doc_id) -> {"cluster_id": str, "cluster_size": int} for every kept document.
     clusters: beam.PCollection
-    # (source, doc_id) -> sorted [(start, end), ...] character spans to cut from a kept document.
-    paragraph_edits: beam.PCollection
-    # Rejection rows (reason duplicate_paragraph) for the span edits, one per edited document.
-    span_rejections: beam.PCollection
+    # (source, doc_id) -> sorted [(start, end), ...] character spans to cut from a kept document; None
+    # without paragraph dedupe (an empty PCollection would still be steps to build, translate and run).
+    paragraph_edits: beam.PCollection | None
+    # Rejection rows (reason duplicate_paragraph) for the span edits, one per edited document; None likewise.
+    span_rejections: beam.PCollection | None
 
 
 class Deduplicate(beam.PTransform):
@@ -97,13 +99,11 @@ class Deduplicate(beam.PTransform):
         if cfg.minhash is not None:
             near = survivors | "DeduplicateMinHash" >> DeduplicateMinHash(cfg.minhash, self.work_dir)
             survivors, removed = near.kept, removed + [near.rejections]
+        edits = span_rejections = None
         if cfg.paragraph is not None:
             edits, span_rejections = survivors | "DeduplicateParagraphs" >> DeduplicateParagraphs(
                 cfg.paragraph, self.work_dir
             )
-        else:
-            edits = _empty(batches.pipeline, "NoParagraphEdits")
-            span_rejections = _empty(batches.pipeline, "NoSpanRejections")
         clusters = survivors | "ReportClusters" >> beam.FlatMap(_cluster_records)
         return DedupeResult(tuple(removed), clusters, edits, span_rejections)
 
@@ -173,15 +173,15 @@ class ReadShardRanges(beam.PTransform):
 
     def expand(self, runs):
         every_run = AsList(runs)
-        return (
-            runs.pipeline
-            | "Once" >> beam.Impulse()
-            | "CutRanges" >> beam.FlatMap(_cut_ranges, self.shards, self.task_bytes, runs=every_run)
-            # Grouping by range spreads the ranges over the workers as a Reshuffle would, in one
-            # transform instead of seven (each costs the graph's construction and the runner a stage).
-            | "SpreadRanges" >> beam.GroupByKey()
-            | "ReadRanges" >> beam.FlatMap(_read_range, self.read, runs=every_run, **self.kwargs)
+        ranges = runs.pipeline | "Once" >> beam.Impulse() | "CutRanges" >> beam.FlatMap(
+            _cut_ranges, self.shards, self.task_bytes, runs=every_run
         )
+        if not one_local_worker(runs.pipeline.options):
+            # Grouping by range spreads the ranges over the workers as a Reshuffle would, in one transform
+            # instead of seven (each costs the graph's construction and the runner a stage); one local
+            # worker has nowhere to spread them (see `SpreadOverWorkers`).
+            ranges = ranges | "SpreadRanges" >> beam.GroupByKey()
+        return ranges | "ReadRanges" >> beam.FlatMap(_read_range, self.read, runs=every_run, **self.kwargs)
 
 
 class GroupInRuns(beam.PTransform):
@@ -480,11 +480,6 @@ class _DifferingLabels(beam.DoFn):
             if other != own:
                 self.residual.inc()
                 yield other, own
-
-
-def _empty(pipeline: beam.Pipeline, label: str) -> beam.PCollection:
-    """An empty PCollection in two transforms (`beam.Create([])` takes five)."""
-    return pipeline | f"{label}Impulse" >> beam.Impulse() | label >> beam.FlatMap(lambda _: ())
 
 
 def _duplicate_rejection(
