@@ -142,7 +142,8 @@ class CoGroupInRuns(beam.PTransform):
     runs split into shards of keys; one task per range of shards (`ReadShardRanges`) reads its slice of
     every run. So a worker holds one range's records, where the DirectRunner would hold (and copy) every
     record of the shuffle. The PCollections of one tag are written apart rather than flattened first: the
-    local runner holds every record of a Flatten of several inputs."""
+    local runner holds every record of a Flatten of several inputs. Their runs are not flattened either: each
+    writer's reach the reads as a side input of its own (a Flatten would cost the runner a stage)."""
 
     def __init__(self, work_dir: str):
         super().__init__()
@@ -150,20 +151,21 @@ class CoGroupInRuns(beam.PTransform):
 
     def expand(self, tagged: dict):
         write = functools.partial(_write_keyed_run, self.work_dir, GROUP_SHARDS)
-        runs = [
+        runs = tuple(
             pcoll
             | f"WriteRuns[{tag}]{label}"
             >> beam.ParDo(_WriteRuns(functools.partial(_tagged, tag), write, RUN_RECORDS))
             for tag, inputs in tagged.items()
             for label, pcoll in labelled(inputs)
-        ] | "AllRuns" >> beam.Flatten()
+        )
         return runs | "ReadGroups" >> ReadShardRanges(GROUP_SHARDS, _read_cogroups, tags=tuple(tagged))
 
 
 class ReadShardRanges(beam.PTransform):
-    """Runs in; `read((first, end), runs, **kwargs)` out for each range of shards that `shard_ranges` cuts
-    from the runs' sizes, the ranges spread over the workers. So a grouping makes one read per run and
-    range, and the ranges grow in number with the bytes grouped, up to `shards`."""
+    """Runs (a PCollection of them, or a tuple of such) in; `read((first, end), runs, **kwargs)` out for each
+    range of shards that `shard_ranges` cuts from the runs' sizes, the ranges spread over the workers. So a
+    grouping makes one read per run and range, and the ranges grow in number with the bytes grouped, up to
+    `shards`."""
 
     def __init__(self, shards: int, read: Callable[..., Iterable], **kwargs: Any):
         super().__init__()
@@ -172,16 +174,17 @@ class ReadShardRanges(beam.PTransform):
         self.task_bytes = TASK_BYTES
 
     def expand(self, runs):
-        every_run = AsList(runs)
-        ranges = runs.pipeline | "Once" >> beam.Impulse() | "CutRanges" >> beam.FlatMap(
-            _cut_ranges, self.shards, self.task_bytes, runs=every_run
+        pipeline = labelled(runs)[0][1].pipeline
+        every_run = [AsList(pcoll) for _, pcoll in labelled(runs)]
+        ranges = pipeline | "Once" >> beam.Impulse() | "CutRanges" >> beam.FlatMap(
+            _cut_ranges, self.shards, self.task_bytes, *every_run
         )
-        if not one_local_worker(runs.pipeline.options):
+        if not one_local_worker(pipeline.options):
             # Grouping by range spreads the ranges over the workers as a Reshuffle would, in one transform
             # instead of seven (each costs the graph's construction and the runner a stage); one local
             # worker has nowhere to spread them (see `SpreadOverWorkers`).
             ranges = ranges | "SpreadRanges" >> beam.GroupByKey()
-        return ranges | "ReadRanges" >> beam.FlatMap(_read_range, self.read, runs=every_run, **self.kwargs)
+        return ranges | "ReadRanges" >> beam.FlatMap(_read_range, self.read, *every_run, **self.kwargs)
 
 
 class GroupInRuns(beam.PTransform):
@@ -543,14 +546,14 @@ def _tagged(tag: str, record: tuple[Any, Any]) -> list[tuple[Any, tuple[str, Any
     return [(record[0], (tag, record[1]))]
 
 
-def _cut_ranges(_, shards: int, task_bytes: int, runs: list[Run]) -> list[tuple[tuple[int, int], None]]:
-    return [(shard_range, None) for shard_range in shard_ranges(runs, shards, task_bytes)]
+def _cut_ranges(_, shards: int, task_bytes: int, *runs_of_inputs: list[Run]) -> list[tuple[tuple[int, int], None]]:
+    return [(shard_range, None) for shard_range in shard_ranges(itertools.chain(*runs_of_inputs), shards, task_bytes)]
 
 
 def _read_range(
-    keyed_range: tuple[tuple[int, int], Any], read: Callable[..., Iterable], **kwargs
+    keyed_range: tuple[tuple[int, int], Any], read: Callable[..., Iterable], *runs_of_inputs: list[Run], **kwargs
 ) -> Iterable:
-    return read(keyed_range[0], **kwargs)
+    return read(keyed_range[0], runs=[run for runs in runs_of_inputs for run in runs], **kwargs)
 
 
 def _one_record(record: tuple[Any, Any]) -> list[tuple[Any, Any]]:
