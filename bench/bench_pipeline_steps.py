@@ -2,7 +2,7 @@
 translates, and the fused stages the local runner makes of them and runs one by one. Every step costs the
 launcher its construction and translation, every stage a bundle; on a tiny input that is most of a phase.
 
-    python bench/bench_pipeline_steps.py [MANIFEST] [-- BEAM OPTIONS, e.g. --direct_num_workers=2]
+    python bench/bench_pipeline_steps.py [--manifest MANIFEST] [-- BEAM OPTIONS, e.g. --direct_num_workers=2]
 
 Without MANIFEST: the one-document run of bench_fixed_cost.py (stage one's recipe), into a scratch folder;
 a MANIFEST runs as it says, into its own output. Prints one line per pipeline, named by its top-level
@@ -47,7 +47,7 @@ entry()
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("manifest", nargs="?", help="a manifest (default: bench_fixed_cost.py's one document)")
+    parser.add_argument("--manifest", help="a manifest (default: bench_fixed_cost.py's one document)")
     parser.add_argument("beam_args", nargs="*", help="Beam options (after --)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
