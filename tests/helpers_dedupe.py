@@ -81,12 +81,16 @@ def run_dedupe(
             "span_rejections": result.span_rejections,
         }
         for name, pcoll in rows.items():
+            if pcoll is None:  # no paragraph dedupe
+                continue
             (
                 pcoll
                 | f"{name}Json" >> beam.Map(lambda r: json.dumps(r.to_dict(), sort_keys=True))
                 | f"{name}Write" >> beam.io.WriteToText(str(out / name))
             )
         for name in ("clusters", "paragraph_edits"):
+            if getattr(result, name) is None:
+                continue
             (
                 getattr(result, name)
                 | f"{name}Json" >> beam.Map(lambda kv: json.dumps([list(kv[0]), kv[1]], sort_keys=True))

@@ -136,5 +136,14 @@ def test_decide_step_markers_and_pool_verdicts_are_counted_on_s3(s3_bucket):
     with storage.open_binary(step_marker_uri(work_dir, "quality")) as f:
         assert f.read() == b"3"
     run_pipeline(pipeline_options(FAST), lambda p: p | beam.Create([]) | "MarkIdsDone" >> MarkStepDone(work_dir, "ids"))
+    with storage.open_binary(step_marker_uri(work_dir, "ids")) as f:
+        assert f.read() == b"0"
+    # Several PCollections, one of them empty, are counted together.
+    run_pipeline(
+        pipeline_options(FAST),
+        lambda p: tuple(p | f"Records{n}" >> beam.Create(range(n)) for n in (2, 0, 5)) | MarkStepDone(work_dir, "dedupe"),
+    )
+    with storage.open_binary(step_marker_uri(work_dir, "dedupe")) as f:
+        assert f.read() == b"7"
     write_pool_verdicts(folder, "pool-a", [{"i": 0, "id": "d0", "verdict": "kept"}])
     assert finished_parts(folder, work_dir, steps, pools) == 3

@@ -41,8 +41,8 @@ class _WriteDecisionsFn(beam.DoFn):
     def __init__(self, folder: str):
         self._folder = folder
 
-    def process(self, _, runs):
-        write_decisions(self._folder, list(runs))
+    def process(self, _, *runs):
+        write_decisions(self._folder, [run for kind in runs for run in kind])
         yield self._folder
 
 
@@ -125,11 +125,7 @@ class DecideCorpus(beam.PTransform):
             for i, part in enumerate(parts)
         ]
         runs = [
-            part | label >> beam.ParDo(WriteSortedRunsFn(self._work_dir, kind, GATHERED[kind][1], to_row))
+            beam.pvalue.AsList(part | label >> beam.ParDo(WriteSortedRunsFn(self._work_dir, kind, GATHERED[kind][1], to_row)))
             for kind, label, part, to_row in sorted_runs
-        ] | "AllRuns" >> beam.Flatten()
-        return (
-            p
-            | "One" >> beam.Create([None])
-            | "WriteDecisions" >> beam.ParDo(_WriteDecisionsFn(self._folder), runs=beam.pvalue.AsList(runs))
-        )
+        ]
+        return p | "Once" >> beam.Impulse() | "WriteDecisions" >> beam.ParDo(_WriteDecisionsFn(self._folder), *runs)

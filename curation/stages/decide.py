@@ -100,7 +100,7 @@ class _DecidePoolFn(_PoolsFn):
         super().__init__(sources, input_uris)
         self._rejected = Metrics.counter(QUALITY_STAGE, "documents_rejected")
 
-    def process(self, element: tuple[int, dict[str, list]], cutoffs: dict):
+    def process(self, element: tuple[int, dict[str, list]], cutoffs: dict | None = None):
         ordinal, joined = element
         (pool,) = joined["pool"]
         source = self._sources[pool.source]
@@ -188,14 +188,19 @@ class DecideQuality(beam.PTransform):
 
     def expand(self, pools_and_duplicates):
         pools = pools_and_duplicates | "JoinDuplicatesToPools" >> beam.CoGroupByKey()
-        cutoffs = (
-            pools
-            | "RankForTopFractions" >> beam.ParDo(_RankPoolFn(self._sources, self._input_uris))
-            | "GroupRankKeysBySourceAndFilter" >> beam.GroupByKey()
-            | "ComputeCutoffs" >> beam.MapTuple(lambda key, ranked: (key, top_fraction_cutoff(ranked, self._fraction(key))))
-        )
+        # Without a top-fraction rule there is nothing to rank: no pass over the pools waits for cutoffs.
+        cutoffs = {}
+        if any(top_fraction_rules(Chain.from_specs(s.filters)) for s in self._sources.values()):
+            ranked = (
+                pools
+                | "RankForTopFractions" >> beam.ParDo(_RankPoolFn(self._sources, self._input_uris))
+                | "GroupRankKeysBySourceAndFilter" >> beam.GroupByKey()
+                | "ComputeCutoffs"
+                >> beam.MapTuple(lambda key, ranked: (key, top_fraction_cutoff(ranked, self._fraction(key))))
+            )
+            cutoffs["cutoffs"] = beam.pvalue.AsDict(ranked)
         decided = pools | "ApplyThresholds" >> beam.ParDo(
-            _DecidePoolFn(self._sources, self._input_uris), cutoffs=beam.pvalue.AsDict(cutoffs)
+            _DecidePoolFn(self._sources, self._input_uris), **cutoffs
         ).with_outputs(REJECTED, SAID, LOCATED, QUARANTINED, PARTS, main="kept")
         return QualityDecided(
             decided.kept, decided[REJECTED], decided[QUARANTINED], decided[SAID], decided[LOCATED], decided[PARTS]

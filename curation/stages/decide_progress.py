@@ -6,6 +6,7 @@ One small file per step: the requests do not grow with documents, and the marker
 from __future__ import annotations
 
 import apache_beam as beam
+from apache_beam.transforms.window import GlobalWindows
 
 from curation import storage
 from curation.chain import QUALITY_STAGE
@@ -31,28 +32,39 @@ def step_marker_uri(work_dir: str, step: str) -> str:
     return storage.join(work_dir, "progress", f"{step}.done")
 
 
-def _write_marker(records: int, uri: str) -> None:
+def _write_marker(_, uri: str, *bundle_counts: list[int]) -> None:
     with storage.atomic_write(uri) as f:
-        f.write(str(records).encode())
+        f.write(str(sum(map(sum, bundle_counts))).encode())
+
+
+class _CountPerBundle(beam.DoFn):
+    """One count per bundle that saw records: fused into the step that makes them, so nothing else travels."""
+
+    def start_bundle(self):
+        self._count = 0
+
+    def process(self, _):
+        self._count += 1
+
+    def finish_bundle(self):
+        if self._count:
+            yield GlobalWindows.windowed_value(self._count)
 
 
 class MarkStepDone(beam.PTransform):
     """Writes `step`'s marker once the last of its records (any PCollection, possibly empty, or a tuple of
-    them, counted apart since the local runner would hold a Flatten's records) is produced: counting is a
-    combine, so only one small count per bundle travels."""
+    them, counted apart since the local runner would hold a Flatten's records) is produced: each bundle's
+    count reaches one write as a side input, which waits for every bundle. Beam's global Count would add
+    nine steps per input (a default for empty input, a shuffle) to build, translate and run."""
 
     def __init__(self, work_dir: str, step: str):
         super().__init__()
         self._uri = step_marker_uri(work_dir, step)
 
     def expand(self, records):
-        counts = [pcoll | f"Count{label}" >> beam.combiners.Count.Globally() for label, pcoll in labelled(records)]
-        return (
-            counts
-            | "AllCounts" >> beam.Flatten()
-            | "Sum" >> beam.CombineGlobally(sum)
-            | "WriteMarker" >> beam.Map(_write_marker, self._uri)
-        )
+        inputs = labelled(records)
+        counts = [beam.pvalue.AsList(pcoll | f"Count{label}" >> beam.ParDo(_CountPerBundle())) for label, pcoll in inputs]
+        return inputs[0][1].pipeline | "Once" >> beam.Impulse() | "WriteMarker" >> beam.Map(_write_marker, self._uri, *counts)
 
 
 def finished_parts(folder: str, work_dir: str, steps: list[str], pool_digests: list[str]) -> int:

@@ -23,16 +23,20 @@ def deduplicate_stage(kept_batches, config: DedupeConfig, work_dir: str):
     """(ledger rows, verdict records keyed by (source, id)) of the dedupe stage, each as a tuple of
     PCollections that the caller writes to runs apart (a Flatten would make the local runner hold them)."""
     result = kept_batches | "Deduplicate" >> Deduplicate(config, work_dir)
-    span_rows = result.span_rejections | "MarkParagraphRowsSpanOnly" >> beam.Map(_span_only)
-    said = (
+    said = [
         result.clusters | "KeptWithCluster" >> beam.MapTuple(lambda key, cluster: (key, (STAGE, KEPT, cluster))),
         *(
             removed
             | f"RemovedAsDuplicate{i}" >> beam.Map(lambda r: ((r.source, r.doc_id), (STAGE, REJECTED, r.to_dict())))
             for i, removed in enumerate(result.rejections)
         ),
-        result.paragraph_edits
-        | "ParagraphCuts"
-        >> beam.MapTuple(lambda key, spans: (key, (STAGE, EDIT, {"paragraph": [[int(s), int(e)] for s, e in spans]}))),
-    )
-    return (*result.rejections, span_rows), said
+    ]
+    ledger = list(result.rejections)
+    if result.paragraph_edits is not None:
+        ledger.append(result.span_rejections | "MarkParagraphRowsSpanOnly" >> beam.Map(_span_only))
+        said.append(
+            result.paragraph_edits
+            | "ParagraphCuts"
+            >> beam.MapTuple(lambda key, spans: (key, (STAGE, EDIT, {"paragraph": [[int(s), int(e)] for s, e in spans]})))
+        )
+    return tuple(ledger), tuple(said)

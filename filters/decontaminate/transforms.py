@@ -33,6 +33,7 @@ MATCHES = "matches"
 KEYS = "keys"
 # A batch's file and the positions of its documents that may hold an eval item.
 ScreenedBatch = tuple[str, list[int]]
+NO_COMMON_KEYS = np.empty(0, np.uint64)
 
 
 def _load_shared(handle: Shared, index_path: str) -> DecontaminationIndex:
@@ -93,11 +94,16 @@ class CountCommonNgrams(beam.PTransform):
         return (
             keys
             | "CountDocumentsPerKey" >> beam.combiners.Count.PerElement()
-            | "KeepCommonKeys"
-            >> beam.Filter(lambda key_count, limit: key_count[1] > limit, self._max_doc_frequency)
-            | "DropCounts" >> beam.Keys()
-            | "SortIntoArray" >> beam.CombineGlobally(_SortedKeys())
+            | "KeepCommonKeys" >> beam.FlatMap(_common_key, self._max_doc_frequency)
+            # No common key gives no array (the reader's side input is None then), which spares the graph
+            # Beam's default value for an empty input: five steps and a side input.
+            | "SortIntoArray" >> beam.CombineGlobally(_SortedKeys()).without_defaults()
         )
+
+
+def _common_key(key_documents: tuple[int, int], max_doc_frequency: int) -> list[int]:
+    key, documents = key_documents
+    return [key] if documents > max_doc_frequency else []
 
 
 class _DetectAndAct(beam.DoFn):
@@ -119,8 +125,8 @@ class _DetectAndAct(beam.DoFn):
             self._common_digest = digest
         return self._evidence
 
-    def process(self, screened: ScreenedBatch, common_keys: np.ndarray):
-        index = self._evidence_index(common_keys)
+    def process(self, screened: ScreenedBatch, common_keys: np.ndarray | None = None):
+        index = self._evidence_index(NO_COMMON_KEYS if common_keys is None else common_keys)
         kept: list[Document] = []
         uri, flagged = screened
         docs = take_back(uri)
@@ -162,13 +168,11 @@ class Decontaminate(beam.PTransform):
         screened = batches | "ScreenAndSetAside" >> beam.ParDo(
             _ScreenAndSetAside(self._index_path, self._handle, self._work_dir, count)
         ).with_outputs(KEYS, main="batches")
+        # Without a frequency limit nothing is counted and the index is the evidence as it is (no side input).
+        common_keys = {}
         if count:
-            common_keys = screened[KEYS] | "CountCommonNgrams" >> CountCommonNgrams(
-                self._config.max_ngram_doc_frequency
-            )
-        else:
-            common_keys = batches.pipeline | "NoCommonNgrams" >> beam.Create([np.empty(0, np.uint64)])
+            counted = screened[KEYS] | "CountCommonNgrams" >> CountCommonNgrams(self._config.max_ngram_doc_frequency)
+            common_keys["common_keys"] = beam.pvalue.AsSingleton(counted, default_value=None)
         return screened.batches | "DetectAndRemove" >> beam.ParDo(
-            _DetectAndAct(self._config, self._index_path, self._handle),
-            common_keys=beam.pvalue.AsSingleton(common_keys),
+            _DetectAndAct(self._config, self._index_path, self._handle), **common_keys
         ).with_outputs(REJECTIONS, EDITS, MATCHES, main=DOCUMENTS)

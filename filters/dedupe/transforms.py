@@ -23,6 +23,7 @@ from apache_beam.pvalue import AsDict, AsList, TaggedOutput
 from apache_beam.transforms.window import GlobalWindows
 
 from curation.document import DocKey, Rejection
+from curation.engine import one_local_worker
 from filters.dedupe import components, stars
 from filters.dedupe.buckets import band_rows, bucket_pairs
 from filters.dedupe.config import DedupeConfig, MinHashConfig, ParagraphDedupeConfig, Scope
@@ -64,10 +65,11 @@ class DedupeResult(NamedTuple):
     rejections: tuple[beam.PCollection, ...]
     # (source, doc_id) -> {"cluster_id": str, "cluster_size": int} for every kept document.
     clusters: beam.PCollection
-    # (source, doc_id) -> sorted [(start, end), ...] character spans to cut from a kept document.
-    paragraph_edits: beam.PCollection
-    # Rejection rows (reason duplicate_paragraph) for the span edits, one per edited document.
-    span_rejections: beam.PCollection
+    # (source, doc_id) -> sorted [(start, end), ...] character spans to cut from a kept document; None
+    # without paragraph dedupe (an empty PCollection would still be steps to build, translate and run).
+    paragraph_edits: beam.PCollection | None
+    # Rejection rows (reason duplicate_paragraph) for the span edits, one per edited document; None likewise.
+    span_rejections: beam.PCollection | None
 
 
 class Deduplicate(beam.PTransform):
@@ -97,13 +99,11 @@ class Deduplicate(beam.PTransform):
         if cfg.minhash is not None:
             near = survivors | "DeduplicateMinHash" >> DeduplicateMinHash(cfg.minhash, self.work_dir)
             survivors, removed = near.kept, removed + [near.rejections]
+        edits = span_rejections = None
         if cfg.paragraph is not None:
             edits, span_rejections = survivors | "DeduplicateParagraphs" >> DeduplicateParagraphs(
                 cfg.paragraph, self.work_dir
             )
-        else:
-            edits = _empty(batches.pipeline, "NoParagraphEdits")
-            span_rejections = _empty(batches.pipeline, "NoSpanRejections")
         clusters = survivors | "ReportClusters" >> beam.FlatMap(_cluster_records)
         return DedupeResult(tuple(removed), clusters, edits, span_rejections)
 
@@ -142,7 +142,8 @@ class CoGroupInRuns(beam.PTransform):
     runs split into shards of keys; one task per range of shards (`ReadShardRanges`) reads its slice of
     every run. So a worker holds one range's records, where the DirectRunner would hold (and copy) every
     record of the shuffle. The PCollections of one tag are written apart rather than flattened first: the
-    local runner holds every record of a Flatten of several inputs."""
+    local runner holds every record of a Flatten of several inputs. Their runs are not flattened either: each
+    writer's reach the reads as a side input of its own (a Flatten would cost the runner a stage)."""
 
     def __init__(self, work_dir: str):
         super().__init__()
@@ -150,20 +151,21 @@ class CoGroupInRuns(beam.PTransform):
 
     def expand(self, tagged: dict):
         write = functools.partial(_write_keyed_run, self.work_dir, GROUP_SHARDS)
-        runs = [
+        runs = tuple(
             pcoll
             | f"WriteRuns[{tag}]{label}"
             >> beam.ParDo(_WriteRuns(functools.partial(_tagged, tag), write, RUN_RECORDS))
             for tag, inputs in tagged.items()
             for label, pcoll in labelled(inputs)
-        ] | "AllRuns" >> beam.Flatten()
+        )
         return runs | "ReadGroups" >> ReadShardRanges(GROUP_SHARDS, _read_cogroups, tags=tuple(tagged))
 
 
 class ReadShardRanges(beam.PTransform):
-    """Runs in; `read((first, end), runs, **kwargs)` out for each range of shards that `shard_ranges` cuts
-    from the runs' sizes, the ranges spread over the workers. So a grouping makes one read per run and
-    range, and the ranges grow in number with the bytes grouped, up to `shards`."""
+    """Runs (a PCollection of them, or a tuple of such) in; `read((first, end), runs, **kwargs)` out for each
+    range of shards that `shard_ranges` cuts from the runs' sizes, the ranges spread over the workers. So a
+    grouping makes one read per run and range, and the ranges grow in number with the bytes grouped, up to
+    `shards`."""
 
     def __init__(self, shards: int, read: Callable[..., Iterable], **kwargs: Any):
         super().__init__()
@@ -172,16 +174,17 @@ class ReadShardRanges(beam.PTransform):
         self.task_bytes = TASK_BYTES
 
     def expand(self, runs):
-        every_run = AsList(runs)
-        return (
-            runs.pipeline
-            | "Once" >> beam.Impulse()
-            | "CutRanges" >> beam.FlatMap(_cut_ranges, self.shards, self.task_bytes, runs=every_run)
-            # Grouping by range spreads the ranges over the workers as a Reshuffle would, in one
-            # transform instead of seven (each costs the graph's construction and the runner a stage).
-            | "SpreadRanges" >> beam.GroupByKey()
-            | "ReadRanges" >> beam.FlatMap(_read_range, self.read, runs=every_run, **self.kwargs)
+        pipeline = labelled(runs)[0][1].pipeline
+        every_run = [AsList(pcoll) for _, pcoll in labelled(runs)]
+        ranges = pipeline | "Once" >> beam.Impulse() | "CutRanges" >> beam.FlatMap(
+            _cut_ranges, self.shards, self.task_bytes, *every_run
         )
+        if not one_local_worker(pipeline.options):
+            # Grouping by range spreads the ranges over the workers as a Reshuffle would, in one transform
+            # instead of seven (each costs the graph's construction and the runner a stage); one local
+            # worker has nowhere to spread them (see `SpreadOverWorkers`).
+            ranges = ranges | "SpreadRanges" >> beam.GroupByKey()
+        return ranges | "ReadRanges" >> beam.FlatMap(_read_range, self.read, *every_run, **self.kwargs)
 
 
 class GroupInRuns(beam.PTransform):
@@ -482,11 +485,6 @@ class _DifferingLabels(beam.DoFn):
                 yield other, own
 
 
-def _empty(pipeline: beam.Pipeline, label: str) -> beam.PCollection:
-    """An empty PCollection in two transforms (`beam.Create([])` takes five)."""
-    return pipeline | f"{label}Impulse" >> beam.Impulse() | label >> beam.FlatMap(lambda _: ())
-
-
 def _duplicate_rejection(
     removed: KeepKey, kept: KeepKey, cluster_size: int, filter_name: str, reason: str, score=None
 ) -> Rejection:
@@ -548,14 +546,14 @@ def _tagged(tag: str, record: tuple[Any, Any]) -> list[tuple[Any, tuple[str, Any
     return [(record[0], (tag, record[1]))]
 
 
-def _cut_ranges(_, shards: int, task_bytes: int, runs: list[Run]) -> list[tuple[tuple[int, int], None]]:
-    return [(shard_range, None) for shard_range in shard_ranges(runs, shards, task_bytes)]
+def _cut_ranges(_, shards: int, task_bytes: int, *runs_of_inputs: list[Run]) -> list[tuple[tuple[int, int], None]]:
+    return [(shard_range, None) for shard_range in shard_ranges(itertools.chain(*runs_of_inputs), shards, task_bytes)]
 
 
 def _read_range(
-    keyed_range: tuple[tuple[int, int], Any], read: Callable[..., Iterable], **kwargs
+    keyed_range: tuple[tuple[int, int], Any], read: Callable[..., Iterable], *runs_of_inputs: list[Run], **kwargs
 ) -> Iterable:
-    return read(keyed_range[0], **kwargs)
+    return read(keyed_range[0], runs=[run for runs in runs_of_inputs for run in runs], **kwargs)
 
 
 def _one_record(record: tuple[Any, Any]) -> list[tuple[Any, Any]]:
