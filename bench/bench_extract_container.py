@@ -146,14 +146,26 @@ def readability_candidate(tree):
     return max(scores, key=scores.get) if scores else None
 
 
+def fast_options():
+    """trafilatura's `fast` settings without comments, built once for all pages."""
+    from trafilatura.settings import Extractor
+
+    return Extractor(fast=True, comments=False, dedup=False)
+
+
+def trafilatura_on(tree, container, options) -> str:
+    """trafilatura on the container moved under a page of its own, or on the whole tree without one."""
+    import trafilatura
+
+    page = tree if container is None else as_page(container, first_heading(tree))
+    return trafilatura.extract(page, options=options) or ""
+
+
 def on_lxml_container(without_container: str):
     """(d): trafilatura `fast` on the qualifying container; where none qualifies, by `without_container`:
     "resiliparse" (resiliparse_article), "link runs" (the same with link-dense line runs dropped),
     "trafilatura" (on the whole page) or "readability" (on its candidate)."""
-    import trafilatura
-    from trafilatura.settings import Extractor
-
-    options = Extractor(fast=True, comments=False, dedup=False)
+    options = fast_options()
 
     def extract(html: str) -> str:
         tree = parsed(html)
@@ -162,10 +174,8 @@ def on_lxml_container(without_container: str):
         container = qualifying_container(tree)
         if container is None and without_container == "readability":
             container = readability_candidate(tree)
-        if container is not None:
-            return trafilatura.extract(as_page(container, first_heading(tree)), options=options) or ""
-        if without_container == "trafilatura":
-            return trafilatura.extract(tree, options=options) or ""
+        if container is not None or without_container == "trafilatura":
+            return trafilatura_on(tree, container, options)
         return link_runs_pruned(html) if without_container == "link runs" else resiliparse_article(html)
 
     return extract

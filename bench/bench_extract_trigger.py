@@ -28,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_extract import page_score, snippet_scores  # noqa: E402
+from bench_extract_container import fast_options, parsed, qualifying_container, trafilatura_on  # noqa: E402
 from bench_extract_pruning import TABLE_HEAD, page_sets, table_row  # noqa: E402
 from bench_extract_two_stage import _NON_PROSE_SHARE, container_page, trafilatura_fast  # noqa: E402
 
@@ -46,6 +47,18 @@ _COST_WEIGHT = 1.0
 _FOLDS = 5
 # The rate the thresholds must keep, over trafilatura's in the same run: 3x with a margin for noise.
 _MIN_RATE_RATIO = 3.2
+# Each step's CPU seconds on a page: per call and per MB of what it reads (the page; trafilatura `fast`: what it
+# is given), fitted by `step_costs` on all pages in one run (2026-11-30, taskset -c 0, load average 4-7).
+_STEP_COSTS = {
+    "body_seconds": (0.853e-3, 0.01136),
+    "text_feature_seconds": (0.076e-3, 0.00030),
+    "node_feature_seconds": (0.277e-3, 0.00356),
+    "front_feature_seconds": (0.134e-3, 0.01040),
+    "trafilatura_seconds": (1.574e-3, 0.11267),
+    "lxml_trafilatura_seconds": (0.995e-3, 0.06451),
+    "precise_seconds": (1.944e-3, 0.07882),
+}
+_READS = {"trafilatura_seconds": "bytes_read", "lxml_trafilatura_seconds": "lxml_bytes_read"}
 _TEXT_FEATURES = (
     "non_prose_share", "non_prose_line_share", "log_chars", "log_lines", "log_longest_non_prose_run",
     "log_non_prose_runs_of_3", "punctuation_share", "digit_share", "ends_non_prose", "starts_non_prose",
@@ -105,9 +118,11 @@ def node_features(text: str, main: str, node) -> dict[str, float]:
     }
 
 
-def page_record(html: str, truth) -> dict:
-    """resiliparse_body's text and features of one page, trafilatura `fast` on what it would read, trafilatura
-    (the extractor) on the page, each with its CPU seconds and score."""
+def page_record(html: str, truth, options) -> dict:
+    """resiliparse_body's text and features of one page, trafilatura `fast` on what it would read (after
+    resiliparse_body's container search, and after (d)'s lxml one: `lxml_`), trafilatura (the extractor) on the
+    page, each with its CPU seconds and score."""
+    import lxml.html
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
 
@@ -135,6 +150,14 @@ def page_record(html: str, truth) -> dict:
     trafilatura_text = trafilatura_fast(container_page(tree, container) if container is not None else html)
     trafilatura_seconds = time.process_time() - start
     start = time.process_time()
+    lxml_tree = parsed(html)
+    lxml_container = qualifying_container(lxml_tree) if lxml_tree is not None else None
+    front_seconds = time.process_time() - start
+    lxml_bytes = len(html) if lxml_container is None else len(lxml.html.tostring(lxml_container))
+    start = time.process_time()
+    lxml_text = trafilatura_on(lxml_tree, lxml_container, options) if lxml_tree is not None else text
+    lxml_seconds = time.process_time() - start
+    start = time.process_time()
     precise = trafilatura_precise(html)
     return {
         "container": container is not None,
@@ -143,12 +166,54 @@ def page_record(html: str, truth) -> dict:
         "features": features,
         "text_feature_seconds": text_seconds,
         "node_feature_seconds": node_seconds,
+        "page_bytes": len(html),
         "bytes_read": len(container.html if container is not None else html),
         "trafilatura": trafilatura_text,
         "trafilatura_seconds": trafilatura_seconds,
         "precise": precise,
         "precise_seconds": time.process_time() - start,
         "gain": page_score(trafilatura_text, truth) - page_score(text, truth),
+        "lxml_container": lxml_container is not None,
+        "front_feature_seconds": front_seconds,
+        "lxml_bytes_read": lxml_bytes,
+        "lxml_trafilatura": lxml_text,
+        "lxml_trafilatura_seconds": lxml_seconds,
+        "lxml_gain": page_score(lxml_text, truth) - page_score(text, truth),
+    }
+
+
+def estimated(record: dict) -> dict:
+    """The record with each step's CPU seconds estimated from the bytes it reads by `_STEP_COSTS`, so that
+    thresholds fitted on them do not move with the machine's load."""
+    return record | {
+        key: per_call + per_mb * record[_READS.get(key, "page_bytes")] / 1e6
+        for key, (per_call, per_mb) in _STEP_COSTS.items()
+    }
+
+
+def step_costs(records: list[dict]) -> dict[str, tuple[float, float]]:
+    """Each step's CPU seconds per call and per MB read, least squares of the relative error on these records
+    (plain least squares follows the largest pages and overestimates the small ones a trigger picks): how
+    `_STEP_COSTS` was measured."""
+    costs = {}
+    for key in _STEP_COSTS:
+        mb = np.array([r[_READS.get(key, "page_bytes")] for r in records]) / 1e6
+        seconds = np.array([r[key] for r in records])
+        fit = np.linalg.lstsq(np.c_[np.ones_like(mb), mb] / seconds[:, None], np.ones_like(mb), rcond=None)[0]
+        costs[key] = tuple(fit)
+    return costs
+
+
+def on_lxml_front(record: dict, kind_by_lxml: bool) -> dict:
+    """The record with trafilatura read after (d)'s lxml parse and container search: paid on every page when
+    its container also decides the kind of page (the "front" feature), else only on the pages picked."""
+    front = 0 if kind_by_lxml else record["front_feature_seconds"]
+    return record | {
+        "container": record["lxml_container"] if kind_by_lxml else record["container"],
+        "trafilatura": record["lxml_trafilatura"],
+        "trafilatura_seconds": front + record["lxml_trafilatura_seconds"],
+        "bytes_read": record["lxml_bytes_read"],
+        "gain": record["lxml_gain"],
     }
 
 
@@ -212,14 +277,14 @@ def outputs(records: list[dict], chosen, features=()) -> tuple[list[str], list[f
     return texts, seconds
 
 
-def learned_trigger(records: dict[str, list[dict]], pages: dict[str, list], text_only: bool):
+def learned_trigger(records: dict[str, list[dict]], pages: dict[str, list], text_only: bool, front=()):
     """The trigger fitted on the tuning half: a model and a threshold for pages with and without a container;
     its out-of-fold F1 and rate ratio on the tuning half (with Readability's pages for the rate); the features
-    it pays for."""
+    it pays for; None if no thresholds keep the rate."""
     tuning, readability = records["tuning half"], records["readability"]
     kinds = (True, False)
     names = {kind: columns(kind, text_only) for kind in kinds}
-    paid = ("text",) if text_only else ("text", "node")
+    paid = (("text",) if text_only else ("text", "node")) + front
     train = {kind: [r for r in tuning if r["container"] == kind] for kind in kinds}
     oof = {kind: out_of_fold(train[kind], names[kind]) for kind in kinds}
     models = {kind: fitted(matrix(train[kind], names[kind]), labels(train[kind])) for kind in kinds}
@@ -246,6 +311,8 @@ def learned_trigger(records: dict[str, list[dict]], pages: dict[str, list], text
             f1 = snippet_scores(texts, pages["tuning half"])["f1"]
             if ratio >= _MIN_RATE_RATIO and (best is None or f1 > best[0]):
                 best = (f1, ratio, final_cut)
+    if best is None:
+        return None
     f1, ratio, final_cut = best
 
     def trigger(_, record: dict) -> bool:
@@ -272,10 +339,13 @@ def separation(records: list[dict]) -> dict[str, float]:
 
 def main() -> None:
     sets = page_sets()
-    records = {name: [page_record(html, truth) for html, truth in pages] for name, pages in sets.items()}
+    options = fast_options()
+    records = {
+        name: [page_record(html, truth, options) for html, truth in pages] for name, pages in sets.items()
+    }
 
-    def row(label, chosen, features=()):
-        return table_row(label, {name: outputs(rs, chosen, features) for name, rs in records.items()}, sets)
+    def row(label, chosen, features=(), viewed=records):
+        return table_row(label, {name: outputs(rs, chosen, features) for name, rs in viewed.items()}, sets)
 
     def precise(rs):
         return [r["precise"] for r in rs], [r["precise_seconds"] for r in rs]
@@ -302,6 +372,36 @@ def main() -> None:
             )
         )
         print(f"(tuning half out of fold: F1 {cv_f1:.3f} at {cv_ratio:.2f}x trafilatura's rate)")
+
+    def fitted_rows(label, viewed, front=()):
+        """The text-only trigger's row with its thresholds fitted on measured CPU seconds and on bytes."""
+        for budget, fit_on in (
+            ("", viewed),
+            (", budget in bytes", {n: list(map(estimated, rs)) for n, rs in viewed.items()}),
+        ):
+            fit = learned_trigger(fit_on, sets, True, front)
+            if fit is None:
+                print(f"{label}{budget}: no thresholds keep {_MIN_RATE_RATIO}x trafilatura's rate")
+                continue
+            trigger, (cv_f1, cv_ratio), paid = fit
+            print(row(f"{label}{budget}", trigger, paid, viewed))
+            print(f"(tuning half out of fold: F1 {cv_f1:.3f} at {cv_ratio:.2f}x trafilatura's rate{budget})")
+
+    fitted_rows("learned trigger, text features only: container or whole page", records)
+    for kind_by_lxml, kind in ((False, "resiliparse_body's container"), (True, "(d)'s container")):
+        viewed = {name: [on_lxml_front(r, kind_by_lxml) for r in rs] for name, rs in records.items()}
+        front = ("front",) if kind_by_lxml else ()
+        fitted_rows(
+            f"learned trigger, text features only, on (d)'s front end, kind of page by {kind}", viewed, front
+        )
+        print(
+            row(
+                f"bound: (d)'s front end where it scores higher, kind by {kind}",
+                lambda _, r: r["gain"] > 0,
+                front,
+                viewed,
+            )
+        )
     print(
         row(
             "bound: trafilatura `fast` on the container where it scores higher",
@@ -317,10 +417,16 @@ def main() -> None:
     tuning = records["tuning half"]
     aucs = ", ".join(f"{name} {auc:.2f}" for name, auc in separation(tuning).items())
     print(f"tuning half, container pages where the texts score differently, AUC per feature: {aucs}")
-    for kind in ("text", "node"):
+    for kind in ("text", "node", "front"):
         print(
             f"{kind} features: {1000 * np.mean([r[f'{kind}_feature_seconds'] for r in tuning]):.2f} ms per page"
         )
+    every_page = [r for rs in records.values() for r in rs]
+    costs = step_costs(every_page)
+    print(
+        "CPU per call / per MB read:",
+        ", ".join(f"{k} {1e3 * c:.3f} ms / {m:.4f} s" for k, (c, m) in costs.items()),
+    )
     print(f"{datetime.date.today()}, load average {os.getloadavg()[0]:.1f}")
 
 
