@@ -8,7 +8,10 @@ compared with a threshold per kind of page, the pair chosen on 5-fold out-of-fol
 maximize its F1 while the tuning and Readability pages together run at >= `_MIN_RATE_RATIO` x trafilatura's
 rate. Two feature sets: resiliparse_body's text alone, and with the tree's (links, list items, markup, the
 prose resiliparse's main content left out, the container's stage and share); a trigger pays for its features
-on every page. The held-out half (odd indexes) is scored only for these finished candidates. Page sets and
+on every page. The text-only trigger is also fitted with trafilatura read through design (d)'s front end
+(bench/bench_extract_container.py: lxml parse, one-pass container search, options built once), and with the
+rate estimated from the bytes each step reads (`_STEP_COSTS`) so that its thresholds do not move with the load.
+The held-out half (odd indexes) is scored only for these finished candidates. Page sets and
 columns are bench/bench_extract_pruning.py's. By hand:
 
     taskset -c 0 python bench/bench_extract_trigger.py
