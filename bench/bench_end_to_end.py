@@ -360,12 +360,17 @@ def sample_phase(frames: list[tuple[str, str]]) -> str:
 def summarise_profile(raw: Path) -> dict:
     """Share of samples by phase, by function family, and the functions of ours holding the most samples
     (innermost frame of ours in each sample)."""
-    phases, families, functions, total = Counter(), Counter(), Counter(), 0
+    phases, families, functions, total, idle = Counter(), Counter(), Counter(), 0, 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
         n, frames = int(count), [_frame(f) for f in stack.split(";")[1:]]  # the first names the process
+        # py-spy's idle detection misses threads that wait inside `threading` (Beam's data-plane flusher in
+        # Event.wait, gRPC's threads blocked in C under Thread.run): they use no CPU, so they are left out.
+        if frames and frames[-1][1] == "threading.py":
+            idle += n
+            continue
         total += n
         phases[sample_phase(frames)] += n
         family = next((name for name, marks in FAMILIES for _, p in frames if any(m in p for m in marks)), None)
@@ -373,7 +378,7 @@ def summarise_profile(raw: Path) -> dict:
         own = next((f for f in reversed(frames) if f[1].startswith(OURS)), None)
         functions[f"{own[0]} ({own[1]})" if own else "(no frame of ours)"] += n
     share = lambda c: [(k, round(100 * v / total, 1)) for k, v in c.most_common(12)]  # noqa: E731
-    return {"samples": total, "phases": share(phases), "families": share(families), "functions": share(functions)}
+    return {"samples": total, "idle": idle, "phases": share(phases), "families": share(families), "functions": share(functions)}
 
 
 def profile_ours(workdir: Path, corpus: Path, mix_tokens: int) -> dict:
@@ -463,7 +468,7 @@ def render(results: dict, args: argparse.Namespace) -> None:
         listed = {k: ", ".join(f"{name} {v}%" for name, v in p[k]) for k in ("phases", "families")}
         functions = ", ".join(f"`{k}` {v}%" for k, v in p["functions"])
         profile = (f"\nWhere `curation run`'s CPU goes (1 worker, in one process; `py-spy record --subprocesses --format raw "
-                   f"--rate 50`, {p['samples']:,} samples). By phase (`curation/pipeline.py`'s phase functions, then the "
+                   f"--rate 50`, {p['samples']:,} samples; {p.get('idle', 0):,} more of threads waiting in `threading` left out). By phase (`curation/pipeline.py`'s phase functions, then the "
                    f"stage module for mix, publish and the end of the run): {listed['phases']}. By function family (a "
                    f"sample counts for the first family, in this order, with a frame in its files): {listed['families']}. "
                    f"The functions of ours holding the most samples (the innermost frame of ours): {functions}.\n")
