@@ -4,8 +4,10 @@ as from any error, releasing its run lock and leaving only outputs that say they
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,7 +69,31 @@ def stop_local_workers() -> None:
             continue
 
 
+class _MainThreadOnly(io.TextIOBase):
+    """Standard error once a stop began: the main thread's lines pass, the other threads' are dropped. Those
+    are the runner's gRPC threads failing as the killed workers' streams are cut (gRPC prints their
+    tracebacks itself, with `traceback.print_exc`), and the command's one line already says what happened."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if threading.current_thread() is threading.main_thread():
+            return self._stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def quiet_other_threads() -> None:
+    if not isinstance(sys.stderr, _MainThreadOnly):
+        sys.stderr = _MainThreadOnly(sys.stderr)
+
+
 def _stop(signum: int, frame: FrameType | None) -> None:
+    # Left in place until the process ends: the runner's threads notice their workers died after this returns.
+    quiet_other_threads()
     stop_local_workers()
     raise Interrupted(signum)
 

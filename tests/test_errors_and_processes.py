@@ -9,7 +9,9 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 
 import apache_beam as beam
@@ -20,7 +22,7 @@ from curation import storage
 from curation.cli import main
 from curation.engine import pipeline_options, run_pipeline
 from curation.errors import CurationError, StorageError
-from curation.interrupts import local_worker_pids
+from curation.interrupts import local_worker_pids, quiet_other_threads
 from curation.layout import RunLayout
 from curation.pipeline import run
 from curation.release_state import INCOMPLETE
@@ -145,6 +147,25 @@ def test_workers_die_with_a_driver_killed_by_sigkill(tmp_path):
     assert _wait_until_gone(workers) == []
     assert not (release_root(tmp_path) / "lock.json").exists()
     assert (release_root(tmp_path) / INCOMPLETE).exists()
+
+
+def test_after_a_stop_only_the_main_threads_lines_reach_standard_error(capsys):
+    """What gRPC's threads print as the killed workers' streams are cut (a traceback of `grpc.RpcError`, seen
+    in CI after a SIGINT) must not reach the user, whose one line is the main thread's."""
+
+    def a_runner_thread_failing():
+        try:
+            raise RuntimeError("stream cut")
+        except RuntimeError:
+            traceback.print_exc()
+
+    quiet_other_threads()
+    quiet_other_threads()  # a second signal during the stop wraps nothing twice
+    thread = threading.Thread(target=a_runner_thread_failing)
+    thread.start()
+    thread.join()
+    print("curation run: stopped by SIGINT", file=sys.stderr)
+    assert capsys.readouterr().err == "curation run: stopped by SIGINT\n"
 
 
 @pytest.mark.parametrize("signum, exit_code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
